@@ -1,0 +1,41 @@
+// Kernel loading: one .wgsl file per op family, compiled once per context, pipelines cached per
+// (entry point, override constants). Compile errors surface as `kernels/<file>.wgsl:line:col`.
+import { formatCompileMessage } from "./errors.ts";
+
+const KERNEL_DIR = new URL("../../kernels/", import.meta.url);
+
+/** A typed handle on one WGSL file. Op wrappers in lib/ops hold these; nothing looks kernels up by string. */
+export class KernelFile {
+  readonly file: string;
+  constructor(name: string) {
+    this.file = `kernels/${name}`;
+  }
+  get url(): URL {
+    return new URL(this.file.slice("kernels/".length), KERNEL_DIR);
+  }
+}
+
+export interface CompiledModule {
+  module: GPUShaderModule;
+  source: string;
+  /** Resolves to an error message when the WGSL did not compile, else null. */
+  check: Promise<string | null>;
+}
+
+export function compileModule(device: GPUDevice, kernel: KernelFile): CompiledModule {
+  const source = Deno.readTextFileSync(kernel.url);
+  const module = device.createShaderModule({ code: source, label: kernel.file });
+  const check = module.getCompilationInfo().then((info) => {
+    const errs = info.messages.filter((m) => m.type === "error");
+    if (!errs.length) return null;
+    return errs.map((m) => formatCompileMessage(kernel.file, source, m)).join("\n");
+  });
+  return { module, source, check };
+}
+
+/** Cache key for a pipeline: file, entry point and override constants. */
+export function pipelineKey(kernel: KernelFile, entry: string, overrides?: Record<string, number>): string {
+  if (!overrides) return `${kernel.file}#${entry}`;
+  const o = Object.keys(overrides).sort().map((k) => `${k}=${overrides[k]}`).join(",");
+  return `${kernel.file}#${entry}{${o}}`;
+}
