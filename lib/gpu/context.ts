@@ -50,7 +50,7 @@ export function groups1d(n: number): [number, number, number] {
 
 interface UniformChunk {
   buffer: GPUBuffer;
-  shadow: Uint32Array;
+  shadow: Uint32Array<ArrayBuffer>;
 }
 
 export class GpuContext {
@@ -186,7 +186,7 @@ export class GpuContext {
   }
 
   /** Writes host data into a buffer, after all work encoded so far (flushes first to keep order). */
-  write(dst: GPUBuffer, data: ArrayBufferView, dstOffset = 0) {
+  write(dst: GPUBuffer, data: ArrayBufferView<ArrayBuffer>, dstOffset = 0) {
     this.flush();
     this.device.queue.writeBuffer(dst, dstOffset, data.buffer, data.byteOffset, data.byteLength);
   }

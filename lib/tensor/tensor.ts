@@ -104,7 +104,7 @@ export function tensor(ctx: GpuContext, data: ArrayLike<number>, shape: Shape): 
     throw new Error(`tensor(): ${data.length} values do not fill shape ${shapeStr(shape)}`);
   }
   const t = empty(ctx, shape);
-  if (data.length) ctx.write(t.buffer, data instanceof Float32Array ? data : Float32Array.from(data));
+  if (data.length) ctx.write(t.buffer, Float32Array.from(data));
   return t;
 }
 
