@@ -1,0 +1,152 @@
+// Group norm and layer norm (kernels/norm.wgsl), affine, with gradients for x, gamma and beta.
+import { f32bits, groups1d, MAX_GROUPS } from "../gpu/context.ts";
+import { KernelFile } from "../gpu/kernel.ts";
+import { empty, shapeStr, type Tensor } from "../tensor/tensor.ts";
+import { elementGroups, type GpuContext, record } from "./util.ts";
+
+const kernel = new KernelFile("norm.wgsl");
+const WG = 64;
+const CHUNK = 64;
+const overrides = { WG, CHUNK };
+
+/**
+ * Group norm as torch.nn.GroupNorm: x [B, C, ...spatial] (any trailing axes, none included),
+ * gamma, beta [C]; statistics per (batch, group of C / groups channels), biased variance.
+ */
+export function groupNorm(
+  ctx: GpuContext,
+  x: Tensor,
+  gamma: Tensor,
+  beta: Tensor,
+  groups: number,
+  eps: number,
+): Tensor {
+  if (x.shape.length < 2) throw new Error(`groupNorm: ${x.describe()} needs [B, C, ...]`);
+  const [B, C] = x.shape;
+  const S = x.size / (B * C);
+  if (!(groups >= 1 && C % groups === 0)) {
+    throw new Error(`groupNorm: ${C} channels of ${x.describe()} not divisible into ${groups} groups`);
+  }
+  checkAffine("groupNorm", gamma, beta, C);
+  if (S / WG >= MAX_GROUPS || B >= MAX_GROUPS || C >= MAX_GROUPS) {
+    throw new Error(`groupNorm: ${x.describe()} exceeds the per-invocation loop cap`);
+  }
+  const params = [B, C, S, groups, f32bits(eps), 0, 0, 0];
+  const cstats = empty(ctx, [B * C, 2]);
+  const stats = empty(ctx, [B * groups, 2]);
+  const y = empty(ctx, x.shape);
+  ctx.run(kernel, "gnChannelStats", {
+    buffers: [x, null, null, null, null, null, null, cstats],
+    params,
+    groups: groups1d(B * C),
+    overrides,
+  });
+  ctx.run(kernel, "gnGroupStats", {
+    buffers: [null, null, null, null, stats, null, null, cstats],
+    params,
+    groups: groups1d(elementGroups(B * groups, WG)),
+    overrides,
+  });
+  ctx.run(kernel, "gnForward", {
+    buffers: [x, gamma, beta, y, stats],
+    params,
+    groups: groups1d(elementGroups(x.size, WG)),
+    overrides,
+  });
+  cstats.dispose();
+  const out = record(ctx, "groupNorm", [x, gamma, beta], y, (gy) => {
+    const part = empty(ctx, [B * C, 2]);
+    const aux = empty(ctx, [B * groups, 2]);
+    const gx = empty(ctx, x.shape), gg = empty(ctx, [C]), gb = empty(ctx, [C]);
+    ctx.run(kernel, "gnBackwardChannel", {
+      buffers: [x, null, null, null, stats, gy, null, part],
+      params,
+      groups: groups1d(B * C),
+      overrides,
+    });
+    ctx.run(kernel, "gnBackwardGroup", {
+      buffers: [null, gamma, null, null, null, null, null, part, gg, gb, aux],
+      params,
+      groups: groups1d(elementGroups(C + B * groups, WG)),
+      overrides,
+    });
+    ctx.run(kernel, "gnBackwardInput", {
+      buffers: [x, gamma, null, null, stats, gy, gx, null, null, null, aux],
+      params,
+      groups: groups1d(elementGroups(x.size, WG)),
+      overrides,
+    });
+    part.dispose();
+    aux.dispose();
+    stats.dispose();
+    return [gx, gg, gb];
+  });
+  // Without a tape node nothing will read the statistics again.
+  if (!out.creator) stats.dispose();
+  return out;
+}
+
+/** Layer norm over the last axis as torch.nn.LayerNorm: x [..., D], gamma, beta [D]. */
+export function layerNorm(ctx: GpuContext, x: Tensor, gamma: Tensor, beta: Tensor, eps: number): Tensor {
+  if (x.shape.length < 1) throw new Error(`layerNorm: ${x.describe()} needs [..., D]`);
+  const D = x.shape[x.shape.length - 1];
+  const R = x.size / D;
+  checkAffine("layerNorm", gamma, beta, D);
+  const nChunks = Math.ceil(R / CHUNK);
+  if (D / WG >= MAX_GROUPS || nChunks >= MAX_GROUPS) {
+    throw new Error(`layerNorm: ${x.describe()} exceeds the per-invocation loop cap`);
+  }
+  const params = [1, D, R, 1, f32bits(eps), nChunks, 0, 0];
+  const stats = empty(ctx, [R, 2]);
+  const y = empty(ctx, x.shape);
+  ctx.run(kernel, "lnForward", {
+    buffers: [x, gamma, beta, y, stats],
+    params,
+    groups: groups1d(R),
+    overrides,
+  });
+  const out = record(ctx, "layerNorm", [x, gamma, beta], y, (gy) => {
+    const gx = x.requiresGrad ? empty(ctx, x.shape) : null;
+    if (gx) {
+      ctx.run(kernel, "lnBackward", {
+        buffers: [x, gamma, null, null, stats, gy, gx],
+        params,
+        groups: groups1d(R),
+        overrides,
+      });
+    }
+    let gg: Tensor | null = null, gb: Tensor | null = null;
+    if (gamma.requiresGrad || beta.requiresGrad) {
+      const part = empty(ctx, [nChunks, D, 2]);
+      gg = empty(ctx, [D]);
+      gb = empty(ctx, [D]);
+      ctx.run(kernel, "lnBackwardParams", {
+        buffers: [x, null, null, null, stats, gy, null, part],
+        params,
+        groups: [Math.ceil(D / WG), nChunks, 1],
+        overrides,
+      });
+      ctx.run(kernel, "lnBackwardReduce", {
+        buffers: [null, null, null, null, null, null, null, part, gg, gb],
+        params,
+        groups: [Math.ceil(D / WG), 1, 1],
+        overrides,
+      });
+      part.dispose();
+    }
+    stats.dispose();
+    return [gx, gg, gb];
+  });
+  if (!out.creator) stats.dispose();
+  return out;
+}
+
+function checkAffine(op: string, gamma: Tensor, beta: Tensor, n: number) {
+  if (gamma.size !== n || beta.size !== n) {
+    throw new Error(
+      `${op}: gamma ${gamma.describe()} and beta ${beta.describe()} must have ${n} elements (${
+        shapeStr([n])
+      })`,
+    );
+  }
+}
