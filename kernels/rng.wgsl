@@ -31,7 +31,7 @@ fn normal(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
 }
 
 @compute @workgroup_size(WG)
-fn uniform(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+fn uniform01(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= p.n) { return; }
   y[i] = unit(bits(p.offset + i, 0u)) - 1.0 / 16777216.0;

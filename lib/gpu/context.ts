@@ -126,9 +126,14 @@ export class GpuContext {
     if (p) return p;
     let mod = this.modules.get(kernel.file);
     if (!mod) {
+      this.device.pushErrorScope("validation");
       mod = compileModule(this.device, kernel);
       this.modules.set(kernel.file, mod);
-      this.pendingErrors.push(mod.check);
+      const check = mod.check;
+      // The scope keeps the raw error from going "uncaptured"; the formatted message wins.
+      this.pendingErrors.push(
+        this.device.popErrorScope().then(async (e) => (await check) ?? e?.message ?? null),
+      );
     }
     this.device.pushErrorScope("validation");
     p = this.device.createComputePipeline({
@@ -139,8 +144,8 @@ export class GpuContext {
     const check = mod.check;
     this.pendingErrors.push(
       this.device.popErrorScope().then(async (e) => {
-        if (!e) return null;
-        return (await check) ?? `${key}: ${e.message}`;
+        if (!e || (await check)) return null; // a compile error is reported once, by the module
+        return `${key}: ${e.message}`;
       }),
     );
     this.pipelines.set(key, p);
@@ -155,6 +160,7 @@ export class GpuContext {
       throw new Error(`${kernel.file}#${entry}: dispatch [${d.groups}] exceeds ${MAX_GROUPS} per dimension`);
     }
     if (gx === 0 || gy === 0 || gz === 0) return;
+    this.encoderNow(); // opens the error scopes before anything below can fail
     const pipeline = this.pipeline(kernel, entry, d.overrides);
     const entries: GPUBindGroupEntry[] = [];
     if (d.params) entries.push({ binding: d.paramsBinding ?? 0, resource: this.uniform(d.params) });
@@ -228,7 +234,9 @@ export class GpuContext {
   async throwErrors() {
     const pending = this.pendingErrors;
     this.pendingErrors = [];
-    for (const msg of await Promise.all(pending)) if (msg) this.errors.push(new Error(msg));
+    // Compile and scoped errors first: they carry file:line or the kernel names.
+    const scoped = (await Promise.all(pending)).filter((m) => m !== null).map((m) => new Error(m));
+    this.errors = [...scoped, ...this.errors];
     if (this.lost) this.errors.push(new GpuError("device lost", this.lost, []));
     if (this.errors.length) {
       const first = this.errors[0];

@@ -7,11 +7,11 @@ const KERNEL_DIR = new URL("../../kernels/", import.meta.url);
 /** A typed handle on one WGSL file. Op wrappers in lib/ops hold these; nothing looks kernels up by string. */
 export class KernelFile {
   readonly file: string;
-  constructor(name: string) {
+  readonly url: URL;
+  /** `name` inside kernels/; `dir` only for tests that compile a kernel from elsewhere. */
+  constructor(name: string, dir: URL = KERNEL_DIR) {
     this.file = `kernels/${name}`;
-  }
-  get url(): URL {
-    return new URL(this.file.slice("kernels/".length), KERNEL_DIR);
+    this.url = new URL(name, dir);
   }
 }
 

@@ -26,4 +26,4 @@ export const randn = (ctx: GpuContext, shape: Shape, seed: number, offset = 0) =
 
 /** Uniform samples in [0, 1). */
 export const rand = (ctx: GpuContext, shape: Shape, seed: number, offset = 0) =>
-  draw(ctx, "uniform", shape, seed, offset);
+  draw(ctx, "uniform01", shape, seed, offset);
