@@ -1,0 +1,118 @@
+// The sampling loop (DDIM or DDPM) and classifier-free guidance. The model is any function that
+// predicts epsilon for a batch at one timestep, so the loop is tested with a dummy model.
+import type { GpuContext } from "../gpu/context.ts";
+import { concat, slice } from "../ops/copy.ts";
+import { accumulate, scale } from "../ops/scale.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+import { noiseFor } from "./noise.ts";
+import type { NoiseSchedule } from "./schedule.ts";
+import { applyStep, type SamplerKind, stepPlan } from "./steps.ts";
+
+/** Predicts epsilon: x [B, C, H, W] at timestep t -> [B, C, H, W]. */
+export type EpsFn = (x: Tensor, t: number) => Tensor;
+
+/** A conditional model: x [N, C, H, W], N timesteps, hidden [N, L, D], keyMask [N, L] | null -> eps. */
+export type CondModel = (x: Tensor, timesteps: number[], hidden: Tensor, keyMask: Tensor | null) => Tensor;
+
+export interface SampleOptions {
+  kind: SamplerKind;
+  steps: number;
+  /** DDIM only: 0 deterministic, 1 DDPM-like variance. */
+  eta?: number;
+  /** One seed per example; the batch size is seeds.length. */
+  seeds: readonly number[];
+  /** Per-example shape [C, H, W]. */
+  shape: readonly number[];
+  /** Called after each step (for progress bars); must not read back if speed matters. */
+  onStep?: (i: number, t: number) => void;
+}
+
+/**
+ * Runs the reverse process from x_T ~ N(0, I). Example i draws its start noise from stream
+ * (seeds[i], offset 0) and the noise of step k from offset (k + 1) * numel(shape).
+ * Returns x_0 [B, ...shape] (persistent to the caller's scope; dispose it when done).
+ */
+export async function sample(
+  ctx: GpuContext,
+  schedule: NoiseSchedule,
+  eps: EpsFn,
+  o: SampleOptions,
+): Promise<Tensor> {
+  const plan = stepPlan(o.kind, schedule, o.steps, o.eta ?? 0);
+  const per = o.shape.reduce((a, b) => a * b, 1);
+  const clip = schedule.config.clip_sample ? schedule.config.clip_sample_range : 0;
+  let x = ctx.noGrad(() => noiseFor(ctx, o.seeds, o.shape, 0));
+  for (let k = 0; k < plan.length; k++) {
+    const c = plan[k];
+    const next = await ctx.scope(() =>
+      ctx.noGrad(() => {
+        const e = eps(x, c.t);
+        const noise = c.std > 0 ? noiseFor(ctx, o.seeds, o.shape, (k + 1) * per) : null;
+        return applyStep(ctx, c, x, e, noise, clip);
+      })
+    );
+    x.dispose();
+    x = next;
+    ctx.flush();
+    o.onStep?.(k, c.t);
+  }
+  return x;
+}
+
+/** eps = eps_u + g * (eps_c - eps_u) from a [2B, ...] batch ordered [uncond; cond]. */
+export function combineGuidance(ctx: GpuContext, both: Tensor, g: number): Tensor {
+  const B = both.shape[0] / 2;
+  return ctx.noGrad(() => {
+    const u = slice(ctx, both, 0, 0, B), c = slice(ctx, both, 0, B, 2 * B);
+    const out = scale(ctx, u, 1 - g);
+    accumulate(ctx, out, c, g);
+    u.dispose();
+    c.dispose();
+    return out;
+  });
+}
+
+/** An EpsFn that owns GPU tensors (the concatenated hidden states): dispose it after sampling. */
+export interface GuidedEps {
+  eps: EpsFn;
+  dispose(): void;
+}
+
+/**
+ * Classifier-free guidance around a conditional model: cond / uncond hidden states [B, L, D]
+ * (uncond: the encoded empty prompt), masks [B, L] (both or neither). One model call per step on a
+ * batch of 2B ordered [uncond; cond]; g = 1 calls the model on the conditional half only.
+ */
+export function guided(
+  ctx: GpuContext,
+  model: CondModel,
+  cond: Tensor,
+  uncond: Tensor,
+  g: number,
+  condMask: Tensor | null = null,
+  uncondMask: Tensor | null = null,
+): GuidedEps {
+  if (!condMask !== !uncondMask) throw new Error("guided: pass both key masks or neither");
+  if (g === 1) {
+    return { eps: (x, t) => model(x, new Array(x.shape[0]).fill(t), cond, condMask), dispose() {} };
+  }
+  const hidden = ctx.noGrad(() => concat(ctx, [uncond, cond], 0)).keep();
+  const mask = condMask && uncondMask
+    ? ctx.noGrad(() => concat(ctx, [uncondMask, condMask], 0)).keep()
+    : null;
+  const eps: EpsFn = (x, t) => {
+    const x2 = concat(ctx, [x, x], 0);
+    const both = model(x2, new Array(x2.shape[0]).fill(t), hidden, mask);
+    x2.dispose();
+    const out = combineGuidance(ctx, both, g);
+    both.dispose();
+    return out;
+  };
+  return {
+    eps,
+    dispose() {
+      hidden.dispose();
+      mask?.dispose();
+    },
+  };
+}

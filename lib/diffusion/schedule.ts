@@ -1,0 +1,175 @@
+// Noise schedules and inference timesteps, in float64, with diffusers' config keys and meaning
+// (DDPMScheduler / DDIMScheduler): betas, alphas_cumprod, set_timesteps spacing, previous timestep.
+
+export type BetaSchedule = "linear" | "scaled_linear" | "squaredcos_cap_v2";
+export type TimestepSpacing = "leading" | "trailing" | "linspace";
+
+/** The scheduler config (diffusers' scheduler_config.json keys). */
+export interface SchedulerConfig {
+  num_train_timesteps: number;
+  beta_start: number;
+  beta_end: number;
+  beta_schedule: BetaSchedule;
+  timestep_spacing: TimestepSpacing;
+  /** Added to "leading" timesteps (SD-1.5 uses 1). */
+  steps_offset: number;
+  /** DDIM: alpha_prod at the last step is 1 (true) or alphas_cumprod[0] (false). */
+  set_alpha_to_one: boolean;
+  /** Clip the predicted x0 to [-clip_sample_range, clip_sample_range] (pixel-space models). */
+  clip_sample: boolean;
+  clip_sample_range: number;
+  /** DDPM only: "fixed_small" (posterior variance) or "fixed_large" (beta_t). */
+  variance_type: "fixed_small" | "fixed_large";
+  prediction_type: "epsilon";
+}
+
+export const DEFAULT_SCHEDULER: SchedulerConfig = {
+  num_train_timesteps: 1000,
+  beta_start: 0.0001,
+  beta_end: 0.02,
+  beta_schedule: "linear",
+  timestep_spacing: "leading",
+  steps_offset: 0,
+  set_alpha_to_one: true,
+  clip_sample: true,
+  clip_sample_range: 1,
+  variance_type: "fixed_small",
+  prediction_type: "epsilon",
+};
+
+/** Merges a partial config (e.g. a parsed scheduler_config.json) over the defaults and validates it. */
+export function schedulerConfig(
+  partial: Partial<SchedulerConfig> = {},
+  where = "scheduler config",
+): SchedulerConfig {
+  const known = new Set(Object.keys(DEFAULT_SCHEDULER));
+  const picked: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(partial)) if (known.has(k) && v !== undefined) picked[k] = v;
+  const c = { ...DEFAULT_SCHEDULER, ...picked } as SchedulerConfig;
+  validateScheduler(c, where);
+  return c;
+}
+
+export function validateScheduler(c: SchedulerConfig, where = "scheduler config") {
+  const bad = (key: string, why: string) => {
+    throw new Error(
+      `${where}: ${key} = ${JSON.stringify((c as unknown as Record<string, unknown>)[key])} ${why}`,
+    );
+  };
+  if (!Number.isInteger(c.num_train_timesteps) || c.num_train_timesteps < 2) {
+    bad("num_train_timesteps", "must be an integer >= 2");
+  }
+  if (!["linear", "scaled_linear", "squaredcos_cap_v2"].includes(c.beta_schedule)) {
+    bad("beta_schedule", "is not one of linear, scaled_linear, squaredcos_cap_v2");
+  }
+  if (!["leading", "trailing", "linspace"].includes(c.timestep_spacing)) {
+    bad("timestep_spacing", "is not one of leading, trailing, linspace");
+  }
+  if (!(c.beta_start > 0 && c.beta_end > c.beta_start && c.beta_end < 1)) {
+    bad("beta_end", `must satisfy 0 < beta_start (${c.beta_start}) < beta_end < 1`);
+  }
+  if (!Number.isInteger(c.steps_offset) || c.steps_offset < 0) bad("steps_offset", "must be an integer >= 0");
+  if (!(c.clip_sample_range > 0)) bad("clip_sample_range", "must be > 0");
+  if (!["fixed_small", "fixed_large"].includes(c.variance_type)) {
+    bad("variance_type", "is not one of fixed_small, fixed_large");
+  }
+  if (c.prediction_type !== "epsilon") bad("prediction_type", "is not supported (only epsilon)");
+}
+
+/** diffusers' np.linspace(a, b, n) in float64. */
+function linspace(a: number, b: number, n: number): number[] {
+  if (n === 1) return [a];
+  return Array.from({ length: n }, (_, i) => a + (b - a) * i / (n - 1));
+}
+
+/** betas[T] for the configured schedule. */
+export function betas(c: SchedulerConfig): Float64Array {
+  const T = c.num_train_timesteps;
+  if (c.beta_schedule === "linear") return Float64Array.from(linspace(c.beta_start, c.beta_end, T));
+  if (c.beta_schedule === "scaled_linear") {
+    return Float64Array.from(linspace(Math.sqrt(c.beta_start), Math.sqrt(c.beta_end), T), (v) => v * v);
+  }
+  // squaredcos_cap_v2: betas_for_alpha_bar with the cosine alpha_bar and max_beta 0.999.
+  const abar = (t: number) => Math.cos((t + 0.008) / 1.008 * Math.PI / 2) ** 2;
+  return Float64Array.from(
+    { length: T },
+    (_, i) => Math.min(1 - abar((i + 1) / T) / abar(i / T), 0.999),
+  );
+}
+
+/** The precomputed quantities of one schedule. */
+export class NoiseSchedule {
+  readonly betas: Float64Array;
+  readonly alphasCumprod: Float64Array;
+  /** alpha_prod used after the last step (DDIM's final_alpha_cumprod). */
+  readonly finalAlphaCumprod: number;
+
+  constructor(readonly config: SchedulerConfig) {
+    validateScheduler(config);
+    this.betas = betas(config);
+    this.alphasCumprod = new Float64Array(this.betas.length);
+    let p = 1;
+    this.betas.forEach((b, i) => this.alphasCumprod[i] = p *= 1 - b);
+    this.finalAlphaCumprod = config.set_alpha_to_one ? 1 : this.alphasCumprod[0];
+  }
+
+  get T(): number {
+    return this.config.num_train_timesteps;
+  }
+
+  /** [sqrt(abar_t), sqrt(1 - abar_t)] per timestep, for add-noise. */
+  noiseCoefs(t: number): [number, number] {
+    this.checkT(t);
+    const a = this.alphasCumprod[t];
+    return [Math.sqrt(a), Math.sqrt(1 - a)];
+  }
+
+  /** diffusers set_timesteps(n): descending integer timesteps for n inference steps. */
+  timesteps(n: number): number[] {
+    const T = this.T;
+    if (!Number.isInteger(n) || n < 1 || n > T) {
+      throw new Error(`timesteps: num_inference_steps = ${n} must be an integer in [1, ${T}]`);
+    }
+    let ts: number[];
+    if (this.config.timestep_spacing === "linspace") {
+      // np.linspace(0, T - 1, n).round()[::-1]
+      ts = linspace(0, T - 1, n).map(roundHalfEven).reverse();
+    } else if (this.config.timestep_spacing === "leading") {
+      // (np.arange(0, n) * (T // n)).round()[::-1] + steps_offset
+      const ratio = Math.floor(T / n);
+      ts = Array.from({ length: n }, (_, i) => (n - 1 - i) * ratio + this.config.steps_offset);
+    } else {
+      // np.round(np.arange(T, 0, -T / n)) - 1 (arange computes start + i * step)
+      const ratio = T / n;
+      ts = Array.from({ length: n }, (_, i) => roundHalfEven(T - i * ratio) - 1);
+    }
+    for (const t of ts) this.checkT(t);
+    return ts;
+  }
+
+  /** diffusers' previous timestep: t - T // n (may be negative: then the final alpha is used). */
+  prevTimestep(t: number, n: number): number {
+    return t - Math.floor(this.T / n);
+  }
+
+  /** alphas_cumprod at t, or the final alpha_prod for t < 0 (DDIM). */
+  alphaProd(t: number, finalAlpha = this.finalAlphaCumprod): number {
+    if (t < 0) return finalAlpha;
+    this.checkT(t);
+    return this.alphasCumprod[t];
+  }
+
+  private checkT(t: number) {
+    if (!Number.isInteger(t) || t < 0 || t >= this.T) {
+      throw new Error(`timestep ${t} is outside [0, ${this.T - 1}]`);
+    }
+  }
+}
+
+/** NumPy's round: halves go to the even neighbour. */
+export function roundHalfEven(v: number): number {
+  const f = Math.floor(v), d = v - f;
+  if (d > 0.5) return f + 1;
+  if (d < 0.5) return f;
+  return f % 2 === 0 ? f : f + 1;
+}

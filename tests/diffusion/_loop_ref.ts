@@ -1,0 +1,59 @@
+// A float64 re-implementation of the sampling loop, written from diffusers' DDIMScheduler.step /
+// DDPMScheduler.step formulas (not from lib/diffusion/steps.ts), for the regression tests.
+import { randnRef } from "../../lib/ref/rng.ts";
+
+export interface RefLoopOptions {
+  kind: "ddim" | "ddpm";
+  /** Descending timesteps (from the schedule under test, checked separately). */
+  timesteps: number[];
+  alphasCumprod: Float64Array;
+  T: number;
+  eta: number;
+  setAlphaToOne: boolean;
+  clip: number;
+  varianceType: "fixed_small" | "fixed_large";
+  seeds: number[];
+  per: number;
+  /** eps(x, t) for one example (float64). */
+  eps: (x: Float64Array, t: number, example: number) => Float64Array;
+}
+
+export function refLoop(o: RefLoopOptions): Float64Array[] {
+  const n = o.timesteps.length;
+  const acp = o.alphasCumprod;
+  const clamp = (v: number) => (o.clip > 0 ? Math.min(o.clip, Math.max(-o.clip, v)) : v);
+  return o.seeds.map((seed, b) => {
+    let x = randnRef(o.per, seed, 0);
+    o.timesteps.forEach((t, k) => {
+      const e = o.eps(x, t, b);
+      const noise = randnRef(o.per, seed, (k + 1) * o.per);
+      const out = new Float64Array(o.per);
+      if (o.kind === "ddim") {
+        const prev = t - Math.floor(o.T / n);
+        const at = acp[t], ap = prev >= 0 ? acp[prev] : (o.setAlphaToOne ? 1 : acp[0]);
+        const bt = 1 - at;
+        const variance = ((1 - ap) / bt) * (1 - at / ap);
+        const std = o.eta * Math.sqrt(variance);
+        for (let i = 0; i < o.per; i++) {
+          const x0 = clamp((x[i] - Math.sqrt(bt) * e[i]) / Math.sqrt(at));
+          const dir = Math.sqrt(1 - ap - std * std) * e[i];
+          out[i] = Math.sqrt(ap) * x0 + dir + (o.eta > 0 ? std * noise[i] : 0);
+        }
+      } else {
+        const prev = o.timesteps[k + 1] ?? -1;
+        const at = acp[t], ap = prev >= 0 ? acp[prev] : 1;
+        const bt = 1 - at, bp = 1 - ap;
+        const curA = at / ap, curB = 1 - curA;
+        let variance = o.varianceType === "fixed_large" ? curB : Math.max(bp / bt * curB, 1e-20);
+        if (t === 0) variance = 0;
+        for (let i = 0; i < o.per; i++) {
+          const x0 = clamp((x[i] - Math.sqrt(bt) * e[i]) / Math.sqrt(at));
+          const mean = (Math.sqrt(ap) * curB / bt) * x0 + (Math.sqrt(curA) * bp / bt) * x[i];
+          out[i] = mean + Math.sqrt(variance) * noise[i];
+        }
+      }
+      x = out;
+    });
+    return x;
+  });
+}
