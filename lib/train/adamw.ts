@@ -80,6 +80,14 @@ export class AdamW {
     }
   }
 
+  /** Frees the optimizer state (not the parameters). */
+  dispose() {
+    for (const t of [...this.m, ...this.v, this.sq, this.clip]) {
+      t.persistent = false;
+      t.dispose();
+    }
+  }
+
   /** The global gradient norm of the last update (one readback). */
   async lastGradNorm(): Promise<number> {
     return (await this.clip.read())[1];

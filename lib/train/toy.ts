@@ -86,7 +86,8 @@ export async function trainToy(ctx: GpuContext, opts: Partial<ToyOptions> = {}):
     }
     await reads;
   } finally {
-    for (const t of [...params, x, y, ...opt.m, ...opt.v]) {
+    opt.dispose();
+    for (const t of [...params, x, y]) {
       t.persistent = false;
       t.dispose();
     }

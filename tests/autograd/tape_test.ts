@@ -30,7 +30,7 @@ Deno.test("gradients accumulate when a tensor is used twice, and across backward
 
 Deno.test("noGrad records nothing; an op without a backward rule fails loudly", async () => {
   const ctx = await gpu();
-  await ctx.scope(async () => {
+  await ctx.scope(() => {
     const x = tensor(ctx, [1, 2], [2]);
     x.requiresGrad = true;
     const y = ctx.noGrad(() => silu(ctx, x));
