@@ -192,9 +192,15 @@ export class GpuContext {
   }
 
   /** Writes host data into a buffer, after all work encoded so far (flushes first to keep order). */
-  write(dst: GPUBuffer, data: ArrayBufferView<ArrayBuffer>, dstOffset = 0) {
+  write(dst: GPUBuffer, data: ArrayBufferView, dstOffset = 0) {
     this.flush();
-    this.device.queue.writeBuffer(dst, dstOffset, data.buffer, data.byteOffset, data.byteLength);
+    this.device.queue.writeBuffer(
+      dst,
+      dstOffset,
+      data.buffer as ArrayBuffer,
+      data.byteOffset,
+      data.byteLength,
+    );
   }
 
   /** Submits the pending command buffer (no wait). */
