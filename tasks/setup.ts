@@ -49,4 +49,4 @@ if (!name) {
   if (!name) throw new Error("setup: still no WebGPU adapter after installing mesa-vulkan-drivers");
 }
 console.log(`setup: WebGPU adapter: ${name}`);
-console.log("setup: done. Next: `npx deno task demo` (main job) or `npx deno task test`.");
+console.log("setup: done. Next: `deno task demo` (main job) or `deno task test`.");
