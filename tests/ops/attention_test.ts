@@ -1,0 +1,132 @@
+// Multi-head attention: float64 reference vs finite differences (plain, masked, causal), GPU vs
+// reference forward and the q, k, v gradients for self and cross attention, key padding masks
+// (including a fully masked batch row, which must give 0 and no NaN), causal, and realistic sizes.
+import { backward } from "../../lib/autograd/backward.ts";
+import { attention } from "../../lib/ops/attention.ts";
+import { reshape } from "../../lib/ops/copy.ts";
+import { groupNorm, layerNorm } from "../../lib/ops/norm.ts";
+import type { Nd } from "../../lib/ref/nd.ts";
+import { attentionRef, attentionRefBackward, type AttentionRefOptions } from "../../lib/ref/layers.ts";
+import { assertClose, checkVjp, gpu, randNd, upload, worstErrors } from "../_helpers.ts";
+
+/** A [B, Lk] mask of 0/1 with roughly `keep` of the keys kept; batch rows in `empty` fully masked. */
+function makeMask(B: number, Lk: number, seed: number, keep: number, empty: number[] = []): Nd {
+  const m = randNd([B, Lk], seed, 0, 1);
+  m.data = m.data.map((v, i) => (empty.includes(Math.floor(i / Lk)) ? 0 : v < keep ? 1 : 0));
+  return m;
+}
+
+Deno.test("attentionRef VJP matches finite differences (cross, masked, causal)", () => {
+  const cases: [number, number, number, number, AttentionRefOptions][] = [
+    [2, 3, 4, 2, {}],
+    [2, 3, 5, 1, { keyMask: makeMask(2, 5, 3, 0.6, [1]) }],
+    [1, 4, 4, 2, { causal: true }],
+    [2, 4, 4, 2, { causal: true, keyMask: makeMask(2, 4, 4, 0.7) }],
+  ];
+  for (const [B, Lq, Lk, H, opts] of cases) {
+    const HD = H * 3;
+    checkVjp(
+      `attentionRef B=${B} Lq=${Lq} Lk=${Lk} H=${H} ${Object.keys(opts)}`,
+      [randNd([B, Lq, HD], 1, -2, 2), randNd([B, Lk, HD], 2, -2, 2), randNd([B, Lk, HD], 3)],
+      ([q, k, v]) => attentionRef(q, k, v, H, opts),
+      ([q, k, v], g) => attentionRefBackward(q, k, v, H, g, opts),
+    );
+  }
+});
+
+interface Case {
+  B: number;
+  Lq: number;
+  Lk: number;
+  H: number;
+  Dh: number;
+  mask?: Nd;
+  causal?: boolean;
+}
+
+async function checkAttention(c: Case, tol = { atol: 1e-5, rtol: 1e-4 }) {
+  const ctx = await gpu();
+  const { B, Lq, Lk, H, Dh } = c;
+  const label = `attention B=${B} Lq=${Lq} Lk=${Lk} H=${H} Dh=${Dh}${c.mask ? " mask" : ""}${
+    c.causal ? " causal" : ""
+  }`;
+  const seed = B + 3 * Lq + 5 * Lk + 7 * H + 11 * Dh;
+  const q = randNd([B, Lq, H * Dh], seed, -2, 2), k = randNd([B, Lk, H * Dh], seed + 1, -2, 2);
+  const v = randNd([B, Lk, H * Dh], seed + 2);
+  const opts: AttentionRefOptions = { keyMask: c.mask, causal: c.causal };
+  const want = attentionRef(q, k, v, H, opts);
+  const go = randNd(want.shape, seed + 3);
+  const [gq, gk, gv] = attentionRefBackward(q, k, v, H, go, opts);
+  await ctx.scope(async () => {
+    const [tq, tk, tv] = [upload(ctx, q, true), upload(ctx, k, true), upload(ctx, v, true)];
+    const keyMask = c.mask ? upload(ctx, c.mask) : undefined;
+    const y = attention(ctx, tq, tk, tv, H, { keyMask, causal: c.causal });
+    const got = await y.read();
+    if (got.some(Number.isNaN)) throw new Error(`${label}: NaN in output`);
+    assertClose(got, want.data, `${label} forward`, tol.atol, tol.rtol);
+    backward(ctx, y, { grad: upload(ctx, go) });
+    assertClose(await tq.grad!.read(), gq.data, `${label} grad q`, tol.atol, tol.rtol);
+    assertClose(await tk.grad!.read(), gk.data, `${label} grad k`, tol.atol, tol.rtol);
+    assertClose(await tv.grad!.read(), gv.data, `${label} grad v`, tol.atol, tol.rtol);
+  });
+}
+
+function printWorst() {
+  for (const [k, v] of worstErrors) {
+    if (k.startsWith("attention ")) console.log(`${k}: ${v.toExponential(2)}`);
+  }
+}
+
+Deno.test("attention GPU matches reference: self, cross, awkward sizes", async () => {
+  await checkAttention({ B: 1, Lq: 1, Lk: 1, H: 1, Dh: 1 });
+  await checkAttention({ B: 2, Lq: 7, Lk: 5, H: 3, Dh: 5 }); // cross, odd sizes
+  await checkAttention({ B: 1, Lq: 9, Lk: 9, H: 1, Dh: 7 }); // single head: views, no head copies
+  await checkAttention({ B: 1, Lq: 63, Lk: 65, H: 2, Dh: 8 });
+  await checkAttention({ B: 2, Lq: 65, Lk: 1, H: 2, Dh: 3 }); // one key: P = 1
+  printWorst();
+});
+
+Deno.test("attention GPU matches reference: key padding mask and causal", async () => {
+  // batch row 1 fully masked: its output and gradients are 0
+  await checkAttention({ B: 3, Lq: 6, Lk: 11, H: 2, Dh: 4, mask: makeMask(3, 11, 5, 0.6, [1]) });
+  await checkAttention({ B: 2, Lq: 9, Lk: 9, H: 2, Dh: 6, causal: true });
+  await checkAttention({ B: 2, Lq: 77, Lk: 77, H: 3, Dh: 5, causal: true, mask: makeMask(2, 77, 6, 0.8) });
+  await checkAttention({ B: 2, Lq: 5, Lk: 8, H: 1, Dh: 4, causal: true }); // Lq < Lk, top-left aligned
+  printWorst();
+});
+
+Deno.test("attention GPU matches reference at realistic sizes", async () => {
+  // UNet cross-attention on a 16x16 latent against 77 text tokens, 8 heads of 40
+  await checkAttention({ B: 2, Lq: 256, Lk: 77, H: 8, Dh: 40, mask: makeMask(2, 77, 7, 0.9) });
+  // self-attention over a 32x32 latent
+  await checkAttention({ B: 1, Lq: 1024, Lk: 1024, H: 2, Dh: 32 });
+  printWorst();
+});
+
+Deno.test("attention and the norms release their saved tensors (no grad, and after backward)", async () => {
+  const ctx = await gpu();
+  await ctx.sync();
+  const before = ctx.pool.inUse;
+  const x = randNd([2, 6, 8], 1);
+  const run = (requiresGrad: boolean) => {
+    // no scope: every buffer must come back through dispose() and backward's clean-up alone
+    const t = upload(ctx, x, requiresGrad);
+    const g = upload(ctx, randNd([6], 2), requiresGrad), b = upload(ctx, randNd([6], 3), requiresGrad);
+    const a = attention(ctx, t, t, t, 2, { causal: true });
+    const n1 = groupNorm(ctx, a, g, b, 3, 1e-5);
+    const n1v = reshape(ctx, n1, [2, 8, 6]);
+    const n2 = layerNorm(ctx, n1v, g, b, 1e-5);
+    const gy = upload(ctx, randNd([2, 8, 6], 4));
+    if (requiresGrad) backward(ctx, n2, { grad: gy });
+    if (requiresGrad && !t.grad) throw new Error("no gradient reached the attention input");
+    for (const z of [t, g, b, a, n1, n1v, n2, gy]) z.dispose();
+  };
+  run(false);
+  await ctx.sync();
+  if (ctx.pool.inUse !== before) throw new Error(`no-grad forward leaked ${ctx.pool.inUse - before} bytes`);
+  run(true);
+  await ctx.sync();
+  if (ctx.pool.inUse !== before) {
+    throw new Error(`forward + backward leaked ${ctx.pool.inUse - before} bytes`);
+  }
+});
