@@ -4,11 +4,12 @@
 //   background  mode of the border pixels' nearest palette colours, then their mean colour;
 //   object      pixels farther than OBJECT_MIN_DIST from the background; its colour is the mean of the
 //               core (the far pixels of the dominant non-background palette class);
-//   mask        each pixel's share of the object colour along the background->object line (exact
-//               coverage for anti-aliased renders), with a symmetric dead zone against noise;
+//   mask        each pixel's share of the object's palette colour along the line from the background
+//               (exact coverage for anti-aliased renders), with a symmetric dead zone against noise;
 //   size        mask area against the geometric mean of the two nominal areas;
 //   position    mask centroid against the five nominal centroids;
-//   shape       soft IoU of the mask with each shape's template at the measured centroid and area.
+//   shape       soft IoU of the mask with each shape's template at the measured centroid and area,
+//               best over a few template blurs.
 // Each attribute's score is 0.5 at the decision boundary and 1 once clearly on the right side, so
 // score > 0.5 exactly when the reading agrees with the prompt.
 
@@ -36,8 +37,8 @@ export const COLOR_MAX_DIST = 80;
 const COLOR_MARGIN_WIDTH = 100;
 /** Mask dead zone: coverage below MASK_LO counts 0, above 1 - MASK_LO counts 1 (unbiased on edges). */
 const MASK_LO = 0.15;
-/** Shape IoU margin (named shape minus best other) giving score 1. */
-const SHAPE_MARGIN_WIDTH = 0.1;
+/** Shape score is 1 once the best other shape's template error is 2.3x the named one's (ratio 0.7). */
+const SHAPE_RATIO_FULL = 0.7;
 /** Template supersampling per pixel axis. */
 const SUPERSAMPLE = 4;
 /** Blur widths (Gaussian sigma, pixels) the shape templates are tried at. */
@@ -66,8 +67,8 @@ export interface SceneReading {
   area: number;
   cx: number;
   cy: number;
-  /** Soft IoU of the mask with each shape's template. */
-  iou: Record<string, number>;
+  /** Template error of each shape (squared error / area; lower is better), see shapeError. */
+  shapeError: Record<string, number>;
   /** The reading as attributes: the argmax of each score. */
   attrs: SceneAttrs;
 }
@@ -112,7 +113,9 @@ function shapeCoverage(shape: string, p: Placement, size: number): Float32Array 
     for (let x = lo(p.cx); x < hi(p.cx); x++) {
       let hits = 0;
       for (let j = 0; j < s; j++) {
-        for (let i = 0; i < s; i++) if (inside((x + (i + 0.5) / s) / size, (y + (j + 0.5) / s) / size)) hits++;
+        for (let i = 0; i < s; i++) {
+          if (inside((x + (i + 0.5) / s) / size, (y + (j + 0.5) / s) / size)) hits++;
+        }
       }
       out[y * size + x] = hits / (s * s);
     }
@@ -140,7 +143,9 @@ function blur(src: Float32Array, size: number, sigma: number): Float32Array {
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
       let v = 0;
-      for (let d = -rad; d <= rad; d++) if (y + d >= 0 && y + d < size) v += k[d + rad] * tmp[(y + d) * size + x];
+      for (let d = -rad; d <= rad; d++) {
+        if (y + d >= 0 && y + d < size) v += k[d + rad] * tmp[(y + d) * size + x];
+      }
       out[y * size + x] = v / sum;
     }
   }
@@ -148,28 +153,23 @@ function blur(src: Float32Array, size: number, sigma: number): Float32Array {
 }
 
 /**
- * Best soft IoU of the mask with the shape's template over a few blur widths (in pixels). Generated
- * images are blurry, and blur makes every shape rounder: comparing against equally blurred templates
- * keeps a blurred square closer to a blurred square than to a circle.
+ * How well the coverage matches the shape's template: 1 - sum of squared differences / object area,
+ * best over a few template blurs (pixels). Generated images are blurry, and blur makes every shape
+ * rounder: comparing against equally blurred templates keeps a blurred square closer to a blurred
+ * square than to a circle. Squared error on the raw coverage (not an IoU of thresholded masks) is
+ * the matched filter for additive noise, which only adds the same constant to every template.
  */
-export function shapeMatch(mask: Float32Array, shape: string, p: Placement, size: number): number {
+export function shapeError(coverage: Float32Array, shape: string, p: Placement, size: number): number {
   const cover = shapeCoverage(shape, p, size);
-  let best = 0;
+  const norm = p.area * size * size;
+  let best = Infinity;
   for (const sigma of TEMPLATE_BLURS) {
     const t = blur(cover, size, sigma);
-    for (let i = 0; i < t.length; i++) t[i] = clamp01((t[i] - MASK_LO) / (1 - 2 * MASK_LO));
-    best = Math.max(best, softIou(mask, t));
+    let sse = 0;
+    for (let i = 0; i < t.length; i++) sse += (coverage[i] - t[i]) ** 2;
+    best = Math.min(best, sse / norm);
   }
   return best;
-}
-
-function softIou(a: Float32Array, b: Float32Array): number {
-  let inter = 0, union = 0;
-  for (let i = 0; i < a.length; i++) {
-    inter += Math.min(a[i], b[i]);
-    union += Math.max(a[i], b[i]);
-  }
-  return union > 0 ? inter / union : 0;
 }
 
 /** Reads the scene back from an image (see pixels.ts for the accepted layouts). */
@@ -196,8 +196,8 @@ export function readScene(img: Uint8Array | Float32Array, size: number): SceneRe
     if (dist[i] > OBJECT_MIN_DIST) objIdx.push(i);
   }
   const mask = new Float32Array(n);
-  const iou: Record<string, number> = {};
-  for (const s of SHAPES) iou[s] = 0;
+  const shapeErr: Record<string, number> = {};
+  for (const s of SHAPES) shapeErr[s] = 1;
   const none = {
     size,
     background: COLORS[bgClass],
@@ -209,7 +209,7 @@ export function readScene(img: Uint8Array | Float32Array, size: number): SceneRe
     area: 0,
     cx: 0.5,
     cy: 0.5,
-    iou,
+    shapeError: shapeErr,
     attrs: { background: COLORS[bgClass], color: "none", shape: "none", size: "small", position: "center" },
   } as SceneReading;
   if (objIdx.length === 0) return none;
@@ -222,27 +222,37 @@ export function readScene(img: Uint8Array | Float32Array, size: number): SceneRe
   if (objClass < 0) objClass = bgClass; // every core pixel is a shade of the background colour
   const objRgb = meanOf(px, core.filter((_, k) => coreClass[k] === objClass));
 
-  // Soft mask: projection on the background->object line, with the dead zone.
-  const axis = [objRgb[0] - bgRgb[0], objRgb[1] - bgRgb[1], objRgb[2] - bgRgb[2]];
+  // Soft mask: projection on the line from the background to the object's palette colour, with the
+  // dead zone. The palette colour rather than the measured one: a small blurred object never reaches
+  // its full colour, and measuring against its faded core would inflate its area.
+  const full = PALETTE[COLORS[objClass]];
+  const axis = [full[0] - bgRgb[0], full[1] - bgRgb[1], full[2] - bgRgb[2]];
   const axis2 = axis[0] ** 2 + axis[1] ** 2 + axis[2] ** 2;
-  let area = 0, sx = 0, sy = 0;
+  // Area sums the raw coverage (clamped only against outliers): blur moves coverage around but keeps
+  // its sum, and zero-mean noise cancels, where the dead-zoned mask would lose a faded object's edges.
+  // The centroid uses the dead-zoned mask, which ignores noise far from the object.
+  const coverage = new Float32Array(n);
+  let area = 0, mass = 0, sx = 0, sy = 0;
   for (let i = 0; i < n; i++) {
     let t = 0;
     for (let c = 0; c < 3; c++) t += (px[3 * i + c] - bgRgb[c]) * axis[c];
-    const m = axis2 > 0 ? clamp01((t / axis2 - MASK_LO) / (1 - 2 * MASK_LO)) : 0;
+    t = axis2 > 0 ? t / axis2 : 0;
+    coverage[i] = Math.min(1.5, Math.max(-0.5, t));
+    area += coverage[i];
+    const m = clamp01((t - MASK_LO) / (1 - 2 * MASK_LO));
     mask[i] = m;
-    area += m;
+    mass += m;
     sx += m * ((i % size) + 0.5);
     sy += m * (Math.floor(i / size) + 0.5);
   }
-  if (area <= 0) return none;
-  const cx = sx / area / size, cy = sy / area / size;
-  area /= n;
+  if (mass <= 0) return none;
+  const cx = sx / mass / size, cy = sy / mass / size;
+  area = Math.max(area, mass) / n;
 
   let bestShape: string = SHAPES[0];
   for (const s of SHAPES) {
-    iou[s] = shapeMatch(mask, s, { cx, cy, area }, size);
-    if (iou[s] > iou[bestShape]) bestShape = s;
+    shapeErr[s] = shapeError(coverage, s, { cx, cy, area }, size);
+    if (shapeErr[s] < shapeErr[bestShape]) bestShape = s;
   }
   const reading: SceneReading = {
     size,
@@ -255,7 +265,7 @@ export function readScene(img: Uint8Array | Float32Array, size: number): SceneRe
     area,
     cx,
     cy,
-    iou,
+    shapeError: shapeErr,
     attrs: {
       background: COLORS[bgClass],
       color: COLORS[nearestColor(objRgb)],
@@ -297,10 +307,13 @@ export function scoreReading(r: SceneReading, a: SceneAttrs): ImageScore {
   let color = 0, shape = 0, size = 0, position = 0;
   if (r.object) {
     color = colorScore(r.colorRgb, a.color);
-    let otherIou = 0;
-    for (const s of SHAPES) if (s !== a.shape) otherIou = Math.max(otherIou, r.iou[s]);
-    // Distances are negated IoUs so that marginScore's "smaller is better" convention holds.
-    shape = marginScore(-(r.iou[a.shape] ?? 0), -otherIou, SHAPE_MARGIN_WIDTH);
+    // Error ratio against the best other shape: 0.5 when tied, and scale-free, so small 16x16 shapes
+    // (whose errors are all small) score like large 32x32 ones. A ratio of SHAPE_RATIO_FULL scores 1.
+    const own = r.shapeError[a.shape] ?? Infinity;
+    let other = Infinity;
+    for (const s of SHAPES) if (s !== a.shape) other = Math.min(other, r.shapeError[s]);
+    const ratio = other / (own + other + 1e-12);
+    shape = clamp01(0.5 + (0.5 * (ratio - 0.5)) / (SHAPE_RATIO_FULL - 0.5));
     // Log-area position between the nominal areas: -1 at small, 0 at the split, +1 at large.
     const rel = Math.log(r.area / AREA_SPLIT) / Math.log(AREA.large / AREA_SPLIT);
     size = clamp01(0.5 + (a.size === "large" ? rel : -rel));

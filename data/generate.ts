@@ -1,0 +1,199 @@
+// The dataset generators of both worlds. Every item is drawn from rng.fork(index), so the output
+// does not depend on the order renders finish in: the same options give byte-identical files.
+// Layout: docs/DATA.md.
+
+import { join } from "node:path";
+import { Rng } from "../lib/util/rng.ts";
+import { Progress } from "../lib/util/progress.ts";
+import { type ClipAttrs, HELDOUT, isHeldout, type SceneAttrs } from "../lib/world/attrs.ts";
+import { layoutScene, renderClip, renderScene, sceneSvg } from "../lib/world/shapes.ts";
+import { contactSheet, type RgbImage, writeAnimation, writeImage, writeSvgPng } from "../lib/io/images.ts";
+import { type AnyAttrs, caption, changeableFields, changeField, sampleAttrs } from "./sampling.ts";
+
+export type World = "shapes" | "moving-shapes";
+export type Split = "pretrain" | "prefs" | "eval";
+
+export interface GenerateOptions {
+  world: World;
+  split: Split;
+  count: number;
+  size: number;
+  seed: number;
+  /** Share of captions with one wrong or missing field. */
+  captionNoise: number;
+  /** Also render a loser per item, with one field changed. */
+  pairs: boolean;
+  out: string;
+  /** Frames per clip (moving-shapes). */
+  frames: number;
+  /** Share of clips that also grow or shrink (moving-shapes). */
+  growth: number;
+  /** Renders in flight at once. */
+  concurrency: number;
+  /** Print progress (default true). */
+  progress?: boolean;
+}
+
+export const DEFAULTS: Omit<GenerateOptions, "world" | "split" | "out"> = {
+  count: 1000,
+  size: 32,
+  seed: 0,
+  captionNoise: 0,
+  pairs: false,
+  frames: 8,
+  growth: 0,
+  concurrency: 8,
+};
+
+/** The attribute fields of a row, in a fixed order. */
+function attrFields(a: AnyAttrs): Record<string, string> {
+  const out: Record<string, string> = {
+    background: a.background,
+    color: a.color,
+    shape: a.shape,
+    size: a.size,
+    position: a.position,
+  };
+  if ("motion" in a) {
+    out.motion = a.motion;
+    if (a.growth) out.growth = a.growth;
+  }
+  return out;
+}
+
+function pad(i: number): string {
+  return String(i).padStart(6, "0");
+}
+
+/** Renders one item (and its loser); returns its metadata row and its first frame for the sheet. */
+async function makeItem(
+  o: GenerateOptions,
+  root: Rng,
+  i: number,
+): Promise<[Record<string, unknown>, RgbImage[]]> {
+  const rng = root.fork(i);
+  const clip = o.world === "moving-shapes";
+  const a = sampleAttrs(rng.fork("attrs"), {
+    clip,
+    growthShare: o.growth,
+    excludeHeldout: o.split === "prefs",
+  });
+  const cap = caption(a, rng.fork("caption"), o.captionNoise);
+  const seed = rng.fork("render").next();
+  if (o.split === "eval") {
+    // Prompts only: the evaluation renders from the model, with this seed for its noise.
+    return [{ id: i, text: cap.text, ...attrFields(a), seed, heldout: isHeldout(a) }, []];
+  }
+  const name = clip ? `clips/${pad(i)}` : `images/${pad(i)}.png`;
+  const shown = await writeItem(o, a, seed, name);
+  const row: Record<string, unknown> = {
+    file_name: clip ? `${name}.gif` : name,
+    text: cap.text,
+    ...attrFields(a),
+    seed,
+  };
+  if (clip) Object.assign(row, { frames_dir: name, webp_file_name: `${name}.webp`, frames: o.frames });
+  if (cap.noise) row.noise = cap.noise;
+  if (o.pairs) {
+    const field = rng.fork("loser").pick(changeableFields(clip));
+    const loser = changeField(a, field, rng.fork("loser-value"));
+    const lname = clip ? `losers/${pad(i)}` : `losers/${pad(i)}.png`;
+    await writeItem(o, loser, seed, lname); // same seed: same jitter, only the field differs
+    row.loser_file_name = clip ? `${lname}.gif` : lname;
+    if (clip) row.loser_frames_dir = lname;
+    row.loser_field = field;
+    row.loser = attrFields(loser);
+  }
+  return [row, shown];
+}
+
+/** Writes one still (PNG) or clip (PNG frames, GIF, WebP); returns the frames for the contact sheet. */
+async function writeItem(o: GenerateOptions, a: AnyAttrs, seed: number, name: string): Promise<RgbImage[]> {
+  const path = join(o.out, name);
+  if (!("motion" in a)) {
+    const svg = sceneSvg(a, layoutScene(a, new Rng(seed)), o.size);
+    await writeSvgPng(svg, path);
+    return [];
+  }
+  await Deno.mkdir(path, { recursive: true });
+  const frames = (await renderClip(a as ClipAttrs, o.size, o.frames, new Rng(seed)))
+    .map((data) => ({ data, width: o.size, height: o.size }));
+  await Promise.all(frames.map((f, k) => writeImage(join(path, `${String(k).padStart(2, "0")}.png`), f)));
+  await writeAnimation(`${path}.gif`, frames);
+  await writeAnimation(`${path}.webp`, frames);
+  return frames;
+}
+
+/** Runs fn(i) for i in [0, n) with at most `limit` in flight; results in index order. */
+export async function pool<T>(n: number, limit: number, fn: (i: number) => Promise<T>): Promise<T[]> {
+  const out = new Array<T>(n);
+  let next = 0;
+  const worker = async () => {
+    while (next < n) {
+      const i = next++;
+      out[i] = await fn(i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, n) }, worker));
+  return out;
+}
+
+function jsonl(rows: unknown[]): string {
+  return rows.map((r) => JSON.stringify(r)).join("\n") + "\n";
+}
+
+/** Generates one split into o.out; returns the number of items written. */
+export async function generate(o: GenerateOptions): Promise<{ rows: Record<string, unknown>[] }> {
+  await Deno.mkdir(o.out, { recursive: true });
+  for (const sub of o.split === "eval" ? [] : o.world === "shapes" ? ["images"] : ["clips"]) {
+    await Deno.mkdir(join(o.out, sub), { recursive: true });
+  }
+  if (o.pairs && o.split !== "eval") await Deno.mkdir(join(o.out, "losers"), { recursive: true });
+  const root = new Rng(o.seed).fork(`${o.world}/${o.split}`);
+  const progress = o.progress === false ? null : new Progress(`${o.world} ${o.split}`, o.count);
+  const items = await pool(o.count, o.concurrency, async (i) => {
+    const item = await makeItem(o, root, i);
+    progress?.tick();
+    return item;
+  });
+  progress?.finish();
+  const rows = items.map(([r]) => r);
+  const info = {
+    world: o.world,
+    split: o.split,
+    count: o.count,
+    size: o.size,
+    seed: o.seed,
+    caption_noise: o.captionNoise,
+    pairs: o.pairs,
+    ...(o.world === "moving-shapes" ? { frames: o.frames, growth: o.growth } : {}),
+  };
+  await Deno.writeTextFile(join(o.out, "dataset.json"), JSON.stringify(info, null, 2) + "\n");
+  await Deno.writeTextFile(join(o.out, o.split === "eval" ? "prompts.jsonl" : "metadata.jsonl"), jsonl(rows));
+  if (o.split !== "pretrain") {
+    const note = o.split === "prefs" ? "excluded from this split" : "rows with heldout: true";
+    const held = { note: `(colour, shape) pairs held out of prefs: ${note}`, pairs: HELDOUT };
+    await Deno.writeTextFile(join(o.out, "heldout.json"), JSON.stringify(held, null, 2) + "\n");
+  }
+  if (o.split !== "eval") await writeSheet(o, rows, items.map(([, f]) => f));
+  return { rows };
+}
+
+/** sheet.png: the first 64 images (8 columns), or the first 8 clips one per row, 4x upscaled. */
+async function writeSheet(o: GenerateOptions, rows: Record<string, unknown>[], frames: RgbImage[][]) {
+  let tiles: RgbImage[], cols: number;
+  if (o.world === "moving-shapes") {
+    tiles = frames.slice(0, 8).flat();
+    cols = o.frames;
+  } else {
+    tiles = await Promise.all(
+      rows.slice(0, 64).map(async (r) => ({
+        data: await renderScene(r as unknown as SceneAttrs, o.size, new Rng(r.seed as number)),
+        width: o.size,
+        height: o.size,
+      })),
+    );
+    cols = 8;
+  }
+  if (tiles.length > 0) await writeImage(join(o.out, "sheet.png"), contactSheet(tiles, { cols, scale: 4 }));
+}

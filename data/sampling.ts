@@ -1,0 +1,80 @@
+// Random scenes for the generators: attribute sampling (with held-out combinations), caption noise
+// (one field wrong or missing in the text) and paired losers (one field changed in the image).
+
+import type { Rng } from "../lib/util/rng.ts";
+import {
+  type ClipAttrs,
+  COLORS,
+  FIELD_VALUES,
+  GROWTHS,
+  isHeldout,
+  MOTIONS,
+  POSITIONS,
+  type SceneAttrs,
+  SHAPES,
+  SIZES,
+} from "../lib/world/attrs.ts";
+import { clipPromptFor, type OmitField, promptFor } from "../lib/world/prompts.ts";
+
+export type AnyAttrs = SceneAttrs | ClipAttrs;
+
+/** A uniformly random scene (object colour != background); clips get a motion, and a growth with
+ * probability growthShare; heldout "exclude" resamples until the (colour, shape) is not held out. */
+export function sampleAttrs(
+  rng: Rng,
+  opts: { clip: boolean; growthShare: number; excludeHeldout: boolean },
+): AnyAttrs {
+  for (;;) {
+    const background = rng.pick(COLORS);
+    const color = rng.pick(COLORS.filter((c) => c !== background));
+    const a: SceneAttrs = {
+      background,
+      color,
+      shape: rng.pick(SHAPES),
+      size: rng.pick(SIZES),
+      position: opts.clip ? "center" : rng.pick(POSITIONS),
+    };
+    if (opts.excludeHeldout && isHeldout(a)) continue;
+    if (!opts.clip) return a;
+    const clip: ClipAttrs = { ...a, motion: rng.pick(MOTIONS) };
+    if (rng.uniform() < opts.growthShare) clip.growth = rng.pick(GROWTHS);
+    return clip;
+  }
+}
+
+/** The fields a loser or a noisy caption may change: everything the prompt states. */
+export function changeableFields(clip: boolean): string[] {
+  return clip
+    ? ["background", "color", "shape", "size", "motion"]
+    : ["background", "color", "shape", "size", "position"];
+}
+
+/** A copy of a with `field` set to a different valid value (keeping object colour != background). */
+export function changeField(a: AnyAttrs, field: string, rng: Rng): AnyAttrs {
+  const cur = (a as unknown as Record<string, string>)[field];
+  const other = field === "background" ? a.color : field === "color" ? a.background : undefined;
+  const choices = FIELD_VALUES[field as keyof typeof FIELD_VALUES].filter((v) => v !== cur && v !== other);
+  return { ...a, [field]: rng.pick(choices) } as AnyAttrs;
+}
+
+export interface Caption {
+  text: string;
+  /** Present when the caption is noisy: which field, and how. */
+  noise?: { field: string; kind: "wrong" | "missing"; text_value?: string };
+}
+
+/** A prompt for a; with probability noise one field is wrong (half the time) or left out. Motion is
+ * never left out of a clip caption (there is no motion-less phrasing), only made wrong. */
+export function caption(a: AnyAttrs, rng: Rng, noise: number): Caption {
+  const clip = "motion" in a;
+  const write = (b: AnyAttrs, omit?: OmitField) =>
+    clip ? clipPromptFor(b as ClipAttrs, rng, { omit }) : promptFor(b, rng, { omit });
+  if (noise <= 0 || rng.uniform() >= noise) return { text: write(a) };
+  const field = rng.pick(changeableFields(clip));
+  if (field !== "motion" && !(clip && field === "position") && rng.uniform() < 0.5) {
+    return { text: write(a, field as OmitField), noise: { field, kind: "missing" } };
+  }
+  const wrong = changeField(a, field, rng);
+  const value = (wrong as unknown as Record<string, string>)[field];
+  return { text: write(wrong), noise: { field, kind: "wrong", text_value: value } };
+}
