@@ -1,0 +1,83 @@
+// Basic layers: Linear (PyTorch weight layout [out, in]), GroupNorm, LayerNorm.
+import type { GpuContext } from "../gpu/context.ts";
+import { add } from "../ops/binary.ts";
+import { reshape } from "../ops/copy.ts";
+import { matmul } from "../ops/matmul.ts";
+import { groupNorm, layerNorm } from "../ops/norm.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+import { fanInUniform, type Init, Module } from "./module.ts";
+
+export interface LinearOptions {
+  bias?: boolean;
+  /** Store the weight as a 1x1 conv [out, in, 1, 1] (diffusers' proj_in/proj_out without use_linear_projection). */
+  asConv1x1?: boolean;
+}
+
+/** y = x W^T + b. x: [..., in] -> [..., out]. weight: [out, in] (or [out, in, 1, 1]), bias: [out]. */
+export class Linear extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+
+  constructor(
+    init: Init,
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    opts: LinearOptions = {},
+  ) {
+    super(init);
+    const shape = opts.asConv1x1 ? [outFeatures, inFeatures, 1, 1] : [outFeatures, inFeatures];
+    this.weight = this.param("weight", shape, fanInUniform(inFeatures));
+    this.bias = opts.bias === false ? null : this.param("bias", [outFeatures], fanInUniform(inFeatures));
+  }
+
+  forward(ctx: GpuContext, x: Tensor): Tensor {
+    const D = x.shape[x.shape.length - 1];
+    if (D !== this.inFeatures) {
+      throw new Error(`${this.prefix}: input ${x.describe()} has ${D} features, want ${this.inFeatures}`);
+    }
+    const w = this.weight.shape.length === 2
+      ? this.weight
+      : reshape(ctx, this.weight, [this.outFeatures, this.inFeatures]);
+    // matmul wants rank >= 2; a [..., in] input is viewed as [rows, in] and back.
+    const rows = x.size / D;
+    const x2 = x.shape.length === 2 ? x : reshape(ctx, x, [rows, D]);
+    const y2 = matmul(ctx, x2, w, { transB: true });
+    const y = this.bias ? add(ctx, y2, this.bias) : y2;
+    return x.shape.length === 2 ? y : reshape(ctx, y, [...x.shape.slice(0, -1), this.outFeatures]);
+  }
+}
+
+/** torch.nn.GroupNorm(groups, C, eps, affine): x [B, C, ...] -> same. */
+export class GroupNorm extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+
+  constructor(init: Init, readonly groups: number, readonly channels: number, readonly eps: number) {
+    super(init);
+    if (channels % groups !== 0) {
+      throw new Error(`${init.prefix}: ${channels} channels are not divisible into ${groups} groups`);
+    }
+    this.weight = this.param("weight", [channels], { kind: "const", value: 1 });
+    this.bias = this.param("bias", [channels], { kind: "const", value: 0 });
+  }
+
+  forward(ctx: GpuContext, x: Tensor): Tensor {
+    return groupNorm(ctx, x, this.weight, this.bias, this.groups, this.eps);
+  }
+}
+
+/** torch.nn.LayerNorm(D, eps): x [..., D] -> same. */
+export class LayerNorm extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+
+  constructor(init: Init, readonly dim: number, readonly eps = 1e-5) {
+    super(init);
+    this.weight = this.param("weight", [dim], { kind: "const", value: 1 });
+    this.bias = this.param("bias", [dim], { kind: "const", value: 0 });
+  }
+
+  forward(ctx: GpuContext, x: Tensor): Tensor {
+    return layerNorm(ctx, x, this.weight, this.bias, this.eps);
+  }
+}
