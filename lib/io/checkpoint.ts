@@ -1,0 +1,311 @@
+// Diffusers-style checkpoint folders:
+//   <dir>/model_index.json
+//   <dir>/<component>/config.json + <component>/diffusion_pytorch_model.safetensors (unet) or
+//   model.safetensors (others), each with {format, seppo_format_version, config} in __metadata__
+//   <dir>/<extra files> (scheduler configs, tokenizers, the run's YAML config, ...)
+// The whole folder is written as `<dir>.tmp-<pid>` and renamed into place, so a crash never leaves a
+// half checkpoint under the real name. One writer per checkpoint folder is assumed: leftover
+// `.tmp-*` folders of the same name are treated as debris of a crashed save.
+import { basename, dirname, join } from "node:path";
+import { syncDir, writeFileSynced } from "./atomic.ts";
+import { encodeSafetensors, readSafetensors, type StInput, type StTensor } from "./safetensors.ts";
+
+export const CHECKPOINT_FORMAT_VERSION = 1;
+const RESERVED_METADATA = ["format", "seppo_format_version", "config"];
+const MODEL_INDEX = "model_index.json";
+const CONFIG = "config.json";
+const STEP_DIR = /^checkpoint-(\d+)$/;
+
+export interface ComponentInput {
+  config: object;
+  tensors: StInput[];
+  /** Defaults to diffusion_pytorch_model.safetensors for "unet", model.safetensors otherwise. */
+  weightsName?: string;
+}
+
+export interface SaveCheckpointOptions {
+  components: Record<string, ComponentInput>;
+  modelIndex: object;
+  /** Other files by relative path ("scheduler/scheduler_config.json", "run.yaml"). */
+  extraFiles?: Record<string, string | Uint8Array>;
+  dtype?: "F32" | "F16";
+  /** Extra safetensors metadata for every component (the keys above are reserved). */
+  metadata?: Record<string, string>;
+}
+
+export interface LoadedComponent {
+  config: Record<string, unknown>;
+  tensors: Map<string, StTensor>;
+  weightsFile: string;
+  metadata: Record<string, string>;
+}
+
+export interface LoadedCheckpoint {
+  modelIndex: Record<string, unknown>;
+  components: Record<string, LoadedComponent>;
+  /** Every other file, by relative path with "/" separators. */
+  files: Record<string, Uint8Array>;
+}
+
+export class CheckpointError extends Error {
+  override name = "CheckpointError";
+}
+
+export function checkpointDir(runDir: string, step: number): string {
+  return join(runDir, `checkpoint-${step}`);
+}
+
+export function defaultWeightsName(component: string): string {
+  return component === "unet" ? "diffusion_pytorch_model.safetensors" : "model.safetensors";
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+const removeTree = (path: string) =>
+  Deno.remove(path, { recursive: true }).catch((e) => {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  });
+
+/** A plain relative path of safe segments (no "..", no absolute paths, no hidden names). */
+function checkRelPath(path: string, what: string, dir: string): string[] {
+  const segs = path.split("/");
+  if (path === "" || segs.some((s) => s === "" || s.startsWith(".") || s.includes("\\"))) {
+    throw new CheckpointError(
+      `${dir}: ${what} ${JSON.stringify(path)}: expected a relative path like "a/b.json"`,
+    );
+  }
+  return segs;
+}
+
+/** The relative paths of every file this save will write, checked for clashes. */
+function plan(
+  dir: string,
+  opts: SaveCheckpointOptions,
+): Map<string, string | Uint8Array | (() => Uint8Array)> {
+  const files = new Map<string, string | Uint8Array | (() => Uint8Array)>();
+  const add = (rel: string, data: string | Uint8Array | (() => Uint8Array)) => {
+    if (files.has(rel) || [...files.keys()].some((k) => k.startsWith(rel + "/") || rel.startsWith(k + "/"))) {
+      throw new CheckpointError(`${dir}: ${rel}: written twice (a component and an extra file clash)`);
+    }
+    files.set(rel, data);
+  };
+  for (const k of Object.keys(opts.metadata ?? {})) {
+    if (RESERVED_METADATA.includes(k)) throw new CheckpointError(`${dir}: metadata "${k}" is reserved`);
+  }
+  for (const [name, c] of Object.entries(opts.components)) {
+    if (checkRelPath(name, "component", dir).length !== 1) {
+      throw new CheckpointError(`${dir}: component ${JSON.stringify(name)}: expected a plain folder name`);
+    }
+    const weights = c.weightsName ?? defaultWeightsName(name);
+    if (weights.includes("/") || !weights.endsWith(".safetensors")) {
+      throw new CheckpointError(
+        `${dir}: component "${name}": weightsName ${
+          JSON.stringify(weights)
+        } must be a *.safetensors file name`,
+      );
+    }
+    add(`${name}/${CONFIG}`, JSON.stringify(c.config, null, 2) + "\n");
+    const metadata = {
+      ...opts.metadata,
+      format: "pt", // what transformers/diffusers loaders expect
+      seppo_format_version: String(CHECKPOINT_FORMAT_VERSION),
+      config: JSON.stringify(c.config),
+    };
+    // Encoded lazily, one component at a time, so only one weights buffer is alive during the save.
+    add(
+      `${name}/${weights}`,
+      () => encodeSafetensors(c.tensors, { dtype: opts.dtype, metadata }, join(dir, name, weights)),
+    );
+  }
+  for (const [rel, data] of Object.entries(opts.extraFiles ?? {})) {
+    checkRelPath(rel, "extra file", dir);
+    if (rel === MODEL_INDEX) {
+      throw new CheckpointError(`${dir}: extra file ${MODEL_INDEX} is written from modelIndex`);
+    }
+    add(rel, data);
+  }
+  return files;
+}
+
+/** Removes `<dir>.tmp-*` siblings: the debris of a save of this folder that crashed. */
+async function removeTmpSiblings(dir: string) {
+  const parent = dirname(dir);
+  if (!(await exists(parent))) return;
+  const prefix = basename(dir) + ".tmp-";
+  for await (const e of Deno.readDir(parent)) {
+    if (e.name.startsWith(prefix)) await removeTree(join(parent, e.name));
+  }
+}
+
+/**
+ * Writes a checkpoint folder atomically: everything goes into `<dir>.tmp-<pid>`, then the previous
+ * folder (if any) is moved to `<dir>.old`, the new one renamed into place, and `.old` deleted.
+ * A failure before the final rename leaves the previous checkpoint untouched and no temp folder.
+ */
+export async function saveCheckpoint(dir: string, opts: SaveCheckpointOptions): Promise<void> {
+  const files = plan(dir, opts);
+  const tmp = `${dir}.tmp-${Deno.pid}`;
+  await removeTmpSiblings(dir);
+  try {
+    await Deno.mkdir(tmp, { recursive: true });
+    const dirs = new Set([tmp]);
+    // model_index.json goes last: its presence marks a folder written to the end.
+    for (
+      const [rel, data] of [...files, [MODEL_INDEX, JSON.stringify(opts.modelIndex, null, 2) + "\n"] as const]
+    ) {
+      const path = join(tmp, ...rel.split("/"));
+      dirs.add(dirname(path));
+      await Deno.mkdir(dirname(path), { recursive: true });
+      await writeFileSynced(path, typeof data === "function" ? data() : data);
+    }
+    for (const d of dirs) await syncDir(d);
+  } catch (e) {
+    await removeTree(tmp);
+    throw e;
+  }
+  const old = `${dir}.old`;
+  if (await exists(dir)) {
+    await removeTree(old); // `dir` is complete, so an older `.old` is redundant
+    await Deno.rename(dir, old);
+  }
+  // Without `dir` but with `.old` (a crash between the renames), `.old` is the last good copy:
+  // it stays until the new folder is in place.
+  await Deno.rename(tmp, dir);
+  await syncDir(dirname(dir));
+  await removeTree(old);
+}
+
+async function readJsonObject(path: string): Promise<Record<string, unknown>> {
+  let v: unknown;
+  try {
+    v = JSON.parse(await Deno.readTextFile(path));
+  } catch (e) {
+    throw new CheckpointError(
+      `${path}: ${e instanceof SyntaxError ? "malformed JSON: " : ""}${(e as Error).message}`,
+    );
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    throw new CheckpointError(`${path}: expected a JSON object, got ${JSON.stringify(v)?.slice(0, 60)}`);
+  }
+  return v as Record<string, unknown>;
+}
+
+/** Relative paths ("a/b.json") of every file under `root`. */
+async function listFiles(root: string, prefix = ""): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(join(root, prefix))) {
+    const rel = prefix ? `${prefix}/${e.name}` : e.name;
+    if (e.isDirectory) out.push(...await listFiles(root, rel));
+    else out.push(rel);
+  }
+  return out.sort();
+}
+
+/** Loads a checkpoint folder; errors name the folder and the missing or bad file. */
+export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
+  const info = await Deno.stat(dir).catch(() => null);
+  if (!info?.isDirectory) throw new CheckpointError(`${dir}: checkpoint folder not found`);
+  if (!(await exists(join(dir, MODEL_INDEX)))) {
+    throw new CheckpointError(
+      `${dir}: missing ${MODEL_INDEX} (not a checkpoint folder, or an incomplete one)`,
+    );
+  }
+  const modelIndex = await readJsonObject(join(dir, MODEL_INDEX));
+  const all = await listFiles(dir);
+  // diffusers lists components as name: [library, class]; [null, null] marks an absent optional one.
+  for (const [name, v] of Object.entries(modelIndex)) {
+    if (name.startsWith("_") || !Array.isArray(v) || v[0] === null) continue;
+    if (!all.some((f) => f.startsWith(`${name}/`))) {
+      throw new CheckpointError(
+        `${dir}: missing folder "${name}/" (or it is empty), listed in ${MODEL_INDEX}`,
+      );
+    }
+  }
+  const used = new Set([MODEL_INDEX]);
+  const components: Record<string, LoadedComponent> = {};
+  const folders = new Set(all.filter((f) => f.includes("/")).map((f) => f.split("/")[0]));
+  for (const name of folders) {
+    const weights = all.filter((f) =>
+      f.startsWith(`${name}/`) && f.split("/").length === 2 && f.endsWith(".safetensors")
+    );
+    const hasConfig = all.includes(`${name}/${CONFIG}`);
+    if (!hasConfig && weights.length === 0) continue; // e.g. scheduler/, tokenizer/: plain files
+    const where = join(dir, name);
+    if (!hasConfig) throw new CheckpointError(`${where}: missing ${CONFIG} next to ${basename(weights[0])}`);
+    if (weights.length === 0) {
+      throw new CheckpointError(`${where}: missing weights file (expected ${defaultWeightsName(name)})`);
+    }
+    if (weights.length > 1) {
+      throw new CheckpointError(
+        `${where}: several weights files (${
+          weights.map((w) => basename(w)).join(", ")
+        }); sharded checkpoints are not supported`,
+      );
+    }
+    const { tensors, metadata } = await readSafetensors(join(dir, weights[0]));
+    const version = Number(metadata.seppo_format_version ?? CHECKPOINT_FORMAT_VERSION);
+    if (!(version <= CHECKPOINT_FORMAT_VERSION)) {
+      const file = join(dir, weights[0]);
+      const got = metadata.seppo_format_version;
+      throw new CheckpointError(
+        `${file}: seppo_format_version ${got} is newer than ${CHECKPOINT_FORMAT_VERSION}`,
+      );
+    }
+    const config = await readJsonObject(join(where, CONFIG));
+    components[name] = { config, tensors, weightsFile: basename(weights[0]), metadata };
+    used.add(`${name}/${CONFIG}`).add(weights[0]);
+  }
+  const files: Record<string, Uint8Array> = {};
+  for (const rel of all) if (!used.has(rel)) files[rel] = await Deno.readFile(join(dir, ...rel.split("/")));
+  return { modelIndex, components, files };
+}
+
+/** The newest complete `checkpoint-<step>` folder in `runDir` (ignoring .tmp-* and .old), or null. */
+export async function latestCheckpoint(runDir: string): Promise<{ dir: string; step: number } | null> {
+  if (!(await exists(runDir))) return null;
+  let best: { dir: string; step: number } | null = null;
+  for await (const e of Deno.readDir(runDir)) {
+    const m = e.isDirectory ? STEP_DIR.exec(e.name) : null;
+    if (!m || (best && Number(m[1]) <= best.step)) continue;
+    if (await exists(join(runDir, e.name, MODEL_INDEX))) {
+      best = { dir: join(runDir, e.name), step: Number(m[1]) };
+    }
+  }
+  return best;
+}
+
+/**
+ * Tidies what crashed saves left in `runDir` for `checkpoint-<step>` folders: removes
+ * `checkpoint-<step>.tmp-<pid>`, and for `checkpoint-<step>.old` either deletes it (the folder
+ * exists) or renames it back (the crash hit between the two renames, so `.old` is the last complete
+ * copy). Other names are left alone (their next save cleans them). Returns what it did, for the log.
+ * Call it when a run starts or resumes, before anything saves into `runDir`.
+ */
+export async function cleanCheckpointLeftovers(runDir: string): Promise<string[]> {
+  if (!(await exists(runDir))) return [];
+  const done: string[] = [];
+  const names: string[] = [];
+  for await (const e of Deno.readDir(runDir)) if (e.isDirectory) names.push(e.name);
+  for (const name of names.sort()) {
+    const m = /^(checkpoint-\d+)(\.tmp-\d+|\.old)$/.exec(name);
+    if (!m) continue;
+    const path = join(runDir, name);
+    const target = join(runDir, m[1]);
+    if (m[2] === ".old" && !(await exists(target))) {
+      await Deno.rename(path, target);
+      done.push(`restored ${target} from ${path}`);
+    } else {
+      await removeTree(path);
+      done.push(`removed ${path}`);
+    }
+  }
+  return done;
+}
