@@ -172,13 +172,22 @@ export async function saveCheckpoint(dir: string, opts: SaveCheckpointOptions): 
     throw e;
   }
   const old = `${dir}.old`;
-  if (await exists(dir)) {
+  const hadDir = await exists(dir);
+  if (hadDir) {
     await removeTree(old); // `dir` is complete, so an older `.old` is redundant
     await Deno.rename(dir, old);
   }
   // Without `dir` but with `.old` (a crash between the renames), `.old` is the last good copy:
   // it stays until the new folder is in place.
-  await Deno.rename(tmp, dir);
+  try {
+    await Deno.rename(tmp, dir);
+  } catch (e) {
+    if (hadDir) await Deno.rename(old, dir).catch(() => {}); // put the previous checkpoint back
+    await removeTree(tmp);
+    throw new CheckpointError(`${dir}: cannot move the new checkpoint into place: ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
   await syncDir(dirname(dir));
   await removeTree(old);
 }
