@@ -13,6 +13,8 @@
 // Layer norm, x: [R, D]:
 //   lnForward          one workgroup per row: two-pass mean / variance, y, stats
 //   lnBackward         one workgroup per row: gx with the same formula as group norm
+//   lnForwardRow, lnBackwardRow: the same with one thread per row and no barriers (rows up to
+//                      LN_ROW_MAX in lib/ops/norm.ts, faster on llvmpipe)
 //   lnBackwardParams   thread per (d, chunk of CHUNK rows): partial sums of gy * xhat and gy -> cstats
 //   lnBackwardReduce   thread per d: sums the chunks -> ggamma, gbeta
 override WG: u32 = 64u;
@@ -265,4 +267,44 @@ fn lnBackwardReduce(@builtin(global_invocation_id) gid: vec3u) {
   }
   ggamma[d] = sgx;
   gbeta[d] = sg;
+}
+
+@compute @workgroup_size(WG)
+fn lnForwardRow(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let r = linearId(gid, nwg);
+  if (r >= p.S) { return; }
+  let D = p.C;
+  let base = r * D;
+  var s = 0.0;
+  for (var d = 0u; d < D; d++) { s += x[base + d]; }
+  let mean = s / f32(D);
+  var m2 = 0.0;
+  for (var d = 0u; d < D; d++) { let e = x[base + d] - mean; m2 += e * e; }
+  let rstd = 1.0 / sqrt(m2 / f32(D) + p.eps);
+  for (var d = 0u; d < D; d++) { y[base + d] = (x[base + d] - mean) * rstd * gamma[d] + beta[d]; }
+  stats[r * 2u] = mean;
+  stats[r * 2u + 1u] = rstd;
+}
+
+@compute @workgroup_size(WG)
+fn lnBackwardRow(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let r = linearId(gid, nwg);
+  if (r >= p.S) { return; }
+  let D = p.C;
+  let base = r * D;
+  let mean = stats[r * 2u];
+  let rstd = stats[r * 2u + 1u];
+  var m1 = 0.0;
+  var m2 = 0.0;
+  for (var d = 0u; d < D; d++) {
+    let dx = gy[base + d] * gamma[d];
+    m1 += dx;
+    m2 += dx * (x[base + d] - mean) * rstd;
+  }
+  m1 = m1 / f32(D);
+  m2 = m2 / f32(D);
+  for (var d = 0u; d < D; d++) {
+    let xh = (x[base + d] - mean) * rstd;
+    gx[base + d] = rstd * (gy[base + d] * gamma[d] - m1 - xh * m2);
+  }
 }

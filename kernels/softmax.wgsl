@@ -1,7 +1,10 @@
-// Softmax over the last axis of x: [R, N], one workgroup per row, forward and backward
-// (lib/ops/softmax.ts). Also serves attention: logits are scaled by `scale`, and entries can be
+// Softmax over the last axis of x: [R, N], forward and backward (lib/ops/softmax.ts). Two layouts:
+// `forward`/`backward` give each row a workgroup (long rows), `forwardRow`/`backwardRow` give each
+// row one thread without barriers (rows up to ROW_MAX in lib/ops/softmax.ts: 2-4x faster on
+// llvmpipe at [16384, 77] and [4096, 1024]). Also serves attention: logits are scaled by `scale`, and entries can be
 // masked by a key mask mask[b, j] (b = row / rowsPerBatch, 0 = masked) and/or causally (j > i with
 // i = row % Lq). Masked entries get probability 0; a row with every entry masked is all zeros.
+// Workgroup layout:
 //   forward   per-thread online (max, sum of exp) over a strided loop, tree-combined, then a write pass
 //   backward  gx = scale * y * (gy - sum_j gy * y): one tree sum and a write pass
 override WG: u32 = 64u;
@@ -90,4 +93,36 @@ fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
   for (var j = t; j < p.N; j += WG) {
     gx[base + j] = p.scale * y[base + j] * (gy[base + j] - dot);
   }
+}
+
+// ---- one thread per row: no barriers. Three passes: max, exp (stored) + sum, normalise --------
+
+@compute @workgroup_size(WG)
+fn forwardRow(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let row = gid.x + gid.y * nwg.x * WG;
+  if (row >= p.R) { return; }
+  let base = row * p.N;
+  var m = NEG;
+  for (var j = 0u; j < p.N; j++) {
+    if (allowed(row, j)) { m = max(m, p.scale * x[base + j]); }
+  }
+  var s = 0.0;
+  for (var j = 0u; j < p.N; j++) {
+    var e = 0.0;
+    if (allowed(row, j)) { e = exp(p.scale * x[base + j] - m); }
+    y[base + j] = e;
+    s += e;
+  }
+  let inv = select(0.0, 1.0 / s, s > 0.0);
+  for (var j = 0u; j < p.N; j++) { y[base + j] *= inv; }
+}
+
+@compute @workgroup_size(WG)
+fn backwardRow(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let row = gid.x + gid.y * nwg.x * WG;
+  if (row >= p.R) { return; }
+  let base = row * p.N;
+  var dot = 0.0;
+  for (var j = 0u; j < p.N; j++) { dot += gy[base + j] * y[base + j]; }
+  for (var j = 0u; j < p.N; j++) { gx[base + j] = p.scale * y[base + j] * (gy[base + j] - dot); }
 }

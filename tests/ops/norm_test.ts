@@ -1,7 +1,7 @@
 // Group norm and layer norm: float64 reference vs finite differences, GPU vs reference forward and
 // every backward (x, gamma, beta) at awkward sizes and one realistic size each.
 import { backward } from "../../lib/autograd/backward.ts";
-import { groupNorm, layerNorm } from "../../lib/ops/norm.ts";
+import { groupNorm, layerNorm, LN_ROW_MAX } from "../../lib/ops/norm.ts";
 import type { Nd } from "../../lib/ref/nd.ts";
 import {
   groupNormRef,
@@ -91,7 +91,18 @@ Deno.test("groupNorm GPU matches reference at awkward and realistic sizes", asyn
 });
 
 Deno.test("layerNorm GPU matches reference at awkward and realistic sizes", async () => {
-  const cases: number[][] = [[1, 1], [5], [3, 63], [2, 3, 65], [7, 129], [130, 3], [2, 77, 320], [4096, 40]];
+  const cases: number[][] = [
+    [1, 1],
+    [5],
+    [3, 63],
+    [2, 3, 65],
+    [7, 129],
+    [130, 3], // 130 rows: 3 chunks of the gamma / beta partial sums
+    [3, LN_ROW_MAX], // last length on the thread-per-row kernels
+    [3, LN_ROW_MAX + 1], // first length on the workgroup-per-row kernels
+    [2, 77, 320],
+    [4096, 40],
+  ];
   for (const shape of cases) {
     const x = randNd(shape, shape.length * 7 + shape.at(-1)!, -3, 1);
     await checkNorm(

@@ -1,7 +1,7 @@
 // Softmax over the last axis: float64 reference vs finite differences, GPU vs reference forward and
 // backward at awkward sizes, large logits, and the masked / scaled variant used by attention.
 import { backward } from "../../lib/autograd/backward.ts";
-import { softmax, softmaxBackwardRaw, softmaxRaw } from "../../lib/ops/softmax.ts";
+import { ROW_MAX, softmax, softmaxBackwardRaw, softmaxRaw } from "../../lib/ops/softmax.ts";
 import { softmaxRef, softmaxRefBackward } from "../../lib/ref/layers.ts";
 import { assertClose, checkVjp, gpu, randNd, upload, worstErrors } from "../_helpers.ts";
 
@@ -31,6 +31,9 @@ Deno.test("softmax GPU matches reference at awkward and realistic sizes", async 
     [[2, 65], 4],
     [[5, 129], 4],
     [[2, 3, 1000], 60], // logits up to +-60: exp overflows without the max shift
+    [[3, ROW_MAX], 8], // last length on the thread-per-row kernels
+    [[3, ROW_MAX + 1], 8], // first length on the workgroup-per-row kernels
+    [[2, 4097], 60], // workgroup per row, 65 elements per thread
     [[2 * 8 * 256, 77], 4], // attention scores of the realistic cross-attention shape
   ];
   for (const [shape, amp] of cases) {
@@ -50,14 +53,19 @@ Deno.test("softmax GPU matches reference at awkward and realistic sizes", async 
 });
 
 Deno.test("masked scaled softmax: key mask, causal, fully masked rows give zeros", async () => {
+  // rows = [batch 3, Lq 5], N keys (both kernel layouts); batch 1 has every key masked
+  for (const N of [70, ROW_MAX + 3]) await checkMasked(N);
+  printWorst("softmax masked");
+});
+
+async function checkMasked(N: number) {
   const ctx = await gpu();
-  // rows = [batch 3, Lq 5], N = 70 keys; batch 1 has every key masked
-  const [Bm, Lq, N, scale] = [3, 5, 70, 0.37];
+  const [Bm, Lq, scale] = [3, 5, 0.37];
   const x = randNd([Bm, Lq, N], 9, -4, 4);
   const maskNd = randNd([Bm, N], 10, 0, 1);
   maskNd.data = maskNd.data.map((v, i) => (Math.floor(i / N) === 1 ? 0 : v < 0.7 ? 1 : 0));
   for (const causal of [false, true]) {
-    const label = `softmax masked causal=${causal}`;
+    const label = `softmax masked N=${N} causal=${causal}`;
     const allowed = (r: number, j: number) =>
       maskNd.data[Math.floor(r / Lq) * N + j] >= 0.5 && (!causal || j <= r % Lq);
     const want = softmaxRef(x, allowed, scale);
@@ -72,5 +80,4 @@ Deno.test("masked scaled softmax: key mask, causal, fully masked rows give zeros
       assertClose(await gx.read(), softmaxRefBackward(want, gy, scale).data, `${label} grad`, 1e-6, 1e-4);
     });
   }
-  printWorst("softmax masked");
-});
+}
