@@ -8,6 +8,7 @@ import { Progress } from "../lib/util/progress.ts";
 import { type ClipAttrs, HELDOUT, isHeldout, type SceneAttrs } from "../lib/world/attrs.ts";
 import { layoutScene, renderClip, renderScene, sceneSvg } from "../lib/world/shapes.ts";
 import { contactSheet, type RgbImage, writeAnimation, writeImage, writeSvgPng } from "../lib/io/images.ts";
+import { pool } from "../lib/data/pool.ts";
 import { type AnyAttrs, caption, changeableFields, changeField, sampleAttrs } from "./sampling.ts";
 
 export type World = "shapes" | "moving-shapes";
@@ -95,7 +96,7 @@ async function makeItem(
   if (clip) Object.assign(row, { frames_dir: name, webp_file_name: `${name}.webp`, frames: o.frames });
   if (cap.noise) row.noise = cap.noise;
   if (o.pairs) {
-    const field = rng.fork("loser").pick(changeableFields(clip));
+    const field = rng.fork("loser").pick(changeableFields(a));
     const loser = changeField(a, field, rng.fork("loser-value"));
     const lname = clip ? `losers/${pad(i)}` : `losers/${pad(i)}.png`;
     await writeItem(o, loser, seed, lname); // same seed: same jitter, only the field differs
@@ -122,20 +123,6 @@ async function writeItem(o: GenerateOptions, a: AnyAttrs, seed: number, name: st
   await writeAnimation(`${path}.gif`, frames);
   await writeAnimation(`${path}.webp`, frames);
   return frames;
-}
-
-/** Runs fn(i) for i in [0, n) with at most `limit` in flight; results in index order. */
-export async function pool<T>(n: number, limit: number, fn: (i: number) => Promise<T>): Promise<T[]> {
-  const out = new Array<T>(n);
-  let next = 0;
-  const worker = async () => {
-    while (next < n) {
-      const i = next++;
-      out[i] = await fn(i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, n) }, worker));
-  return out;
 }
 
 function jsonl(rows: unknown[]): string {

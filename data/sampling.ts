@@ -37,16 +37,19 @@ export function sampleAttrs(
     if (opts.excludeHeldout && isHeldout(a)) continue;
     if (!opts.clip) return a;
     const clip: ClipAttrs = { ...a, motion: rng.pick(MOTIONS) };
-    if (rng.uniform() < opts.growthShare) clip.growth = rng.pick(GROWTHS);
+    if (rng.uniform() < opts.growthShare) {
+      clip.growth = rng.pick(GROWTHS);
+      clip.size = clip.growth === "grow" ? "small" : "large"; // start at the size the growth leaves
+    }
     return clip;
   }
 }
 
-/** The fields a loser or a noisy caption may change: everything the prompt states. */
-export function changeableFields(clip: boolean): string[] {
-  return clip
-    ? ["background", "color", "shape", "size", "motion"]
-    : ["background", "color", "shape", "size", "position"];
+/** The fields a loser or a noisy caption may change: everything the prompt states. A growing clip's
+ * size is tied to its growth, so there the growth changes instead. */
+export function changeableFields(a: AnyAttrs): string[] {
+  if (!("motion" in a)) return ["background", "color", "shape", "size", "position"];
+  return ["background", "color", "shape", a.growth ? "growth" : "size", "motion"];
 }
 
 /** A copy of a with `field` set to a different valid value (keeping object colour != background). */
@@ -54,7 +57,9 @@ export function changeField(a: AnyAttrs, field: string, rng: Rng): AnyAttrs {
   const cur = (a as unknown as Record<string, string>)[field];
   const other = field === "background" ? a.color : field === "color" ? a.background : undefined;
   const choices = FIELD_VALUES[field as keyof typeof FIELD_VALUES].filter((v) => v !== cur && v !== other);
-  return { ...a, [field]: rng.pick(choices) } as AnyAttrs;
+  const out = { ...a, [field]: rng.pick(choices) } as AnyAttrs;
+  if (field === "growth") out.size = out.size === "small" ? "large" : "small";
+  return out;
 }
 
 export interface Caption {
@@ -64,14 +69,14 @@ export interface Caption {
 }
 
 /** A prompt for a; with probability noise one field is wrong (half the time) or left out. Motion is
- * never left out of a clip caption (there is no motion-less phrasing), only made wrong. */
+ * and growth are never left out of a clip caption (there is no motion-less phrasing), only made wrong. */
 export function caption(a: AnyAttrs, rng: Rng, noise: number): Caption {
   const clip = "motion" in a;
   const write = (b: AnyAttrs, omit?: OmitField) =>
     clip ? clipPromptFor(b as ClipAttrs, rng, { omit }) : promptFor(b, rng, { omit });
   if (noise <= 0 || rng.uniform() >= noise) return { text: write(a) };
-  const field = rng.pick(changeableFields(clip));
-  if (field !== "motion" && !(clip && field === "position") && rng.uniform() < 0.5) {
+  const field = rng.pick(changeableFields(a));
+  if (field !== "motion" && field !== "growth" && rng.uniform() < 0.5) {
     return { text: write(a, field as OmitField), noise: { field, kind: "missing" } };
   }
   const wrong = changeField(a, field, rng);

@@ -49,7 +49,8 @@ export interface SceneAttrs {
 /**
  * One clip of the moving-shapes world. `position` is where the path is centred (always "center" from
  * the generator: at 16x16 there is no room for an off-centre path). With `growth`, `size` is the size
- * at the first frame and the object ends at the other size.
+ * at the first frame and the object ends at the other size: the generator pairs grow with small and
+ * shrink with large.
  */
 export interface ClipAttrs extends SceneAttrs {
   motion: Motion;

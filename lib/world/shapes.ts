@@ -16,7 +16,6 @@ import {
   POSITION_OFFSET,
   type RGB,
   type SceneAttrs,
-  type Size,
 } from "./attrs.ts";
 
 export type { ClipAttrs, SceneAttrs } from "./attrs.ts";
@@ -96,14 +95,17 @@ export function layoutScene(a: SceneAttrs, rng: Rng | null): Placement {
 
 /**
  * Placements of each frame of a clip: the centroid moves MOTION_DISTANCE along the motion direction,
- * at constant speed, on a path centred on the position; with growth the area goes geometrically from
- * the `size` area to the other size's area. Jitter is drawn once per clip.
+ * at constant speed, on a path centred on the position; with growth the area changes geometrically by
+ * the large/small ratio (so "small" + grow ends large). Jitter is drawn once per clip.
  */
 export function layoutClip(a: ClipAttrs, frames: number, rng: Rng | null): Placement[] {
   const start = layoutScene(a, rng);
   const [mx, my] = MOTION_DIR[a.motion];
-  const other: Size = a.size === "small" ? "large" : "small";
-  const ratio = a.growth ? AREA[other] / AREA[a.size] : 1;
+  const ratio = a.growth === "grow"
+    ? AREA.large / AREA.small
+    : a.growth === "shrink"
+    ? AREA.small / AREA.large
+    : 1;
   const out: Placement[] = [];
   for (let f = 0; f < frames; f++) {
     const t = frames > 1 ? f / (frames - 1) - 0.5 : 0; // -0.5 .. 0.5

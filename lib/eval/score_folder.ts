@@ -1,0 +1,156 @@
+// Scores every row of a dataset folder (generated data or model samples, docs/DATA.md) against its own
+// attributes, and optionally against another row's (the "mismatched prompt" baseline).
+
+import { join } from "node:path";
+import { Rng } from "../util/rng.ts";
+import { type ClipAttrs, SCENE_FIELDS, type SceneAttrs } from "../world/attrs.ts";
+import { renderClip, renderScene } from "../world/shapes.ts";
+import { readFrames, readImage } from "../io/images.ts";
+import { type MetadataRow, readMetadata } from "../data/metadata.ts";
+import { pool } from "../data/pool.ts";
+import { readScene, scoreReading } from "./score_image.ts";
+import { scoreClip } from "./score_video.ts";
+import { psnr, ssim } from "./metrics.ts";
+import { bootstrapCI, type Interval } from "./stats.ts";
+
+export interface ItemScores {
+  file_name: string;
+  /** Metric name -> value (NaN where a metric does not apply). */
+  scores: Record<string, number>;
+  /** Per field, 1 when the reading equals the prompt's value (stills only). */
+  agree?: Record<string, number>;
+  /** Per field, the score against another row's attributes, where that field differs. */
+  mismatch?: Record<string, number>;
+}
+
+export interface FolderReport {
+  dir: string;
+  kind: "image" | "clip";
+  size: number;
+  count: number;
+  /** Metric -> mean with 95% bootstrap CI (NaN values skipped). */
+  summary: Record<string, Interval & { n: number }>;
+  items: ItemScores[];
+}
+
+async function loadPixels(
+  dir: string,
+  row: MetadataRow,
+  clip: boolean,
+  loser = false,
+): Promise<Uint8Array[]> {
+  const file = loser ? row.loser_file_name! : row.file_name;
+  const framesDir = loser ? row.loser_frames_dir : row.frames_dir;
+  if (!clip) return [(await readImage(join(dir, file))).data];
+  if (framesDir === undefined) return (await readFrames(join(dir, file))).map((f) => f.data);
+  const names: string[] = [];
+  for await (const e of Deno.readDir(join(dir, framesDir))) {
+    if (e.isFile && /\.png$/i.test(e.name)) names.push(e.name);
+  }
+  names.sort();
+  return Promise.all(names.map(async (n) => (await readImage(join(dir, framesDir, n))).data));
+}
+
+function sideOf(px: Uint8Array, where: string): number {
+  const size = Math.round(Math.sqrt(px.length / 3));
+  if (size * size * 3 !== px.length) throw new Error(`${where}: image is not square`);
+  return size;
+}
+
+/** Scores one row; `other` is a different row's attributes for the mismatch baseline. */
+async function scoreRow(
+  dir: string,
+  row: MetadataRow,
+  clip: boolean,
+  other?: SceneAttrs,
+): Promise<ItemScores> {
+  const where = `${join(dir, "metadata.jsonl")}:${row.line} (${row.file_name})`;
+  const frames = await loadPixels(dir, row, clip).catch((e) => {
+    throw new Error(`${where}: ${(e as Error).message}`);
+  });
+  const size = sideOf(frames[0], where);
+  const seeded = row.seed === undefined ? null : new Rng(row.seed);
+  const out: ItemScores = { file_name: row.file_name, scores: {} };
+  if (clip) {
+    const a = row.attrs as ClipAttrs;
+    const ref = await renderClip(a, size, frames.length, seeded);
+    const s = scoreClip(frames, size, a, ref);
+    for (const [k, v] of Object.entries(s)) if (typeof v === "number") out.scores[k] = v;
+    if (row.loser_file_name) {
+      const lf = await loadPixels(dir, row, clip, true);
+      out.scores.loser_mean = scoreClip(lf, size, a).mean;
+    }
+    if (other) {
+      const m = scoreClip(frames, size, { ...a, ...other, motion: (other as ClipAttrs).motion ?? a.motion });
+      out.mismatch = { mean: m.mean };
+    }
+    return out;
+  }
+  const a = row.attrs as SceneAttrs;
+  const reading = readScene(frames[0], size);
+  Object.assign(out.scores, scoreReading(reading, a));
+  const ref = await renderScene(a, size, seeded);
+  out.scores.psnr = psnr(frames[0], ref, size);
+  out.scores.ssim = ssim(frames[0], ref, size);
+  out.agree = {};
+  for (const f of SCENE_FIELDS) out.agree[f] = reading.attrs[f] === a[f] ? 1 : 0;
+  if (row.loser_file_name) {
+    const lp = await loadPixels(dir, row, clip, true);
+    out.scores.loser_mean = scoreReading(readScene(lp[0], size), a).mean;
+  }
+  if (other) {
+    const s = scoreReading(reading, other);
+    out.mismatch = { mean: s.mean };
+    for (const f of SCENE_FIELDS) if (other[f] !== a[f]) out.mismatch[f] = s[f];
+  }
+  return out;
+}
+
+function summarise(values: Record<string, number[]>, seed: number): Record<string, Interval & { n: number }> {
+  const out: Record<string, Interval & { n: number }> = {};
+  for (const [k, vs] of Object.entries(values)) {
+    const ok = vs.filter((v) => !Number.isNaN(v));
+    if (ok.length > 0) out[k] = { ...bootstrapCI(ok, new Rng(seed).fork(k)), n: ok.length };
+  }
+  return out;
+}
+
+/** Scores a folder. With mismatch, row i is also scored against row perm(i)'s attributes, perm a
+ * seeded shuffle with no fixed points. */
+export async function scoreFolder(
+  dir: string,
+  opts: { mismatch?: boolean; seed?: number } = {},
+): Promise<FolderReport> {
+  const rows = await readMetadata(dir);
+  const clip = "motion" in rows[0].attrs;
+  const rng = new Rng(opts.seed ?? 0).fork("mismatch");
+  const perm = rows.map((_, i) => i);
+  if (opts.mismatch && rows.length > 1) {
+    rng.shuffle(perm);
+    // Fix points are swapped with their neighbour: still a permutation, now without i -> i.
+    for (let i = 0; i < perm.length; i++) {
+      if (perm[i] === i) [perm[i], perm[(i + 1) % perm.length]] = [perm[(i + 1) % perm.length], perm[i]];
+    }
+  }
+  const items = await pool(
+    rows.length,
+    8,
+    (i) => scoreRow(dir, rows[i], clip, opts.mismatch && rows.length > 1 ? rows[perm[i]].attrs : undefined),
+  );
+  const values: Record<string, number[]> = {};
+  const push = (k: string, v: number) => (values[k] ??= []).push(v);
+  for (const it of items) {
+    for (const [k, v] of Object.entries(it.scores)) push(k, v);
+    for (const [k, v] of Object.entries(it.agree ?? {})) push(`agree.${k}`, v);
+    for (const [k, v] of Object.entries(it.mismatch ?? {})) push(`mismatch.${k}`, v);
+  }
+  const first = await loadPixels(dir, rows[0], clip);
+  return {
+    dir,
+    kind: clip ? "clip" : "image",
+    size: sideOf(first[0], dir),
+    count: rows.length,
+    summary: summarise(values, opts.seed ?? 0),
+    items,
+  };
+}

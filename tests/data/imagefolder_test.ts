@@ -1,0 +1,137 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import sharp from "sharp";
+import { Rng } from "../../lib/util/rng.ts";
+import { loadImageFolder } from "../../lib/data/imagefolder.ts";
+import { DEFAULTS, generate } from "../../data/generate.ts";
+
+const ATTRS = { background: "blue", color: "red", shape: "circle", size: "large", position: "center" };
+const RED_ON_BLUE = { width: 20, height: 12, channels: 3 as const, background: { r: 30, g: 60, b: 220 } };
+
+/** Writes one file per image mode the loader must accept; returns their names. */
+async function writeModes(dir: string): Promise<string[]> {
+  await Deno.mkdir(join(dir, "images"), { recursive: true });
+  const base = () => sharp({ create: RED_ON_BLUE });
+  const files: [string, Promise<unknown>][] = [
+    ["rgb.png", base().png().toFile(join(dir, "images/rgb.png"))],
+    ["grey.png", base().toColourspace("b-w").png().toFile(join(dir, "images/grey.png"))],
+    ["rgba.png", base().ensureAlpha(0.5).png().toFile(join(dir, "images/rgba.png"))],
+    ["deep.png", base().toColourspace("rgb16").png().toFile(join(dir, "images/deep.png"))],
+    ["palette.png", base().png({ palette: true }).toFile(join(dir, "images/palette.png"))],
+    ["photo.jpg", base().jpeg().toFile(join(dir, "images/photo.jpg"))],
+    ["lossy.webp", base().webp().toFile(join(dir, "images/lossy.webp"))],
+  ];
+  await Promise.all(files.map(([, p]) => p));
+  return files.map(([n]) => n);
+}
+
+async function writeMeta(dir: string, lines: string[]) {
+  await Deno.writeTextFile(join(dir, "metadata.jsonl"), lines.join("\n") + "\n");
+}
+
+function row(file: string, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({ file_name: `images/${file}`, text: `text of ${file}`, ...ATTRS, ...extra });
+}
+
+Deno.test("every image mode loads to [B,3,H,W] in [-1,1] at the asked size", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const names = await writeModes(dir);
+    await writeMeta(dir, names.map((n) => row(n)));
+    // The awkward modes really are what their names say.
+    const meta = (f: string) => sharp(join(dir, "images", f)).metadata();
+    assert.equal((await meta("deep.png")).depth, "ushort");
+    assert.equal((await meta("grey.png")).channels, 1);
+    assert.equal((await meta("rgba.png")).channels, 4);
+    assert.equal((await meta("palette.png")).isPalette, true);
+    const ds = await loadImageFolder(dir, { size: 8 });
+    const batches = [...ds.batches(names.length, new Rng(1))];
+    assert.equal(batches.length, 1);
+    const b = batches[0];
+    assert.equal(b.images.length, names.length * 3 * 8 * 8);
+    assert.ok(b.images.every((v) => v >= -1 && v <= 1));
+    for (const [k, i] of b.indices.entries()) {
+      assert.equal(b.texts[k], ds.items[i].text);
+      // The plain background colour survives every mode: R low, B high (grey: all equal).
+      const r = b.images[k * 192], bl = b.images[k * 192 + 128];
+      if (names[i] === "grey.png") assert.ok(Math.abs(r - bl) < 0.02, names[i]);
+      else assert.ok(r < -0.6 && bl > 0.6, `${names[i]}: r ${r} b ${bl}`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("batches are seeded shuffles with losers beside winners", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await generate({
+      ...DEFAULTS,
+      world: "shapes",
+      split: "prefs",
+      pairs: true,
+      count: 10,
+      size: 16,
+      out: dir,
+      progress: false,
+    });
+    const ds = await loadImageFolder(dir, { size: 16 });
+    const order = (seed: number) => [...ds.batches(3, new Rng(seed))].flatMap((b) => b.indices);
+    assert.deepEqual(order(4), order(4));
+    assert.notDeepEqual(order(4), order(5));
+    assert.equal(order(4).length, 9); // dropLast: 3 full batches of 3
+    assert.equal([...ds.batches(3, new Rng(4), { dropLast: false })].flatMap((b) => b.indices).length, 10);
+    const b = ds.batches(2, new Rng(1)).next().value!;
+    assert.equal(b.losers!.length, b.images.length);
+    assert.notDeepEqual(b.losers, b.images);
+    const clips = await Deno.makeTempDir();
+    try {
+      await generate({
+        ...DEFAULTS,
+        world: "moving-shapes",
+        split: "pretrain",
+        count: 3,
+        size: 16,
+        frames: 4,
+        out: clips,
+        progress: false,
+      });
+      const cd = await loadImageFolder(clips, { size: 16, frames: 4 });
+      assert.equal(cd.batches(3, new Rng(1)).next().value!.images.length, 3 * 4 * 3 * 16 * 16);
+      await assert.rejects(
+        loadImageFolder(clips, { size: 16, frames: 5 }),
+        /metadata.jsonl:1: .*4 frames, expected 5/,
+      );
+    } finally {
+      await Deno.remove(clips, { recursive: true });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("bad input names the file, the line and the value", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await writeModes(dir);
+    await Deno.writeTextFile(join(dir, "images/broken.png"), "not a png");
+    const cases: [string[], RegExp][] = [
+      [[row("rgb.png"), row("gone.png")], /metadata\.jsonl:2: file 'images\/gone\.png' not found/],
+      [[row("rgb.png"), '{"file_name": "images/rgb.png", "text": '], /metadata\.jsonl:2: malformed JSON/],
+      [[row("rgb.png", { shape: undefined })], /metadata\.jsonl:1: missing attribute 'shape'/],
+      [[row("rgb.png", { color: "teal" })], /metadata\.jsonl:1: attribute 'color' is "teal"/],
+      [[row("rgb.png", { text: undefined })], /metadata\.jsonl:1: missing field 'text'/],
+      [[row("rgb.png", { text: "  " })], /metadata\.jsonl:1: field 'text' must be a non-empty string/],
+      [[row("rgb.png"), row("broken.png")], /metadata\.jsonl:2: .*broken\.png: unreadable image/],
+      [["[1, 2]"], /metadata\.jsonl:1: expected a JSON object/],
+    ];
+    for (const [lines, re] of cases) {
+      await writeMeta(dir, lines);
+      await assert.rejects(loadImageFolder(dir, { size: 8 }), re);
+    }
+    await Deno.remove(join(dir, "metadata.jsonl"));
+    await assert.rejects(loadImageFolder(dir, { size: 8 }), /metadata\.jsonl: cannot read/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
