@@ -1,0 +1,90 @@
+// Batched matmul: GPU forward and both gradients vs the float64 reference (lib/ref/ops.ts, itself
+// checked against finite differences in tests/ref/ops_ref_test.ts) at awkward sizes around the
+// register tiles (8 columns per invocation, 64 columns / 16-64 rows per workgroup), all transposes,
+// batch broadcast on either side, K past one dispatch's K chunk, and the attention shape.
+import { backward } from "../../lib/autograd/backward.ts";
+import { K_CHUNK, matmul, tileFor } from "../../lib/ops/matmul.ts";
+import { matmulRef, matmulRefBackward } from "../../lib/ref/ops.ts";
+import { assertClose, checkVjp, gpu, randNd, upload, worstErrors } from "../_helpers.ts";
+
+interface Case {
+  ba: number;
+  bb: number;
+  M: number;
+  K: number;
+  N: number;
+}
+
+function printWorst(prefix: string) {
+  for (const [k, v] of worstErrors) {
+    if (k.startsWith(prefix)) console.log(`${k}: ${v.toExponential(2)}`);
+    worstErrors.delete(k);
+  }
+}
+
+async function check(c: Case, ta: boolean, tb: boolean, grads = true) {
+  const ctx = await gpu();
+  const { ba, bb, M, K, N } = c;
+  const label = `matmul ${ba}x${M}x${K} @ ${bb}x${K}x${N} ta=${+ta} tb=${+tb}`;
+  const a = randNd(ta ? [ba, K, M] : [ba, M, K], M * 7 + K);
+  const b = randNd(tb ? [bb, N, K] : [bb, K, N], N * 5 + K + 1);
+  const want = matmulRef(a, b, ta, tb);
+  // f32 sums of K products of values in [-1, 1]: error grows about linearly with K at worst.
+  const atol = 2e-6 * Math.max(8, K), rtol = 1e-4;
+  await ctx.scope(async () => {
+    const ta_ = upload(ctx, a, grads), tb_ = upload(ctx, b, grads);
+    const y = matmul(ctx, ta_, tb_, { transA: ta, transB: tb });
+    if (y.shape.join() !== want.shape.join()) throw new Error(`${label}: shape ${y.shape} vs ${want.shape}`);
+    assertClose(await y.read(), want.data, `${label} forward`, atol, rtol);
+    if (!grads) return;
+    const g = randNd(want.shape, 3);
+    backward(ctx, y, { grad: upload(ctx, g) });
+    const [ga, gb] = matmulRefBackward(a, b, g, ta, tb);
+    const gtol = 2e-6 * Math.max(8, M, N) * Math.max(1, Math.max(ba, bb) / Math.min(ba, bb));
+    assertClose(await ta_.grad!.read(), ga.data, `${label} grad A`, gtol, rtol);
+    assertClose(await tb_.grad!.read(), gb.data, `${label} grad B`, gtol, rtol);
+  });
+}
+
+Deno.test("matmulRef VJP matches finite differences (odd sizes)", () => {
+  const a = randNd([3, 5, 7], 1), b = randNd([1, 7, 9], 2);
+  checkVjp(
+    "matmulRef 3x5x7 @ 1x7x9",
+    [a, b],
+    ([x, y]) => matmulRef(x, y),
+    ([x, y], g) => matmulRefBackward(x, y, g),
+  );
+});
+
+Deno.test("tile choice covers every M with rows per invocation <= 16", () => {
+  for (const M of [1, 2, 3, 4, 7, 15, 16, 17, 63, 127, 128, 129, 4096]) {
+    const { TM, WY } = tileFor(M);
+    if (!(TM >= 1 && TM <= 16 && WY >= 1 && WY * 8 <= 256)) throw new Error(`M=${M}: TM=${TM} WY=${WY}`);
+  }
+});
+
+Deno.test("matmul GPU matches reference: awkward sizes, all transposes, gradients", async () => {
+  const cases: Case[] = [
+    { ba: 1, bb: 1, M: 1, K: 1, N: 1 },
+    { ba: 1, bb: 1, M: 3, K: 5, N: 7 }, // N < one vec4 pair: packed B
+    { ba: 2, bb: 2, M: 7, K: 3, N: 8 }, // one 8-column tile exactly, B used in place
+    { ba: 1, bb: 3, M: 9, K: 4, N: 9 }, // tile + 1 column, A broadcast
+    { ba: 3, bb: 1, M: 17, K: 33, N: 63 }, // B broadcast, workgroup - 1 columns
+    { ba: 1, bb: 1, M: 15, K: 8, N: 65 }, // workgroup + 1 columns
+    { ba: 1, bb: 1, M: 127, K: 16, N: 64 },
+    { ba: 1, bb: 1, M: 129, K: 7, N: 72 }, // 16-row tiles, one row over
+  ];
+  for (const c of cases) {
+    for (const ta of [false, true]) for (const tb of [false, true]) await check(c, ta, tb);
+  }
+  printWorst("matmul ");
+});
+
+Deno.test("matmul GPU at real sizes: attention shape, K over the chunk, 256^3", async () => {
+  await check({ ba: 16, bb: 16, M: 256, K: 32, N: 256 }, false, true); // Q @ K^T (batch cut to 16)
+  await check({ ba: 16, bb: 16, M: 256, K: 256, N: 40 }, false, false); // P @ V, head size 40
+  await check({ ba: 1, bb: 1, M: 5, K: K_CHUNK + 9, N: 12 }, false, false, false); // two K chunks
+  await check({ ba: 1, bb: 1, M: 3, K: 3 * K_CHUNK + 1, N: 8 }, true, false, false); // four K chunks
+  await check({ ba: 1, bb: 1, M: 256, K: 256, N: 256 }, false, false);
+  printWorst("matmul ");
+});
