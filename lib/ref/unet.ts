@@ -171,4 +171,73 @@ export class RefTape {
   upsample2x(x: RV): RV {
     return this.op([x], upsampleNearest2xRef(x.v), (g) => [upsampleNearest2xRefBackward(x.v, g)]);
   }
+
+  /** x: [B, C, H, W], w: [O, C, k, k], b: [O] | null -> [B, O, Ho, Wo] (torch.nn.functional.conv2d). */
+  conv2d(x: RV, w: RV, b: RV | null, stride: number, padding: number): RV {
+    const ins = b ? [x, w, b] : [x, w];
+    return this.op(ins, conv2dF64(x.v, w.v, b?.v ?? null, stride, padding), (g) => {
+      const [gx, gw, gb] = conv2dF64Backward(x.v, w.v, stride, padding, g);
+      return b ? [gx, gw, gb] : [gx, gw];
+    });
+  }
+}
+
+// Direct-loop float64 convolution for the compositions above. (Interim: lib/ops/conv2d.ts's own
+// one-to-one reference should replace these two functions once it lands.)
+function convDims(x: Nd, w: Nd, stride: number, padding: number) {
+  const [B, C, H, W] = x.shape, [O, , k] = w.shape;
+  const Ho = Math.floor((H + 2 * padding - k) / stride) + 1,
+    Wo = Math.floor((W + 2 * padding - k) / stride) + 1;
+  return { B, C, H, W, O, k, Ho, Wo };
+}
+
+/** Calls fn(xIndex, wIndex, yIndex) for every multiply of the convolution. */
+function forEachTap(
+  x: Nd,
+  w: Nd,
+  stride: number,
+  padding: number,
+  fn: (xi: number, wi: number, yi: number) => void,
+) {
+  const { B, C, H, W, O, k, Ho, Wo } = convDims(x, w, stride, padding);
+  for (let n = 0; n < B; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < Ho; i++) {
+        for (let j = 0; j < Wo; j++) {
+          const yi = ((n * O + o) * Ho + i) * Wo + j;
+          for (let c = 0; c < C; c++) {
+            for (let u = 0; u < k; u++) {
+              const yy = i * stride + u - padding;
+              if (yy < 0 || yy >= H) continue;
+              for (let v = 0; v < k; v++) {
+                const xx = j * stride + v - padding;
+                if (xx < 0 || xx >= W) continue;
+                fn(((n * C + c) * H + yy) * W + xx, ((o * C + c) * k + u) * k + v, yi);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+export function conv2dF64(x: Nd, w: Nd, b: Nd | null, stride: number, padding: number): Nd {
+  const { B, O, Ho, Wo } = convDims(x, w, stride, padding);
+  const y = ndZeros([B, O, Ho, Wo]);
+  if (b) { for (let i = 0; i < y.data.length; i++) y.data[i] = b.data[Math.floor(i / (Ho * Wo)) % O]; }
+  forEachTap(x, w, stride, padding, (xi, wi, yi) => y.data[yi] += x.data[xi] * w.data[wi]);
+  return y;
+}
+
+/** VJP of conv2dF64: [gx, gw, gb]. */
+export function conv2dF64Backward(x: Nd, w: Nd, stride: number, padding: number, g: Nd): [Nd, Nd, Nd] {
+  const { O, Ho, Wo } = convDims(x, w, stride, padding);
+  const gx = ndZeros(x.shape), gw = ndZeros(w.shape), gb = ndZeros([O]);
+  for (let i = 0; i < g.data.length; i++) gb.data[Math.floor(i / (Ho * Wo)) % O] += g.data[i];
+  forEachTap(x, w, stride, padding, (xi, wi, yi) => {
+    gx.data[xi] += g.data[yi] * w.data[wi];
+    gw.data[wi] += g.data[yi] * x.data[xi];
+  });
+  return [gx, gw, gb];
 }

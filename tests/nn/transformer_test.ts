@@ -5,7 +5,8 @@ import { Linear } from "../../lib/nn/layers.ts";
 import { rootInit } from "../../lib/nn/module.ts";
 import { TextEncoder } from "../../lib/nn/text_encoder.ts";
 import { tensor } from "../../lib/tensor/tensor.ts";
-import { gpu, randNd } from "../_helpers.ts";
+import { checkVjp, gpu, randNd } from "../_helpers.ts";
+import { conv2dF64, conv2dF64Backward } from "../../lib/ref/unet.ts";
 import { compareModule } from "./_compare.ts";
 import { refLinear, refTextEncoder, refTransformer2D } from "./_ref_model.ts";
 
@@ -73,4 +74,15 @@ Deno.test("text encoder (one-hot embedding, causal layers, final norm) vs float6
     (P) => refTextEncoder(P, ids, { layers: 2, heads: 2, eps: 1e-5 }),
   );
   m.dispose();
+});
+
+Deno.test("float64 conv used by the references passes finite differences (stride 1 and 2)", () => {
+  for (const [stride, padding, k] of [[1, 1, 3], [2, 1, 3], [1, 0, 1]]) {
+    checkVjp(
+      `conv2dF64 s${stride} p${padding} k${k}`,
+      [randNd([2, 3, 5, 4], 1), randNd([4, 3, k, k], 2), randNd([4], 3)],
+      ([x, w, b]) => conv2dF64(x, w, b, stride, padding),
+      ([x, w], g) => conv2dF64Backward(x, w, stride, padding, g),
+    );
+  }
 });
