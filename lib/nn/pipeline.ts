@@ -1,0 +1,220 @@
+// The text-to-image model as one bundle: word tokenizer, CLIP-like text encoder, UNet and noise
+// schedule, saved/loaded as a diffusers-style folder (unet/, text_encoder/, tokenizer/, scheduler/).
+import type { GpuContext } from "../gpu/context.ts";
+import { addNoise, epsErrors } from "../diffusion/noise.ts";
+import { guided, type GuidedEps, sample } from "../diffusion/sampler.ts";
+import { NoiseSchedule, type SchedulerConfig, schedulerConfig } from "../diffusion/schedule.ts";
+import type { SamplerKind } from "../diffusion/steps.ts";
+import { loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
+import { readSafetensors, type StTensor } from "../io/safetensors.ts";
+import { type Tensor, tensor } from "../tensor/tensor.ts";
+import { rootInit, type StateEntry } from "./module.ts";
+import { TextEncoder, type TextEncoderConfig } from "./text_encoder.ts";
+import { type TokenizerJson, WordTokenizer } from "./tokenizer.ts";
+import { UNet2DConditionModel } from "./unet.ts";
+import { type UNetConfig, unetConfig } from "./unet_config.ts";
+
+export interface T2IOptions {
+  unet?: Partial<UNetConfig>;
+  text?: Partial<TextEncoderConfig>;
+  scheduler?: Partial<SchedulerConfig>;
+  /** Token sequence length (bos + words + eos + pad). */
+  maxLength?: number;
+  seed?: number;
+  tokenizer?: WordTokenizer;
+}
+
+/** Encoded prompts: hidden [B, L, D] and the cross-attention key mask [B, L] (pad = 0). */
+export interface Encoded {
+  hidden: Tensor;
+  mask: Tensor;
+}
+
+export interface GenerateOptions {
+  kind?: SamplerKind;
+  steps?: number;
+  eta?: number;
+  guidance?: number;
+  onStep?: (i: number, t: number) => void;
+}
+
+export class TextToImage {
+  readonly schedule: NoiseSchedule;
+
+  constructor(
+    readonly tokenizer: WordTokenizer,
+    readonly textEncoder: TextEncoder,
+    readonly unet: UNet2DConditionModel,
+    scheduler: SchedulerConfig,
+  ) {
+    this.schedule = new NoiseSchedule(scheduler);
+    if (textEncoder.config.hidden_size !== unet.config.cross_attention_dim) {
+      throw new Error(
+        `text encoder hidden_size ${textEncoder.config.hidden_size} != unet cross_attention_dim ${unet.config.cross_attention_dim}`,
+      );
+    }
+  }
+
+  /** A fresh model: vocabulary from the grammar, text width = the UNet's cross_attention_dim. */
+  static create(ctx: GpuContext, o: T2IOptions = {}): TextToImage {
+    const seed = o.seed ?? 0;
+    const tok = o.tokenizer ?? WordTokenizer.fromGrammar(o.maxLength ?? 16);
+    const unet = new UNet2DConditionModel(rootInit(ctx, seed, ""), o.unet ?? {});
+    const text = new TextEncoder(rootInit(ctx, seed, ""), {
+      hidden_size: unet.config.cross_attention_dim,
+      intermediate_size: 4 * unet.config.cross_attention_dim,
+      ...o.text,
+      vocab_size: tok.size,
+      max_position_embeddings: tok.maxLength,
+    });
+    return new TextToImage(tok, text, unet, schedulerConfig(o.scheduler ?? {}));
+  }
+
+  /** texts -> hidden states and key mask. Gradients reach the text encoder when it is trainable. */
+  encode(ctx: GpuContext, texts: readonly string[]): Encoded {
+    const e = this.tokenizer.encode(texts);
+    return {
+      hidden: this.textEncoder.forward(ctx, e.ids),
+      mask: tensor(ctx, e.mask, [texts.length, this.tokenizer.maxLength]),
+    };
+  }
+
+  /**
+   * Per-example epsilon errors e = mean((eps_theta(x_t, c, t) - eps)^2): x0, eps [B, C, H, W],
+   * timesteps B integers, cond from encode(). -> [B] (recorded on the tape when grads are on).
+   */
+  denoiseErrors(ctx: GpuContext, x0: Tensor, eps: Tensor, timesteps: number[], cond: Encoded): Tensor {
+    const xt = addNoise(ctx, this.schedule, x0, eps, timesteps);
+    const pred = this.unet.forward(ctx, xt, timesteps, cond.hidden, cond.mask);
+    return epsErrors(ctx, pred, eps);
+  }
+
+  /** Images [B, C, H, W] in about [-1, 1] for prompts, one seed per prompt, with CFG (uncond = ""). */
+  async generate(
+    ctx: GpuContext,
+    prompts: readonly string[],
+    seeds: readonly number[],
+    o: GenerateOptions = {},
+  ) {
+    if (prompts.length !== seeds.length) {
+      throw new Error(`generate: ${prompts.length} prompts, ${seeds.length} seeds`);
+    }
+    const g = o.guidance ?? 1;
+    const c = this.unet.config;
+    return await ctx.scope(async () => {
+      const { cond, uncond } = ctx.noGrad(() => ({
+        cond: this.encode(ctx, prompts),
+        uncond: g === 1 ? null : this.encode(ctx, prompts.map(() => "")),
+      }));
+      const model = (x: Tensor, ts: number[], h: Tensor, m: Tensor | null) =>
+        this.unet.forward(ctx, x, ts, h, m);
+      const cfg: GuidedEps = guided(
+        ctx,
+        model,
+        cond.hidden,
+        uncond?.hidden ?? cond.hidden,
+        g,
+        cond.mask,
+        uncond?.mask ?? cond.mask,
+      );
+      try {
+        return await sample(ctx, this.schedule, cfg.eps, {
+          kind: o.kind ?? "ddim",
+          steps: o.steps ?? 20,
+          eta: o.eta ?? 0,
+          seeds,
+          shape: [c.in_channels, c.sample_size, c.sample_size],
+          onStep: o.onStep,
+        });
+      } finally {
+        cfg.dispose();
+      }
+    });
+  }
+
+  /** Writes a diffusers-style folder (atomically, through lib/io/checkpoint.ts). */
+  async save(
+    dir: string,
+    extraFiles: Record<string, string | Uint8Array> = {},
+    dtype: "F32" | "F16" = "F32",
+  ) {
+    const tensors = async (m: UNet2DConditionModel | TextEncoder) =>
+      [...(await m.stateDict())].map(([name, e]) => ({ name, shape: [...e.shape], data: e.data }));
+    await saveCheckpoint(dir, {
+      modelIndex: {
+        _class_name: "SeppoTextToImagePipeline",
+        unet: ["diffusers", "UNet2DConditionModel"],
+        text_encoder: ["transformers", "CLIPTextModel"],
+        tokenizer: ["seppo", "WordTokenizer"],
+        scheduler: ["diffusers", "DDIMScheduler"],
+      },
+      components: {
+        unet: {
+          config: { _class_name: "UNet2DConditionModel", ...this.unet.config },
+          tensors: await tensors(this.unet),
+        },
+        text_encoder: {
+          config: { architectures: ["CLIPTextModel"], ...this.textEncoder.config },
+          tensors: await tensors(this.textEncoder),
+        },
+      },
+      extraFiles: {
+        "tokenizer/tokenizer.json": JSON.stringify(this.tokenizer.toJSON(), null, 1) + "\n",
+        "scheduler/scheduler_config.json":
+          JSON.stringify({ _class_name: "DDIMScheduler", ...this.schedule.config }, null, 2) +
+          "\n",
+        ...extraFiles,
+      },
+      dtype,
+    });
+  }
+
+  /** Loads a folder written by save() (or a diffusers UNet folder of a supported config). */
+  static async load(ctx: GpuContext, dir: string): Promise<TextToImage> {
+    const ck = await loadCheckpoint(dir);
+    const file = (rel: string) => {
+      const f = ck.files[rel];
+      if (!f) throw new Error(`${dir}: missing ${rel}`);
+      return JSON.parse(new TextDecoder().decode(f));
+    };
+    const unetC = ck.components.unet, textC = ck.components.text_encoder;
+    if (!unetC || !textC) throw new Error(`${dir}: needs unet/ and text_encoder/ components`);
+    const tok = WordTokenizer.fromJSON(
+      file("tokenizer/tokenizer.json") as TokenizerJson,
+      `${dir}/tokenizer/tokenizer.json`,
+    );
+    const unet = new UNet2DConditionModel(rootInit(ctx, 0), unetC.config);
+    const text = new TextEncoder(rootInit(ctx, 0), textC.config);
+    unet.loadStateDict(entries(unetC.tensors));
+    text.loadStateDict(entries(textC.tensors));
+    const sched = schedulerConfig(
+      file("scheduler/scheduler_config.json"),
+      `${dir}/scheduler/scheduler_config.json`,
+    );
+    return new TextToImage(tok, text, unet, sched);
+  }
+
+  /** Every parameter of both networks (for the optimizer during pretraining). */
+  paramList(): Tensor[] {
+    return [...this.unet.paramList(), ...this.textEncoder.paramList()];
+  }
+
+  dispose() {
+    this.unet.dispose();
+    this.textEncoder.dispose();
+  }
+}
+
+function entries(m: Map<string, StTensor>): Map<string, StateEntry> {
+  return new Map([...m].map(([k, t]) => [k, { shape: t.shape, data: t.data }]));
+}
+
+/** Loads a diffusers UNet folder (config.json + diffusion_pytorch_model.safetensors) of a supported config. */
+export async function loadUNetFolder(ctx: GpuContext, dir: string): Promise<UNet2DConditionModel> {
+  const cfgPath = `${dir}/config.json`;
+  const raw = JSON.parse(await Deno.readTextFile(cfgPath));
+  const unet = new UNet2DConditionModel(rootInit(ctx, 0), unetConfig(raw, cfgPath));
+  const { tensors } = await readSafetensors(`${dir}/diffusion_pytorch_model.safetensors`);
+  unet.loadStateDict(entries(tensors));
+  return unet;
+}

@@ -1,0 +1,156 @@
+// UNet2DConditionModel: diffusers parameter names and shapes (an SD-1.5-shaped config at small width),
+// forward and backward against the float64 reference, loading a diffusers UNet folder.
+import { deepStrictEqual, equal, throws } from "node:assert/strict";
+import { writeSafetensors } from "../../lib/io/safetensors.ts";
+import { rootInit } from "../../lib/nn/module.ts";
+import { loadUNetFolder } from "../../lib/nn/pipeline.ts";
+import { describeUNet, UNet2DConditionModel } from "../../lib/nn/unet.ts";
+import { TINY_UNET, unetConfig } from "../../lib/nn/unet_config.ts";
+import { tensor } from "../../lib/tensor/tensor.ts";
+import { gpu, randNd } from "../_helpers.ts";
+import { compareModule } from "./_compare.ts";
+import { refUNet } from "./_ref_unet.ts";
+
+/** SD-1.5's UNet config with the widths divided by 20 (and matching groups / cross dim). */
+const SD15_SMALL = {
+  _class_name: "UNet2DConditionModel",
+  _diffusers_version: "0.6.0",
+  act_fn: "silu",
+  attention_head_dim: 8,
+  block_out_channels: [16, 32, 64, 64],
+  center_input_sample: false,
+  cross_attention_dim: 24,
+  down_block_types: ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
+  downsample_padding: 1,
+  flip_sin_to_cos: true,
+  freq_shift: 0,
+  in_channels: 4,
+  layers_per_block: 2,
+  mid_block_scale_factor: 1,
+  norm_eps: 1e-5,
+  norm_num_groups: 8,
+  out_channels: 4,
+  sample_size: 64,
+  up_block_types: ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
+  upcast_attention: false,
+  dual_cross_attention: false,
+  use_linear_projection: false,
+  class_embed_type: null,
+};
+
+Deno.test("SD-1.5-shaped config: 686 tensors with diffusers names and shapes", async () => {
+  const ctx = await gpu();
+  const u = new UNet2DConditionModel(rootInit(ctx, 0), SD15_SMALL);
+  const p = u.parameters();
+  equal(p.size, 686); // as in runwayml/stable-diffusion-v1-5 unet/diffusion_pytorch_model.safetensors
+  const shape = (k: string) => {
+    if (!p.has(k)) throw new Error(`missing ${k}`);
+    return p.get(k)!.shape.join("x");
+  };
+  // SD-1.5 shapes divided by 20 in every channel axis (320 -> 16, 768 -> 24 for the cross dim).
+  equal(shape("conv_in.weight"), "16x4x3x3");
+  equal(shape("time_embedding.linear_1.weight"), "64x16");
+  equal(shape("time_embedding.linear_2.bias"), "64");
+  equal(shape("down_blocks.0.resnets.0.conv1.weight"), "16x16x3x3");
+  equal(shape("down_blocks.0.resnets.1.time_emb_proj.weight"), "16x64");
+  equal(shape("down_blocks.0.attentions.0.proj_in.weight"), "16x16x1x1");
+  equal(shape("down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight"), "16x24");
+  equal(shape("down_blocks.0.attentions.1.transformer_blocks.0.ff.net.0.proj.weight"), "128x16");
+  equal(shape("down_blocks.0.attentions.1.transformer_blocks.0.ff.net.2.weight"), "16x64");
+  equal(shape("down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_out.0.bias"), "16");
+  equal(shape("down_blocks.0.downsamplers.0.conv.weight"), "16x16x3x3");
+  equal(shape("down_blocks.1.resnets.0.conv_shortcut.weight"), "32x16x1x1");
+  equal(shape("down_blocks.3.resnets.1.conv2.weight"), "64x64x3x3");
+  equal(shape("mid_block.attentions.0.transformer_blocks.0.norm3.weight"), "64");
+  equal(shape("mid_block.resnets.1.norm2.bias"), "64");
+  equal(shape("up_blocks.0.resnets.0.conv1.weight"), "64x128x3x3");
+  equal(shape("up_blocks.0.upsamplers.0.conv.weight"), "64x64x3x3");
+  equal(shape("up_blocks.1.resnets.2.conv1.weight"), "64x96x3x3");
+  equal(shape("up_blocks.3.resnets.0.conv1.weight"), "16x48x3x3");
+  equal(shape("up_blocks.3.resnets.2.conv_shortcut.weight"), "16x32x1x1");
+  equal(shape("up_blocks.3.attentions.2.proj_out.bias"), "16");
+  equal(shape("conv_norm_out.weight"), "16");
+  equal(shape("conv_out.weight"), "4x16x3x3");
+  equal(
+    ["down_blocks.3.downsamplers.0.conv.weight", "up_blocks.3.upsamplers.0.conv.weight"].some((k) =>
+      p.has(k)
+    ),
+    false,
+  );
+  console.log(describeUNet(u));
+  u.dispose();
+});
+
+Deno.test("config validation quotes the key, the value and the source", () => {
+  throws(
+    () => unetConfig({ ...SD15_SMALL, attention_head_dim: 5 }, "unet/config.json"),
+    /unet\/config.json: attention_head_dim = 5/,
+  );
+  throws(
+    () => unetConfig({ ...SD15_SMALL, class_embed_type: "timestep" }),
+    /class_embed_type = "timestep" is not supported/,
+  );
+  throws(() => unetConfig({ block_out_chanels: [32] }), /unknown key block_out_chanels/);
+  throws(() => unetConfig({ up_block_types: ["UpBlock2D"] }), /up_block_types/);
+});
+
+Deno.test("tiny default UNet forward/backward matches the float64 reference (with key mask)", async () => {
+  const ctx = await gpu();
+  const cfg = unetConfig({
+    ...TINY_UNET,
+    sample_size: 8,
+    block_out_channels: [8, 16],
+    norm_num_groups: 4,
+    cross_attention_dim: 6,
+    attention_head_dim: 2,
+  });
+  const u = new UNet2DConditionModel(rootInit(ctx, 11), cfg);
+  const [B, L] = [2, 4];
+  const ts = [3, 811];
+  const mask = { data: Float64Array.from([1, 1, 1, 0, 1, 1, 0, 0]), shape: [B, L] };
+  const maskT = tensor(ctx, Float32Array.from(mask.data), [B, L]);
+  await compareModule(
+    ctx,
+    "unet",
+    u,
+    [randNd([B, 3, 8, 8], 5), randNd([B, L, 6], 6)],
+    ([x, h]) => u.forward(ctx, x, ts, h, maskT),
+    (P, [x, h]) => refUNet(P, cfg, x, ts, h, mask),
+    { atol: 2e-4, rtol: 2e-3 },
+  );
+  maskT.dispose();
+  u.dispose();
+});
+
+Deno.test("a diffusers UNet folder (config.json + safetensors) loads with identical outputs", async () => {
+  const ctx = await gpu();
+  const dir = await Deno.makeTempDir({ prefix: "seppo-unet-" });
+  const cfg = {
+    ...TINY_UNET,
+    sample_size: 8,
+    block_out_channels: [8, 16],
+    norm_num_groups: 4,
+    attention_head_dim: 2,
+  };
+  const src = new UNet2DConditionModel(rootInit(ctx, 1), cfg);
+  const sd = await src.stateDict();
+  await Deno.writeTextFile(
+    `${dir}/config.json`,
+    JSON.stringify({ _class_name: "UNet2DConditionModel", ...cfg }),
+  );
+  await writeSafetensors(
+    `${dir}/diffusion_pytorch_model.safetensors`,
+    [...sd].map(([name, e]) => ({ name, shape: [...e.shape], data: e.data })),
+  );
+  const dst = await loadUNetFolder(ctx, dir);
+  const [a, b] = await ctx.scope(async () => {
+    const x = tensor(ctx, randNd([1, 3, 8, 8], 2).data, [1, 3, 8, 8]);
+    const h = tensor(ctx, randNd([1, 5, 64], 3).data, [1, 5, 64]);
+    const [ya, yb] = ctx.noGrad(() => [src.forward(ctx, x, [10], h), dst.forward(ctx, x, [10], h)]);
+    return [await ya.read(), await yb.read()];
+  });
+  deepStrictEqual(a, b);
+  src.dispose();
+  dst.dispose();
+  await Deno.remove(dir, { recursive: true });
+});
