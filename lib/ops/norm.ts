@@ -150,10 +150,6 @@ export function layerNorm(ctx: GpuContext, x: Tensor, gamma: Tensor, beta: Tenso
 
 function checkAffine(op: string, gamma: Tensor, beta: Tensor, n: number) {
   if (gamma.size !== n || beta.size !== n) {
-    throw new Error(
-      `${op}: gamma ${gamma.describe()} and beta ${beta.describe()} must have ${n} elements (${
-        shapeStr([n])
-      })`,
-    );
+    throw new Error(`${op}: gamma ${gamma.describe()} and beta ${beta.describe()} must be ${shapeStr([n])}`);
   }
 }

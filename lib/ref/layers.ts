@@ -5,7 +5,7 @@ import { type Nd, ndZeros } from "./nd.ts";
 
 // ---- group norm / layer norm ---------------------------------------------------------------------
 
-/** Normalises `rows` independent sets of `n` strided elements; shared by group and layer norm. */
+/** Per-(batch, group) statistics of group norm. */
 interface NormRows {
   mean: Float64Array;
   rstd: Float64Array;
