@@ -7,10 +7,10 @@
 //   A: element (m, k) at aOff(z) + m * sam + k * sak (any layout, so op(A) = A or A^T for free);
 //   B': row-major [K, n4 * 4] with vec4 rows (the wrapper packs B when it is transposed or
 //       N % 4 != 0, see `pack`); C: row-major [M, N].
-// Batch z = gid.z; aOff(z) = (z / nc) * sa1 + (z % nc) * sa2 (and the same for B with sb1, sb2),
+// Batch z = gid.z; aOff(z) = a0 + (z / nc) * sa1 + (z % nc) * sa2 (and the same for B with sb1, sb2),
 // which covers broadcast (stride 0) and chunked reductions (conv weight gradient).
 // The K loop runs over [k0, k1) (the wrapper keeps k1 - k0 far below llvmpipe's 65,535 loop cap);
-// ACC = 1 adds to C instead of overwriting it (later K chunks).
+// acc = 1 adds to C instead of overwriting it (later K chunks); C for batch z starts at c0 + z * sc.
 override TM: u32 = 16u; // rows per invocation, 1..16
 override WX: u32 = 8u;
 override WY: u32 = 4u;
@@ -20,7 +20,7 @@ struct Params {
   m: u32, n: u32, k0: u32, k1: u32,
   sam: u32, sak: u32, n4: u32, nc: u32,
   sa1: u32, sa2: u32, sb1: u32, sb2: u32,
-  sc: u32, acc: u32, pad0: u32, pad1: u32,
+  sc: u32, acc: u32, c0: u32, a0: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -33,23 +33,31 @@ fn step(acc: mat2x4f, av: f32, bm: mat2x4f) -> mat2x4f {
   return mat2x4f(fma(v, bm[0], acc[0]), fma(v, bm[1], acc[1]));
 }
 
-// Writes one row of the tile (columns col0 .. col0 + 7, those < N).
+fn put1(cOff: u32, row: u32, col: u32, v: f32) {
+  if (col < p.n) {
+    let i = cOff + row * p.n + col;
+    c[i] = select(v, c[i] + v, p.acc == 1u);
+  }
+}
+
+// Writes one row of the tile (columns col0 .. col0 + 7, those < N). Written out: llvmpipe puts
+// loop-indexed private vectors in scratch memory (slow).
 fn store(cOff: u32, row: u32, col0: u32, t: mat2x4f) {
   if (row >= p.m) { return; }
-  let base = cOff + row * p.n;
-  for (var j = 0u; j < 8u; j++) {
-    if (col0 + j < p.n) {
-      let i = base + col0 + j;
-      let v = t[j / 4u][j % 4u];
-      c[i] = select(v, c[i] + v, p.acc == 1u);
-    }
-  }
+  put1(cOff, row, col0, t[0].x);
+  put1(cOff, row, col0 + 1u, t[0].y);
+  put1(cOff, row, col0 + 2u, t[0].z);
+  put1(cOff, row, col0 + 3u, t[0].w);
+  put1(cOff, row, col0 + 4u, t[1].x);
+  put1(cOff, row, col0 + 5u, t[1].y);
+  put1(cOff, row, col0 + 6u, t[1].z);
+  put1(cOff, row, col0 + 7u, t[1].w);
 }
 
 @compute @workgroup_size(WX, WY, 1)
 fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let z = wid.z;
-  let aOff = (z / p.nc) * p.sa1 + (z % p.nc) * p.sa2;
+  let aOff = p.a0 + (z / p.nc) * p.sa1 + (z % p.nc) * p.sa2;
   let bOff = (z / p.nc) * p.sb1 + (z % p.nc) * p.sb2;
   let row0 = (wid.y * WY + lid.y) * TM;
   let cg = (wid.x * WX + lid.x) * 2u; // first vec4 column; n4 is even, so cg + 1 < n4
@@ -109,7 +117,7 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid:
     if (TM > 14u) { c14 = step(c14, a[r14 + ko], bm); }
     if (TM > 15u) { c15 = step(c15, a[r15 + ko], bm); }
   }
-  let cOff = z * p.sc;
+  let cOff = p.c0 + z * p.sc;
   store(cOff, row0 + 0u, col0, c0);
   if (TM > 1u) { store(cOff, row0 + 1u, col0, c1); }
   if (TM > 2u) { store(cOff, row0 + 2u, col0, c2); }

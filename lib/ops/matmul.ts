@@ -39,6 +39,12 @@ export interface GemmSpec {
   sbn: number;
   sb1: number;
   sb2?: number;
+  /** Where A(0, 0, 0) is (floats). */
+  aOffset?: number;
+  /** Where out[0] starts (floats); out[z] follows at z * M * N. */
+  outOffset?: number;
+  /** Add to out instead of overwriting it. */
+  accumulate?: boolean;
 }
 
 /** Rows per invocation and workgroup height for a shape (small M keeps lanes busy). */
@@ -53,12 +59,15 @@ export function tileFor(M: number): { TM: number; WY: number } {
 export function gemm(ctx: GpuContext, a: Tensor, b: Tensor, out: Tensor, s: GemmSpec) {
   const nc = s.nc ?? 1, sa2 = s.sa2 ?? 0, sb2 = s.sb2 ?? 0;
   const { batch, M, N, K } = s;
-  if (out.size < batch * M * N) throw new Error(`gemm: output ${out.describe()} < ${batch}x${M}x${N}`);
+  if (out.size < (s.outOffset ?? 0) + batch * M * N) {
+    throw new Error(`gemm: output ${out.describe()} < ${batch}x${M}x${N}`);
+  }
   if (batch > 65535) throw new Error(`gemm: batch ${batch} exceeds 65535`);
   if (!batch || !M || !N) return;
   // The kernel reads B as vec4 rows with an even vec4 count per row: use B in place when it already
   // is, else pack it (transposed or ragged B) into a zero-padded row-major copy.
-  const direct = s.sbn === 1 && N % 8 === 0 && s.sbk % 4 === 0 && s.sb1 % 4 === 0 && sb2 % 4 === 0;
+  const direct = s.sbn === 1 && s.sbk % 8 === 0 && s.sbk >= Math.ceil(N / 8) * 8 && s.sb1 % 4 === 0 &&
+    sb2 % 4 === 0;
   let bv = b, n4 = s.sbk / 4, sb1 = s.sb1 / 4, sb2v = sb2 / 4;
   if (!direct) {
     const np = Math.ceil(N / 8) * 8;
@@ -81,7 +90,24 @@ export function gemm(ctx: GpuContext, a: Tensor, b: Tensor, out: Tensor, s: Gemm
     const k1 = Math.min(K, k0 + K_CHUNK);
     ctx.run(kernel, "forward", {
       buffers: [a, bv, out],
-      params: [M, N, k0, k1, s.sam, s.sak, n4, nc, s.sa1, sa2, sb1, sb2v, M * N, k0 > 0 ? 1 : 0, 0, 0],
+      params: [
+        M,
+        N,
+        k0,
+        k1,
+        s.sam,
+        s.sak,
+        n4,
+        nc,
+        s.sa1,
+        sa2,
+        sb1,
+        sb2v,
+        M * N,
+        k0 > 0 || s.accumulate ? 1 : 0,
+        s.outOffset ?? 0,
+        s.aOffset ?? 0,
+      ],
       groups,
       overrides: { TM, WX, WY },
     });

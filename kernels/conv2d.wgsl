@@ -1,0 +1,300 @@
+// conv2d, NCHW, k x k kernel, stride s, zero padding (kernels for lib/ops/conv2d.ts).
+//   x: [B, Cin, H, W], w: [Cout, Cin, KH, KW], bias: [Cout], y: [B, Cout, Ho, Wo].
+// forward and backward_input are implicit GEMMs, register-blocked like matmul.wgsl (the layout the
+// software adapter likes): an invocation owns TM channels (rows; weight loads are uniform across
+// the 8 SIMD lanes, which run along pixels) x 8 pixels of one image row (two vec4 accumulators per
+// channel, unrolled by hand: llvmpipe spills private arrays indexed in loops). Pixel loads are
+// masked gathers, so padding needs no copy. No shared memory (barriers are slow on llvmpipe).
+// The weight gradient is a GEMM over pixels: `im2col` lays the patches out as [B, P, Np] rows for
+// matmul.wgsl, which writes per-chunk partial sums, and `sum_parts` adds them up.
+override TM: u32 = 16u; // channels per invocation, 1..16
+override WX: u32 = 8u;
+override WY: u32 = 4u;
+override WG: u32 = 256u; // elementwise entries: invocations per workgroup
+
+struct Params {
+  cin: u32, h: u32, w: u32, cout: u32,
+  ho: u32, wo: u32, kh: u32, kw: u32,
+  stride: u32, pad: u32, tiles: u32, tilesRow: u32,
+  hasBias: u32, np: u32, total: u32, parts: u32,
+  b0: u32, q0: u32, q: u32, qp: u32,
+}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> src: array<f32>; // x (forward, im2col), gy (backward_input)
+@group(0) @binding(2) var<storage, read> wt: array<f32>; // weights; partials for sum_parts
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dst: array<f32>;
+
+// acc += av * v (one channel of the 8-pixel tile).
+fn step(acc: mat2x4f, av: f32, v: mat2x4f) -> mat2x4f {
+  let s = vec4f(av);
+  return mat2x4f(fma(s, v[0], acc[0]), fma(s, v[1], acc[1]));
+}
+
+// src[off + i], or 0 when i is outside [0, len).
+fn load1(off: u32, i: i32, len: i32) -> f32 {
+  let v = src[off + u32(clamp(i, 0, len - 1))];
+  return select(0.0, v, i >= 0 && i < len);
+}
+
+// 8 values src[off + start + inc * j] (j < 8), 0 where start + inc * j is outside [0, len).
+// Written out: llvmpipe puts loop-indexed private vectors in scratch memory (slow).
+fn gather8(off: u32, start: i32, inc: i32, len: i32) -> mat2x4f {
+  let lo = vec4f(load1(off, start, len), load1(off, start + inc, len), load1(off, start + 2 * inc, len),
+    load1(off, start + 3 * inc, len));
+  let hi = vec4f(load1(off, start + 4 * inc, len), load1(off, start + 5 * inc, len),
+    load1(off, start + 6 * inc, len), load1(off, start + 7 * inc, len));
+  return mat2x4f(lo, hi);
+}
+
+fn put1(off: u32, i: u32, len: u32, v: f32) {
+  if (i < len) { dst[off + i] = v; }
+}
+
+// dst[off + start + inc * j] = t[j] + b for the j with start + inc * j < len.
+fn scatter8(off: u32, start: u32, inc: u32, len: u32, t: mat2x4f, b: f32) {
+  put1(off, start, len, t[0].x + b);
+  put1(off, start + inc, len, t[0].y + b);
+  put1(off, start + 2u * inc, len, t[0].z + b);
+  put1(off, start + 3u * inc, len, t[0].w + b);
+  put1(off, start + 4u * inc, len, t[1].x + b);
+  put1(off, start + 5u * inc, len, t[1].y + b);
+  put1(off, start + 6u * inc, len, t[1].z + b);
+  put1(off, start + 7u * inc, len, t[1].w + b);
+}
+
+// y[b, co, oh, ow] = bias[co] + sum_{ci, i, j} w[co, ci, i, j] * x[b, ci, oh*s + i - pad, ow*s + j - pad].
+// Invocation: channels co0 .. co0 + TM - 1, pixels ow0 .. ow0 + 7 of row oh (tile t = oh * tilesRow + ow0 / 8).
+@compute @workgroup_size(WX, WY, 1)
+fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let t = wid.x * WX + lid.x;
+  let co0 = (wid.y * WY + lid.y) * TM;
+  let b = wid.z;
+  if (t >= p.tiles || co0 >= p.cout) { return; }
+  let oh = t / p.tilesRow;
+  let ow0 = (t % p.tilesRow) * 8u;
+  let kk = p.kh * p.kw;
+  let wrow = p.cin * kk;
+  let last = p.cout - 1u;
+  let s = i32(p.stride);
+  let iw0 = i32(ow0 * p.stride) - i32(p.pad);
+  let ih0 = i32(oh * p.stride) - i32(p.pad);
+  let r0 = min(co0 + 0u, last) * wrow;
+  let r1 = min(co0 + 1u, last) * wrow;
+  let r2 = min(co0 + 2u, last) * wrow;
+  let r3 = min(co0 + 3u, last) * wrow;
+  let r4 = min(co0 + 4u, last) * wrow;
+  let r5 = min(co0 + 5u, last) * wrow;
+  let r6 = min(co0 + 6u, last) * wrow;
+  let r7 = min(co0 + 7u, last) * wrow;
+  let r8 = min(co0 + 8u, last) * wrow;
+  let r9 = min(co0 + 9u, last) * wrow;
+  let r10 = min(co0 + 10u, last) * wrow;
+  let r11 = min(co0 + 11u, last) * wrow;
+  let r12 = min(co0 + 12u, last) * wrow;
+  let r13 = min(co0 + 13u, last) * wrow;
+  let r14 = min(co0 + 14u, last) * wrow;
+  let r15 = min(co0 + 15u, last) * wrow;
+  var c0 = mat2x4f();
+  var c1 = mat2x4f();
+  var c2 = mat2x4f();
+  var c3 = mat2x4f();
+  var c4 = mat2x4f();
+  var c5 = mat2x4f();
+  var c6 = mat2x4f();
+  var c7 = mat2x4f();
+  var c8 = mat2x4f();
+  var c9 = mat2x4f();
+  var c10 = mat2x4f();
+  var c11 = mat2x4f();
+  var c12 = mat2x4f();
+  var c13 = mat2x4f();
+  var c14 = mat2x4f();
+  var c15 = mat2x4f();
+  for (var ci = 0u; ci < p.cin; ci++) {
+    let xc = (b * p.cin + ci) * p.h * p.w;
+    let wc = ci * kk;
+    for (var i = 0u; i < p.kh; i++) {
+      let ih = ih0 + i32(i);
+      if (ih < 0 || ih >= i32(p.h)) { continue; }
+      let xr = xc + u32(ih) * p.w;
+      for (var j = 0u; j < p.kw; j++) {
+        let v = gather8(xr, iw0 + i32(j), s, i32(p.w));
+        let o = wc + i * p.kw + j;
+        c0 = step(c0, wt[r0 + o], v);
+        if (TM > 1u) { c1 = step(c1, wt[r1 + o], v); }
+        if (TM > 2u) { c2 = step(c2, wt[r2 + o], v); }
+        if (TM > 3u) { c3 = step(c3, wt[r3 + o], v); }
+        if (TM > 4u) { c4 = step(c4, wt[r4 + o], v); }
+        if (TM > 5u) { c5 = step(c5, wt[r5 + o], v); }
+        if (TM > 6u) { c6 = step(c6, wt[r6 + o], v); }
+        if (TM > 7u) { c7 = step(c7, wt[r7 + o], v); }
+        if (TM > 8u) { c8 = step(c8, wt[r8 + o], v); }
+        if (TM > 9u) { c9 = step(c9, wt[r9 + o], v); }
+        if (TM > 10u) { c10 = step(c10, wt[r10 + o], v); }
+        if (TM > 11u) { c11 = step(c11, wt[r11 + o], v); }
+        if (TM > 12u) { c12 = step(c12, wt[r12 + o], v); }
+        if (TM > 13u) { c13 = step(c13, wt[r13 + o], v); }
+        if (TM > 14u) { c14 = step(c14, wt[r14 + o], v); }
+        if (TM > 15u) { c15 = step(c15, wt[r15 + o], v); }
+      }
+    }
+  }
+  let yo = (b * p.cout + co0) * p.ho * p.wo + oh * p.wo;
+  let plane = p.ho * p.wo;
+  scatter8(yo + 0u * plane, ow0, 1u, p.wo, c0, select(0.0, bias[co0 + 0u], p.hasBias == 1u));
+  if (TM > 1u && co0 + 1u < p.cout) { scatter8(yo + 1u * plane, ow0, 1u, p.wo, c1, select(0.0, bias[co0 + 1u], p.hasBias == 1u)); }
+  if (TM > 2u && co0 + 2u < p.cout) { scatter8(yo + 2u * plane, ow0, 1u, p.wo, c2, select(0.0, bias[co0 + 2u], p.hasBias == 1u)); }
+  if (TM > 3u && co0 + 3u < p.cout) { scatter8(yo + 3u * plane, ow0, 1u, p.wo, c3, select(0.0, bias[co0 + 3u], p.hasBias == 1u)); }
+  if (TM > 4u && co0 + 4u < p.cout) { scatter8(yo + 4u * plane, ow0, 1u, p.wo, c4, select(0.0, bias[co0 + 4u], p.hasBias == 1u)); }
+  if (TM > 5u && co0 + 5u < p.cout) { scatter8(yo + 5u * plane, ow0, 1u, p.wo, c5, select(0.0, bias[co0 + 5u], p.hasBias == 1u)); }
+  if (TM > 6u && co0 + 6u < p.cout) { scatter8(yo + 6u * plane, ow0, 1u, p.wo, c6, select(0.0, bias[co0 + 6u], p.hasBias == 1u)); }
+  if (TM > 7u && co0 + 7u < p.cout) { scatter8(yo + 7u * plane, ow0, 1u, p.wo, c7, select(0.0, bias[co0 + 7u], p.hasBias == 1u)); }
+  if (TM > 8u && co0 + 8u < p.cout) { scatter8(yo + 8u * plane, ow0, 1u, p.wo, c8, select(0.0, bias[co0 + 8u], p.hasBias == 1u)); }
+  if (TM > 9u && co0 + 9u < p.cout) { scatter8(yo + 9u * plane, ow0, 1u, p.wo, c9, select(0.0, bias[co0 + 9u], p.hasBias == 1u)); }
+  if (TM > 10u && co0 + 10u < p.cout) { scatter8(yo + 10u * plane, ow0, 1u, p.wo, c10, select(0.0, bias[co0 + 10u], p.hasBias == 1u)); }
+  if (TM > 11u && co0 + 11u < p.cout) { scatter8(yo + 11u * plane, ow0, 1u, p.wo, c11, select(0.0, bias[co0 + 11u], p.hasBias == 1u)); }
+  if (TM > 12u && co0 + 12u < p.cout) { scatter8(yo + 12u * plane, ow0, 1u, p.wo, c12, select(0.0, bias[co0 + 12u], p.hasBias == 1u)); }
+  if (TM > 13u && co0 + 13u < p.cout) { scatter8(yo + 13u * plane, ow0, 1u, p.wo, c13, select(0.0, bias[co0 + 13u], p.hasBias == 1u)); }
+  if (TM > 14u && co0 + 14u < p.cout) { scatter8(yo + 14u * plane, ow0, 1u, p.wo, c14, select(0.0, bias[co0 + 14u], p.hasBias == 1u)); }
+  if (TM > 15u && co0 + 15u < p.cout) { scatter8(yo + 15u * plane, ow0, 1u, p.wo, c15, select(0.0, bias[co0 + 15u], p.hasBias == 1u)); }
+}
+
+// gx[b, ci, y, x] = sum_{co, i, j} w[co, ci, i, j] * gy[b, co, (y + pad - i) / s, (x + pad - j) / s]
+// over the (i, j) where both divisions are exact and land inside gy (exact for stride 2: no
+// atomics, no scatter). Invocation: channels ci0 .. ci0 + TM - 1 of row y, pixels x = r + s * (q0 + k),
+// k < 8, all of one parity r, so each (i, j) is either wholly valid or wholly skipped and the gy
+// reads are 8 consecutive pixels. Tile t = (y * s + r) * tilesRow + q0 / 8.
+@compute @workgroup_size(WX, WY, 1)
+fn backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let t = wid.x * WX + lid.x;
+  let ci0 = (wid.y * WY + lid.y) * TM;
+  let b = wid.z;
+  if (t >= p.tiles || ci0 >= p.cin) { return; }
+  let s = p.stride;
+  let q0 = (t % p.tilesRow) * 8u;
+  let yr = t / p.tilesRow;
+  let y = yr / s;
+  let r = yr % s;
+  let kk = p.kh * p.kw;
+  let last = p.cin - 1u;
+  let r0 = min(ci0 + 0u, last) * kk;
+  let r1 = min(ci0 + 1u, last) * kk;
+  let r2 = min(ci0 + 2u, last) * kk;
+  let r3 = min(ci0 + 3u, last) * kk;
+  let r4 = min(ci0 + 4u, last) * kk;
+  let r5 = min(ci0 + 5u, last) * kk;
+  let r6 = min(ci0 + 6u, last) * kk;
+  let r7 = min(ci0 + 7u, last) * kk;
+  let r8 = min(ci0 + 8u, last) * kk;
+  let r9 = min(ci0 + 9u, last) * kk;
+  let r10 = min(ci0 + 10u, last) * kk;
+  let r11 = min(ci0 + 11u, last) * kk;
+  let r12 = min(ci0 + 12u, last) * kk;
+  let r13 = min(ci0 + 13u, last) * kk;
+  let r14 = min(ci0 + 14u, last) * kk;
+  let r15 = min(ci0 + 15u, last) * kk;
+  var c0 = mat2x4f();
+  var c1 = mat2x4f();
+  var c2 = mat2x4f();
+  var c3 = mat2x4f();
+  var c4 = mat2x4f();
+  var c5 = mat2x4f();
+  var c6 = mat2x4f();
+  var c7 = mat2x4f();
+  var c8 = mat2x4f();
+  var c9 = mat2x4f();
+  var c10 = mat2x4f();
+  var c11 = mat2x4f();
+  var c12 = mat2x4f();
+  var c13 = mat2x4f();
+  var c14 = mat2x4f();
+  var c15 = mat2x4f();
+  for (var co = 0u; co < p.cout; co++) {
+    let gc = (b * p.cout + co) * p.ho * p.wo;
+    let wc = co * p.cin * kk;
+    for (var i = 0u; i < p.kh; i++) {
+      let dy = i32(y + p.pad) - i32(i);
+      if (dy < 0 || dy % i32(s) != 0) { continue; }
+      let oy = u32(dy) / s;
+      if (oy >= p.ho) { continue; }
+      for (var j = 0u; j < p.kw; j++) {
+        let dx = i32(r + p.pad) - i32(j); // x + pad - j = dx + s * (q0 + k)
+        if (dx % i32(s) != 0) { continue; }
+        // dx is a multiple of s (maybe negative), so dx / s is exact
+        let v = gather8(gc + oy * p.wo, dx / i32(s) + i32(q0), 1, i32(p.wo));
+        let o = wc + i * p.kw + j;
+        c0 = step(c0, wt[r0 + o], v);
+        if (TM > 1u) { c1 = step(c1, wt[r1 + o], v); }
+        if (TM > 2u) { c2 = step(c2, wt[r2 + o], v); }
+        if (TM > 3u) { c3 = step(c3, wt[r3 + o], v); }
+        if (TM > 4u) { c4 = step(c4, wt[r4 + o], v); }
+        if (TM > 5u) { c5 = step(c5, wt[r5 + o], v); }
+        if (TM > 6u) { c6 = step(c6, wt[r6 + o], v); }
+        if (TM > 7u) { c7 = step(c7, wt[r7 + o], v); }
+        if (TM > 8u) { c8 = step(c8, wt[r8 + o], v); }
+        if (TM > 9u) { c9 = step(c9, wt[r9 + o], v); }
+        if (TM > 10u) { c10 = step(c10, wt[r10 + o], v); }
+        if (TM > 11u) { c11 = step(c11, wt[r11 + o], v); }
+        if (TM > 12u) { c12 = step(c12, wt[r12 + o], v); }
+        if (TM > 13u) { c13 = step(c13, wt[r13 + o], v); }
+        if (TM > 14u) { c14 = step(c14, wt[r14 + o], v); }
+        if (TM > 15u) { c15 = step(c15, wt[r15 + o], v); }
+      }
+    }
+  }
+  let xo = (b * p.cin + ci0) * p.h * p.w + y * p.w;
+  let plane = p.h * p.w;
+  scatter8(xo + 0u * plane, r + s * q0, s, p.w, c0, 0.0);
+  if (TM > 1u && ci0 + 1u < p.cin) { scatter8(xo + 1u * plane, r + s * q0, s, p.w, c1, 0.0); }
+  if (TM > 2u && ci0 + 2u < p.cin) { scatter8(xo + 2u * plane, r + s * q0, s, p.w, c2, 0.0); }
+  if (TM > 3u && ci0 + 3u < p.cin) { scatter8(xo + 3u * plane, r + s * q0, s, p.w, c3, 0.0); }
+  if (TM > 4u && ci0 + 4u < p.cin) { scatter8(xo + 4u * plane, r + s * q0, s, p.w, c4, 0.0); }
+  if (TM > 5u && ci0 + 5u < p.cin) { scatter8(xo + 5u * plane, r + s * q0, s, p.w, c5, 0.0); }
+  if (TM > 6u && ci0 + 6u < p.cin) { scatter8(xo + 6u * plane, r + s * q0, s, p.w, c6, 0.0); }
+  if (TM > 7u && ci0 + 7u < p.cin) { scatter8(xo + 7u * plane, r + s * q0, s, p.w, c7, 0.0); }
+  if (TM > 8u && ci0 + 8u < p.cin) { scatter8(xo + 8u * plane, r + s * q0, s, p.w, c8, 0.0); }
+  if (TM > 9u && ci0 + 9u < p.cin) { scatter8(xo + 9u * plane, r + s * q0, s, p.w, c9, 0.0); }
+  if (TM > 10u && ci0 + 10u < p.cin) { scatter8(xo + 10u * plane, r + s * q0, s, p.w, c10, 0.0); }
+  if (TM > 11u && ci0 + 11u < p.cin) { scatter8(xo + 11u * plane, r + s * q0, s, p.w, c11, 0.0); }
+  if (TM > 12u && ci0 + 12u < p.cin) { scatter8(xo + 12u * plane, r + s * q0, s, p.w, c12, 0.0); }
+  if (TM > 13u && ci0 + 13u < p.cin) { scatter8(xo + 13u * plane, r + s * q0, s, p.w, c13, 0.0); }
+  if (TM > 14u && ci0 + 14u < p.cin) { scatter8(xo + 14u * plane, r + s * q0, s, p.w, c14, 0.0); }
+  if (TM > 15u && ci0 + 15u < p.cin) { scatter8(xo + 15u * plane, r + s * q0, s, p.w, c15, 0.0); }
+}
+
+// col[bl, qq, n] = x[b0 + bl, ci, oh*s + i - pad, ow*s + j - pad] for the output pixel q0 + qq = oh * Wo + ow
+// (qq < q) and n = (ci * KH + i) * KW + j; 0 outside x, for qq >= q (rows padding the segment to qp)
+// and for n >= Cin*KH*KW (columns padded to np for matmul.wgsl's vec4 reads). col: [nb, qp, np].
+@compute @workgroup_size(WG)
+fn im2col(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let e = gid.x + gid.y * nwg.x * WG;
+  if (e >= p.total) { return; }
+  let n = e % p.np;
+  let qq = (e / p.np) % p.qp;
+  let b = p.b0 + e / (p.np * p.qp);
+  let q = p.q0 + qq;
+  let kk = p.kh * p.kw;
+  var v = 0.0;
+  if (n < p.cin * kk && qq < p.q) {
+    let ci = n / kk;
+    let i = (n % kk) / p.kw;
+    let j = n % p.kw;
+    let ih = i32((q / p.wo) * p.stride + i) - i32(p.pad);
+    let iw = i32((q % p.wo) * p.stride + j) - i32(p.pad);
+    if (ih >= 0 && ih < i32(p.h) && iw >= 0 && iw < i32(p.w)) {
+      v = src[((b * p.cin + ci) * p.h + u32(ih)) * p.w + u32(iw)];
+    }
+  }
+  dst[e] = v;
+}
+
+// dst[e] = sum_z parts[z * total + e] for e < total (the weight gradient's chunk partials).
+@compute @workgroup_size(WG)
+fn sum_parts(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let e = gid.x + gid.y * nwg.x * WG;
+  if (e >= p.total) { return; }
+  var acc = 0.0;
+  for (var z = 0u; z < p.parts; z++) { acc += wt[z * p.total + e]; }
+  dst[e] = acc;
+}

@@ -1,0 +1,118 @@
+// conv2d: float64 reference vs finite differences, then GPU forward, input, weight and bias gradients
+// vs the reference at awkward sizes (1 pixel, 1 channel, 8-pixel tiles -1/+1, 16-channel tiles +1,
+// odd sizes, stride 2 on odd and even images, 1x1 and 5x5 kernels), the weight gradient's segment
+// and chunk paths with small budgets, and a UNet-sized layer.
+import { backward } from "../../lib/autograd/backward.ts";
+import { conv2d, convBackwardWeight, convGeometry } from "../../lib/ops/conv2d.ts";
+import { conv2dRef, conv2dRefBackward } from "../../lib/ref/conv.ts";
+import { assertClose, checkVjp, gpu, randNd, upload, worstErrors } from "../_helpers.ts";
+
+interface Case {
+  B: number;
+  Cin: number;
+  H: number;
+  W: number;
+  Cout: number;
+  k: number;
+  s: 1 | 2;
+  pad?: number;
+  bias?: boolean;
+}
+
+function printWorst(prefix: string) {
+  for (const [k, v] of worstErrors) {
+    if (k.startsWith(prefix)) console.log(`${k}: ${v.toExponential(2)}`);
+    worstErrors.delete(k);
+  }
+}
+
+const name = (c: Case) =>
+  `conv2d x[${c.B},${c.Cin},${c.H},${c.W}] w[${c.Cout},${c.Cin},${c.k},${c.k}] s${c.s} p${c.pad ?? "def"}`;
+
+async function check(c: Case) {
+  const ctx = await gpu();
+  const label = name(c);
+  const x = randNd([c.B, c.Cin, c.H, c.W], c.H * 13 + c.Cin);
+  const w = randNd([c.Cout, c.Cin, c.k, c.k], c.Cout * 3 + c.k);
+  const bias = c.bias === false ? null : randNd([c.Cout], 4);
+  const o = { stride: c.s, padding: c.pad };
+  const want = conv2dRef(x, w, bias, o);
+  const g = randNd(want.shape, 9);
+  const [gx, gw, gb] = conv2dRefBackward(x, w, g, o);
+  // f32 sums of up to Cin*k*k (forward, weights: B*Ho*Wo) products of values in [-1, 1]
+  const atol = (n: number) => 2e-6 * Math.max(8, n);
+  await ctx.scope(async () => {
+    const tx = upload(ctx, x, true), tw = upload(ctx, w, true), tb = bias ? upload(ctx, bias, true) : null;
+    const y = conv2d(ctx, tx, tw, tb, o);
+    if (y.shape.join() !== want.shape.join()) throw new Error(`${label}: shape ${y.shape} vs ${want.shape}`);
+    assertClose(await y.read(), want.data, `${label} forward`, atol(c.Cin * c.k * c.k), 1e-4);
+    backward(ctx, y, { grad: upload(ctx, g) });
+    assertClose(await tx.grad!.read(), gx.data, `${label} grad x`, atol(c.Cout * c.k * c.k), 1e-4);
+    const P = want.shape[2] * want.shape[3];
+    assertClose(await tw.grad!.read(), gw.data, `${label} grad w`, atol(c.B * P), 1e-4);
+    if (tb) assertClose(await tb.grad!.read(), gb.data, `${label} grad b`, atol(c.B * P), 1e-4);
+  });
+}
+
+Deno.test("conv2dRef VJP matches finite differences (stride 1 and 2, padding, bias)", () => {
+  for (const [s, pad] of [[1, 1], [2, 1], [2, 0], [1, 2]]) {
+    const x = randNd([2, 3, 6, 5], 1), w = randNd([4, 3, 3, 3], 2), b = randNd([4], 3);
+    checkVjp(
+      `conv2dRef s${s} p${pad}`,
+      [x, w, b],
+      ([xx, ww, bb]) => conv2dRef(xx, ww, bb, { stride: s, padding: pad }),
+      ([xx, ww], g) => conv2dRefBackward(xx, ww, g, { stride: s, padding: pad }),
+    );
+  }
+});
+
+Deno.test("conv2d GPU matches reference at awkward sizes (forward, grad x, w, b)", async () => {
+  const cases: Case[] = [
+    { B: 1, Cin: 1, H: 1, W: 1, Cout: 1, k: 1, s: 1 },
+    { B: 1, Cin: 1, H: 1, W: 1, Cout: 1, k: 3, s: 1 },
+    { B: 2, Cin: 3, H: 5, W: 7, Cout: 4, k: 3, s: 1 }, // tile - 1 pixels
+    { B: 2, Cin: 3, H: 8, W: 9, Cout: 5, k: 3, s: 2 }, // tile + 1 pixels, stride 2
+    { B: 1, Cin: 2, H: 7, W: 7, Cout: 3, k: 3, s: 2, bias: false }, // odd image, stride 2
+    { B: 1, Cin: 5, H: 6, W: 17, Cout: 17, k: 3, s: 1 }, // 16-channel tile + 1
+    { B: 2, Cin: 17, H: 4, W: 16, Cout: 15, k: 3, s: 2 }, // 16 + 1 input channels for grad x
+    { B: 2, Cin: 4, H: 9, W: 15, Cout: 8, k: 1, s: 1 }, // 1x1 (default padding 0)
+    { B: 1, Cin: 3, H: 10, W: 10, Cout: 2, k: 3, s: 2, pad: 0 },
+    { B: 1, Cin: 2, H: 6, W: 11, Cout: 3, k: 5, s: 1 },
+    { B: 1, Cin: 2, H: 9, W: 6, Cout: 3, k: 5, s: 2, pad: 1 },
+  ];
+  for (const c of cases) await check(c);
+  printWorst("conv2d ");
+});
+
+Deno.test("conv2d GPU at a UNet size: 3x3 32->48 on 2x32x16x16 and its stride-2 downsample", async () => {
+  await check({ B: 2, Cin: 32, H: 16, W: 16, Cout: 48, k: 3, s: 1 });
+  await check({ B: 2, Cin: 32, H: 16, W: 16, Cout: 32, k: 3, s: 2 });
+  printWorst("conv2d ");
+});
+
+Deno.test("conv2d weight gradient: image segments, chunk partials and one-part paths agree", async () => {
+  const ctx = await gpu();
+  const c = { B: 3, Cin: 3, H: 13, W: 11, Cout: 5, k: 3 };
+  const x = randNd([c.B, c.Cin, c.H, c.W], 21), w = randNd([c.Cout, c.Cin, c.k, c.k], 22);
+  for (const s of [1, 2] as const) {
+    const o = { stride: s };
+    const want = conv2dRef(x, w, null, o);
+    const g = randNd(want.shape, 23);
+    const [, gw] = conv2dRefBackward(x, w, g, o);
+    // colFloats 16*40: segments of 20 pixel rows inside one image; 640: several images per block;
+    // partFloats below one part: a single accumulated sum.
+    for (
+      const budget of [{ colFloats: 16 * 20, partFloats: 1 << 20 }, { colFloats: 640, partFloats: 1 << 20 }, {
+        colFloats: 1 << 20,
+        partFloats: 10,
+      }]
+    ) {
+      await ctx.scope(async () => {
+        const tx = upload(ctx, x), tw = upload(ctx, w), tg = upload(ctx, g);
+        const got = convBackwardWeight(ctx, tx, tg, convGeometry(tx, tw, o), budget);
+        assertClose(await got.read(), gw.data, `conv2d wgrad s${s} ${JSON.stringify(budget)}`, 1e-5, 1e-4);
+      });
+    }
+  }
+  printWorst("conv2d wgrad");
+});
