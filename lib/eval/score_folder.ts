@@ -81,8 +81,10 @@ async function scoreRow(
       out.scores.loser_mean = scoreClip(lf, size, a).mean;
     }
     if (other) {
-      const m = scoreClip(frames, size, { ...a, ...other, motion: (other as ClipAttrs).motion ?? a.motion });
+      const b = { ...a, ...other, motion: (other as ClipAttrs).motion ?? a.motion } as ClipAttrs;
+      const m = scoreClip(frames, size, b);
       out.mismatch = { mean: m.mean };
+      if (b.motion !== a.motion) out.mismatch.motion = m.motion;
     }
     return out;
   }
