@@ -38,3 +38,15 @@ fn clip() {
   coefOut[0] = select(1.0, min(1.0, cp.maxNorm / (norm + 1e-6)), cp.maxNorm > 0.0);
   coefOut[1] = norm;
 }
+
+// Exponential moving average of the weights (kept beside the optimizer): ema = d * ema + (1 - d) * param.
+// Reuses StepParams: n, and lr carries d.
+@group(0) @binding(9) var<storage, read_write> ema: array<f32>;
+@group(0) @binding(10) var<storage, read> src: array<f32>;
+
+@compute @workgroup_size(WG)
+fn ema_update(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= p.n) { return; }
+  ema[i] = p.lr * ema[i] + (1.0 - p.lr) * src[i];
+}

@@ -13,7 +13,7 @@ export class Profiler {
   private labels: string[] = [];
   readonly capacity: number;
 
-  constructor(private device: GPUDevice, capacity = 512) {
+  constructor(private device: GPUDevice, capacity = 2048) {
     this.capacity = capacity;
     this.querySet = device.createQuerySet({ type: "timestamp", count: capacity * 2 });
     this.resolveBuf = device.createBuffer({

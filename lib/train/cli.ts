@@ -1,0 +1,43 @@
+// Shared CLI plumbing for training tasks: --config FILE plus config-key flags (--train.lr 1e-4 or a
+// unique leaf like --beta), printed and returned with its YAML for saving beside the run.
+import { parseArgs } from "node:util";
+import { applyOverrides, dumpYaml, flagOptions, loadYamlConfig, type Schema } from "../io/config.ts";
+
+export interface ParsedTask<T> {
+  config: T;
+  yaml: string;
+  flags: Record<string, string | boolean | undefined>;
+}
+
+/**
+ * Parses `args`: --config FILE (optional: defaults otherwise), the task's own boolean/string options
+ * (`extra`), and any config key as a flag. Unknown flags are errors naming the flag.
+ */
+export function parseTask<T>(
+  args: string[],
+  schema: Schema<T>,
+  extra: Record<string, { type: "string" | "boolean"; default?: string | boolean }> = {},
+  aliases: Record<string, string> = {},
+): ParsedTask<T> {
+  const leafFlags: Record<string, { type: "string" }> = {};
+  for (const k of Object.keys(schema.fields)) {
+    const leaf = k.split(".").pop()!;
+    leafFlags[leaf] = { type: "string" };
+    leafFlags[leaf.replaceAll("_", "-")] = { type: "string" };
+  }
+  for (const a of Object.keys(aliases)) leafFlags[a] = { type: "string" };
+  const { values } = parseArgs({
+    args,
+    options: { config: { type: "string" }, ...flagOptions(schema), ...leafFlags, ...extra },
+    strict: true,
+  });
+  const v = values as Record<string, string | boolean | undefined>;
+  const overrides: Record<string, string | boolean | undefined> = {};
+  for (const [k, val] of Object.entries(v)) {
+    if (k === "config" || k in extra || val === undefined) continue;
+    overrides[aliases[k] ?? k] = val;
+  }
+  const base = v.config ? loadYamlConfig(v.config as string, schema) : schema.defaults;
+  const config = applyOverrides(base, schema, overrides);
+  return { config, yaml: dumpYaml(config), flags: v };
+}

@@ -1,0 +1,358 @@
+// Pretraining a text-to-image (or text-to-video) diffusion model on a noisy-caption corpus: the
+// base model that SePPO later aligns. AdamW with warmup and a schedule, gradient clipping and
+// accumulation, EMA, prompt dropout (for classifier-free guidance), metrics as JSONL, sample grids
+// and diffusers-style checkpoints with the trainer state for an exact resume. One command-buffer
+// submission per micro-batch; the loss is read back asynchronously every `log.every` updates.
+import { backward } from "../autograd/backward.ts";
+import { dropPrompts, noiseFor, sampleTimesteps } from "../diffusion/noise.ts";
+import type { GpuContext } from "../gpu/context.ts";
+import { checkpointDir, cleanCheckpointLeftovers, latestCheckpoint } from "../io/checkpoint.ts";
+import { bool, defineSchema, int, list, num, oneOf, str } from "../io/config.ts";
+import { loadImageFolder } from "../data/imagefolder.ts";
+import { TextToImage } from "../nn/pipeline.ts";
+import { mean } from "../ops/reduce.ts";
+import { accumulate, scale } from "../ops/scale.ts";
+import { type Tensor, tensor } from "../tensor/tensor.ts";
+import { Progress } from "../util/progress.ts";
+import { Rng } from "../util/rng.ts";
+import { AdamW } from "./adamw.ts";
+import { Ema } from "./ema.ts";
+import { writeGrid } from "./images.ts";
+import { lrAt } from "./lr.ts";
+import type { Weights } from "./pool.ts";
+import { decodeTrainerState, encodeTrainerState, fmtSecs, MetricsLog, StopFlag, withWeights } from "./run.ts";
+
+export interface PretrainConfig {
+  data: { dir: string; size: number };
+  model: {
+    block_out_channels: number[];
+    layers_per_block: number;
+    down_block_types: string[];
+    up_block_types: string[];
+    norm_num_groups: number;
+    cross_attention_dim: number;
+    attention_head_dim: number;
+    text_layers: number;
+    text_heads: number;
+    max_length: number;
+    beta_schedule: string;
+    num_train_timesteps: number;
+    init_seed: number;
+  };
+  train: {
+    steps: number;
+    batch: number;
+    grad_accum: number;
+    lr: number;
+    warmup: number;
+    schedule: string;
+    min_lr_ratio: number;
+    weight_decay: number;
+    max_grad_norm: number;
+    prompt_dropout: number;
+    ema: number;
+    seed: number;
+  };
+  log: {
+    every: number;
+    sample_every: number;
+    ckpt_every: number;
+    sample_steps: number;
+    sample_guidance: number;
+  };
+  save: { dtype: string; keep_all: boolean };
+  out: string;
+}
+
+export const PRETRAIN_DEFAULTS: PretrainConfig = {
+  data: { dir: "data/generated/shapes-pretrain", size: 16 },
+  model: {
+    block_out_channels: [32, 64],
+    layers_per_block: 1,
+    down_block_types: ["CrossAttnDownBlock2D", "DownBlock2D"],
+    up_block_types: ["UpBlock2D", "CrossAttnUpBlock2D"],
+    norm_num_groups: 8,
+    cross_attention_dim: 64,
+    attention_head_dim: 4,
+    text_layers: 2,
+    text_heads: 4,
+    max_length: 16,
+    beta_schedule: "linear",
+    num_train_timesteps: 1000,
+    init_seed: 0,
+  },
+  train: {
+    steps: 3000,
+    batch: 32,
+    grad_accum: 1,
+    lr: 1e-3,
+    warmup: 100,
+    schedule: "cosine",
+    min_lr_ratio: 0.1,
+    weight_decay: 0.01,
+    max_grad_norm: 1,
+    prompt_dropout: 0.1,
+    ema: 0.995,
+    seed: 0,
+  },
+  log: { every: 25, sample_every: 500, ckpt_every: 250, sample_steps: 20, sample_guidance: 3 },
+  save: { dtype: "F16", keep_all: false },
+  out: "runs/pretrain-shapes",
+};
+
+export const PRETRAIN_SCHEMA = defineSchema(PRETRAIN_DEFAULTS, {
+  "data.dir": str(),
+  "data.size": int({ min: 8 }),
+  "model.block_out_channels": list(int({ min: 1 }), { minLength: 1 }),
+  "model.layers_per_block": int({ min: 1 }),
+  "model.down_block_types": list(oneOf("CrossAttnDownBlock2D", "DownBlock2D"), { minLength: 1 }),
+  "model.up_block_types": list(oneOf("CrossAttnUpBlock2D", "UpBlock2D"), { minLength: 1 }),
+  "model.norm_num_groups": int({ min: 1 }),
+  "model.cross_attention_dim": int({ min: 1 }),
+  "model.attention_head_dim": int({ min: 1 }),
+  "model.text_layers": int({ min: 1 }),
+  "model.text_heads": int({ min: 1 }),
+  "model.max_length": int({ min: 4 }),
+  "model.beta_schedule": oneOf("linear", "scaled_linear", "squaredcos_cap_v2"),
+  "model.num_train_timesteps": int({ min: 2 }),
+  "model.init_seed": int({ min: 0 }),
+  "train.steps": int({ min: 1 }),
+  "train.batch": int({ min: 1 }),
+  "train.grad_accum": int({ min: 1 }),
+  "train.lr": num({ gt: 0 }),
+  "train.warmup": int({ min: 0 }),
+  "train.schedule": oneOf("constant", "cosine", "linear"),
+  "train.min_lr_ratio": num({ min: 0, max: 1 }),
+  "train.weight_decay": num({ min: 0 }),
+  "train.max_grad_norm": num({ min: 0 }),
+  "train.prompt_dropout": num({ min: 0, max: 1 }),
+  "train.ema": num({ min: 0, lt: 1 }),
+  "train.seed": int({ min: 0 }),
+  "log.every": int({ min: 1 }),
+  "log.sample_every": int({ min: 0 }),
+  "log.ckpt_every": int({ min: 1 }),
+  "log.sample_steps": int({ min: 1 }),
+  "log.sample_guidance": num({ min: 1 }),
+  "save.dtype": oneOf("F16", "F32"),
+  "save.keep_all": bool(),
+  "out": str(),
+});
+
+/** All trainable weights of the bundle, names prefixed by component. */
+export function bundleWeights(m: TextToImage): Weights {
+  const w: Weights = new Map();
+  for (const [k, t] of m.unet.parameters()) w.set(`unet/${k}`, t);
+  for (const [k, t] of m.textEncoder.parameters()) w.set(`text_encoder/${k}`, t);
+  return w;
+}
+
+export function createModel(ctx: GpuContext, c: PretrainConfig): TextToImage {
+  const m = c.model;
+  return TextToImage.create(ctx, {
+    seed: m.init_seed,
+    maxLength: m.max_length,
+    unet: {
+      sample_size: c.data.size,
+      block_out_channels: m.block_out_channels,
+      layers_per_block: m.layers_per_block,
+      down_block_types: m.down_block_types as never,
+      up_block_types: m.up_block_types as never,
+      norm_num_groups: m.norm_num_groups,
+      cross_attention_dim: m.cross_attention_dim,
+      attention_head_dim: m.attention_head_dim,
+    },
+    text: { num_hidden_layers: m.text_layers, num_attention_heads: m.text_heads },
+    scheduler: { beta_schedule: m.beta_schedule as never, num_train_timesteps: m.num_train_timesteps },
+  });
+}
+
+/** Fixed prompts for the sample grids: the first rows of the corpus, clean captions preferred. */
+function gridPrompts(texts: string[], n = 8): string[] {
+  return [...new Set(texts)].slice(0, n);
+}
+
+export interface PretrainResult {
+  out: string;
+  steps: number;
+  finalLoss: number;
+  seconds: number;
+  samplesPerSecond: number;
+}
+
+export async function pretrain(
+  ctx: GpuContext,
+  c: PretrainConfig,
+  o: { resume?: boolean; configYaml?: string; log?: (s: string) => void } = {},
+): Promise<PretrainResult> {
+  const say = o.log ?? console.log;
+  const data = await loadImageFolder(c.data.dir, { size: c.data.size }).catch((e) => {
+    throw new Error(
+      `${e.message}\n  generate the corpus first, e.g.: deno task data --world shapes --split pretrain --count 20000 ` +
+        `--size ${c.data.size} --caption-noise 0.25 --out ${c.data.dir}`,
+    );
+  });
+  say(`data: ${data.items.length} images from ${c.data.dir}`);
+  const model = createModel(ctx, c);
+  const weights = bundleWeights(model);
+  say(`model: unet ${model.unet.numParams()} + text encoder ${model.textEncoder.numParams()} parameters`);
+  const opt = new AdamW(ctx, [...weights.values()], {
+    lr: c.train.lr,
+    weightDecay: c.train.weight_decay,
+    maxGradNorm: c.train.max_grad_norm,
+  });
+  const ema = c.train.ema > 0 ? new Ema(ctx, weights, c.train.ema) : null;
+  await Deno.mkdir(c.out, { recursive: true });
+  await cleanCheckpointLeftovers(c.out);
+  let start = 0;
+  if (o.resume) {
+    const last = await latestCheckpoint(c.out);
+    if (!last) say(`resume: no checkpoint in ${c.out}; starting from scratch`);
+    else {
+      const path = `${last.dir}/trainer_state.safetensors`;
+      const meta = decodeTrainerState(
+        ctx,
+        await Deno.readFile(path),
+        path,
+        weights,
+        opt,
+        ema?.weights ?? null,
+      );
+      start = Number(meta.step);
+      say(`resume: ${last.dir} (update ${start})`);
+    }
+  }
+  if (o.configYaml !== undefined) await Deno.writeTextFile(`${c.out}/config.yaml`, o.configYaml);
+  const metrics = await MetricsLog.open(`${c.out}/metrics.jsonl`, o.resume ? start : null);
+  const stop = new StopFlag();
+  const shape = [3, c.data.size, c.data.size];
+  const T = model.schedule.config.num_train_timesteps;
+  const prompts = gridPrompts(data.items.map((r) => r.text));
+  const perUpdate = c.train.batch * c.train.grad_accum;
+  const batchesPerEpoch = Math.floor(data.items.length / c.train.batch);
+  if (batchesPerEpoch < 1) {
+    throw new Error(`${c.data.dir}: ${data.items.length} images < train.batch ${c.train.batch}`);
+  }
+  const progress = new Progress("pretrain", c.train.steps);
+  progress.tick(start);
+  const t0 = performance.now();
+  let lastLoss = NaN;
+  let reads = Promise.resolve();
+  let epoch = -1, iter: Generator<{ images: Float32Array; texts: string[] }> | null = null;
+  // The batch for micro-step k is a pure function of (seed, k): epoch k / batchesPerEpoch, shuffled by
+  // its own fork, so a resumed run sees exactly the batches the uninterrupted run would have.
+  const batchAt = (k: number) => {
+    const e = Math.floor(k / batchesPerEpoch);
+    if (e !== epoch || !iter) {
+      epoch = e;
+      iter = data.batches(c.train.batch, new Rng(c.train.seed).fork(`epoch-${e}`));
+      for (let i = 0; i < k % batchesPerEpoch; i++) iter.next();
+    }
+    return iter.next().value!;
+  };
+  const saveCheckpoint = async (step: number) => {
+    const dir = checkpointDir(c.out, step);
+    const state = await encodeTrainerState(weights, opt, ema?.weights ?? null, { step: String(step) });
+    const write = () =>
+      model.save(dir, {
+        "trainer_state.safetensors": state,
+        ...(o.configYaml ? { "pretrain_config.yaml": o.configYaml } : {}),
+      }, c.save.dtype as "F16" | "F32");
+    if (ema) await withWeights(ctx, weights, ema.weights, write);
+    else await write();
+    if (!c.save.keep_all) {
+      for await (const e of Deno.readDir(c.out)) {
+        const m = /^checkpoint-(\d+)$/.exec(e.name);
+        if (m && Number(m[1]) < step) await Deno.remove(`${c.out}/${e.name}`, { recursive: true });
+      }
+    }
+  };
+  let step = start;
+  try {
+    for (; step < c.train.steps && !stop.requested; step++) {
+      const lr = lrAt(step, {
+        lr: c.train.lr,
+        warmup: c.train.warmup,
+        schedule: c.train.schedule as "cosine",
+        total: c.train.steps,
+        minRatio: c.train.min_lr_ratio,
+      });
+      let lossSum: Tensor | null = null;
+      for (let a = 0; a < c.train.grad_accum; a++) {
+        const k = step * c.train.grad_accum + a;
+        const rng = new Rng(c.train.seed).fork(`step-${k}`);
+        const batch = batchAt(k);
+        const held = await ctx.scope(() => {
+          const texts = dropPrompts(batch.texts, c.train.prompt_dropout, rng);
+          const x0 = tensor(ctx, batch.images, [c.train.batch, ...shape]);
+          const cond = model.encode(ctx, texts);
+          const ts = sampleTimesteps(rng, c.train.batch, T);
+          const eps = noiseFor(ctx, ts.map(() => rng.next()), shape);
+          const errs = model.denoiseErrors(ctx, x0, eps, ts, cond);
+          const loss = scale(ctx, mean(ctx, errs), 1 / c.train.grad_accum);
+          const keep = ctx.noGrad(() => scale(ctx, loss, 1)).keep();
+          backward(ctx, loss);
+          return keep;
+        });
+        if (lossSum) {
+          accumulate(ctx, lossSum, held);
+          held.dispose();
+        } else lossSum = held;
+        ctx.flush();
+      }
+      opt.update(lr);
+      opt.zeroGrad();
+      ema?.update();
+      ctx.flush();
+      progress.tick();
+      const done = step + 1;
+      if (done % c.log.every === 0 || done === c.train.steps) {
+        const l = lossSum!;
+        const value = l.item();
+        const norm = opt.lastGradNorm();
+        const secs = (performance.now() - t0) / 1000;
+        reads = reads.then(async () => {
+          lastLoss = (await value) * c.train.grad_accum;
+          metrics.write({
+            step: done,
+            loss: lastLoss,
+            grad_norm: await norm,
+            lr,
+            samples_per_s: ((done - start) * perUpdate) / secs,
+            seconds: secs,
+          });
+          await metrics.flush();
+        });
+        await reads;
+      }
+      lossSum!.persistent = false;
+      lossSum!.dispose();
+      if (c.log.sample_every > 0 && done % c.log.sample_every === 0) {
+        await Deno.mkdir(`${c.out}/samples`, { recursive: true });
+        const imgs = await model.generate(ctx, prompts, prompts.map((_, i) => i), {
+          steps: c.log.sample_steps,
+          guidance: c.log.sample_guidance,
+        });
+        await writeGrid(`${c.out}/samples/step-${done}.png`, await imgs.read(), c.data.size, 4);
+        imgs.dispose();
+      }
+      if (done % c.log.ckpt_every === 0 || done === c.train.steps) await saveCheckpoint(done);
+    }
+    if (stop.requested && step < c.train.steps) {
+      await saveCheckpoint(step);
+      say(`stopped at update ${step}; resume with --resume`);
+    }
+  } finally {
+    stop.dispose();
+    progress.finish();
+  }
+  await reads;
+  const seconds = (performance.now() - t0) / 1000;
+  say(`pretrain: ${step - start} updates in ${fmtSecs(seconds)}, last loss ${lastLoss.toFixed(4)}`);
+  return {
+    out: c.out,
+    steps: step,
+    finalLoss: lastLoss,
+    seconds,
+    samplesPerSecond: ((step - start) * perUpdate) / seconds,
+  };
+}

@@ -1,0 +1,142 @@
+// What every training run shares: a metrics log (JSONL, truncated on resume so steps never
+// repeat), a stop flag for Ctrl-C / SIGTERM (finish the step, checkpoint, exit), and the trainer
+// state (raw weights, AdamW moments, EMA) as one safetensors blob inside each checkpoint folder.
+import { writeFileAtomic } from "../io/atomic.ts";
+import { encodeSafetensors, parseSafetensors, type StInput } from "../io/safetensors.ts";
+import type { GpuContext } from "../gpu/context.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+import type { AdamW } from "./adamw.ts";
+import { cloneWeights, copyWeights, type Weights } from "./pool.ts";
+
+export class MetricsLog {
+  private lines: string[] = [];
+
+  private constructor(readonly path: string) {}
+
+  /** Opens `path`; on resume keeps only the rows with step <= `keepUpTo`. */
+  static async open(path: string, keepUpTo: number | null): Promise<MetricsLog> {
+    const log = new MetricsLog(path);
+    if (keepUpTo === null) await writeFileAtomic(path, "");
+    else {
+      const old = await Deno.readTextFile(path).catch(() => "");
+      const kept = old.split("\n").filter((l) => l.trim() && (JSON.parse(l).step ?? 0) <= keepUpTo);
+      await writeFileAtomic(path, kept.map((l) => l + "\n").join(""));
+    }
+    return log;
+  }
+
+  write(row: Record<string, unknown>) {
+    this.lines.push(JSON.stringify(row));
+  }
+
+  async flush() {
+    if (!this.lines.length) return;
+    const text = this.lines.map((l) => l + "\n").join("");
+    this.lines = [];
+    await Deno.writeTextFile(this.path, text, { append: true });
+  }
+}
+
+/** Ctrl-C / SIGTERM: the first asks the loop to stop after the current step; the second exits. */
+export class StopFlag {
+  requested = false;
+  private handler = () => {
+    if (this.requested) Deno.exit(130);
+    this.requested = true;
+    console.error("\nstop requested: finishing this step and writing a checkpoint (Ctrl-C again to abort)");
+  };
+
+  constructor() {
+    for (const sig of ["SIGINT", "SIGTERM"] as const) {
+      try {
+        Deno.addSignalListener(sig, this.handler);
+      } catch { /* not supported on this platform */ }
+    }
+  }
+
+  dispose() {
+    for (const sig of ["SIGINT", "SIGTERM"] as const) {
+      try {
+        Deno.removeSignalListener(sig, this.handler);
+      } catch { /* ignore */ }
+    }
+  }
+}
+
+/** Serialises raw weights, AdamW moments and EMA weights (names prefixed by role). */
+export async function encodeTrainerState(
+  weights: Weights,
+  opt: AdamW,
+  ema: Weights | null,
+  meta: Record<string, string>,
+): Promise<Uint8Array> {
+  const list: StInput[] = [];
+  const add = async (prefix: string, name: string, t: Tensor) =>
+    list.push({ name: `${prefix}.${name}`, shape: [...t.shape], data: await t.read() });
+  const names = [...weights.keys()];
+  for (const [i, name] of names.entries()) {
+    await add("param", name, weights.get(name)!);
+    await add("adam_m", name, opt.m[i]);
+    await add("adam_v", name, opt.v[i]);
+    if (ema) await add("ema", name, ema.get(name)!);
+  }
+  return encodeSafetensors(list, { metadata: { ...meta, adam_step: String(opt.step) } });
+}
+
+/** Restores what encodeTrainerState wrote; returns its metadata. */
+export function decodeTrainerState(
+  ctx: GpuContext,
+  bytes: Uint8Array,
+  source: string,
+  weights: Weights,
+  opt: AdamW,
+  ema: Weights | null,
+): Record<string, string> {
+  const { tensors, metadata } = parseSafetensors(bytes, source);
+  const put = (key: string, t: Tensor) => {
+    const s = tensors.get(key);
+    if (!s || s.data.length !== t.size) {
+      throw new Error(`${source}: tensor ${key} missing or of another size`);
+    }
+    ctx.write(t.buffer, s.data);
+  };
+  [...weights.keys()].forEach((name, i) => {
+    put(`param.${name}`, weights.get(name)!);
+    put(`adam_m.${name}`, opt.m[i]);
+    put(`adam_v.${name}`, opt.v[i]);
+    if (ema) put(`ema.${name}`, ema.get(name)!);
+  });
+  opt.step = Number(metadata.adam_step ?? 0);
+  return metadata;
+}
+
+/** Runs `fn` with `weights` temporarily replaced by `other` (e.g. saving EMA weights as the model). */
+export async function withWeights<T>(
+  ctx: GpuContext,
+  weights: Weights,
+  other: Weights,
+  fn: () => Promise<T>,
+) {
+  const saved = cloneWeights(ctx, weights);
+  copyWeights(ctx, other, weights);
+  try {
+    return await fn();
+  } finally {
+    copyWeights(ctx, saved, weights);
+    for (const t of saved.values()) {
+      t.persistent = false;
+      t.dispose();
+    }
+  }
+}
+
+/** Formats seconds as 1h02m or 3m05s or 4.2s. */
+export function fmtSecs(s: number): string {
+  if (s < 60) return `${s.toFixed(1)}s`;
+  const m = Math.floor(s / 60), h = Math.floor(m / 60);
+  return h
+    ? `${h}h${String(m % 60).padStart(2, "0")}m`
+    : `${m}m${String(Math.round(s % 60)).padStart(2, "0")}s`;
+}
+
+export { writeFileAtomic };
