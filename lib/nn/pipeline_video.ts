@@ -1,0 +1,266 @@
+// The text-to-video model as one bundle, TextToImage's twin: word tokenizer, text encoder, a
+// UNetMotionModel and the noise schedule, saved as a diffusers-style folder whose unet/ holds the
+// spatial weights and the motion modules together (config _class_name UNetMotionModel, num_frames).
+// Clips are [B, F, C, H, W] in about [-1, 1].
+import type { GpuContext } from "../gpu/context.ts";
+import { addNoise, epsErrors } from "../diffusion/noise.ts";
+import { guided, type GuidedEps, sample } from "../diffusion/sampler.ts";
+import { NoiseSchedule, type SchedulerConfig, schedulerConfig } from "../diffusion/schedule.ts";
+import { loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
+import type { StTensor } from "../io/safetensors.ts";
+import { type Tensor, tensor } from "../tensor/tensor.ts";
+import { rootInit, type StateEntry } from "./module.ts";
+import { type Encoded, type GenerateOptions, TextToImage } from "./pipeline.ts";
+import { TextEncoder, type TextEncoderConfig } from "./text_encoder.ts";
+import { type TokenizerJson, WordTokenizer } from "./tokenizer.ts";
+import {
+  diffusersMotionNames,
+  motionConfigJson,
+  type MotionUNetConfig,
+  motionUNetConfig,
+  UNetMotionModel,
+} from "./unet_motion.ts";
+
+export interface T2VOptions {
+  /** UNet2DConditionModel keys plus the motion keys (motion_num_attention_heads, ...). */
+  unet?: Partial<MotionUNetConfig>;
+  text?: Partial<TextEncoderConfig>;
+  scheduler?: Partial<SchedulerConfig>;
+  /** Frames per generated clip (default 8, the moving-shapes default). */
+  frames?: number;
+  maxLength?: number;
+  seed?: number;
+  tokenizer?: WordTokenizer;
+}
+
+export const DEFAULT_FRAMES = 8;
+
+export class TextToVideo {
+  readonly schedule: NoiseSchedule;
+
+  constructor(
+    readonly tokenizer: WordTokenizer,
+    readonly textEncoder: TextEncoder,
+    readonly unet: UNetMotionModel,
+    scheduler: SchedulerConfig,
+    /** Clip length generate() produces. */
+    readonly frames: number,
+  ) {
+    this.schedule = new NoiseSchedule(scheduler);
+    if (textEncoder.config.hidden_size !== unet.config.cross_attention_dim) {
+      throw new Error(
+        `text encoder hidden_size ${textEncoder.config.hidden_size} != unet cross_attention_dim ${unet.config.cross_attention_dim}`,
+      );
+    }
+    if (!Number.isInteger(frames) || frames < 1 || frames > unet.config.motion_max_seq_length) {
+      throw new Error(
+        `frames = ${frames}: must be an integer in [1, motion_max_seq_length = ${unet.config.motion_max_seq_length}]`,
+      );
+    }
+  }
+
+  /** A fresh model; with the same seed its spatial weights equal TextToImage.create's. */
+  static create(ctx: GpuContext, o: T2VOptions = {}): TextToVideo {
+    const seed = o.seed ?? 0;
+    const tok = o.tokenizer ?? WordTokenizer.fromGrammar(o.maxLength ?? 16);
+    const unet = new UNetMotionModel(rootInit(ctx, seed, ""), o.unet ?? {});
+    const text = new TextEncoder(rootInit(ctx, seed, ""), {
+      hidden_size: unet.config.cross_attention_dim,
+      intermediate_size: 4 * unet.config.cross_attention_dim,
+      ...o.text,
+      vocab_size: tok.size,
+      max_position_embeddings: tok.maxLength,
+    });
+    return new TextToVideo(tok, text, unet, schedulerConfig(o.scheduler ?? {}), o.frames ?? DEFAULT_FRAMES);
+  }
+
+  /**
+   * AnimateDiff's starting point: copies of the image model's UNet and text encoder weights, fresh
+   * motion modules (proj_out = 0, so the result equals `t2i` applied frame by frame), same tokenizer
+   * and schedule. `t2i` stays usable and owned by the caller. `motion` sets the motion keys.
+   */
+  static async fromImageModel(
+    ctx: GpuContext,
+    t2i: TextToImage,
+    frames: number,
+    o: { seed?: number; motion?: Partial<MotionUNetConfig> } = {},
+  ): Promise<TextToVideo> {
+    const unet = new UNetMotionModel(rootInit(ctx, o.seed ?? 0, ""), { ...t2i.unet.config, ...o.motion });
+    const { missing } = unet.loadStateDict(await t2i.unet.stateDict(), false);
+    const motion = new Set(unet.motionParamNames());
+    const spatialMissing = missing.filter((k) => !motion.has(k));
+    if (spatialMissing.length) throw new Error(`fromImageModel: spatial weights missing: ${spatialMissing}`);
+    const text = new TextEncoder(rootInit(ctx, 0), t2i.textEncoder.config);
+    text.loadStateDict(await t2i.textEncoder.stateDict());
+    return new TextToVideo(t2i.tokenizer, text, unet, { ...t2i.schedule.config }, frames);
+  }
+
+  /** texts -> hidden states [B, L, D] and key mask [B, L] (shared by a clip's frames). */
+  encode(ctx: GpuContext, texts: readonly string[]): Encoded {
+    const e = this.tokenizer.encode(texts);
+    return {
+      hidden: this.textEncoder.forward(ctx, e.ids),
+      mask: tensor(ctx, e.mask, [texts.length, this.tokenizer.maxLength]),
+    };
+  }
+
+  /**
+   * Per-example epsilon errors, mean over frames and pixels: x0, eps [B, F, C, H, W], timesteps B
+   * integers (one per clip), cond from encode(). -> [B] (recorded on the tape when grads are on).
+   */
+  denoiseErrors(ctx: GpuContext, x0: Tensor, eps: Tensor, timesteps: number[], cond: Encoded): Tensor {
+    if (x0.shape.length !== 5) throw new Error(`denoiseErrors: x0 ${x0.describe()} is not [B, F, C, H, W]`);
+    const xt = addNoise(ctx, this.schedule, x0, eps, timesteps);
+    const pred = this.unet.forward(ctx, xt, timesteps, cond.hidden, cond.mask);
+    return epsErrors(ctx, pred, eps);
+  }
+
+  /**
+   * Clips [B, F, C, H, W] for prompts, one seed per prompt, with CFG (uncond = ""). Example i starts
+   * from noise stream (seeds[i]) of shape [F, C, H, W], so a clip does not depend on its batch.
+   */
+  async generate(
+    ctx: GpuContext,
+    prompts: readonly string[],
+    seeds: readonly number[],
+    o: GenerateOptions = {},
+  ): Promise<Tensor> {
+    if (prompts.length !== seeds.length) {
+      throw new Error(`generate: ${prompts.length} prompts, ${seeds.length} seeds`);
+    }
+    const g = o.guidance ?? 1;
+    const c = this.unet.config;
+    return await ctx.scope(async () => {
+      const { cond, uncond } = ctx.noGrad(() => ({
+        cond: this.encode(ctx, prompts),
+        uncond: g === 1 ? null : this.encode(ctx, prompts.map(() => "")),
+      }));
+      const model = (x: Tensor, ts: number[], h: Tensor, m: Tensor | null) =>
+        this.unet.forward(ctx, x, ts, h, m);
+      const cfg: GuidedEps = guided(
+        ctx,
+        model,
+        cond.hidden,
+        uncond?.hidden ?? cond.hidden,
+        g,
+        cond.mask,
+        uncond?.mask ?? cond.mask,
+      );
+      try {
+        return await sample(ctx, this.schedule, cfg.eps, {
+          kind: o.kind ?? "ddim",
+          steps: o.steps ?? 20,
+          eta: o.eta ?? 0,
+          seeds,
+          shape: [this.frames, c.in_channels, c.sample_size, c.sample_size],
+          onStep: o.onStep,
+        });
+      } finally {
+        cfg.dispose();
+      }
+    });
+  }
+
+  /** Writes a diffusers-style folder (atomically): unet/ holds spatial and motion weights. */
+  async save(
+    dir: string,
+    extraFiles: Record<string, string | Uint8Array> = {},
+    dtype: "F32" | "F16" = "F32",
+  ) {
+    const tensors = async (m: UNetMotionModel | TextEncoder) =>
+      [...(await m.stateDict())].map(([name, e]) => ({ name, shape: [...e.shape], data: e.data }));
+    await saveCheckpoint(dir, {
+      modelIndex: {
+        _class_name: "SeppoTextToVideoPipeline",
+        unet: ["diffusers", "UNetMotionModel"],
+        text_encoder: ["transformers", "CLIPTextModel"],
+        tokenizer: ["seppo", "WordTokenizer"],
+        scheduler: ["diffusers", "DDIMScheduler"],
+      },
+      components: {
+        unet: { config: motionConfigJson(this.unet.config, this.frames), tensors: await tensors(this.unet) },
+        text_encoder: {
+          config: { architectures: ["CLIPTextModel"], ...this.textEncoder.config },
+          tensors: await tensors(this.textEncoder),
+        },
+      },
+      extraFiles: {
+        "tokenizer/tokenizer.json": JSON.stringify(this.tokenizer.toJSON(), null, 1) + "\n",
+        "scheduler/scheduler_config.json":
+          JSON.stringify({ _class_name: "DDIMScheduler", ...this.schedule.config }, null, 2) + "\n",
+        ...extraFiles,
+      },
+      dtype,
+    });
+  }
+
+  /**
+   * Loads a folder written by save(). An image checkpoint (unet _class_name UNet2DConditionModel) is
+   * lifted as fromImageModel does, with `frames` (default 8) and fresh motion modules. Motion weights
+   * under the original AnimateDiff names load too.
+   */
+  static async load(ctx: GpuContext, dir: string, o: { frames?: number } = {}): Promise<TextToVideo> {
+    const ck = await loadCheckpoint(dir);
+    const unetC = ck.components.unet;
+    if (!unetC || !ck.components.text_encoder) {
+      throw new Error(`${dir}: needs unet/ and text_encoder/ components`);
+    }
+    if (unetC.config._class_name !== "UNetMotionModel") {
+      const t2i = await TextToImage.load(ctx, dir);
+      try {
+        return await TextToVideo.fromImageModel(ctx, t2i, o.frames ?? DEFAULT_FRAMES);
+      } finally {
+        t2i.dispose();
+      }
+    }
+    const file = (rel: string) => {
+      const f = ck.files[rel];
+      if (!f) throw new Error(`${dir}: missing ${rel}`);
+      return JSON.parse(new TextDecoder().decode(f));
+    };
+    const tok = WordTokenizer.fromJSON(
+      file("tokenizer/tokenizer.json") as TokenizerJson,
+      `${dir}/tokenizer/tokenizer.json`,
+    );
+    const where = `${dir}/unet/config.json`;
+    const unet = new UNetMotionModel(rootInit(ctx, 0), motionUNetConfig(unetC.config, where));
+    const text = new TextEncoder(rootInit(ctx, 0), ck.components.text_encoder.config);
+    unet.loadStateDict(diffusersMotionNames(entries(unetC.tensors)));
+    text.loadStateDict(entries(ck.components.text_encoder.tensors));
+    const sched = schedulerConfig(
+      file("scheduler/scheduler_config.json"),
+      `${dir}/scheduler/scheduler_config.json`,
+    );
+    const saved = unetC.config.num_frames;
+    if (saved !== undefined && (typeof saved !== "number" || !Number.isInteger(saved))) {
+      throw new Error(`${where}: num_frames = ${JSON.stringify(saved)} must be an integer`);
+    }
+    return new TextToVideo(
+      tok,
+      text,
+      unet,
+      sched,
+      o.frames ?? (saved as number | undefined) ?? DEFAULT_FRAMES,
+    );
+  }
+
+  /** Every parameter of both networks (spatial, motion and text), for the optimizer. */
+  paramList(): Tensor[] {
+    return [...this.unet.paramList(), ...this.textEncoder.paramList()];
+  }
+
+  /** Motion-module parameters only (AnimateDiff trains these with the image model frozen). */
+  motionParamList(): Tensor[] {
+    const p = this.unet.parameters();
+    return this.unet.motionParamNames().map((k) => p.get(k)!);
+  }
+
+  dispose() {
+    this.unet.dispose();
+    this.textEncoder.dispose();
+  }
+}
+
+function entries(m: Map<string, StTensor>): Map<string, StateEntry> {
+  return new Map([...m].map(([k, t]) => [k, { shape: t.shape, data: t.data }]));
+}
