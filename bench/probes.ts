@@ -11,6 +11,8 @@ const WG = 64;
 
 export interface ProbeResult {
   ms: number;
+  /** Process CPU ms per run (the software adapter's threads). */
+  cpuMs: number;
   gflops: number;
   gbps: number;
   shape: string;
@@ -18,7 +20,7 @@ export interface ProbeResult {
 
 /** FMA-bound loop: `threads` invocations x `iters` iterations x 64 FLOPs. */
 export async function fmaProbe(ctx: GpuContext, quick: boolean): Promise<ProbeResult> {
-  const threads = quick ? 1024 : 16384, iters = quick ? 256 : 2048;
+  const threads = quick ? 1024 : 16384, iters = quick ? 256 : 16384; // ~0.2 s on llvmpipe
   const out = empty(ctx, [threads * 4]);
   const t = await timeOurs(ctx, () => {
     ctx.run(kernel, "fma_probe", {
@@ -30,7 +32,13 @@ export async function fmaProbe(ctx: GpuContext, quick: boolean): Promise<ProbeRe
   }, { quick });
   out.dispose();
   const flops = threads * iters * 64;
-  return { ms: t.ms, gflops: flops / t.ms / 1e6, gbps: 0, shape: `${threads} x ${iters} x 64 FLOP` };
+  return {
+    ms: t.ms,
+    cpuMs: t.cpuMs,
+    gflops: flops / t.ms / 1e6,
+    gbps: 0,
+    shape: `${threads} x ${iters} x 64 FLOP`,
+  };
 }
 
 /** Device-to-device vec4 copy of `floats` floats (bytes read + written). */
@@ -48,5 +56,11 @@ export async function copyProbe(ctx: GpuContext, quick: boolean): Promise<ProbeR
   }, { quick });
   src.dispose();
   dst.dispose();
-  return { ms: t.ms, gflops: 0, gbps: (8 * floats) / t.ms / 1e6, shape: `${floats * 4 / 2 ** 20} MiB` };
+  return {
+    ms: t.ms,
+    cpuMs: t.cpuMs,
+    gflops: 0,
+    gbps: (8 * floats) / t.ms / 1e6,
+    shape: `${floats * 4 / 2 ** 20} MiB`,
+  };
 }

@@ -49,7 +49,7 @@ export interface GemmSpec {
 
 /** Rows per invocation and workgroup height for a shape (small M keeps lanes busy). */
 export function tileFor(M: number): { TM: number; WY: number } {
-  if (M >= 128) return { TM: 16, WY: 4 };
+  if (M >= 64) return { TM: 16, WY: 4 };
   if (M >= 16) return { TM: 8, WY: Math.min(8, Math.ceil(M / 8)) };
   const TM = M <= 1 ? 1 : M <= 2 ? 2 : 4;
   return { TM, WY: Math.max(1, Math.ceil(M / TM)) };
