@@ -10,6 +10,7 @@ import { checkpointDir, cleanCheckpointLeftovers, latestCheckpoint } from "../io
 import { bool, defineSchema, int, list, num, oneOf, str } from "../io/config.ts";
 import { loadImageFolder } from "../data/imagefolder.ts";
 import { TextToImage } from "../nn/pipeline.ts";
+import { TextToVideo } from "../nn/pipeline_video.ts";
 import { mean } from "../ops/reduce.ts";
 import { accumulate, scale } from "../ops/scale.ts";
 import { type Tensor, tensor } from "../tensor/tensor.ts";
@@ -23,7 +24,8 @@ import type { Weights } from "./pool.ts";
 import { decodeTrainerState, encodeTrainerState, fmtSecs, MetricsLog, StopFlag, withWeights } from "./run.ts";
 
 export interface PretrainConfig {
-  data: { dir: string; size: number };
+  /** frames > 0: a clip corpus [B, F, 3, H, W] and a text-to-video model (0: stills). */
+  data: { dir: string; size: number; frames: number };
   model: {
     block_out_channels: number[];
     layers_per_block: number;
@@ -38,6 +40,9 @@ export interface PretrainConfig {
     beta_schedule: string;
     num_train_timesteps: number;
     init_seed: number;
+    /** Video only: an image checkpoint to start from (spatial weights copied, motion modules fresh). */
+    init_from_image: string | null;
+    motion_heads: number;
   };
   train: {
     steps: number;
@@ -65,7 +70,7 @@ export interface PretrainConfig {
 }
 
 export const PRETRAIN_DEFAULTS: PretrainConfig = {
-  data: { dir: "data/generated/shapes-pretrain", size: 16 },
+  data: { dir: "data/generated/shapes-pretrain", size: 16, frames: 0 },
   model: {
     block_out_channels: [32, 64],
     layers_per_block: 1,
@@ -80,6 +85,8 @@ export const PRETRAIN_DEFAULTS: PretrainConfig = {
     beta_schedule: "linear",
     num_train_timesteps: 1000,
     init_seed: 0,
+    init_from_image: null,
+    motion_heads: 8,
   },
   train: {
     steps: 3000,
@@ -103,6 +110,7 @@ export const PRETRAIN_DEFAULTS: PretrainConfig = {
 export const PRETRAIN_SCHEMA = defineSchema(PRETRAIN_DEFAULTS, {
   "data.dir": str(),
   "data.size": int({ min: 8 }),
+  "data.frames": int({ min: 0 }),
   "model.block_out_channels": list(int({ min: 1 }), { minLength: 1 }),
   "model.layers_per_block": int({ min: 1 }),
   "model.down_block_types": list(oneOf("CrossAttnDownBlock2D", "DownBlock2D"), { minLength: 1 }),
@@ -116,6 +124,8 @@ export const PRETRAIN_SCHEMA = defineSchema(PRETRAIN_DEFAULTS, {
   "model.beta_schedule": oneOf("linear", "scaled_linear", "squaredcos_cap_v2"),
   "model.num_train_timesteps": int({ min: 2 }),
   "model.init_seed": int({ min: 0 }),
+  "model.init_from_image": str({ nullable: true }),
+  "model.motion_heads": int({ min: 1 }),
   "train.steps": int({ min: 1 }),
   "train.batch": int({ min: 1 }),
   "train.grad_accum": int({ min: 1 }),
@@ -139,7 +149,7 @@ export const PRETRAIN_SCHEMA = defineSchema(PRETRAIN_DEFAULTS, {
 });
 
 /** All trainable weights of the bundle, names prefixed by component. */
-export function bundleWeights(m: TextToImage): Weights {
+export function bundleWeights(m: TextToImage | TextToVideo): Weights {
   const w: Weights = new Map();
   for (const [k, t] of m.unet.parameters()) w.set(`unet/${k}`, t);
   for (const [k, t] of m.textEncoder.parameters()) w.set(`text_encoder/${k}`, t);
@@ -166,6 +176,34 @@ export function createModel(ctx: GpuContext, c: PretrainConfig): TextToImage {
   });
 }
 
+/**
+ * The model a config describes: stills -> createModel; clips (data.frames > 0) -> a text-to-video
+ * model (AnimateDiff-style: image weights plus fresh motion modules) lifted from the image checkpoint
+ * model.init_from_image (whose architecture then wins over the model.* keys), or from a fresh
+ * createModel when that is null.
+ */
+export async function createBundle(ctx: GpuContext, c: PretrainConfig): Promise<TextToImage | TextToVideo> {
+  const F = c.data.frames, from = c.model.init_from_image;
+  if (F === 0) {
+    if (from) {
+      throw new Error(`model.init_from_image = ${JSON.stringify(from)} needs data.frames > 0 (video)`);
+    }
+    return createModel(ctx, c);
+  }
+  const img = from ? await TextToImage.load(ctx, from) : createModel(ctx, c);
+  try {
+    if (img.unet.config.sample_size !== c.data.size) {
+      throw new Error(
+        `${from}: sample_size ${img.unet.config.sample_size} != data.size ${c.data.size} (model.init_from_image)`,
+      );
+    }
+    const motion = { motion_num_attention_heads: c.model.motion_heads };
+    return await TextToVideo.fromImageModel(ctx, img, F, { seed: c.model.init_seed, motion });
+  } finally {
+    img.dispose();
+  }
+}
+
 /** Fixed prompts for the sample grids: the first rows of the corpus, clean captions preferred. */
 function gridPrompts(texts: string[], n = 8): string[] {
   return [...new Set(texts)].slice(0, n);
@@ -185,14 +223,16 @@ export async function pretrain(
   o: { resume?: boolean; configYaml?: string; log?: (s: string) => void } = {},
 ): Promise<PretrainResult> {
   const say = o.log ?? console.log;
-  const data = await loadImageFolder(c.data.dir, { size: c.data.size }).catch((e) => {
+  const F = c.data.frames;
+  const data = await loadImageFolder(c.data.dir, { size: c.data.size, frames: F || undefined }).catch((e) => {
+    const world = F ? `moving-shapes --frames ${F}` : "shapes";
     throw new Error(
-      `${e.message}\n  generate the corpus first, e.g.: deno task data --world shapes --split pretrain --count 20000 ` +
+      `${e.message}\n  generate the corpus first, e.g.: deno task data --world ${world} --split pretrain --count 20000 ` +
         `--size ${c.data.size} --caption-noise 0.25 --out ${c.data.dir}`,
     );
   });
   say(`data: ${data.items.length} images from ${c.data.dir}`);
-  const model = createModel(ctx, c);
+  const model = await createBundle(ctx, c);
   const weights = bundleWeights(model);
   say(`model: unet ${model.unet.numParams()} + text encoder ${model.textEncoder.numParams()} parameters`);
   const opt = new AdamW(ctx, [...weights.values()], {
@@ -224,7 +264,7 @@ export async function pretrain(
   if (o.configYaml !== undefined) await Deno.writeTextFile(`${c.out}/config.yaml`, o.configYaml);
   const metrics = await MetricsLog.open(`${c.out}/metrics.jsonl`, o.resume ? start : null);
   const stop = new StopFlag();
-  const shape = [3, c.data.size, c.data.size];
+  const shape = F ? [F, 3, c.data.size, c.data.size] : [3, c.data.size, c.data.size];
   const T = model.schedule.config.num_train_timesteps;
   const prompts = gridPrompts(data.items.map((r) => r.text));
   const perUpdate = c.train.batch * c.train.grad_accum;
@@ -332,7 +372,7 @@ export async function pretrain(
           steps: c.log.sample_steps,
           guidance: c.log.sample_guidance,
         });
-        await writeGrid(`${c.out}/samples/step-${done}.png`, await imgs.read(), c.data.size, 4);
+        await writeGrid(`${c.out}/samples/step-${done}.png`, await imgs.read(), c.data.size, F || 4);
         imgs.dispose();
       }
       if (done % c.log.ckpt_every === 0 || done === c.train.steps) await saveCheckpoint(done);
