@@ -9,7 +9,7 @@ import { NoiseSchedule, type SchedulerConfig, schedulerConfig } from "../diffusi
 import { loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
 import type { StTensor } from "../io/safetensors.ts";
 import { type Tensor, tensor } from "../tensor/tensor.ts";
-import { rootInit, type StateEntry } from "./module.ts";
+import { type Module, rootInit, type StateEntry } from "./module.ts";
 import { type Encoded, type GenerateOptions, TextToImage } from "./pipeline.ts";
 import { TextEncoder, type TextEncoderConfig } from "./text_encoder.ts";
 import { type TokenizerJson, WordTokenizer } from "./tokenizer.ts";
@@ -79,19 +79,16 @@ export class TextToVideo {
    * motion modules (proj_out = 0, so the result equals `t2i` applied frame by frame), same tokenizer
    * and schedule. `t2i` stays usable and owned by the caller. `motion` sets the motion keys.
    */
-  static async fromImageModel(
+  static fromImageModel(
     ctx: GpuContext,
     t2i: TextToImage,
     frames: number,
     o: { seed?: number; motion?: Partial<MotionUNetConfig> } = {},
-  ): Promise<TextToVideo> {
+  ): TextToVideo {
     const unet = new UNetMotionModel(rootInit(ctx, o.seed ?? 0, ""), { ...t2i.unet.config, ...o.motion });
-    const { missing } = unet.loadStateDict(await t2i.unet.stateDict(), false);
-    const motion = new Set(unet.motionParamNames());
-    const spatialMissing = missing.filter((k) => !motion.has(k));
-    if (spatialMissing.length) throw new Error(`fromImageModel: spatial weights missing: ${spatialMissing}`);
+    copyParams(ctx, t2i.unet, unet.unet, "unet");
     const text = new TextEncoder(rootInit(ctx, 0), t2i.textEncoder.config);
-    text.loadStateDict(await t2i.textEncoder.stateDict());
+    copyParams(ctx, t2i.textEncoder, text, "text_encoder");
     return new TextToVideo(t2i.tokenizer, text, unet, { ...t2i.schedule.config }, frames);
   }
 
@@ -208,7 +205,7 @@ export class TextToVideo {
     if (unetC.config._class_name !== "UNetMotionModel") {
       const t2i = await TextToImage.load(ctx, dir);
       try {
-        return await TextToVideo.fromImageModel(ctx, t2i, o.frames ?? DEFAULT_FRAMES);
+        return TextToVideo.fromImageModel(ctx, t2i, o.frames ?? DEFAULT_FRAMES);
       } finally {
         t2i.dispose();
       }
@@ -259,6 +256,20 @@ export class TextToVideo {
     this.unet.dispose();
     this.textEncoder.dispose();
   }
+}
+
+/** Copies every parameter of `src` into the same-named one of `dst` on the GPU (no readback). */
+function copyParams(ctx: GpuContext, src: Module, dst: Module, what: string) {
+  const d = dst.parameters(), s = src.parameters();
+  const problems = [...d.keys()].filter((k) => !s.has(k)).map((k) => `missing ${k}`);
+  for (const [k, t] of s) {
+    const u = d.get(k);
+    if (!u) problems.push(`unexpected ${k}`);
+    else if (u.size !== t.size) problems.push(`${k}: ${t.describe()} vs ${u.describe()}`);
+  }
+  if (problems.length) throw new Error(`fromImageModel: ${what}: ${problems.slice(0, 8).join("; ")}`);
+  // Encoded in order with later work; host writes flush first, so a freed source stays safe.
+  for (const [k, t] of s) ctx.copyBuffer(t.buffer, 0, d.get(k)!.buffer, 0, t.size * 4);
 }
 
 function entries(m: Map<string, StTensor>): Map<string, StateEntry> {

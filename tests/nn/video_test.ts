@@ -215,6 +215,27 @@ Deno.test("motion module forward/backward matches the float64 reference (B=2, F=
   m.dispose();
 });
 
+Deno.test("motion module at the shipped size (C=32, 16x16, F=8, 8 heads) matches the float64 reference", async () => {
+  const ctx = await gpu();
+  const m = new MotionModule(rootInit(ctx, 5, "up_blocks.1.motion_modules.0"), 32, {
+    heads: 8,
+    groups: 8,
+    maxFrames: 32,
+  });
+  randomiseProjOut(m, 3);
+  // 256 sequences of 8 frames; group statistics over 4 channels x 8 frames x 256 pixels.
+  await compareModule(
+    ctx,
+    "motion module 32ch",
+    m,
+    [randNd([8, 32, 16, 16], 12)],
+    ([x]) => m.forward(ctx, x, 8),
+    (P, [x]) => refMotionModule(P, m.prefix, x, 8, 8, 8),
+    { atol: 2e-4, rtol: 2e-3 },
+  );
+  m.dispose();
+});
+
 Deno.test("UNetMotionModel forward/backward matches the float64 reference (B=2, F=2, key mask)", async () => {
   const ctx = await gpu();
   const c = motionUNetConfig(UNET);
@@ -273,7 +294,7 @@ Deno.test("a fresh video model is its image model frame by frame; motion mixes f
     maxLength: 8,
     seed: 3,
   });
-  const t2v = await TextToVideo.fromImageModel(ctx, t2i, 3, { motion: { motion_num_attention_heads: 2 } });
+  const t2v = TextToVideo.fromImageModel(ctx, t2i, 3, { motion: { motion_num_attention_heads: 2 } });
   const [B, F] = [2, 3];
   const x = seeded(B * F * 3 * 64, 9);
   const [yv, yi] = await bothOutputs(ctx, t2v, t2i, x, B, F);
