@@ -106,7 +106,7 @@ function refMotionUNet(
   }
   h = refResnet(P, "mid_block.resnets.0", h, temb, c);
   h = refTransformer2D(P, "mid_block.attentions.0", h, text, heads[n - 1], g, m);
-  h = motion("mid_block.motion_modules.0", h, mheads[n - 1]);
+  if (c.use_motion_mid_block) h = motion("mid_block.motion_modules.0", h, mheads[n - 1]);
   h = refResnet(P, "mid_block.resnets.1", h, temb, c);
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < c.layers_per_block + 1; j++) {
@@ -237,26 +237,38 @@ Deno.test("motion module at the shipped size (C=32, 16x16, F=8, 8 heads) matches
 });
 
 Deno.test("UNetMotionModel forward/backward matches the float64 reference (B=2, F=2, key mask)", async () => {
+  await compareMotionUNet(UNET, 2, 2, 11);
+});
+
+Deno.test("UNetMotionModel with attention only at the low resolution (the shipped order), B=1, F=3", async () => {
+  const order = {
+    down_block_types: ["DownBlock2D", "CrossAttnDownBlock2D"],
+    up_block_types: ["CrossAttnUpBlock2D", "UpBlock2D"],
+  };
+  await compareMotionUNet({ ...UNET, ...order, use_motion_mid_block: false }, 1, 3, 12);
+});
+
+async function compareMotionUNet(cfg: Record<string, unknown>, B: number, F: number, seed: number) {
   const ctx = await gpu();
-  const c = motionUNetConfig(UNET);
-  const v = new UNetMotionModel(rootInit(ctx, 11), c);
-  randomiseProjOut(v, 2);
-  const [B, F, L] = [2, 2, 4];
-  const ts = [3, 811];
-  const mask = { data: Float64Array.from([1, 1, 1, 0, 1, 1, 0, 0]), shape: [B, L] };
+  const c = motionUNetConfig(cfg);
+  const v = new UNetMotionModel(rootInit(ctx, seed), c);
+  randomiseProjOut(v, seed);
+  const L = 4;
+  const ts = [3, 811].slice(0, B);
+  const mask = { data: Float64Array.from([1, 1, 1, 0, 1, 1, 0, 0].slice(0, B * L)), shape: [B, L] };
   const maskT = tensor(ctx, Float32Array.from(mask.data), [B, L]);
   await compareModule(
     ctx,
-    "unet motion",
+    `unet motion B=${B} F=${F}`,
     v,
-    [randNd([B, F, 3, 8, 8], 5), randNd([B, L, 6], 6)],
+    [randNd([B, F, 3, 8, 8], seed + 5), randNd([B, L, 6], seed + 6)],
     ([x, h]) => v.forward(ctx, x, ts, h, maskT),
     (P, [x, h]) => refMotionUNet(P, c, x, ts, h, mask),
     { atol: 2e-4, rtol: 2e-3 },
   );
   maskT.dispose();
   v.dispose();
-});
+}
 
 /** Runs both models on one clip batch: video [B, F, C, H, W] and image on the B*F frames. */
 async function bothOutputs(
