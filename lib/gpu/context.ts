@@ -30,6 +30,8 @@ export interface Dispatch {
   /** Workgroup counts [x, y, z]. */
   groups: [number, number, number];
   overrides?: Record<string, number>;
+  /** Extra detail for the profiler (e.g. a shape), appended to "file#entry". */
+  label?: string;
 }
 
 const f32word = new Float32Array(1);
@@ -168,7 +170,7 @@ export class GpuContext {
       if (b) entries.push({ binding: i + 1, resource: { buffer: "buffer" in b ? b.buffer : b } });
     });
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
-    const label = `${kernel.file.slice(8)}#${entry}`;
+    const label = `${kernel.file.slice(8)}#${entry}${d.label ? ` ${d.label}` : ""}`;
     let pass = this.pass;
     if (this.profiler) {
       this.endPass();

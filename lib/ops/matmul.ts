@@ -89,6 +89,7 @@ export function gemm(ctx: GpuContext, a: Tensor, b: Tensor, out: Tensor, s: Gemm
   for (let k0 = 0; k0 < Math.max(K, 1); k0 += K_CHUNK) {
     const k1 = Math.min(K, k0 + K_CHUNK);
     ctx.run(kernel, "forward", {
+      label: ctx.profiler ? `${batch}x${M}x${K}x${N}` : undefined,
       buffers: [a, bv, out],
       params: [
         M,

@@ -1,12 +1,22 @@
 // Shared CLI plumbing for training tasks: --config FILE plus config-key flags (--train.lr 1e-4 or a
 // unique leaf like --beta), printed and returned with its YAML for saving beside the run.
 import { parseArgs } from "node:util";
+import { parse } from "yaml";
 import { applyOverrides, dumpYaml, flagOptions, loadYamlConfig, type Schema } from "../io/config.ts";
 
 export interface ParsedTask<T> {
   config: T;
   yaml: string;
   flags: Record<string, string | boolean | undefined>;
+  /** Dotted config keys set explicitly, in the file or by a flag. */
+  explicit: Set<string>;
+}
+
+function leafKeys(raw: unknown, prefix = ""): string[] {
+  if (!raw || typeof raw !== "object" || Array.isArray(raw)) return prefix ? [prefix.slice(0, -1)] : [];
+  return Object.entries(raw).flatMap(([k, v]) =>
+    v && typeof v === "object" && !Array.isArray(v) ? leafKeys(v, `${prefix}${k}.`) : [`${prefix}${k}`]
+  );
 }
 
 /**
@@ -39,5 +49,11 @@ export function parseTask<T>(
   }
   const base = v.config ? loadYamlConfig(v.config as string, schema) : schema.defaults;
   const config = applyOverrides(base, schema, overrides);
-  return { config, yaml: dumpYaml(config), flags: v };
+  const explicit = new Set(v.config ? leafKeys(parse(Deno.readTextFileSync(v.config as string))) : []);
+  const keys = Object.keys(schema.fields);
+  for (const k of Object.keys(overrides)) {
+    const name = k.replaceAll("-", "_");
+    explicit.add(keys.includes(name) ? name : keys.find((f) => f.endsWith("." + name)) ?? name);
+  }
+  return { config, yaml: dumpYaml(config), flags: v, explicit };
 }

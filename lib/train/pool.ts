@@ -4,7 +4,7 @@
 // (safetensors) and are loaded on demand. Reference selection is a pure, seeded function.
 import type { GpuContext } from "../gpu/context.ts";
 import { writeJsonAtomic } from "../io/atomic.ts";
-import { readSafetensors, writeSafetensors } from "../io/safetensors.ts";
+import { encodeSafetensors, readSafetensors, writeSafetensors } from "../io/safetensors.ts";
 import { empty, type Tensor } from "../tensor/tensor.ts";
 
 export type Weights = Map<string, Tensor>;
@@ -162,6 +162,29 @@ export class CheckpointPool {
     e.file = file;
   }
 
+  /**
+   * The pool as files (`<prefix>pool.json`, `<prefix>entry-<id>.safetensors`), for writing inside a
+   * checkpoint folder so that weights, optimizer and pool are saved atomically together.
+   */
+  async files(prefix = "pool/"): Promise<Record<string, Uint8Array>> {
+    const out: Record<string, Uint8Array> = {};
+    for (const e of this.entries) {
+      const name = `entry-${e.id}.safetensors`;
+      if (e.weights) {
+        const list = [];
+        for (const [n, t] of e.weights) list.push({ name: n, shape: [...t.shape], data: await t.read() });
+        out[prefix + name] = encodeSafetensors(list, {
+          metadata: { update: String(e.update), id: String(e.id) },
+        });
+      } else out[prefix + name] = await Deno.readFile(e.file!);
+    }
+    out[prefix + "pool.json"] = new TextEncoder().encode(JSON.stringify({
+      nextId: this.nextId,
+      entries: this.entries.map((e) => ({ id: e.id, update: e.update, file: `entry-${e.id}.safetensors` })),
+    }));
+    return out;
+  }
+
   /** Persists the pool into `opts.dir` (entries + pool.json) so that a resume restores it. */
   async save() {
     if (!this.opts.dir) throw new Error("pool.save: no pool directory");
@@ -179,10 +202,12 @@ export class CheckpointPool {
   /** Restores a saved pool; entries come back on the GPU within the budget. */
   static async restore(
     ctx: GpuContext,
-    opts: PoolOptions & { dir: string },
+    opts: PoolOptions,
     like: Weights,
+    from = opts.dir,
   ): Promise<CheckpointPool> {
-    const path = `${opts.dir}/pool.json`;
+    if (!from) throw new Error("pool.restore: no directory to restore from");
+    const path = `${from}/pool.json`;
     let meta: { nextId: number; entries: { id: number; update: number; file: string }[] };
     try {
       meta = JSON.parse(await Deno.readTextFile(path));
@@ -192,13 +217,14 @@ export class CheckpointPool {
     const pool = new CheckpointPool(ctx, opts);
     pool.nextId = meta.nextId;
     for (const m of meta.entries) {
-      const file = `${opts.dir}/${m.file}`;
+      const file = `${from}/${m.file}`;
       const entry: PoolEntry = { id: m.id, update: m.update, weights: null, file };
       const w: Weights = new Map();
       for (const [name, t] of like) w.set(name, empty(ctx, t.shape).keep());
       pool.entries.push(entry);
       await pool.loadInto(pool.entries.length - 1, w);
       entry.weights = w;
+      entry.file = null; // the source folder may be a checkpoint that gets pruned later
     }
     await pool.enforceBudget();
     return pool;

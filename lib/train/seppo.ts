@@ -1,0 +1,429 @@
+// Preference fine-tuning from a base checkpoint: SePPO and its baselines (SEPPO.md), one code path.
+//   sft   : loss = e(theta, x_w)                          (winners only)
+//   dpo   : Diffusion-DPO, data losers, reference theta_0 (frozen), s = +1
+//   spin  : reference = latest pool snapshot, loser slot = its sample, s = +1
+//   seppo : reference ~ pool (ref.strategy, default uniform), loser slot = its sample, AAF (default sign)
+// Per optimizer update: pick the reference entry (pure, seeded), load it into the reference UNet,
+// generate the loser-slot images with it on the GPU (DDIM + CFG, no readback), share one timestep
+// and one noise per example between winner and loser slot, evaluate policy and reference on both
+// in one batched forward each, apply the loss-family kernel, step AdamW, snapshot into the pool.
+import { backward } from "../autograd/backward.ts";
+import { addNoise } from "../diffusion/noise.ts";
+import { noiseFor, sampleTimesteps } from "../diffusion/noise.ts";
+import type { GpuContext } from "../gpu/context.ts";
+import { checkpointDir, cleanCheckpointLeftovers, latestCheckpoint } from "../io/checkpoint.ts";
+import { bool, defineSchema, int, num, oneOf, str } from "../io/config.ts";
+import { loadImageFolder } from "../data/imagefolder.ts";
+import { TextToImage } from "../nn/pipeline.ts";
+import { UNet2DConditionModel } from "../nn/unet.ts";
+import { rootInit } from "../nn/module.ts";
+import { concat, filled, slice } from "../ops/copy.ts";
+import { type AafMode, preferenceLoss } from "../ops/preference_loss.ts";
+import { mean, mseRows } from "../ops/reduce.ts";
+import { type Tensor, tensor } from "../tensor/tensor.ts";
+import { Progress } from "../util/progress.ts";
+import { Rng } from "../util/rng.ts";
+import { AdamW } from "./adamw.ts";
+import { writeGrid } from "./images.ts";
+import { lrAt } from "./lr.ts";
+import { CheckpointPool, copyWeights, type RefStrategy, selectReference } from "./pool.ts";
+import { decodeTrainerState, encodeTrainerState, fmtSecs, MetricsLog, StopFlag } from "./run.ts";
+
+export type Method = "sft" | "dpo" | "spin" | "seppo";
+
+export interface TrainConfig {
+  base: string;
+  data: { prefs: string; size: number };
+  method: string;
+  ref: { strategy: string; steps: number; guidance: number; eta: number };
+  aaf: string;
+  beta: number;
+  pool: { size: number; interval: number; gpu_budget_mb: number };
+  train: {
+    steps: number;
+    batch: number;
+    lr: number;
+    warmup: number;
+    schedule: string;
+    min_lr_ratio: number;
+    weight_decay: number;
+    max_grad_norm: number;
+    seed: number;
+  };
+  log: {
+    every: number;
+    sample_every: number;
+    ckpt_every: number;
+    sample_steps: number;
+    sample_guidance: number;
+  };
+  save: { dtype: string; keep_all: boolean };
+  out: string;
+}
+
+export const TRAIN_DEFAULTS: TrainConfig = {
+  base: "models/base-shapes-16",
+  data: { prefs: "data/generated/shapes-prefs", size: 16 },
+  method: "seppo",
+  ref: { strategy: "uniform", steps: 10, guidance: 3, eta: 0 },
+  aaf: "sign",
+  beta: 2000,
+  pool: { size: 7, interval: 30, gpu_budget_mb: 512 },
+  train: {
+    steps: 200,
+    batch: 16,
+    lr: 1e-4,
+    warmup: 10,
+    schedule: "constant",
+    min_lr_ratio: 1,
+    weight_decay: 0,
+    max_grad_norm: 1,
+    seed: 0,
+  },
+  log: { every: 10, sample_every: 0, ckpt_every: 50, sample_steps: 20, sample_guidance: 3 },
+  save: { dtype: "F32", keep_all: false },
+  out: "runs/seppo",
+};
+
+export const TRAIN_SCHEMA = defineSchema(TRAIN_DEFAULTS, {
+  "base": str(),
+  "data.prefs": str(),
+  "data.size": int({ min: 8 }),
+  "method": oneOf("sft", "dpo", "spin", "seppo"),
+  "ref.strategy": oneOf("initial", "latest", "uniform"),
+  "ref.steps": int({ min: 1, max: 1000 }),
+  "ref.guidance": num({ min: 1 }),
+  "ref.eta": num({ min: 0, max: 1 }),
+  "aaf": oneOf("sign", "indicator", "off"),
+  "beta": num({ gt: 0 }),
+  "pool.size": int({ min: 1 }),
+  "pool.interval": int({ min: 1 }),
+  "pool.gpu_budget_mb": num({ min: 0 }),
+  "train.steps": int({ min: 1 }),
+  "train.batch": int({ min: 1 }),
+  "train.lr": num({ gt: 0 }),
+  "train.warmup": int({ min: 0 }),
+  "train.schedule": oneOf("constant", "cosine", "linear"),
+  "train.min_lr_ratio": num({ min: 0, max: 1 }),
+  "train.weight_decay": num({ min: 0 }),
+  "train.max_grad_norm": num({ min: 0 }),
+  "train.seed": int({ min: 0 }),
+  "log.every": int({ min: 1 }),
+  "log.sample_every": int({ min: 0 }),
+  "log.ckpt_every": int({ min: 1 }),
+  "log.sample_steps": int({ min: 1 }),
+  "log.sample_guidance": num({ min: 1 }),
+  "save.dtype": oneOf("F16", "F32"),
+  "save.keep_all": bool(),
+  "out": str(),
+});
+
+/** What a method fixes (SEPPO.md's table); seppo takes ref.strategy and aaf from the config. */
+export const METHOD_PRESETS: Record<
+  Method,
+  { strategy?: RefStrategy; aaf?: AafMode; loser: "none" | "data" | "ref" }
+> = {
+  sft: { loser: "none" },
+  dpo: { strategy: "initial", aaf: "off", loser: "data" },
+  spin: { strategy: "latest", aaf: "off", loser: "ref" },
+  seppo: { loser: "ref" },
+};
+
+export interface Resolved {
+  method: Method;
+  strategy: RefStrategy;
+  aaf: AafMode;
+  loser: "none" | "data" | "ref";
+}
+
+/**
+ * Applies the method's preset. `explicit` lists config keys the user set (file or flag): setting a
+ * key that the method fixes to another value is an error, so an ablation is never silently ignored.
+ */
+export function resolveMethod(c: TrainConfig, explicit: Set<string> = new Set()): Resolved {
+  const method = c.method as Method;
+  const p = METHOD_PRESETS[method];
+  for (
+    const [key, fixed, given] of [["ref.strategy", p.strategy, c.ref.strategy], [
+      "aaf",
+      p.aaf,
+      c.aaf,
+    ]] as const
+  ) {
+    if (fixed && explicit.has(key) && given !== fixed) {
+      throw new Error(
+        `method ${method} fixes ${key} = ${fixed} (got ${given}); use method seppo for ablations`,
+      );
+    }
+  }
+  return {
+    method,
+    strategy: p.strategy ?? (c.ref.strategy as RefStrategy),
+    aaf: p.aaf ?? (c.aaf as AafMode),
+    loser: p.loser,
+  };
+}
+
+export interface StepStats {
+  step: number;
+  loss: number;
+  implicit_acc: number;
+  flip_rate: number;
+  e_theta_w: number;
+  e_ref_w: number;
+  e_theta_l: number;
+  e_ref_l: number;
+  ref_entry: number;
+  ref_update: number;
+  lr: number;
+  grad_norm: number;
+  updates_per_s: number;
+  seconds: number;
+}
+
+export interface TrainResult {
+  out: string;
+  steps: number;
+  seconds: number;
+  updatesPerSecond: number;
+  last: StepStats | null;
+}
+
+const meanOf = (a: ArrayLike<number>, lo: number, hi: number) => {
+  let s = 0;
+  for (let i = lo; i < hi; i++) s += a[i];
+  return s / (hi - lo);
+};
+
+export async function train(
+  ctx: GpuContext,
+  c: TrainConfig,
+  o: {
+    resume?: boolean;
+    configYaml?: string;
+    explicit?: Set<string>;
+    log?: (s: string) => void;
+    quiet?: boolean;
+  } = {},
+): Promise<TrainResult> {
+  const say = o.log ?? console.log;
+  const r = resolveMethod(c, o.explicit);
+  const B = c.train.batch, size = c.data.size;
+  const data = await loadImageFolder(c.data.prefs, { size });
+  if (r.loser === "data" && !data.loserPixels) {
+    throw new Error(`${c.data.prefs}: method dpo needs paired losers (generate with --pairs)`);
+  }
+  const model = await TextToImage.load(ctx, c.base);
+  if (model.unet.config.sample_size !== size) {
+    throw new Error(
+      `data.size ${size} does not match ${c.base}'s unet sample_size ${model.unet.config.sample_size}`,
+    );
+  }
+  model.textEncoder.setTrainable(false);
+  const policy = model.unet.parameters();
+  const refUnet = new UNet2DConditionModel(rootInit(ctx, 0), model.unet.config);
+  refUnet.setTrainable(false);
+  const refWeights = refUnet.parameters();
+  copyWeights(ctx, policy, refWeights);
+  const refModel = new TextToImage(model.tokenizer, model.textEncoder, refUnet, model.schedule.config);
+  say(
+    `train: method ${r.method}, reference ${r.loser === "none" ? "none" : r.strategy}, aaf ${r.aaf}, ` +
+      `beta ${c.beta}, ${data.items.length} winners, base ${c.base}`,
+  );
+  const opt = new AdamW(ctx, [...policy.values()], {
+    lr: c.train.lr,
+    weightDecay: c.train.weight_decay,
+    maxGradNorm: c.train.max_grad_norm,
+  });
+  await Deno.mkdir(c.out, { recursive: true });
+  await cleanCheckpointLeftovers(c.out);
+  const poolOpts = {
+    size: c.pool.size,
+    interval: c.pool.interval,
+    gpuBudgetBytes: c.pool.gpu_budget_mb * 2 ** 20,
+    dir: `${c.out}/pool-spill`,
+  };
+  let pool: CheckpointPool;
+  let start = 0;
+  const last = o.resume ? await latestCheckpoint(c.out) : null;
+  if (o.resume && !last) say(`resume: no checkpoint in ${c.out}; starting from the base`);
+  if (last) {
+    const path = `${last.dir}/trainer_state.safetensors`;
+    const meta = decodeTrainerState(ctx, await Deno.readFile(path), path, policy, opt, null);
+    start = Number(meta.step);
+    pool = await CheckpointPool.restore(ctx, poolOpts, policy, `${last.dir}/pool`);
+    say(`resume: ${last.dir} (update ${start}, pool of ${pool.length})`);
+  } else {
+    pool = new CheckpointPool(ctx, poolOpts);
+    await pool.add(0, policy); // theta_0
+  }
+  if (o.configYaml !== undefined) await Deno.writeTextFile(`${c.out}/config.yaml`, o.configYaml);
+  const metrics = await MetricsLog.open(`${c.out}/metrics.jsonl`, last ? start : null);
+  const stop = new StopFlag();
+  const T = model.schedule.config.num_train_timesteps;
+  const shape = [3, size, size];
+  const batchesPerEpoch = Math.floor(data.items.length / B);
+  if (batchesPerEpoch < 1) throw new Error(`${c.data.prefs}: ${data.items.length} images < train.batch ${B}`);
+  let epoch = -1, iter: ReturnType<typeof data.batches> | null = null;
+  const batchAt = (k: number) => {
+    const e = Math.floor(k / batchesPerEpoch);
+    if (e !== epoch || !iter) {
+      epoch = e;
+      iter = data.batches(B, new Rng(c.train.seed).fork(`epoch-${e}`));
+      for (let i = 0; i < k % batchesPerEpoch; i++) iter.next();
+    }
+    return iter.next().value!;
+  };
+  let loadedEntry = -1; // pool entry id currently in the reference UNet
+  const progress = o.quiet ? null : new Progress(`train ${r.method}`, c.train.steps);
+  progress?.tick(start);
+  const t0 = performance.now();
+  let lastStats: StepStats | null = null;
+  const sampleDir = `${c.out}/samples`;
+  const gridPrompts = [...new Set(data.items.map((x) => x.text))].slice(0, 8);
+
+  const saveCheckpoint = async (step: number) => {
+    const dir = checkpointDir(c.out, step);
+    const state = await encodeTrainerState(policy, opt, null, { step: String(step), method: r.method });
+    await model.save(dir, {
+      "trainer_state.safetensors": state,
+      ...(await pool.files("pool/")),
+      ...(o.configYaml ? { "train_config.yaml": o.configYaml } : {}),
+    }, c.save.dtype as "F16" | "F32");
+    if (!c.save.keep_all) {
+      for await (const e of Deno.readDir(c.out)) {
+        const m = /^checkpoint-(\d+)$/.exec(e.name);
+        if (m && Number(m[1]) < step) await Deno.remove(`${c.out}/${e.name}`, { recursive: true });
+      }
+    }
+  };
+
+  let step = start;
+  try {
+    for (; step < c.train.steps && !stop.requested; step++) {
+      const lr = lrAt(step, {
+        lr: c.train.lr,
+        warmup: c.train.warmup,
+        schedule: c.train.schedule as "constant",
+        total: c.train.steps,
+        minRatio: c.train.min_lr_ratio,
+      });
+      const rng = new Rng(c.train.seed).fork(`update-${step}`);
+      const batch = batchAt(step);
+      const refIndex = r.loser === "none" ? 0 : selectReference(r.strategy, pool.length, c.train.seed, step);
+      const entry = pool.entries[refIndex];
+      if (r.loser !== "none" && entry.id !== loadedEntry) {
+        await pool.loadInto(refIndex, refWeights);
+        loadedEntry = entry.id;
+      }
+      const refSeeds = batch.texts.map(() => rng.next());
+      // Loser slot: data losers (dpo), or samples of the reference model for the same prompts.
+      let xl: Tensor | null = null;
+      if (r.loser === "data") xl = tensor(ctx, batch.losers!, [B, ...shape]).keep();
+      if (r.loser === "ref") {
+        xl = (await refModel.generate(ctx, batch.texts, refSeeds, {
+          steps: c.ref.steps,
+          guidance: c.ref.guidance,
+          eta: c.ref.eta,
+        })).keep();
+      }
+      const ts = sampleTimesteps(rng, B, T);
+      const noiseSeeds = ts.map(() => rng.next());
+      const stats = await ctx.scope(() => {
+        const cond = ctx.noGrad(() => model.encode(ctx, batch.texts));
+        const xw = tensor(ctx, batch.images, [B, ...shape]);
+        const eps = noiseFor(ctx, noiseSeeds, shape);
+        if (!xl) {
+          const ew = mseRows(
+            ctx,
+            model.unet.forward(ctx, addNoise(ctx, model.schedule, xw, eps, ts), ts, cond.hidden, cond.mask),
+            eps,
+          );
+          const none = filled(ctx, [B], 0); // SFT ignores the other three errors
+          const out = preferenceLoss(ctx, ew, none, none, none, { beta: c.beta, aaf: "off", sft: true });
+          const loss = mean(ctx, out.loss);
+          const keep = ctx.noGrad(() => concat(ctx, [out.loss, out.s, out.z, ew, none, none, none], 0))
+            .keep();
+          backward(ctx, loss);
+          return keep;
+        }
+        // One batched forward of [winners; loser slot] with the same t and eps for both halves.
+        const x2 = concat(ctx, [xw, xl], 0);
+        const eps2 = concat(ctx, [eps, eps], 0);
+        const ts2 = [...ts, ...ts];
+        const h2 = concat(ctx, [cond.hidden, cond.hidden], 0);
+        const m2 = concat(ctx, [cond.mask, cond.mask], 0);
+        const xt2 = ctx.noGrad(() => addNoise(ctx, model.schedule, x2, eps2, ts2));
+        const eTheta = mseRows(ctx, model.unet.forward(ctx, xt2, ts2, h2, m2), eps2);
+        const eRef = ctx.noGrad(() => mseRows(ctx, refUnet.forward(ctx, xt2, ts2, h2, m2), eps2));
+        const ethw = slice(ctx, eTheta, 0, 0, B), ethl = slice(ctx, eTheta, 0, B, 2 * B);
+        const erw = slice(ctx, eRef, 0, 0, B), erl = slice(ctx, eRef, 0, B, 2 * B);
+        const out = preferenceLoss(ctx, ethw, erw, ethl, erl, { beta: c.beta, aaf: r.aaf });
+        const loss = mean(ctx, out.loss);
+        const keep = ctx.noGrad(() => concat(ctx, [out.loss, out.s, out.z, ethw, erw, ethl, erl], 0)).keep();
+        backward(ctx, loss);
+        return keep;
+      });
+      xl?.dispose();
+      opt.update(lr);
+      opt.zeroGrad();
+      ctx.flush();
+      const done = step + 1;
+      await pool.maybeSnapshot(done, policy);
+      progress?.tick();
+      if (done % c.log.every === 0 || done === c.train.steps) {
+        const v = await stats.read();
+        const secs = (performance.now() - t0) / 1000;
+        const s = v.subarray(B, 2 * B), z = v.subarray(2 * B, 3 * B);
+        lastStats = {
+          step: done,
+          loss: meanOf(v, 0, B),
+          implicit_acc: Array.from(z).filter((x) => x > 0).length / B,
+          flip_rate: r.loser === "none" ? 0 : Array.from(s).filter((x) => x !== 1).length / B,
+          e_theta_w: meanOf(v, 3 * B, 4 * B),
+          e_ref_w: meanOf(v, 4 * B, 5 * B),
+          e_theta_l: meanOf(v, 5 * B, 6 * B),
+          e_ref_l: meanOf(v, 6 * B, 7 * B),
+          ref_entry: r.loser === "none" ? -1 : refIndex,
+          ref_update: r.loser === "none" ? -1 : entry.update,
+          lr,
+          grad_norm: await opt.lastGradNorm(),
+          updates_per_s: (done - start) / secs,
+          seconds: secs,
+        };
+        metrics.write({ ...lastStats });
+        await metrics.flush();
+      }
+      stats.persistent = false;
+      stats.dispose();
+      if (c.log.sample_every > 0 && done % c.log.sample_every === 0) {
+        await Deno.mkdir(sampleDir, { recursive: true });
+        const imgs = await model.generate(ctx, gridPrompts, gridPrompts.map((_, i) => i), {
+          steps: c.log.sample_steps,
+          guidance: c.log.sample_guidance,
+        });
+        await writeGrid(`${sampleDir}/step-${done}.png`, await imgs.read(), size, 4);
+        imgs.dispose();
+      }
+      if (done % c.log.ckpt_every === 0 || done === c.train.steps) await saveCheckpoint(done);
+    }
+    if (stop.requested && step < c.train.steps) {
+      await saveCheckpoint(step);
+      say(`stopped at update ${step}; resume with --resume`);
+    }
+  } finally {
+    stop.dispose();
+    progress?.finish();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  say(
+    `train ${r.method}: ${step - start} updates in ${fmtSecs(seconds)} (${
+      ((step - start) / seconds).toFixed(3)
+    } updates/s)`,
+  );
+  pool.dispose();
+  refUnet.dispose();
+  opt.dispose();
+  model.dispose();
+  return { out: c.out, steps: step, seconds, updatesPerSecond: (step - start) / seconds, last: lastStats };
+}
