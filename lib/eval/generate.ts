@@ -1,0 +1,58 @@
+// Generating image sets from a checkpoint with fixed seeds, in batches, as RGB bytes, and writing
+// them in the imagefolder layout (docs/DATA.md) that `deno task score` reads.
+import type { GpuContext } from "../gpu/context.ts";
+import { writeImage } from "../io/images.ts";
+import { writeFileAtomic } from "../io/atomic.ts";
+import type { TextToImage } from "../nn/pipeline.ts";
+import { planarToImages } from "../train/images.ts";
+import type { RgbImage } from "../io/images.ts";
+
+export interface GenItem {
+  text: string;
+  seed: number;
+  /** Extra metadata written beside the image (attributes for the scorer). */
+  meta?: Record<string, unknown>;
+}
+
+export interface GenOptions {
+  steps: number;
+  guidance: number;
+  batch: number;
+  onBatch?: (done: number, total: number) => void;
+}
+
+/** Images for `items` (one per item), in order. Deterministic per (text, seed), whatever the batch. */
+export async function generateImages(
+  ctx: GpuContext,
+  model: TextToImage,
+  items: GenItem[],
+  o: GenOptions,
+): Promise<RgbImage[]> {
+  const out: RgbImage[] = [];
+  const size = model.unet.config.sample_size;
+  for (let i = 0; i < items.length; i += o.batch) {
+    const part = items.slice(i, i + o.batch);
+    const x = await model.generate(ctx, part.map((p) => p.text), part.map((p) => p.seed >>> 0), {
+      steps: o.steps,
+      guidance: o.guidance,
+    });
+    out.push(...planarToImages(await x.read(), size));
+    x.dispose();
+    o.onBatch?.(Math.min(items.length, i + o.batch), items.length);
+  }
+  return out;
+}
+
+/** Writes images + metadata.jsonl (file_name, text, seed, meta fields) into `dir`. */
+export async function writeImageFolder(dir: string, items: GenItem[], images: RgbImage[]) {
+  await Deno.mkdir(`${dir}/images`, { recursive: true });
+  const rows: string[] = [];
+  for (let i = 0; i < items.length; i++) {
+    const file = `images/${String(i).padStart(6, "0")}.png`;
+    await writeImage(`${dir}/${file}`, images[i]);
+    rows.push(
+      JSON.stringify({ file_name: file, text: items[i].text, ...items[i].meta, seed: items[i].seed }),
+    );
+  }
+  await writeFileAtomic(`${dir}/metadata.jsonl`, rows.join("\n") + "\n");
+}
