@@ -274,6 +274,43 @@ export class GpuContext {
     }
   }
 
+  /**
+   * Reads several buffers back with one submission and one wait (a host sync costs ~11 ms on the
+   * software adapter, so checkpoints read all their tensors through this).
+   */
+  async readBuffers(list: { buffer: GPUBuffer; bytes: number }[]): Promise<ArrayBuffer[]> {
+    const offsets: number[] = [];
+    let total = 0;
+    for (const r of list) {
+      offsets.push(total);
+      total += Math.ceil(r.bytes / 4) * 4;
+    }
+    const all = await this.readAll(list, offsets, total);
+    return list.map((r, i) => all.slice(offsets[i], offsets[i] + r.bytes));
+  }
+
+  private async readAll(list: { buffer: GPUBuffer; bytes: number }[], offsets: number[], total: number) {
+    const staging = this.device.createBuffer({
+      size: Math.max(total, 4),
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    list.forEach((r, i) => {
+      const size = Math.ceil(r.bytes / 4) * 4;
+      if (size) this.copyBuffer(r.buffer, 0, staging, offsets[i], size);
+    });
+    this.flush();
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+      const out = staging.getMappedRange().slice(0);
+      staging.unmap();
+      return out;
+    } finally {
+      staging.destroy();
+      this.stats.syncs++;
+      await this.throwErrors();
+    }
+  }
+
   // ---- autograd switches and tensor scopes -------------------------------------------------
 
   get gradEnabled(): boolean {

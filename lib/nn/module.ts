@@ -3,7 +3,7 @@
 // (through `Init.prefix`), so every parameter's init stream is Rng(seed).fork(fullName): the values do
 // not depend on construction order or on which other modules exist.
 import type { GpuContext } from "../gpu/context.ts";
-import { numel, parameter, type Shape, shapeStr, type Tensor } from "../tensor/tensor.ts";
+import { numel, parameter, readAll, type Shape, shapeStr, type Tensor } from "../tensor/tensor.ts";
 import { Rng } from "../util/rng.ts";
 
 /** Where a module sits: context, init seed and its dotted name prefix ("" at the root). */
@@ -144,11 +144,11 @@ export class Module {
     return { missing, unexpected };
   }
 
-  /** Reads every parameter back (one sync per tensor). */
+  /** Reads every parameter back (one sync for all). */
   async stateDict(): Promise<Map<string, StateEntry>> {
-    const out = new Map<string, StateEntry>();
-    for (const [k, t] of this.parameters()) out.set(k, { shape: [...t.shape], data: await t.read() });
-    return out;
+    const params = [...this.parameters()];
+    const data = await readAll(this.ctx, params.map(([, t]) => t));
+    return new Map(params.map(([k, t], i) => [k, { shape: [...t.shape], data: data[i] }]));
   }
 
   /** Frees every parameter (and its gradient). */

@@ -92,6 +92,12 @@ export class Tensor {
   }
 }
 
+/** Reads several tensors back with one GPU sync. */
+export async function readAll(ctx: GpuContext, list: Tensor[]): Promise<Float32Array[]> {
+  const bufs = await ctx.readBuffers(list.map((t) => ({ buffer: t.buffer, bytes: t.size * 4 })));
+  return bufs.map((b) => new Float32Array(b));
+}
+
 /** An uninitialised tensor from the pool (contents are whatever the buffer held). */
 export function empty(ctx: GpuContext, shape: Shape): Tensor {
   const bytes = Math.max(4, numel(shape) * 4);

@@ -5,7 +5,7 @@
 import type { GpuContext } from "../gpu/context.ts";
 import { writeJsonAtomic } from "../io/atomic.ts";
 import { encodeSafetensors, readSafetensors, writeSafetensors } from "../io/safetensors.ts";
-import { empty, type Tensor } from "../tensor/tensor.ts";
+import { empty, readAll, type Tensor } from "../tensor/tensor.ts";
 
 export type Weights = Map<string, Tensor>;
 export type RefStrategy = "initial" | "latest" | "uniform";
@@ -74,6 +74,13 @@ export function copyWeights(ctx: GpuContext, src: Weights, dst: Weights) {
     }
     ctx.copyBuffer(s.buffer, 0, t.buffer, 0, t.size * 4);
   }
+}
+
+/** Named host copies of a weight set (one GPU sync). */
+async function weightList(ctx: GpuContext, w: Weights) {
+  const entries = [...w];
+  const data = await readAll(ctx, entries.map(([, t]) => t));
+  return entries.map(([name, t], i) => ({ name, shape: [...t.shape], data: data[i] }));
 }
 
 function freeWeights(w: Weights) {
@@ -156,8 +163,7 @@ export class CheckpointPool {
   private async writeEntry(e: PoolEntry) {
     await Deno.mkdir(this.opts.dir!, { recursive: true });
     const file = `${this.opts.dir}/entry-${e.id}.safetensors`;
-    const list = [];
-    for (const [name, t] of e.weights!) list.push({ name, shape: [...t.shape], data: await t.read() });
+    const list = await weightList(this.ctx, e.weights!);
     await writeSafetensors(file, list, { metadata: { update: String(e.update), id: String(e.id) } });
     e.file = file;
   }
@@ -171,8 +177,7 @@ export class CheckpointPool {
     for (const e of this.entries) {
       const name = `entry-${e.id}.safetensors`;
       if (e.weights) {
-        const list = [];
-        for (const [n, t] of e.weights) list.push({ name: n, shape: [...t.shape], data: await t.read() });
+        const list = await weightList(this.ctx, e.weights);
         out[prefix + name] = encodeSafetensors(list, {
           metadata: { update: String(e.update), id: String(e.id) },
         });

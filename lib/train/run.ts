@@ -4,7 +4,7 @@
 import { writeFileAtomic } from "../io/atomic.ts";
 import { encodeSafetensors, parseSafetensors, type StInput } from "../io/safetensors.ts";
 import type { GpuContext } from "../gpu/context.ts";
-import type { Tensor } from "../tensor/tensor.ts";
+import { readAll, type Tensor } from "../tensor/tensor.ts";
 import type { AdamW } from "./adamw.ts";
 import { cloneWeights, copyWeights, type Weights } from "./pool.ts";
 
@@ -71,15 +71,17 @@ export async function encodeTrainerState(
   meta: Record<string, string>,
 ): Promise<Uint8Array> {
   const list: StInput[] = [];
-  const add = async (prefix: string, name: string, t: Tensor) =>
-    list.push({ name: `${prefix}.${name}`, shape: [...t.shape], data: await t.read() });
   const names = [...weights.keys()];
-  for (const [i, name] of names.entries()) {
-    await add("param", name, weights.get(name)!);
-    await add("adam_m", name, opt.m[i]);
-    await add("adam_v", name, opt.v[i]);
-    if (ema) await add("ema", name, ema.get(name)!);
-  }
+  const roles: [string, Tensor][] = [];
+  names.forEach((name, i) => {
+    roles.push([`param.${name}`, weights.get(name)!], [`adam_m.${name}`, opt.m[i]], [
+      `adam_v.${name}`,
+      opt.v[i],
+    ]);
+    if (ema) roles.push([`ema.${name}`, ema.get(name)!]);
+  });
+  const data = await readAll(opt.m[0].ctx, roles.map(([, t]) => t));
+  roles.forEach(([name, t], i) => list.push({ name, shape: [...t.shape], data: data[i] }));
   return encodeSafetensors(list, { metadata: { ...meta, adam_step: String(opt.step) } });
 }
 

@@ -5,7 +5,10 @@ import { writeReport } from "../../lib/eval/report.ts";
 import { barChart, lineChart, smooth } from "../../lib/eval/svg.ts";
 
 Deno.test("charts: one polyline per series, whiskers per interval, smoothing", () => {
-  const svg = lineChart("loss", [{ name: "a", points: [[0, 1], [1, 0.5]] }, { name: "b<c", points: [[0, 2], [1, 1]] }], {
+  const svg = lineChart("loss", [{ name: "a", points: [[0, 1], [1, 0.5]] }, {
+    name: "b<c",
+    points: [[0, 2], [1, 1]],
+  }], {
     logY: true,
   });
   assert.equal(svg.match(/<polyline/g)?.length, 2);

@@ -28,15 +28,23 @@ Deno.test("preference loss reference: gradients match finite differences", () =>
       dn[i] -= h;
       // The AAF test is a step: only check away from its edge.
       if (Math.abs(a[i] - b[i]) < 1e-5) continue;
-      const fdW = (preferenceLossRef(up, b, c, d, 500, aaf).loss[i] - preferenceLossRef(dn, b, c, d, 500, aaf).loss[i]) /
+      const fdW = (preferenceLossRef(up, b, c, d, 500, aaf).loss[i] -
+        preferenceLossRef(dn, b, c, d, 500, aaf).loss[i]) /
         (2 * h);
-      assert.ok(Math.abs(fdW - r.dw[i]) < 1e-4 * Math.max(1, Math.abs(fdW)), `${aaf} dw[${i}] ${fdW} vs ${r.dw[i]}`);
+      assert.ok(
+        Math.abs(fdW - r.dw[i]) < 1e-4 * Math.max(1, Math.abs(fdW)),
+        `${aaf} dw[${i}] ${fdW} vs ${r.dw[i]}`,
+      );
       const upL = [...c], dnL = [...c];
       upL[i] += h;
       dnL[i] -= h;
-      const fdL = (preferenceLossRef(a, b, upL, d, 500, aaf).loss[i] - preferenceLossRef(a, b, dnL, d, 500, aaf).loss[i]) /
+      const fdL = (preferenceLossRef(a, b, upL, d, 500, aaf).loss[i] -
+        preferenceLossRef(a, b, dnL, d, 500, aaf).loss[i]) /
         (2 * h);
-      assert.ok(Math.abs(fdL - r.dl[i]) < 1e-4 * Math.max(1, Math.abs(fdL)), `${aaf} dl[${i}] ${fdL} vs ${r.dl[i]}`);
+      assert.ok(
+        Math.abs(fdL - r.dl[i]) < 1e-4 * Math.max(1, Math.abs(fdL)),
+        `${aaf} dl[${i}] ${fdL} vs ${r.dl[i]}`,
+      );
     }
   }
 });
@@ -58,7 +66,9 @@ Deno.test("preference loss kernel vs reference: all AAF modes and SFT, forward a
       backward(ctx, mean(ctx, out.loss));
       assertClose(await ta.grad!.read(), ref.dw.map((v) => v / B), `${mode} dL/de(theta, x_w)`, 1e-5, 1e-3);
       assertClose(await tc.grad!.read(), ref.dl.map((v) => v / B), `${mode} dL/de(theta, x_l)`, 1e-5, 1e-3);
-      if (mode === "sign") assert.ok(ref.s.includes(-1) && ref.s.includes(1), "test data must exercise both AAF branches");
+      if (mode === "sign") {
+        assert.ok(ref.s.includes(-1) && ref.s.includes(1), "test data must exercise both AAF branches");
+      }
     });
   }
 });

@@ -1,0 +1,304 @@
+// The experiment of BENCHMARK.md: from one base, train every method and ablation with the same
+// number of updates over several training seeds, evaluate each on the same prompts and seeds, and
+// write one report (tables, SVG plots of training curves and scores, contact sheets). Resumable:
+// a run with eval.json is reused, a run with a checkpoint is resumed.
+import type { GpuContext } from "../gpu/context.ts";
+import { latestCheckpoint } from "../io/checkpoint.ts";
+import { defineSchema, int, list, num, str } from "../io/config.ts";
+import { loadYamlConfig } from "../io/config.ts";
+import { writeJsonAtomic } from "../io/atomic.ts";
+import { loadPrompts } from "../data/metadata.ts";
+import { ATTRS, evalItems, scoreModel } from "../eval/eval_image.ts";
+import { type Block, type Section, writeReport } from "../eval/report.ts";
+import { bootstrapCI, type Interval, winRate } from "../eval/stats.ts";
+import { barChart, lineChart, smooth } from "../eval/svg.ts";
+import { contactSheet, writeImage } from "../io/images.ts";
+import { Rng } from "../util/rng.ts";
+import { fmtSecs } from "./run.ts";
+import { resolveMethod, train, TRAIN_SCHEMA, type TrainConfig } from "./seppo.ts";
+
+export interface CompareConfig {
+  train_config: string;
+  base: string;
+  variants: string[];
+  seeds: number[];
+  train: { steps: number; batch: number };
+  eval: { prompts: string; seeds: number; steps: number; guidance: number; batch: number };
+  out: string;
+}
+
+export const COMPARE_DEFAULTS: CompareConfig = {
+  train_config: "configs/seppo-shapes.yaml",
+  base: "models/base-shapes-16",
+  variants: [
+    "sft",
+    "dpo",
+    "spin",
+    "seppo",
+    "seppo:ref=initial",
+    "seppo:ref=latest",
+    "seppo:aaf=indicator",
+    "seppo:aaf=off",
+  ],
+  seeds: [0, 1],
+  train: { steps: 60, batch: 8 },
+  eval: { prompts: "data/generated/shapes-eval/prompts.jsonl", seeds: 2, steps: 20, guidance: 3, batch: 32 },
+  out: "runs/compare-shapes",
+};
+
+export const COMPARE_SCHEMA = defineSchema(COMPARE_DEFAULTS, {
+  "train_config": str(),
+  "base": str(),
+  "variants": list(str(), { minLength: 1 }),
+  "seeds": list(int({ min: 0 }), { minLength: 1 }),
+  "train.steps": int({ min: 1 }),
+  "train.batch": int({ min: 1 }),
+  "eval.prompts": str(),
+  "eval.seeds": int({ min: 1 }),
+  "eval.steps": int({ min: 1 }),
+  "eval.guidance": num({ min: 1 }),
+  "eval.batch": int({ min: 1 }),
+  "out": str(),
+});
+
+/** "seppo:ref=initial,aaf=off" -> a TrainConfig patch; errors name the variant. */
+export function parseVariant(
+  v: string,
+  base: TrainConfig,
+): { name: string; slug: string; config: TrainConfig } {
+  const [method, opts = ""] = v.split(":");
+  const c: TrainConfig = structuredClone(base);
+  if (!["sft", "dpo", "spin", "seppo"].includes(method)) {
+    throw new Error(`variants: "${v}": unknown method "${method}"`);
+  }
+  c.method = method;
+  const explicit = new Set<string>();
+  for (const kv of opts ? opts.split(",") : []) {
+    const [k, val] = kv.split("=");
+    if (k === "ref" && ["initial", "latest", "uniform"].includes(val)) {
+      (c.ref.strategy = val, explicit.add("ref.strategy"));
+    } else if (k === "aaf" && ["sign", "indicator", "off"].includes(val)) (c.aaf = val, explicit.add("aaf"));
+    else {throw new Error(
+        `variants: "${v}": expected ref=initial|latest|uniform or aaf=sign|indicator|off, got "${kv}"`,
+      );}
+  }
+  resolveMethod(c, explicit); // refuses e.g. spin:ref=uniform
+  return { name: v, slug: v.replace(/[:=,]/g, "-"), config: c };
+}
+
+interface RunResult {
+  variant: string;
+  seed: number;
+  scores: number[];
+  perAttr: Record<string, number[]>;
+  updatesPerSecond: number;
+  trainSeconds: number;
+  evalSeconds: number;
+}
+
+async function readJson<T>(path: string): Promise<T | null> {
+  try {
+    return JSON.parse(await Deno.readTextFile(path)) as T;
+  } catch {
+    return null;
+  }
+}
+
+async function metricsOf(dir: string): Promise<Record<string, number>[]> {
+  const text = await Deno.readTextFile(`${dir}/metrics.jsonl`).catch(() => "");
+  return text.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
+}
+
+export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string) => void = console.log) {
+  const t0 = performance.now();
+  const baseTrain = loadYamlConfig(c.train_config, TRAIN_SCHEMA);
+  baseTrain.base = c.base;
+  baseTrain.train.steps = c.train.steps;
+  baseTrain.train.batch = c.train.batch;
+  baseTrain.log.sample_every = 0;
+  baseTrain.log.ckpt_every = Math.max(1, Math.ceil(c.train.steps / 3));
+  const variants = c.variants.map((v) => parseVariant(v, baseTrain));
+  const prompts = await loadPrompts(c.eval.prompts);
+  const evo = {
+    seeds: c.eval.seeds,
+    steps: c.eval.steps,
+    guidance: c.eval.guidance,
+    batch: c.eval.batch,
+    saveImages: false,
+  };
+  await Deno.mkdir(`${c.out}/report`, { recursive: true });
+  const sheetFor = async (name: string, images: { data: Uint8Array; width: number; height: number }[]) => {
+    const firsts = images.filter((_, i) => i % c.eval.seeds === 0).slice(0, 32);
+    await writeImage(`${c.out}/report/${name}.png`, contactSheet(firsts, { cols: 8, scale: 3, pad: 2 }));
+  };
+
+  // The base model, evaluated once on the same prompts and seeds.
+  const basePath = `${c.out}/base-eval.json`;
+  let base = await readJson<{ scores: number[]; perAttr: Record<string, number[]> }>(basePath);
+  if (!base) {
+    log(`compare: evaluating the base ${c.base}`);
+    const r = await scoreModel(ctx, c.base, prompts, evo, null);
+    base = { scores: r.scores.scores, perAttr: r.scores.perAttr };
+    await sheetFor("base", r.images);
+    await writeJsonAtomic(basePath, base);
+  }
+
+  const results: RunResult[] = [];
+  const total = variants.length * c.seeds.length;
+  let k = 0;
+  for (const seed of c.seeds) {
+    for (const v of variants) {
+      k++;
+      const dir = `${c.out}/runs/${v.slug}-s${seed}`;
+      const done = await readJson<RunResult>(`${dir}/result.json`);
+      if (done) {
+        results.push(done);
+        log(`compare [${k}/${total}] ${v.name} seed ${seed}: done earlier (${done.scores.length} samples)`);
+        continue;
+      }
+      log(`compare [${k}/${total}] ${v.name} seed ${seed}: training ${c.train.steps} updates`);
+      const cfg: TrainConfig = { ...structuredClone(v.config), out: dir };
+      cfg.train.seed = seed;
+      const tr = await train(ctx, cfg, { resume: true, quiet: true, log: (s) => log(`  ${s}`) });
+      const ck = await latestCheckpoint(dir);
+      if (!ck) throw new Error(`${dir}: training left no checkpoint`);
+      const te = performance.now();
+      const r = await scoreModel(ctx, ck.dir, prompts, evo, null);
+      if (seed === c.seeds[0]) await sheetFor(v.slug, r.images);
+      const res: RunResult = {
+        variant: v.name,
+        seed,
+        scores: r.scores.scores,
+        perAttr: r.scores.perAttr,
+        updatesPerSecond: tr.updatesPerSecond,
+        trainSeconds: tr.seconds,
+        evalSeconds: (performance.now() - te) / 1000,
+      };
+      await writeJsonAtomic(`${dir}/result.json`, res);
+      results.push(res);
+      const m = res.scores.reduce((a, b) => a + b, 0) / res.scores.length;
+      log(
+        `  score ${m.toFixed(4)}, ${tr.updatesPerSecond.toFixed(3)} updates/s, train ${fmtSecs(tr.seconds)}`,
+      );
+    }
+  }
+  const sections = await reportSections(c, variants.map((v) => v), results, base, prompts.length);
+  await writeReport(`${c.out}/report`, "SePPO and baselines on the shapes world", sections);
+  await writeJsonAtomic(`${c.out}/report/results.json`, { config: c, base, results });
+  log(`compare: report ${c.out}/report/report.md (${fmtSecs((performance.now() - t0) / 1000)})`);
+  return results;
+}
+
+const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
+const std = (
+  a: number[],
+) => (a.length < 2 ? 0 : Math.sqrt(a.reduce((s, x) => s + (x - mean(a)) ** 2, 0) / (a.length - 1)));
+const f4 = (x: number) => x.toFixed(4);
+const fci = (i: Interval) => `${f4(i.mean)} [${f4(i.lo)}, ${f4(i.hi)}]`;
+
+async function reportSections(
+  c: CompareConfig,
+  variants: { name: string; slug: string }[],
+  results: RunResult[],
+  base: { scores: number[]; perAttr: Record<string, number[]> },
+  nPrompts: number,
+): Promise<Section[]> {
+  const rows: (string | number)[][] = [];
+  const bars = [];
+  const baseCi = bootstrapCI(base.scores, new Rng(1), { iters: 2000 });
+  rows.push(["base", fci(baseCi), "-", ...ATTRS.map((a) => f4(mean(base.perAttr[a]))), "-", "-"]);
+  bars.push({ name: "base", value: baseCi.mean, lo: baseCi.lo, hi: baseCi.hi });
+  const summary: { name: string; mean: number }[] = [{ name: "base", mean: baseCi.mean }];
+  for (const v of variants) {
+    const rs = results.filter((r) => r.variant === v.name);
+    if (!rs.length) continue;
+    const pooled = rs.flatMap((r) => r.scores);
+    const ci = bootstrapCI(pooled, new Rng(1), { iters: 2000 });
+    const perSeed = rs.map((r) => mean(r.scores));
+    const wins = rs.map((r) => winRate(r.scores, base.scores));
+    rows.push([
+      v.name,
+      fci(ci),
+      `${f4(std(perSeed))} (${rs.length})`,
+      ...ATTRS.map((a) => f4(mean(rs.flatMap((r) => r.perAttr[a])))),
+      `${(100 * mean(wins)).toFixed(1)}%`,
+      mean(rs.map((r) => r.updatesPerSecond)).toFixed(3),
+    ]);
+    bars.push({ name: v.name, value: ci.mean, lo: ci.lo, hi: ci.hi });
+    summary.push({ name: v.name, mean: ci.mean });
+  }
+  const order = [...summary].sort((a, b) => b.mean - a.mean).map((s) => `${s.name} ${f4(s.mean)}`).join(
+    " > ",
+  );
+  const get = (n: string) => summary.find((s) => s.name === n)?.mean;
+  const claims: string[] = [];
+  const cmp = (a: string, b: string) => {
+    const x = get(a), y = get(b);
+    if (x !== undefined && y !== undefined) {
+      claims.push(`${a} ${x > y ? ">" : "<="} ${b} (${f4(x)} vs ${f4(y)})`);
+    }
+  };
+  cmp("seppo", "spin");
+  cmp("spin", "sft");
+  cmp("sft", "base");
+  cmp("seppo", "base");
+  for (const v of variants) if (v.name.startsWith("seppo:")) cmp("seppo", v.name);
+  // Training curves of the first seed.
+  const curves: Record<string, { name: string; points: [number, number][] }[]> = {
+    loss: [],
+    implicit_acc: [],
+    flip_rate: [],
+  };
+  for (const v of variants) {
+    const m = await metricsOf(`${c.out}/runs/${v.slug}-s${c.seeds[0]}`);
+    for (const key of Object.keys(curves)) {
+      curves[key].push({
+        name: v.name,
+        points: smooth(m.map((r) => [r.step, r[key]] as [number, number]), 3),
+      });
+    }
+  }
+  const blocks: Block[] = [
+    {
+      kind: "text",
+      text:
+        `Base ${c.base}; ${c.train.steps} updates of batch ${c.train.batch} per run; training seeds ${
+          c.seeds.join(", ")
+        }; ` +
+        `evaluation on ${nPrompts} prompts x ${c.eval.seeds} seeds (${c.eval.steps} DDIM steps, guidance ${c.eval.guidance}). ` +
+        `Intervals: 95% bootstrap over all samples of all seeds; spread: standard deviation of the per-seed means.`,
+    },
+    {
+      kind: "text",
+      text: `Ordering by mean score: ${order}.\nThe paper's claims here: ${claims.join("; ")}.`,
+    },
+    {
+      kind: "table",
+      header: ["method", "score (95% CI)", "seed std (n)", ...ATTRS, "win rate vs base", "updates/s"],
+      rows,
+    },
+    { kind: "svg", alt: "scores", svg: barChart("mean score, 95% CI", bars) },
+    {
+      kind: "svg",
+      alt: "loss",
+      svg: lineChart("training loss (seed 0, smoothed)", curves.loss, { xLabel: "update" }),
+    },
+    {
+      kind: "svg",
+      alt: "implicit accuracy",
+      svg: lineChart("implicit accuracy (z > 0)", curves.implicit_acc, { xLabel: "update" }),
+    },
+    {
+      kind: "svg",
+      alt: "AAF flip rate",
+      svg: lineChart("AAF flip rate (share of s != +1)", curves.flip_rate, { xLabel: "update" }),
+    },
+  ];
+  const sheets: Block[] = [{ kind: "image", src: "base.png", alt: "base" }];
+  for (const v of variants) {
+    sheets.push({ kind: "image", src: `${v.slug}.png`, alt: `${v.name} (seed ${c.seeds[0]})` });
+  }
+  return [{ title: "Results", blocks }, { title: "Samples (first seed of each prompt)", blocks: sheets }];
+}
+
+export { evalItems };
