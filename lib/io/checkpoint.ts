@@ -240,7 +240,15 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   }
   const used = new Set([MODEL_INDEX]);
   const components: Record<string, LoadedComponent> = {};
-  const folders = new Set(all.filter((f) => f.includes("/")).map((f) => f.split("/")[0]));
+  // Model components are the folders model_index.json lists (as diffusers loads them); other
+  // folders (a trainer's pool/, samples/) are plain files.
+  const listed = new Set(
+    Object.entries(modelIndex).filter(([n, v]) => !n.startsWith("_") && Array.isArray(v) && v[0] !== null)
+      .map(([n]) => n),
+  );
+  const folders = new Set(
+    all.filter((f) => f.includes("/")).map((f) => f.split("/")[0]).filter((n) => listed.has(n)),
+  );
   for (const name of folders) {
     const weights = all.filter((f) =>
       f.startsWith(`${name}/`) && f.split("/").length === 2 && f.endsWith(".safetensors")
