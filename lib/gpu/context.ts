@@ -256,22 +256,7 @@ export class GpuContext {
   /** Reads `bytes` from a buffer back to the host: one submission and one wait. */
   async readBuffer(src: GPUBuffer, bytes: number, srcOffset = 0): Promise<ArrayBuffer> {
     const size = Math.ceil(bytes / 4) * 4;
-    const staging = this.device.createBuffer({
-      size: Math.max(size, 4),
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
-    if (size) this.copyBuffer(src, srcOffset, staging, 0, size);
-    this.flush();
-    try {
-      await staging.mapAsync(GPUMapMode.READ);
-      const out = staging.getMappedRange().slice(0, bytes);
-      staging.unmap();
-      return out;
-    } finally {
-      staging.destroy();
-      this.stats.syncs++;
-      await this.throwErrors();
-    }
+    return (await this.readAll([{ buffer: src, bytes: size, offset: srcOffset }], [0], size)).slice(0, bytes);
   }
 
   /**
@@ -289,14 +274,18 @@ export class GpuContext {
     return list.map((r, i) => all.slice(offsets[i], offsets[i] + r.bytes));
   }
 
-  private async readAll(list: { buffer: GPUBuffer; bytes: number }[], offsets: number[], total: number) {
+  private async readAll(
+    list: { buffer: GPUBuffer; bytes: number; offset?: number }[],
+    offsets: number[],
+    total: number,
+  ) {
     const staging = this.device.createBuffer({
       size: Math.max(total, 4),
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
     });
     list.forEach((r, i) => {
       const size = Math.ceil(r.bytes / 4) * 4;
-      if (size) this.copyBuffer(r.buffer, 0, staging, offsets[i], size);
+      if (size) this.copyBuffer(r.buffer, r.offset ?? 0, staging, offsets[i], size);
     });
     this.flush();
     try {

@@ -21,7 +21,16 @@ import { Ema } from "./ema.ts";
 import { writeGrid } from "./images.ts";
 import { lrAt } from "./lr.ts";
 import type { Weights } from "./pool.ts";
-import { decodeTrainerState, encodeTrainerState, fmtSecs, MetricsLog, StopFlag, withWeights } from "./run.ts";
+import {
+  batchSchedule,
+  decodeTrainerState,
+  encodeTrainerState,
+  fmtSecs,
+  MetricsLog,
+  pruneCheckpoints,
+  StopFlag,
+  withWeights,
+} from "./run.ts";
 
 export interface PretrainConfig {
   /** frames > 0: a clip corpus [B, F, 3, H, W] and a text-to-video model (0: stills). */
@@ -270,27 +279,12 @@ export async function pretrain(
   const T = model.schedule.config.num_train_timesteps;
   const prompts = gridPrompts(data.items.map((r) => r.text));
   const perUpdate = c.train.batch * c.train.grad_accum;
-  const batchesPerEpoch = Math.floor(data.items.length / c.train.batch);
-  if (batchesPerEpoch < 1) {
-    throw new Error(`${c.data.dir}: ${data.items.length} images < train.batch ${c.train.batch}`);
-  }
   const progress = new Progress("pretrain", c.train.steps);
   progress.tick(start);
   const t0 = performance.now();
   let lastLoss = NaN;
   let reads = Promise.resolve();
-  let epoch = -1, iter: Generator<{ images: Float32Array; texts: string[] }> | null = null;
-  // The batch for micro-step k is a pure function of (seed, k): epoch k / batchesPerEpoch, shuffled by
-  // its own fork, so a resumed run sees exactly the batches the uninterrupted run would have.
-  const batchAt = (k: number) => {
-    const e = Math.floor(k / batchesPerEpoch);
-    if (e !== epoch || !iter) {
-      epoch = e;
-      iter = data.batches(c.train.batch, new Rng(c.train.seed).fork(`epoch-${e}`));
-      for (let i = 0; i < k % batchesPerEpoch; i++) iter.next();
-    }
-    return iter.next().value!;
-  };
+  const batchAt = batchSchedule(data, c.train.batch, c.train.seed, c.data.dir);
   const saveCheckpoint = async (step: number) => {
     const dir = checkpointDir(c.out, step);
     const state = await encodeTrainerState(weights, opt, ema?.weights ?? null, { step: String(step) });
@@ -301,12 +295,7 @@ export async function pretrain(
       }, c.save.dtype as "F16" | "F32");
     if (ema) await withWeights(ctx, weights, ema.weights, write);
     else await write();
-    if (!c.save.keep_all) {
-      for await (const e of Deno.readDir(c.out)) {
-        const m = /^checkpoint-(\d+)$/.exec(e.name);
-        if (m && Number(m[1]) < step) await Deno.remove(`${c.out}/${e.name}`, { recursive: true });
-      }
-    }
+    if (!c.save.keep_all) await pruneCheckpoints(c.out, step);
   };
   let step = start;
   try {

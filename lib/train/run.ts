@@ -6,6 +6,7 @@ import { encodeSafetensors, parseSafetensors, type StInput } from "../io/safeten
 import type { GpuContext } from "../gpu/context.ts";
 import { readAll, type Tensor } from "../tensor/tensor.ts";
 import type { AdamW } from "./adamw.ts";
+import { Rng } from "../util/rng.ts";
 import { cloneWeights, copyWeights, type Weights } from "./pool.ts";
 
 export class MetricsLog {
@@ -129,6 +130,40 @@ export async function withWeights<T>(
       t.persistent = false;
       t.dispose();
     }
+  }
+}
+
+/**
+ * The batch of (micro-)step k as a pure function of (seed, k): epoch floor(k / batchesPerEpoch),
+ * shuffled by its own fork of the seed, so a resumed run sees exactly the batches the uninterrupted
+ * run would have. Sequential access is cheap; a jump (resume) skips ahead within the epoch.
+ */
+export function batchSchedule<T>(
+  data: { items: unknown[]; batches(n: number, rng: Rng): Generator<T> },
+  batch: number,
+  seed: number,
+  where: string,
+): (k: number) => T {
+  const perEpoch = Math.floor(data.items.length / batch);
+  if (perEpoch < 1) throw new Error(`${where}: ${data.items.length} items < train.batch ${batch}`);
+  let epoch = -1, next = -1, iter: Generator<T> | null = null;
+  return (k: number) => {
+    const e = Math.floor(k / perEpoch);
+    if (e !== epoch || !iter || k !== next) {
+      epoch = e;
+      iter = data.batches(batch, new Rng(seed).fork(`epoch-${e}`));
+      for (let i = 0; i < k % perEpoch; i++) iter.next();
+    }
+    next = k + 1;
+    return iter.next().value as T;
+  };
+}
+
+/** Removes `checkpoint-<n>` folders older than `step` in a run folder. */
+export async function pruneCheckpoints(out: string, step: number) {
+  for await (const e of Deno.readDir(out)) {
+    const m = /^checkpoint-(\d+)$/.exec(e.name);
+    if (m && Number(m[1]) < step) await Deno.remove(`${out}/${e.name}`, { recursive: true });
   }
 }
 

@@ -27,7 +27,15 @@ import { AdamW } from "./adamw.ts";
 import { writeGrid } from "./images.ts";
 import { lrAt } from "./lr.ts";
 import { CheckpointPool, copyWeights, type RefStrategy, selectReference } from "./pool.ts";
-import { decodeTrainerState, encodeTrainerState, fmtSecs, MetricsLog, StopFlag } from "./run.ts";
+import {
+  batchSchedule,
+  decodeTrainerState,
+  encodeTrainerState,
+  fmtSecs,
+  MetricsLog,
+  pruneCheckpoints,
+  StopFlag,
+} from "./run.ts";
 
 export type Method = "sft" | "dpo" | "spin" | "seppo";
 
@@ -262,18 +270,7 @@ export async function train(
   const stop = new StopFlag();
   const T = model.schedule.config.num_train_timesteps;
   const shape = [3, size, size];
-  const batchesPerEpoch = Math.floor(data.items.length / B);
-  if (batchesPerEpoch < 1) throw new Error(`${c.data.prefs}: ${data.items.length} images < train.batch ${B}`);
-  let epoch = -1, iter: ReturnType<typeof data.batches> | null = null;
-  const batchAt = (k: number) => {
-    const e = Math.floor(k / batchesPerEpoch);
-    if (e !== epoch || !iter) {
-      epoch = e;
-      iter = data.batches(B, new Rng(c.train.seed).fork(`epoch-${e}`));
-      for (let i = 0; i < k % batchesPerEpoch; i++) iter.next();
-    }
-    return iter.next().value!;
-  };
+  const batchAt = batchSchedule(data, B, c.train.seed, c.data.prefs);
   let loadedEntry = -1; // pool entry id currently in the reference UNet
   const progress = o.quiet ? null : new Progress(`train ${r.method}`, c.train.steps);
   progress?.tick(start);
@@ -290,12 +287,7 @@ export async function train(
       ...(await pool.files("pool/")),
       ...(o.configYaml ? { "train_config.yaml": o.configYaml } : {}),
     }, c.save.dtype as "F16" | "F32");
-    if (!c.save.keep_all) {
-      for await (const e of Deno.readDir(c.out)) {
-        const m = /^checkpoint-(\d+)$/.exec(e.name);
-        if (m && Number(m[1]) < step) await Deno.remove(`${c.out}/${e.name}`, { recursive: true });
-      }
-    }
+    if (!c.save.keep_all) await pruneCheckpoints(c.out, step);
   };
 
   let step = start;
