@@ -53,6 +53,11 @@ export function assertClose(
     if (e > worst || Number.isNaN(e)) worst = Number.isNaN(e) ? Infinity : e;
   }
   worstErrors.set(label, Math.max(worstErrors.get(label) ?? 0, worst));
+  // SEPPO_ERR_LOG=FILE collects the worst error of every comparison (for reports on tolerances).
+  const logFile = Deno.env.get("SEPPO_ERR_LOG");
+  if (logFile) {
+    Deno.writeTextFileSync(logFile, JSON.stringify({ label, worst, atol, rtol }) + "\n", { append: true });
+  }
   if (bad.length) {
     bad.sort((a, b) => b.e - a.e || (Number.isNaN(a.e) ? -1 : 1));
     const rows = bad.slice(0, 6).map((b) =>
