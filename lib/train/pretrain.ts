@@ -280,7 +280,7 @@ export async function pretrain(
   const prompts = gridPrompts(data.items.map((r) => r.text));
   const perUpdate = c.train.batch * c.train.grad_accum;
   const progress = new Progress("pretrain", c.train.steps);
-  progress.tick(start);
+  progress.skip(start);
   const t0 = performance.now();
   let lastLoss = NaN;
   let reads = Promise.resolve();

@@ -273,7 +273,7 @@ export async function train(
   const batchAt = batchSchedule(data, B, c.train.seed, c.data.prefs);
   let loadedEntry = -1; // pool entry id currently in the reference UNet
   const progress = o.quiet ? null : new Progress(`train ${r.method}`, c.train.steps);
-  progress?.tick(start);
+  progress?.skip(start);
   const t0 = performance.now();
   let lastStats: StepStats | null = null;
   const sampleDir = `${c.out}/samples`;

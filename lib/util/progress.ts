@@ -12,6 +12,7 @@ export class Progress {
   readonly label: string;
   readonly total: number;
   #done = 0;
+  #skipped = 0;
   #start = performance.now();
   #last = -Infinity;
   #tty: boolean;
@@ -30,6 +31,12 @@ export class Progress {
     return this.#done;
   }
 
+  /** Marks `n` items as done before this run (a resume) without counting them in the rate. */
+  skip(n: number): void {
+    this.#done += n;
+    this.#skipped += n;
+  }
+
   tick(n = 1): void {
     this.#done += n;
     const now = performance.now();
@@ -46,7 +53,7 @@ export class Progress {
 
   #write(final: boolean): void {
     const secs = (performance.now() - this.#start) / 1000;
-    const rate = secs > 0 ? this.#done / secs : 0;
+    const rate = secs > 0 ? (this.#done - this.#skipped) / secs : 0;
     const pct = this.total > 0 ? Math.min(100, (100 * this.#done) / this.total) : 100;
     const stats = `${this.#done}/${this.total} ${pct.toFixed(0)}% ${rate.toFixed(1)}/s ${secs.toFixed(1)}s`;
     let line: string;
