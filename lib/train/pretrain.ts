@@ -343,6 +343,7 @@ export async function pretrain(
         const secs = (performance.now() - t0) / 1000;
         reads = reads.then(async () => {
           lastLoss = (await value) * c.train.grad_accum;
+          progress.note(`loss ${lastLoss.toFixed(4)}`);
           metrics.write({
             step: done,
             loss: lastLoss,

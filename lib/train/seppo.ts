@@ -384,6 +384,11 @@ export async function train(
           seconds: secs,
         };
         metrics.write({ ...lastStats });
+        progress?.note(
+          `loss ${lastStats.loss.toFixed(4)} acc ${lastStats.implicit_acc.toFixed(2)} flip ${
+            lastStats.flip_rate.toFixed(2)
+          }`,
+        );
         await metrics.flush();
       }
       stats.persistent = false;

@@ -13,6 +13,7 @@ export class Progress {
   readonly total: number;
   #done = 0;
   #skipped = 0;
+  #note = "";
   #start = performance.now();
   #last = -Infinity;
   #tty: boolean;
@@ -29,6 +30,11 @@ export class Progress {
 
   get done(): number {
     return this.#done;
+  }
+
+  /** Text shown after the counts (e.g. the last logged loss). */
+  note(text: string): void {
+    this.#note = text;
   }
 
   /** Marks `n` items as done before this run (a resume) without counting them in the rate. */
@@ -55,7 +61,12 @@ export class Progress {
     const secs = (performance.now() - this.#start) / 1000;
     const rate = secs > 0 ? (this.#done - this.#skipped) / secs : 0;
     const pct = this.total > 0 ? Math.min(100, (100 * this.#done) / this.total) : 100;
-    const stats = `${this.#done}/${this.total} ${pct.toFixed(0)}% ${rate.toFixed(1)}/s ${secs.toFixed(1)}s`;
+    const eta = rate > 0 && this.#done < this.total
+      ? ` eta ${((this.total - this.#done) / rate).toFixed(0)}s`
+      : "";
+    const stats =
+      `${this.#done}/${this.total} ${pct.toFixed(0)}% ${rate.toFixed(2)}/s ${secs.toFixed(1)}s${eta}` +
+      (this.#note ? `  ${this.#note}` : "");
     let line: string;
     if (this.#tty) {
       const width = 30;
