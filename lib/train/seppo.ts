@@ -7,6 +7,8 @@
 // generate the loser-slot images with it on the GPU (DDIM + CFG, no readback), share one timestep
 // and one noise per example between winner and loser slot, evaluate policy and reference on both
 // in one batched forward each, apply the loss-family kernel, step AdamW, snapshot into the pool.
+// Images or clips through the same loop: data.frames = F > 0 makes every example [F, 3, H, W] and the
+// model a TextToVideo (lib/nn/bundle.ts); the per-example errors are then means over frames too.
 import { backward } from "../autograd/backward.ts";
 import { addNoise } from "../diffusion/noise.ts";
 import { noiseFor, sampleTimesteps } from "../diffusion/noise.ts";
@@ -14,9 +16,8 @@ import type { GpuContext } from "../gpu/context.ts";
 import { checkpointDir, cleanCheckpointLeftovers, latestCheckpoint } from "../io/checkpoint.ts";
 import { bool, defineSchema, int, num, oneOf, str } from "../io/config.ts";
 import { loadImageFolder } from "../data/imagefolder.ts";
-import { TextToImage } from "../nn/pipeline.ts";
-import { UNet2DConditionModel } from "../nn/unet.ts";
-import { rootInit } from "../nn/module.ts";
+import { exampleShape, loadBundle, referenceModel } from "../nn/bundle.ts";
+import { TextToVideo } from "../nn/pipeline_video.ts";
 import { concat, filled, slice } from "../ops/copy.ts";
 import { type AafMode, preferenceLoss } from "../ops/preference_loss.ts";
 import { mean, mseRows } from "../ops/reduce.ts";
@@ -41,7 +42,8 @@ export type Method = "sft" | "dpo" | "spin" | "seppo";
 
 export interface TrainConfig {
   base: string;
-  data: { prefs: string; size: number };
+  /** frames: 0 (or absent) = images [3, H, W]; F > 0 = clips [F, 3, H, W] and a text-to-video model. */
+  data: { prefs: string; size: number; frames?: number };
   method: string;
   ref: { strategy: string; steps: number; guidance: number; eta: number };
   aaf: string;
@@ -57,6 +59,8 @@ export interface TrainConfig {
     weight_decay: number;
     max_grad_norm: number;
     seed: number;
+    /** Clips only: train the motion modules alone, the spatial UNet frozen (AnimateDiff's recipe). */
+    motion_only: boolean;
   };
   log: {
     every: number;
@@ -71,7 +75,7 @@ export interface TrainConfig {
 
 export const TRAIN_DEFAULTS: TrainConfig = {
   base: "models/base-shapes-16",
-  data: { prefs: "data/generated/shapes-prefs", size: 16 },
+  data: { prefs: "data/generated/shapes-prefs", size: 16, frames: 0 },
   method: "seppo",
   ref: { strategy: "uniform", steps: 10, guidance: 3, eta: 0 },
   aaf: "sign",
@@ -87,6 +91,7 @@ export const TRAIN_DEFAULTS: TrainConfig = {
     weight_decay: 0,
     max_grad_norm: 1,
     seed: 0,
+    motion_only: false,
   },
   log: { every: 10, sample_every: 0, ckpt_every: 50, sample_steps: 20, sample_guidance: 3 },
   save: { dtype: "F32", keep_all: false },
@@ -97,6 +102,7 @@ export const TRAIN_SCHEMA = defineSchema(TRAIN_DEFAULTS, {
   "base": str(),
   "data.prefs": str(),
   "data.size": int({ min: 8 }),
+  "data.frames": int({ min: 0 }),
   "method": oneOf("sft", "dpo", "spin", "seppo"),
   "ref.strategy": oneOf("initial", "latest", "uniform"),
   "ref.steps": int({ min: 1, max: 1000 }),
@@ -116,6 +122,7 @@ export const TRAIN_SCHEMA = defineSchema(TRAIN_DEFAULTS, {
   "train.weight_decay": num({ min: 0 }),
   "train.max_grad_norm": num({ min: 0 }),
   "train.seed": int({ min: 0 }),
+  "train.motion_only": bool(),
   "log.every": int({ min: 1 }),
   "log.sample_every": int({ min: 0 }),
   "log.ckpt_every": int({ min: 1 }),
@@ -216,29 +223,39 @@ export async function train(
 ): Promise<TrainResult> {
   const say = o.log ?? console.log;
   const r = resolveMethod(c, o.explicit);
-  const B = c.train.batch, size = c.data.size;
-  const data = await loadImageFolder(c.data.prefs, { size });
+  const B = c.train.batch, size = c.data.size, F = c.data.frames ?? 0;
+  if (c.train.motion_only && F === 0) {
+    throw new Error(`train.motion_only = true needs clips (data.frames > 0, got ${F})`);
+  }
+  const data = await loadImageFolder(c.data.prefs, { size, frames: F || undefined });
   if (r.loser === "data" && !data.loserPixels) {
     throw new Error(`${c.data.prefs}: method dpo needs paired losers (generate with --pairs)`);
   }
-  const model = await TextToImage.load(ctx, c.base);
+  const model = await loadBundle(ctx, c.base, F);
   if (model.unet.config.sample_size !== size) {
     throw new Error(
       `data.size ${size} does not match ${c.base}'s unet sample_size ${model.unet.config.sample_size}`,
     );
   }
   model.textEncoder.setTrainable(false);
+  // The policy's whole UNet: what the pool snapshots and the reference model receives.
   const policy = model.unet.parameters();
-  const refUnet = new UNet2DConditionModel(rootInit(ctx, 0), model.unet.config);
-  refUnet.setTrainable(false);
+  // What AdamW updates and the trainer state holds: the motion modules alone with motion_only.
+  let trainable = policy;
+  if (c.train.motion_only && model instanceof TextToVideo) {
+    model.unet.unet.setTrainable(false);
+    trainable = new Map(model.unet.motionParamNames().map((k) => [k, policy.get(k)!]));
+  }
+  const refModel = referenceModel(ctx, model);
+  const refUnet = refModel.unet;
   const refWeights = refUnet.parameters();
   copyWeights(ctx, policy, refWeights);
-  const refModel = new TextToImage(model.tokenizer, model.textEncoder, refUnet, model.schedule.config);
   say(
     `train: method ${r.method}, reference ${r.loser === "none" ? "none" : r.strategy}, aaf ${r.aaf}, ` +
-      `beta ${c.beta}, ${data.items.length} winners, base ${c.base}`,
+      `beta ${c.beta}, ${data.items.length} winners${F ? ` (clips of ${F} frames)` : ""}, base ${c.base}` +
+      (trainable === policy ? "" : `, motion modules only (${trainable.size} tensors)`),
   );
-  const opt = new AdamW(ctx, [...policy.values()], {
+  const opt = new AdamW(ctx, [...trainable.values()], {
     lr: c.train.lr,
     weightDecay: c.train.weight_decay,
     maxGradNorm: c.train.max_grad_norm,
@@ -257,7 +274,7 @@ export async function train(
   if (o.resume && !last) say(`resume: no checkpoint in ${c.out}; starting from the base`);
   if (last) {
     const path = `${last.dir}/trainer_state.safetensors`;
-    const meta = decodeTrainerState(ctx, await Deno.readFile(path), path, policy, opt, null);
+    const meta = decodeTrainerState(ctx, await Deno.readFile(path), path, trainable, opt, null);
     start = Number(meta.step);
     pool = await CheckpointPool.restore(ctx, poolOpts, policy, `${last.dir}/pool`);
     say(`resume: ${last.dir} (update ${start}, pool of ${pool.length})`);
@@ -269,7 +286,7 @@ export async function train(
   const metrics = await MetricsLog.open(`${c.out}/metrics.jsonl`, last ? start : null);
   const stop = new StopFlag();
   const T = model.schedule.config.num_train_timesteps;
-  const shape = [3, size, size];
+  const shape = exampleShape(model); // [3, H, W] or [F, 3, H, W]
   const batchAt = batchSchedule(data, B, c.train.seed, c.data.prefs);
   let loadedEntry = -1; // pool entry id currently in the reference UNet
   const progress = o.quiet ? null : new Progress(`train ${r.method}`, c.train.steps);
@@ -281,7 +298,7 @@ export async function train(
 
   const saveCheckpoint = async (step: number) => {
     const dir = checkpointDir(c.out, step);
-    const state = await encodeTrainerState(policy, opt, null, { step: String(step), method: r.method });
+    const state = await encodeTrainerState(trainable, opt, null, { step: String(step), method: r.method });
     await model.save(dir, {
       "trainer_state.safetensors": state,
       ...(await pool.files("pool/")),
@@ -309,7 +326,8 @@ export async function train(
         loadedEntry = entry.id;
       }
       const refSeeds = batch.texts.map(() => rng.next());
-      // Loser slot: data losers (dpo), or samples of the reference model for the same prompts.
+      // Loser slot [B, ...shape]: data losers (dpo), or samples of the reference model for the same
+      // prompts (clips from a video reference).
       let xl: Tensor | null = null;
       if (r.loser === "data") xl = tensor(ctx, batch.losers!, [B, ...shape]).keep();
       if (r.loser === "ref") {
@@ -339,7 +357,8 @@ export async function train(
           backward(ctx, loss);
           return keep;
         }
-        // One batched forward of [winners; loser slot] with the same t and eps for both halves.
+        // One batched forward of [winners; loser slot] ([2B, ...shape]) with the same t and eps for
+        // both halves; mseRows averages over everything but the batch axis (frames too) -> [2B].
         const x2 = concat(ctx, [xw, xl], 0);
         const eps2 = concat(ctx, [eps, eps], 0);
         const ts2 = [...ts, ...ts];
@@ -399,7 +418,8 @@ export async function train(
           steps: c.log.sample_steps,
           guidance: c.log.sample_guidance,
         });
-        await writeGrid(`${sampleDir}/step-${done}.png`, await imgs.read(), size, 4);
+        // Images: 4 per row; clips: one per row, F frames wide.
+        await writeGrid(`${sampleDir}/step-${done}.png`, await imgs.read(), size, F || 4);
         imgs.dispose();
       }
       if (done % c.log.ckpt_every === 0 || done === c.train.steps) await saveCheckpoint(done);
