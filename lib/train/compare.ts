@@ -2,6 +2,9 @@
 // number of updates over several training seeds, evaluate each on the same prompts and seeds, and
 // write one report (tables, SVG plots of training curves and scores, contact sheets). Resumable:
 // a run with eval.json is reused, a run with a checkpoint is resumed.
+// Clips: when the train config has data.frames > 0, every model (the base lifted to video if it is an
+// image checkpoint) is sampled and scored by lib/eval/eval_video.ts (eval-t2v's report per model
+// under <run>/eval-t2v); the score is the clip's prompt-following mean, the columns video metrics.
 import type { GpuContext } from "../gpu/context.ts";
 import { latestCheckpoint } from "../io/checkpoint.ts";
 import { defineSchema, int, list, num, str } from "../io/config.ts";
@@ -9,6 +12,7 @@ import { loadYamlConfig } from "../io/config.ts";
 import { writeJsonAtomic } from "../io/atomic.ts";
 import { loadPrompts } from "../data/metadata.ts";
 import { ATTRS, evalItems, scoreModel } from "../eval/eval_image.ts";
+import { evalVideo, type VideoMetric } from "../eval/eval_video.ts";
 import { type Block, type Section, writeReport } from "../eval/report.ts";
 import { bootstrapCI, type Interval, winRate } from "../eval/stats.ts";
 import { barChart, lineChart, smooth } from "../eval/svg.ts";
@@ -104,6 +108,15 @@ async function readJson<T>(path: string): Promise<T | null> {
   }
 }
 
+/** Per-sample scores of one model (prompt-major, seed-minor) and per-column values. */
+interface Scored {
+  scores: number[];
+  perAttr: Record<string, number[]>;
+}
+
+/** Video columns of the report: never NaN (size and growth are, on clips that do or do not grow). */
+const VIDEO_COLUMNS: VideoMetric[] = ["frame", "motion", "consistency", "flicker", "smoothness", "ssim"];
+
 async function metricsOf(dir: string): Promise<Record<string, number>[]> {
   const text = await Deno.readTextFile(`${dir}/metrics.jsonl`).catch(() => "");
   return text.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
@@ -118,6 +131,7 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
   baseTrain.log.sample_every = 0;
   baseTrain.log.ckpt_every = Math.max(1, Math.ceil(c.train.steps / 3));
   const variants = c.variants.map((v) => parseVariant(v, baseTrain));
+  const F = baseTrain.data.frames ?? 0;
   const prompts = await loadPrompts(c.eval.prompts);
   const evo = {
     seeds: c.eval.seeds,
@@ -131,15 +145,38 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
     const firsts = images.filter((_, i) => i % c.eval.seeds === 0).slice(0, 32);
     await writeImage(`${c.out}/report/${name}.png`, contactSheet(firsts, { cols: 8, scale: 3, pad: 2 }));
   };
+  // Samples and scores a checkpoint on the eval prompts and seeds; writes report/<sheet>.png if asked.
+  // Clips go through eval-t2v into `evalDir` (its contact sheet: first clips, one per row).
+  const score = async (ckpt: string, evalDir: string, sheet: string | null): Promise<Scored> => {
+    if (F === 0) {
+      const r = await scoreModel(ctx, ckpt, prompts, evo, null);
+      if (sheet) await sheetFor(sheet, r.images);
+      return { scores: r.scores.scores, perAttr: r.scores.perAttr };
+    }
+    const { model } = await evalVideo(ctx, {
+      ckpt,
+      prompts: c.eval.prompts,
+      seeds: c.eval.seeds,
+      out: evalDir,
+      steps: c.eval.steps,
+      guidance: c.eval.guidance,
+      batch: c.eval.batch,
+      frames: F,
+      log: (s) => log(`  ${s}`),
+    });
+    if (sheet) await Deno.copyFile(`${evalDir}/${model.samples}/sheet.png`, `${c.out}/report/${sheet}.png`);
+    return {
+      scores: model.clips.map((x) => x.scores.mean),
+      perAttr: Object.fromEntries(VIDEO_COLUMNS.map((m) => [m, model.clips.map((x) => x.scores[m])])),
+    };
+  };
 
   // The base model, evaluated once on the same prompts and seeds.
   const basePath = `${c.out}/base-eval.json`;
-  let base = await readJson<{ scores: number[]; perAttr: Record<string, number[]> }>(basePath);
+  let base = await readJson<Scored>(basePath);
   if (!base) {
-    log(`compare: evaluating the base ${c.base}`);
-    const r = await scoreModel(ctx, c.base, prompts, evo, null);
-    base = { scores: r.scores.scores, perAttr: r.scores.perAttr };
-    await sheetFor("base", r.images);
+    log(`compare: evaluating the base ${c.base}${F ? ` (clips of ${F} frames)` : ""}`);
+    base = await score(c.base, `${c.out}/base-eval-t2v`, "base");
     await writeJsonAtomic(basePath, base);
   }
 
@@ -163,13 +200,12 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
       const ck = await latestCheckpoint(dir);
       if (!ck) throw new Error(`${dir}: training left no checkpoint`);
       const te = performance.now();
-      const r = await scoreModel(ctx, ck.dir, prompts, evo, null);
-      if (seed === c.seeds[0]) await sheetFor(v.slug, r.images);
+      const r = await score(ck.dir, `${dir}/eval-t2v`, seed === c.seeds[0] ? v.slug : null);
       const res: RunResult = {
         variant: v.name,
         seed,
-        scores: r.scores.scores,
-        perAttr: r.scores.perAttr,
+        scores: r.scores,
+        perAttr: r.perAttr,
         updatesPerSecond: tr.updatesPerSecond,
         trainSeconds: tr.seconds,
         evalSeconds: (performance.now() - te) / 1000,
@@ -182,8 +218,10 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
       );
     }
   }
-  const sections = await reportSections(c, variants.map((v) => v), results, base, prompts.length);
-  await writeReport(`${c.out}/report`, "SePPO and baselines on the shapes world", sections);
+  const cols = F ? VIDEO_COLUMNS : ATTRS;
+  const sections = await reportSections(c, variants.map((v) => v), results, base, prompts.length, cols, F);
+  const world = F ? `moving-shapes world (clips of ${F} frames)` : "shapes world";
+  await writeReport(`${c.out}/report`, `SePPO and baselines on the ${world}`, sections);
   await writeJsonAtomic(`${c.out}/report/results.json`, { config: c, base, results });
   log(`compare: report ${c.out}/report/report.md (${fmtSecs((performance.now() - t0) / 1000)})`);
   return results;
@@ -194,19 +232,24 @@ const std = (
   a: number[],
 ) => (a.length < 2 ? 0 : Math.sqrt(a.reduce((s, x) => s + (x - mean(a)) ** 2, 0) / (a.length - 1)));
 const f4 = (x: number) => x.toFixed(4);
+/** Column mean over finite values (JSON turns a NaN score into null). */
+const colMean = (a: (number | null)[]) =>
+  mean(a.filter((x): x is number => x !== null && Number.isFinite(x)));
 const fci = (i: Interval) => `${f4(i.mean)} [${f4(i.lo)}, ${f4(i.hi)}]`;
 
 async function reportSections(
   c: CompareConfig,
   variants: { name: string; slug: string }[],
   results: RunResult[],
-  base: { scores: number[]; perAttr: Record<string, number[]> },
+  base: Scored,
   nPrompts: number,
+  cols: readonly string[],
+  frames: number,
 ): Promise<Section[]> {
   const rows: (string | number)[][] = [];
   const bars = [];
   const baseCi = bootstrapCI(base.scores, new Rng(1), { iters: 2000 });
-  rows.push(["base", fci(baseCi), "-", ...ATTRS.map((a) => f4(mean(base.perAttr[a]))), "-", "-"]);
+  rows.push(["base", fci(baseCi), "-", ...cols.map((a) => f4(colMean(base.perAttr[a]))), "-", "-"]);
   bars.push({ name: "base", value: baseCi.mean, lo: baseCi.lo, hi: baseCi.hi });
   const summary: { name: string; mean: number }[] = [{ name: "base", mean: baseCi.mean }];
   for (const v of variants) {
@@ -220,7 +263,7 @@ async function reportSections(
       v.name,
       fci(ci),
       `${f4(std(perSeed))} (${rs.length})`,
-      ...ATTRS.map((a) => f4(mean(rs.flatMap((r) => r.perAttr[a])))),
+      ...cols.map((a) => f4(colMean(rs.flatMap((r) => r.perAttr[a])))),
       `${(100 * mean(wins)).toFixed(1)}%`,
       mean(rs.map((r) => r.updatesPerSecond)).toFixed(3),
     ]);
@@ -266,7 +309,13 @@ async function reportSections(
           c.seeds.join(", ")
         }; ` +
         `evaluation on ${nPrompts} prompts x ${c.eval.seeds} seeds (${c.eval.steps} DDIM steps, guidance ${c.eval.guidance}). ` +
-        `Intervals: 95% bootstrap over all samples of all seeds; spread: standard deviation of the per-seed means.`,
+        `Intervals: 95% bootstrap over all samples of all seeds; spread: standard deviation of the per-seed means.` +
+        (frames
+          ? ` Clips of ${frames} frames scored by eval-t2v: score = prompt following (mean of the per-frame ` +
+            `attribute score and motion accuracy); columns: per-frame score, motion accuracy, subject ` +
+            `consistency, temporal flickering, motion smoothness, SSIM against the clean render (full ` +
+            `eval-t2v reports in <run>/eval-t2v).`
+          : ""),
     },
     {
       kind: "text",
@@ -274,7 +323,7 @@ async function reportSections(
     },
     {
       kind: "table",
-      header: ["method", "score (95% CI)", "seed std (n)", ...ATTRS, "win rate vs base", "updates/s"],
+      header: ["method", "score (95% CI)", "seed std (n)", ...cols, "win rate vs base", "updates/s"],
       rows,
     },
     { kind: "svg", alt: "scores", svg: barChart("mean score, 95% CI", bars) },
