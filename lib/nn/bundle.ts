@@ -19,7 +19,16 @@ export async function loadBundle(ctx: GpuContext, dir: string, frames: number): 
   if (!Number.isInteger(frames) || frames < 0) {
     throw new Error(`loadBundle: ${dir}: frames = ${frames} must be an integer >= 0`);
   }
-  return frames === 0 ? await TextToImage.load(ctx, dir) : await TextToVideo.load(ctx, dir, { frames });
+  if (frames > 0) return await TextToVideo.load(ctx, dir, { frames });
+  // A video checkpoint read as an image one fails deep in the UNet config; say what to set instead.
+  const cfg = await Deno.readTextFile(`${dir}/unet/config.json`).then(JSON.parse).catch(() => null);
+  if (cfg?._class_name === "UNetMotionModel") {
+    throw new Error(
+      `${dir}: a text-to-video checkpoint (unet UNetMotionModel, num_frames ${cfg.num_frames}) loaded ` +
+        `with frames = 0; set data.frames to the clip length`,
+    );
+  }
+  return await TextToImage.load(ctx, dir);
 }
 
 /** One example without the batch axis: [3, H, W] for images, [F, 3, H, W] for clips. */

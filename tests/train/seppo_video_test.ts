@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { DEFAULTS, generate } from "../../data/generate.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
+import { loadBundle } from "../../lib/nn/bundle.ts";
 import { TextToImage } from "../../lib/nn/pipeline.ts";
 import { TextToVideo } from "../../lib/nn/pipeline_video.ts";
 import { train, TRAIN_DEFAULTS, type TrainConfig } from "../../lib/train/seppo.ts";
@@ -82,6 +83,7 @@ Deno.test("train on clips: sft and seppo run on a lifted image base; checkpoints
       const cfg = JSON.parse(await Deno.readTextFile(`${ck}/unet/config.json`));
       assert.equal(cfg._class_name, "UNetMotionModel", `${ck} is not a video checkpoint`);
       assert.equal(cfg.num_frames, FRAMES);
+      await assert.rejects(() => loadBundle(ctx, ck, 0), /UNetMotionModel, num_frames 3\) .*set data.frames/);
       const v = await TextToVideo.load(ctx, ck);
       assert.equal(v.frames, FRAMES);
       const clip = await v.generate(ctx, ["a red circle moving right on a blue background"], [7], {
