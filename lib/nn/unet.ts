@@ -1,8 +1,9 @@
 // UNet2DConditionModel (diffusers layout and parameter names) for epsilon prediction:
-//   temb = time_embedding(time_proj(t));  h = conv_in(x)
+//   temb = time_embedding(time_proj(t)) [+ add_embedding(encoder_hidden_states)];  h = conv_in(x)
 //   down_blocks (collecting skips) -> mid_block -> up_blocks (consuming skips)
 //   eps = conv_out(silu(conv_norm_out(h)))
 import type { GpuContext } from "../gpu/context.ts";
+import { add } from "../ops/binary.ts";
 import { timestepEmbedding } from "../ops/embedding.ts";
 import { silu } from "../ops/unary.ts";
 import type { Tensor } from "../tensor/tensor.ts";
@@ -10,6 +11,7 @@ import { type BlockOptions, type Cond, DownBlock, MidBlock, UpBlock } from "./bl
 import { Conv2d } from "./conv.ts";
 import { GroupNorm, Linear } from "./layers.ts";
 import { type Init, Module } from "./module.ts";
+import { TextTimeEmbedding } from "./text_time.ts";
 import { headsPerBlock, type UNetConfig, unetConfig } from "./unet_config.ts";
 
 /** time_embedding: linear_1 (C0 -> 4 C0), silu, linear_2 (4 C0 -> 4 C0). */
@@ -32,6 +34,8 @@ export class TimestepEmbedding extends Module {
 export class UNet2DConditionModel extends Module {
   readonly config: UNetConfig;
   readonly time_embedding: TimestepEmbedding;
+  /** addition_embed_type "text" only (else null: no parameters, as before). */
+  readonly add_embedding: TextTimeEmbedding | null;
   readonly conv_in: Conv2d;
   readonly down_blocks: DownBlock[] = [];
   readonly mid_block: MidBlock;
@@ -46,6 +50,16 @@ export class UNet2DConditionModel extends Module {
     const ch = c.block_out_channels, n = ch.length, heads = headsPerBlock(c);
     const tembDim = ch[0] * 4;
     this.time_embedding = this.sub(new TimestepEmbedding(this.at("time_embedding"), ch[0], tembDim));
+    this.add_embedding = c.addition_embed_type === "text"
+      ? this.sub(
+        new TextTimeEmbedding(
+          this.at("add_embedding"),
+          c.cross_attention_dim,
+          tembDim,
+          c.addition_embed_type_num_heads,
+        ),
+      )
+      : null;
     this.conv_in = this.sub(new Conv2d(this.at("conv_in"), c.in_channels, ch[0], 3));
     const opts = (cross: boolean, h: number, layers: number, outputScale = 1): BlockOptions => ({
       layers,
@@ -114,7 +128,7 @@ export class UNet2DConditionModel extends Module {
       flipSinToCos: c.flip_sin_to_cos,
       freqShift: c.freq_shift,
     });
-    const cond: Cond = { temb: this.time_embedding.forward(ctx, tproj), context: encoderHidden, keyMask };
+    const cond: Cond = { temb: this.embed(ctx, tproj, encoderHidden), context: encoderHidden, keyMask };
     let h = this.conv_in.forward(ctx, sample);
     const skips: Tensor[] = [h];
     for (const b of this.down_blocks) {
@@ -126,6 +140,22 @@ export class UNet2DConditionModel extends Module {
     for (const b of this.up_blocks) h = b.forward(ctx, h, skips, cond);
     return this.conv_out.forward(ctx, silu(ctx, this.conv_norm_out.forward(ctx, h)));
   }
+
+  /**
+   * The embedding every ResNet block receives: tproj [N, C0] -> [N, 4 C0], plus (addition_embed_type
+   * "text") add_embedding(encoderHidden [B, L, D]) [B, 4 C0], as diffusers adds aug_emb to emb.
+   * `perRow` maps the pooled [B, E] onto tproj's N rows (the video model's per-frame copies).
+   */
+  embed(
+    ctx: GpuContext,
+    tproj: Tensor,
+    encoderHidden: Tensor,
+    perRow: (t: Tensor) => Tensor = (t) => t,
+  ): Tensor {
+    const emb = this.time_embedding.forward(ctx, tproj);
+    if (!this.add_embedding) return emb;
+    return add(ctx, emb, perRow(this.add_embedding.forward(ctx, encoderHidden)));
+  }
 }
 
 /** A one-line summary for task logs: parameter count and the shape of the network. */
@@ -133,5 +163,8 @@ export function describeUNet(u: UNet2DConditionModel): string {
   const c = u.config;
   return `UNet2DConditionModel ${u.numParams().toLocaleString("en-US")} parameters: ` +
     `${c.sample_size}x${c.sample_size}x${c.in_channels}, channels [${c.block_out_channels}], ` +
-    `${c.layers_per_block} layer(s)/block, heads [${headsPerBlock(c)}], cross ${c.cross_attention_dim}`;
+    `${c.layers_per_block} layer(s)/block, heads [${headsPerBlock(c)}], cross ${c.cross_attention_dim}` +
+    (c.addition_embed_type
+      ? `, add embedding ${c.addition_embed_type} (${c.addition_embed_type_num_heads} heads)`
+      : "");
 }

@@ -29,6 +29,13 @@ export interface UNetConfig {
   num_attention_heads: number | number[] | null;
   use_linear_projection: boolean;
   transformer_layers_per_block: number;
+  /**
+   * "text": diffusers' TextTimeEmbedding (add_embedding), a pooled text embedding added to the
+   * timestep embedding (global conditioning for every ResNet block). null: none.
+   */
+  addition_embed_type: "text" | null;
+  /** Heads of add_embedding's attention pooling (diffusers default 64); must divide cross_attention_dim. */
+  addition_embed_type_num_heads: number;
 }
 
 /** The tiny default (16x16 RGB pixels, ~1M parameters). */
@@ -53,6 +60,8 @@ export const TINY_UNET: UNetConfig = {
   num_attention_heads: null,
   use_linear_projection: true,
   transformer_layers_per_block: 1,
+  addition_embed_type: null,
+  addition_embed_type_num_heads: 64,
 };
 
 // Keys of diffusers' config that this implementation does not model: accepted only at their
@@ -60,7 +69,6 @@ export const TINY_UNET: UNetConfig = {
 const MUST_BE_DEFAULT: Record<string, unknown> = {
   center_input_sample: false,
   class_embed_type: null,
-  addition_embed_type: null,
   encoder_hid_dim: null,
   encoder_hid_dim_type: null,
   time_embedding_type: "positional",
@@ -172,6 +180,18 @@ export function validateUNet(c: UNetConfig, where = "unet config") {
       bad(key, `gives ${h} heads for ${c.block_out_channels[i]} channels (block ${i}); need a divisor`);
     }
   });
+  if (c.addition_embed_type !== null && c.addition_embed_type !== "text") {
+    bad("addition_embed_type", 'is not supported (only null or "text")');
+  }
+  if (!Number.isInteger(c.addition_embed_type_num_heads) || c.addition_embed_type_num_heads < 1) {
+    bad("addition_embed_type_num_heads", "must be a positive integer");
+  }
+  if (c.addition_embed_type === "text" && c.cross_attention_dim % c.addition_embed_type_num_heads !== 0) {
+    bad(
+      "addition_embed_type_num_heads",
+      `does not divide cross_attention_dim ${c.cross_attention_dim} (addition_embed_type "text" pools over it)`,
+    );
+  }
   const down = 2 ** (n - 1);
   if (c.sample_size % down !== 0) bad("sample_size", `must be divisible by ${down} (${n - 1} downsamplings)`);
 }

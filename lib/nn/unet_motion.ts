@@ -212,7 +212,8 @@ export class UNetMotionModel extends Module {
       flipSinToCos: c.flip_sin_to_cos,
       freqShift: c.freq_shift,
     });
-    const temb = u.time_embedding.forward(ctx, tproj);
+    // The pooled text embedding is per clip [B, E], repeated per frame like the time embedding.
+    const temb = u.embed(ctx, tproj, encoderHidden, (e) => F === 1 ? e : perFrame(e));
 
     let h = u.conv_in.forward(ctx, reshape(ctx, sample, [B * F, C, H, W]));
     const skips: Tensor[] = [h];

@@ -12,6 +12,8 @@ import {
   permuteRef,
   scaleRef,
   sliceRef,
+  sumRef,
+  sumRefBackward,
   unaryRef,
   unaryRefBackward,
 } from "./ops.ts";
@@ -25,6 +27,8 @@ import {
   groupNormRefBackward,
   layerNormRef,
   layerNormRefBackward,
+  softmaxRef,
+  softmaxRefBackward,
   upsampleNearest2xRef,
   upsampleNearest2xRefBackward,
 } from "./layers.ts";
@@ -82,6 +86,17 @@ export class RefTape {
 
   scale(x: RV, alpha: number): RV {
     return this.op([x], scaleRef(x.v, alpha), (g) => [scaleRef(g, alpha)]);
+  }
+
+  /** Sum over `axes`, keeping them as size 1 when keepDims. */
+  sum(x: RV, axes: number[], keepDims = false): RV {
+    return this.op([x], sumRef(x.v, axes, keepDims), (g) => [sumRefBackward(x.v, axes, g)]);
+  }
+
+  /** Softmax over the last axis (no mask). */
+  softmax(x: RV): RV {
+    const y = softmaxRef(x.v);
+    return this.op([x], y, (g) => [softmaxRefBackward(y, g)]);
   }
 
   unary(op: string, x: RV): RV {

@@ -6,10 +6,13 @@ import { rootInit } from "../../lib/nn/module.ts";
 import { loadUNetFolder } from "../../lib/nn/pipeline.ts";
 import { describeUNet, UNet2DConditionModel } from "../../lib/nn/unet.ts";
 import { TINY_UNET, unetConfig } from "../../lib/nn/unet_config.ts";
+import { TextTimeEmbedding } from "../../lib/nn/text_time.ts";
+import type { Nd } from "../../lib/ref/nd.ts";
 import { tensor } from "../../lib/tensor/tensor.ts";
-import { gpu, randNd } from "../_helpers.ts";
+import { checkVjp, gpu, randNd } from "../_helpers.ts";
 import { compareModule } from "./_compare.ts";
-import { refUNet } from "./_ref_unet.ts";
+import { RefParams, RefTape } from "./_ref_model.ts";
+import { refTextTimeEmbedding, refUNet } from "./_ref_unet.ts";
 
 /** SD-1.5's UNet config with the widths divided by 20 (and matching groups / cross dim). */
 const SD15_SMALL = {
@@ -91,6 +94,26 @@ Deno.test("config validation quotes the key, the value and the source", () => {
     /class_embed_type = "timestep" is not supported/,
   );
   throws(() => unetConfig({ block_out_chanels: [32] }), /unknown key block_out_chanels/);
+  // addition_embed_type: only "text" is modelled; its heads must divide cross_attention_dim.
+  throws(
+    () => unetConfig({ ...SD15_SMALL, addition_embed_type: "text_time" }, "unet/config.json"),
+    /unet\/config.json: addition_embed_type = "text_time" is not supported/,
+  );
+  throws(
+    () => unetConfig({ ...SD15_SMALL, addition_embed_type: "text" }), // diffusers' 64 heads, cross dim 24
+    /addition_embed_type_num_heads = 64 does not divide cross_attention_dim 24/,
+  );
+  throws(
+    () => unetConfig({ addition_embed_type: "text", addition_embed_type_num_heads: 0 }),
+    /addition_embed_type_num_heads = 0 must be a positive integer/,
+  );
+  // Unused heads are not checked against the cross dim (SD-1.5 configs carry diffusers' default 64).
+  equal(unetConfig({ ...SD15_SMALL, addition_embed_type_num_heads: 64 }).addition_embed_type, null);
+  equal(
+    unetConfig({ ...SD15_SMALL, addition_embed_type: "text", addition_embed_type_num_heads: 8 })
+      .addition_embed_type_num_heads,
+    8,
+  );
   throws(() => unetConfig({ up_block_types: ["UpBlock2D"] }), /up_block_types/);
 });
 
@@ -153,4 +176,128 @@ Deno.test("a diffusers UNet folder (config.json + safetensors) loads with identi
   src.dispose();
   dst.dispose();
   await Deno.remove(dir, { recursive: true });
+});
+
+/** The tiny UNet of the reference comparisons, optionally with the pooled text embedding. */
+const TINY_REF = {
+  ...TINY_UNET,
+  sample_size: 8,
+  block_out_channels: [8, 16],
+  norm_num_groups: 4,
+  cross_attention_dim: 6,
+  attention_head_dim: 2,
+};
+
+Deno.test("without addition_embed_type the UNet is unchanged; with it, 13 add_embedding tensors", async () => {
+  const ctx = await gpu();
+  const plain = new UNet2DConditionModel(rootInit(ctx, 0), {});
+  // Counted on the default UNet before addition_embed_type existed.
+  equal(plain.parameters().size, 208);
+  equal(plain.numParams(), 802_627);
+  const text = new UNet2DConditionModel(rootInit(ctx, 0), {
+    addition_embed_type: "text",
+    addition_embed_type_num_heads: 4,
+  });
+  const p = text.parameters();
+  const added = [...p.keys()].filter((k) => !plain.parameters().has(k));
+  deepStrictEqual(added.map((k) => `${k} ${p.get(k)!.shape.join("x")}`), [
+    "add_embedding.norm1.weight 64",
+    "add_embedding.norm1.bias 64",
+    "add_embedding.pool.positional_embedding 1x64",
+    "add_embedding.pool.k_proj.weight 64x64",
+    "add_embedding.pool.k_proj.bias 64",
+    "add_embedding.pool.q_proj.weight 64x64",
+    "add_embedding.pool.q_proj.bias 64",
+    "add_embedding.pool.v_proj.weight 64x64",
+    "add_embedding.pool.v_proj.bias 64",
+    "add_embedding.proj.weight 128x64",
+    "add_embedding.proj.bias 128",
+    "add_embedding.norm2.weight 128",
+    "add_embedding.norm2.bias 128",
+  ]);
+  equal(p.size, 208 + 13);
+  // The image weights keep their values (init streams are per name).
+  const a = await plain.stateDict(), b = await text.stateDict();
+  for (const [k, e] of a) deepStrictEqual(b.get(k)!.data, e.data, k);
+  // positional_embedding ~ randn / sqrt(64): std 1/8.
+  const pos = b.get("add_embedding.pool.positional_embedding")!.data;
+  const std = Math.sqrt(pos.reduce((s, v) => s + v * v, 0) / pos.length);
+  equal(std > 0.08 && std < 0.17, true, `positional_embedding std ${std}`);
+  plain.dispose();
+  text.dispose();
+});
+
+Deno.test("float64 reference add_embedding: its gradients match finite differences", () => {
+  const [B, L, D, E, heads] = [2, 3, 6, 8, 3];
+  const shapes: [string, number[]][] = [
+    ["norm1.weight", [D]],
+    ["norm1.bias", [D]],
+    ["pool.positional_embedding", [1, D]],
+    ["pool.q_proj.weight", [D, D]],
+    ["pool.q_proj.bias", [D]],
+    ["pool.k_proj.weight", [D, D]],
+    ["pool.k_proj.bias", [D]],
+    ["pool.v_proj.weight", [D, D]],
+    ["pool.v_proj.bias", [D]],
+    ["proj.weight", [E, D]],
+    ["proj.bias", [E]],
+    ["norm2.weight", [E]],
+    ["norm2.bias", [E]],
+  ];
+  const inputs = [randNd([B, L, D], 1), ...shapes.map(([, s], i) => randNd(s, 10 + i))];
+  const run = (xs: Nd[]) => {
+    const T = new RefTape();
+    const P = new RefParams(T, new Map(shapes.map(([k], i) => [`add_embedding.${k}`, xs[i + 1]])));
+    const h = T.leaf(xs[0]);
+    return { T, P, h, y: refTextTimeEmbedding(P, "add_embedding", h, heads) };
+  };
+  checkVjp(
+    "add_embedding",
+    inputs,
+    (xs) => run(xs).y.v,
+    (xs, g) => {
+      const { T, P, h, y } = run(xs);
+      T.backward(y, g);
+      return [h.g!, ...shapes.map(([k]) => P.leaves.get(`add_embedding.${k}`)!.g!)];
+    },
+    7,
+    1e-6,
+    1e-6,
+  );
+});
+
+Deno.test("add_embedding at the shipped size (D=64, 4 heads, L=16, E=128) matches the float64 reference", async () => {
+  const ctx = await gpu();
+  const m = new TextTimeEmbedding(rootInit(ctx, 2, "add_embedding"), 64, 128, 4);
+  await compareModule(
+    ctx,
+    "add_embedding",
+    m,
+    [randNd([3, 16, 64], 4)],
+    ([h]) => m.forward(ctx, h),
+    (P, [h]) => refTextTimeEmbedding(P, "add_embedding", h, 4),
+  );
+  m.dispose();
+});
+
+Deno.test("UNet with addition_embed_type text: forward/backward matches the float64 reference", async () => {
+  const ctx = await gpu();
+  const cfg = unetConfig({ ...TINY_REF, addition_embed_type: "text", addition_embed_type_num_heads: 3 });
+  const u = new UNet2DConditionModel(rootInit(ctx, 12), cfg);
+  const [B, L] = [2, 4];
+  const ts = [3, 811];
+  // The pooling ignores the key mask (as diffusers'); cross-attention uses it.
+  const mask = { data: Float64Array.from([1, 1, 1, 0, 1, 1, 0, 0]), shape: [B, L] };
+  const maskT = tensor(ctx, Float32Array.from(mask.data), [B, L]);
+  await compareModule(
+    ctx,
+    "unet text",
+    u,
+    [randNd([B, 3, 8, 8], 7), randNd([B, L, 6], 8)],
+    ([x, h]) => u.forward(ctx, x, ts, h, maskT),
+    (P, [x, h]) => refUNet(P, cfg, x, ts, h, mask),
+    { atol: 2e-4, rtol: 2e-3 },
+  );
+  maskT.dispose();
+  u.dispose();
 });

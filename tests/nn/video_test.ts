@@ -18,7 +18,6 @@ import {
 } from "../../lib/nn/unet_motion.ts";
 import { mean } from "../../lib/ops/reduce.ts";
 import { randn } from "../../lib/ops/rng.ts";
-import { timestepEmbeddingRef } from "../../lib/ref/layers.ts";
 import type { Nd } from "../../lib/ref/nd.ts";
 import { refMotionModule, sinusoidalPositionsRef } from "../../lib/ref/temporal.ts";
 import type { RV } from "../../lib/ref/unet.ts";
@@ -26,8 +25,8 @@ import { tensor } from "../../lib/tensor/tensor.ts";
 import { AdamW } from "../../lib/train/adamw.ts";
 import { assertClose, gpu, randNd, seeded } from "../_helpers.ts";
 import { compareModule } from "./_compare.ts";
-import { refGroupNorm, refLinear, type RefParams, refTransformer2D } from "./_ref_model.ts";
-import { refConv, refResnet } from "./_ref_unet.ts";
+import { refGroupNorm, type RefParams, refTransformer2D } from "./_ref_model.ts";
+import { refConv, refEmbedding, refResnet } from "./_ref_unet.ts";
 
 /** The image UNet of these tests, and the video one: 2 motion heads. */
 const SPATIAL = {
@@ -76,15 +75,8 @@ function refMotionUNet(
     for (let f = 0; f < F; f++) maskF.set(row, (b * F + f) * mask.shape[1]);
   }
   const m: Nd = { data: maskF, shape: [B * F, mask.shape[1]] };
-  const tp = T.leaf(timestepEmbeddingRef(ts, c.block_out_channels[0], {
-    flipSinToCos: c.flip_sin_to_cos,
-    freqShift: c.freq_shift,
-  }));
-  const emb = refLinear(
-    P,
-    "time_embedding.linear_2",
-    T.unary("silu", refLinear(P, "time_embedding.linear_1", tp)),
-  );
+  // Per clip (with the pooled text embedding when configured), then repeat_interleave'd over frames.
+  const emb = refEmbedding(P, c, ts, hidden);
   const temb = repeat(emb), text = repeat(hidden);
   const g = c.norm_num_groups;
   const motion = (name: string, h: RV, heads: number) => refMotionModule(P, name, h, F, heads, g);
@@ -246,6 +238,15 @@ Deno.test("UNetMotionModel with attention only at the low resolution (the shippe
     up_block_types: ["CrossAttnUpBlock2D", "UpBlock2D"],
   };
   await compareMotionUNet({ ...UNET, ...order, use_motion_mid_block: false }, 1, 3, 12);
+});
+
+Deno.test("UNetMotionModel with addition_embed_type text: pooled per clip, repeated per frame (B=2, F=2)", async () => {
+  await compareMotionUNet(
+    { ...UNET, addition_embed_type: "text", addition_embed_type_num_heads: 3 },
+    2,
+    2,
+    13,
+  );
 });
 
 async function compareMotionUNet(cfg: Record<string, unknown>, B: number, F: number, seed: number) {
