@@ -43,6 +43,13 @@ export interface PretrainConfig {
     norm_num_groups: number;
     cross_attention_dim: number;
     attention_head_dim: number;
+    /**
+     * "text": diffusers' addition_embed_type "text", a pooled prompt embedding added to the timestep
+     * embedding (global conditioning for every ResNet block). "none": the shipped architecture.
+     */
+    addition_embed_type: string;
+    /** Heads of the add embedding's attention pooling; must divide cross_attention_dim. */
+    addition_embed_heads: number;
     text_layers: number;
     text_heads: number;
     max_length: number;
@@ -90,6 +97,8 @@ export const PRETRAIN_DEFAULTS: PretrainConfig = {
     norm_num_groups: 8,
     cross_attention_dim: 64,
     attention_head_dim: 4,
+    addition_embed_type: "none",
+    addition_embed_heads: 4,
     text_layers: 2,
     text_heads: 4,
     max_length: 16,
@@ -129,6 +138,8 @@ export const PRETRAIN_SCHEMA = defineSchema(PRETRAIN_DEFAULTS, {
   "model.norm_num_groups": int({ min: 1 }),
   "model.cross_attention_dim": int({ min: 1 }),
   "model.attention_head_dim": int({ min: 1 }),
+  "model.addition_embed_type": oneOf("none", "text"),
+  "model.addition_embed_heads": int({ min: 1 }),
   "model.text_layers": int({ min: 1 }),
   "model.text_heads": int({ min: 1 }),
   "model.max_length": int({ min: 4 }),
@@ -169,6 +180,12 @@ export function bundleWeights(m: TextToImage | TextToVideo): Weights {
 
 export function createModel(ctx: GpuContext, c: PretrainConfig): TextToImage {
   const m = c.model;
+  if (m.addition_embed_type === "text" && m.cross_attention_dim % m.addition_embed_heads !== 0) {
+    throw new Error(
+      `model.addition_embed_heads = ${m.addition_embed_heads} does not divide model.cross_attention_dim ` +
+        `${m.cross_attention_dim} (the add embedding pools the text in heads)`,
+    );
+  }
   return TextToImage.create(ctx, {
     seed: m.init_seed,
     maxLength: m.max_length,
@@ -181,6 +198,10 @@ export function createModel(ctx: GpuContext, c: PretrainConfig): TextToImage {
       norm_num_groups: m.norm_num_groups,
       cross_attention_dim: m.cross_attention_dim,
       attention_head_dim: m.attention_head_dim,
+      // Only with "text", so a "none" model's unet config is exactly the shipped one's.
+      ...(m.addition_embed_type === "text"
+        ? { addition_embed_type: "text" as const, addition_embed_type_num_heads: m.addition_embed_heads }
+        : {}),
     },
     text: { num_hidden_layers: m.text_layers, num_attention_heads: m.text_heads },
     scheduler: { beta_schedule: m.beta_schedule as never, num_train_timesteps: m.num_train_timesteps },

@@ -1,10 +1,18 @@
 // Pretraining: a resumed run (checkpoint at update 1, resume to 3) ends with exactly the weights,
-// EMA and logs of an uninterrupted run; the checkpoint folder loads as a model.
+// EMA and logs of an uninterrupted run; the checkpoint folder loads as a model. The shipped configs
+// build the models they describe.
 import assert from "node:assert/strict";
 import { DEFAULTS, generate } from "../../data/generate.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
 import { TextToImage } from "../../lib/nn/pipeline.ts";
-import { pretrain, PRETRAIN_DEFAULTS, type PretrainConfig } from "../../lib/train/pretrain.ts";
+import { loadYamlConfig } from "../../lib/io/config.ts";
+import {
+  createModel,
+  pretrain,
+  PRETRAIN_DEFAULTS,
+  PRETRAIN_SCHEMA,
+  type PretrainConfig,
+} from "../../lib/train/pretrain.ts";
 import { gpu } from "../_helpers.ts";
 
 Deno.test("pretrain: resume is exact; checkpoints load", async () => {
@@ -61,4 +69,29 @@ Deno.test("pretrain: resume is exact; checkpoints load", async () => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("pretrain configs: shapes keeps the shipped UNet; shapes-text adds the pooled text embedding", async () => {
+  const ctx = await gpu();
+  const plain = loadYamlConfig("configs/pretrain-shapes.yaml", PRETRAIN_SCHEMA);
+  const text = loadYamlConfig("configs/pretrain-shapes-text.yaml", PRETRAIN_SCHEMA);
+  assert.equal(plain.model.addition_embed_type, "none");
+  const a = createModel(ctx, plain), b = createModel(ctx, text);
+  assert.equal(a.unet.add_embedding, null);
+  assert.equal(a.unet.config.addition_embed_type, null);
+  // The shipped base model's size, counted before addition_embed_type existed.
+  assert.equal(a.unet.numParams(), 1_001_251);
+  assert.equal(b.unet.config.addition_embed_type, "text");
+  assert.equal(b.unet.add_embedding?.pool.heads, 4);
+  assert.equal(text.out, "runs/pretrain-shapes-text");
+  // Apart from the add embedding and the output folder, the two configs are the same.
+  assert.deepEqual(
+    { ...text, out: plain.out, model: { ...text.model, addition_embed_type: "none" } },
+    plain,
+  );
+  a.dispose();
+  b.dispose();
+  const bad = structuredClone(text);
+  bad.model.addition_embed_heads = 5;
+  assert.throws(() => createModel(ctx, bad), /model.addition_embed_heads = 5 does not divide/);
 });
