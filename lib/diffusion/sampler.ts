@@ -116,3 +116,60 @@ export function guided(
     },
   };
 }
+
+/** Options of a prompt-conditioned generation (the bundles' generate()). */
+export interface PromptSampleOptions {
+  kind?: SamplerKind;
+  steps?: number;
+  eta?: number;
+  guidance?: number;
+  onStep?: (i: number, t: number) => void;
+}
+
+/**
+ * Samples one example per (prompt, seed) from a text-conditioned model with classifier-free guidance
+ * (uncond = the encoded empty prompt): the body of TextToImage.generate and TextToVideo.generate,
+ * which differ only in the per-example `shape` ([C, H, W] or [F, C, H, W]).
+ */
+export async function samplePrompts(
+  ctx: GpuContext,
+  schedule: NoiseSchedule,
+  encode: (texts: readonly string[]) => { hidden: Tensor; mask: Tensor },
+  model: CondModel,
+  prompts: readonly string[],
+  seeds: readonly number[],
+  shape: readonly number[],
+  o: PromptSampleOptions = {},
+): Promise<Tensor> {
+  if (prompts.length !== seeds.length) {
+    throw new Error(`generate: ${prompts.length} prompts, ${seeds.length} seeds`);
+  }
+  const g = o.guidance ?? 1;
+  return await ctx.scope(async () => {
+    const { cond, uncond } = ctx.noGrad(() => ({
+      cond: encode(prompts),
+      uncond: g === 1 ? null : encode(prompts.map(() => "")),
+    }));
+    const cfg = guided(
+      ctx,
+      model,
+      cond.hidden,
+      uncond?.hidden ?? cond.hidden,
+      g,
+      cond.mask,
+      uncond?.mask ?? cond.mask,
+    );
+    try {
+      return await sample(ctx, schedule, cfg.eps, {
+        kind: o.kind ?? "ddim",
+        steps: o.steps ?? 20,
+        eta: o.eta ?? 0,
+        seeds,
+        shape,
+        onStep: o.onStep,
+      });
+    } finally {
+      cfg.dispose();
+    }
+  });
+}

@@ -2,9 +2,8 @@
 // schedule, saved/loaded as a diffusers-style folder (unet/, text_encoder/, tokenizer/, scheduler/).
 import type { GpuContext } from "../gpu/context.ts";
 import { addNoise, epsErrors } from "../diffusion/noise.ts";
-import { guided, type GuidedEps, sample } from "../diffusion/sampler.ts";
+import { type PromptSampleOptions, samplePrompts } from "../diffusion/sampler.ts";
 import { NoiseSchedule, type SchedulerConfig, schedulerConfig } from "../diffusion/schedule.ts";
-import type { SamplerKind } from "../diffusion/steps.ts";
 import { loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
 import { readSafetensors, type StTensor } from "../io/safetensors.ts";
 import { type Tensor, tensor } from "../tensor/tensor.ts";
@@ -30,13 +29,7 @@ export interface Encoded {
   mask: Tensor;
 }
 
-export interface GenerateOptions {
-  kind?: SamplerKind;
-  steps?: number;
-  eta?: number;
-  guidance?: number;
-  onStep?: (i: number, t: number) => void;
-}
+export type GenerateOptions = PromptSampleOptions;
 
 export class TextToImage {
   readonly schedule: NoiseSchedule;
@@ -96,40 +89,17 @@ export class TextToImage {
     seeds: readonly number[],
     o: GenerateOptions = {},
   ) {
-    if (prompts.length !== seeds.length) {
-      throw new Error(`generate: ${prompts.length} prompts, ${seeds.length} seeds`);
-    }
-    const g = o.guidance ?? 1;
     const c = this.unet.config;
-    return await ctx.scope(async () => {
-      const { cond, uncond } = ctx.noGrad(() => ({
-        cond: this.encode(ctx, prompts),
-        uncond: g === 1 ? null : this.encode(ctx, prompts.map(() => "")),
-      }));
-      const model = (x: Tensor, ts: number[], h: Tensor, m: Tensor | null) =>
-        this.unet.forward(ctx, x, ts, h, m);
-      const cfg: GuidedEps = guided(
-        ctx,
-        model,
-        cond.hidden,
-        uncond?.hidden ?? cond.hidden,
-        g,
-        cond.mask,
-        uncond?.mask ?? cond.mask,
-      );
-      try {
-        return await sample(ctx, this.schedule, cfg.eps, {
-          kind: o.kind ?? "ddim",
-          steps: o.steps ?? 20,
-          eta: o.eta ?? 0,
-          seeds,
-          shape: [c.in_channels, c.sample_size, c.sample_size],
-          onStep: o.onStep,
-        });
-      } finally {
-        cfg.dispose();
-      }
-    });
+    return await samplePrompts(
+      ctx,
+      this.schedule,
+      (texts) => this.encode(ctx, texts),
+      (x, ts, h, m) => this.unet.forward(ctx, x, ts, h, m),
+      prompts,
+      seeds,
+      [c.in_channels, c.sample_size, c.sample_size],
+      o,
+    );
   }
 
   /** Writes a diffusers-style folder (atomically, through lib/io/checkpoint.ts). */

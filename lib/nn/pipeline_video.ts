@@ -4,7 +4,7 @@
 // Clips are [B, F, C, H, W] in about [-1, 1].
 import type { GpuContext } from "../gpu/context.ts";
 import { addNoise, epsErrors } from "../diffusion/noise.ts";
-import { guided, type GuidedEps, sample } from "../diffusion/sampler.ts";
+import { samplePrompts } from "../diffusion/sampler.ts";
 import { NoiseSchedule, type SchedulerConfig, schedulerConfig } from "../diffusion/schedule.ts";
 import { loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
 import type { StTensor } from "../io/safetensors.ts";
@@ -122,40 +122,17 @@ export class TextToVideo {
     seeds: readonly number[],
     o: GenerateOptions = {},
   ): Promise<Tensor> {
-    if (prompts.length !== seeds.length) {
-      throw new Error(`generate: ${prompts.length} prompts, ${seeds.length} seeds`);
-    }
-    const g = o.guidance ?? 1;
     const c = this.unet.config;
-    return await ctx.scope(async () => {
-      const { cond, uncond } = ctx.noGrad(() => ({
-        cond: this.encode(ctx, prompts),
-        uncond: g === 1 ? null : this.encode(ctx, prompts.map(() => "")),
-      }));
-      const model = (x: Tensor, ts: number[], h: Tensor, m: Tensor | null) =>
-        this.unet.forward(ctx, x, ts, h, m);
-      const cfg: GuidedEps = guided(
-        ctx,
-        model,
-        cond.hidden,
-        uncond?.hidden ?? cond.hidden,
-        g,
-        cond.mask,
-        uncond?.mask ?? cond.mask,
-      );
-      try {
-        return await sample(ctx, this.schedule, cfg.eps, {
-          kind: o.kind ?? "ddim",
-          steps: o.steps ?? 20,
-          eta: o.eta ?? 0,
-          seeds,
-          shape: [this.frames, c.in_channels, c.sample_size, c.sample_size],
-          onStep: o.onStep,
-        });
-      } finally {
-        cfg.dispose();
-      }
-    });
+    return await samplePrompts(
+      ctx,
+      this.schedule,
+      (texts) => this.encode(ctx, texts),
+      (x, ts, h, m) => this.unet.forward(ctx, x, ts, h, m),
+      prompts,
+      seeds,
+      [this.frames, c.in_channels, c.sample_size, c.sample_size],
+      o,
+    );
   }
 
   /** Writes a diffusers-style folder (atomically): unet/ holds spatial and motion weights. */
