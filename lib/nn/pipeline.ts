@@ -108,35 +108,17 @@ export class TextToImage {
     extraFiles: Record<string, string | Uint8Array> = {},
     dtype: "F32" | "F16" = "F32",
   ) {
-    const tensors = async (m: UNet2DConditionModel | TextEncoder) =>
-      [...(await m.stateDict())].map(([name, e]) => ({ name, shape: [...e.shape], data: e.data }));
-    await saveCheckpoint(dir, {
-      modelIndex: {
-        _class_name: "SeppoTextToImagePipeline",
-        unet: ["diffusers", "UNet2DConditionModel"],
-        text_encoder: ["transformers", "CLIPTextModel"],
-        tokenizer: ["seppo", "WordTokenizer"],
-        scheduler: ["diffusers", "DDIMScheduler"],
+    await saveBundle(
+      dir,
+      this,
+      {
+        pipelineClass: "SeppoTextToImagePipeline",
+        unetClass: "UNet2DConditionModel",
+        unetConfig: { _class_name: "UNet2DConditionModel", ...this.unet.config },
       },
-      components: {
-        unet: {
-          config: { _class_name: "UNet2DConditionModel", ...this.unet.config },
-          tensors: await tensors(this.unet),
-        },
-        text_encoder: {
-          config: { architectures: ["CLIPTextModel"], ...this.textEncoder.config },
-          tensors: await tensors(this.textEncoder),
-        },
-      },
-      extraFiles: {
-        "tokenizer/tokenizer.json": JSON.stringify(this.tokenizer.toJSON(), null, 1) + "\n",
-        "scheduler/scheduler_config.json":
-          JSON.stringify({ _class_name: "DDIMScheduler", ...this.schedule.config }, null, 2) +
-          "\n",
-        ...extraFiles,
-      },
+      extraFiles,
       dtype,
-    });
+    );
   }
 
   /** Loads a folder written by save() (or a diffusers UNet folder of a supported config). */
@@ -173,6 +155,46 @@ export class TextToImage {
     this.unet.dispose();
     this.textEncoder.dispose();
   }
+}
+
+/** What a bundle's save() writes: both networks, tokenizer and scheduler, as a diffusers-style folder. */
+export async function saveBundle(
+  dir: string,
+  b: {
+    unet: { stateDict(): Promise<Map<string, StateEntry>> };
+    textEncoder: TextEncoder;
+    tokenizer: WordTokenizer;
+    schedule: NoiseSchedule;
+  },
+  kind: { pipelineClass: string; unetClass: string; unetConfig: Record<string, unknown> },
+  extraFiles: Record<string, string | Uint8Array>,
+  dtype: "F32" | "F16",
+) {
+  const tensors = async (m: { stateDict(): Promise<Map<string, StateEntry>> }) =>
+    [...(await m.stateDict())].map(([name, e]) => ({ name, shape: [...e.shape], data: e.data }));
+  await saveCheckpoint(dir, {
+    modelIndex: {
+      _class_name: kind.pipelineClass,
+      unet: ["diffusers", kind.unetClass],
+      text_encoder: ["transformers", "CLIPTextModel"],
+      tokenizer: ["seppo", "WordTokenizer"],
+      scheduler: ["diffusers", "DDIMScheduler"],
+    },
+    components: {
+      unet: { config: kind.unetConfig, tensors: await tensors(b.unet) },
+      text_encoder: {
+        config: { architectures: ["CLIPTextModel"], ...b.textEncoder.config },
+        tensors: await tensors(b.textEncoder),
+      },
+    },
+    extraFiles: {
+      "tokenizer/tokenizer.json": JSON.stringify(b.tokenizer.toJSON(), null, 1) + "\n",
+      "scheduler/scheduler_config.json":
+        JSON.stringify({ _class_name: "DDIMScheduler", ...b.schedule.config }, null, 2) + "\n",
+      ...extraFiles,
+    },
+    dtype,
+  });
 }
 
 function entries(m: Map<string, StTensor>): Map<string, StateEntry> {

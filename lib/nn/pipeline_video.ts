@@ -6,11 +6,11 @@ import type { GpuContext } from "../gpu/context.ts";
 import { addNoise, epsErrors } from "../diffusion/noise.ts";
 import { samplePrompts } from "../diffusion/sampler.ts";
 import { NoiseSchedule, type SchedulerConfig, schedulerConfig } from "../diffusion/schedule.ts";
-import { loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
+import { loadCheckpoint } from "../io/checkpoint.ts";
 import type { StTensor } from "../io/safetensors.ts";
 import { type Tensor, tensor } from "../tensor/tensor.ts";
 import { type Module, rootInit, type StateEntry } from "./module.ts";
-import { type Encoded, type GenerateOptions, TextToImage } from "./pipeline.ts";
+import { type Encoded, type GenerateOptions, saveBundle, TextToImage } from "./pipeline.ts";
 import { TextEncoder, type TextEncoderConfig } from "./text_encoder.ts";
 import { type TokenizerJson, WordTokenizer } from "./tokenizer.ts";
 import {
@@ -141,31 +141,17 @@ export class TextToVideo {
     extraFiles: Record<string, string | Uint8Array> = {},
     dtype: "F32" | "F16" = "F32",
   ) {
-    const tensors = async (m: UNetMotionModel | TextEncoder) =>
-      [...(await m.stateDict())].map(([name, e]) => ({ name, shape: [...e.shape], data: e.data }));
-    await saveCheckpoint(dir, {
-      modelIndex: {
-        _class_name: "SeppoTextToVideoPipeline",
-        unet: ["diffusers", "UNetMotionModel"],
-        text_encoder: ["transformers", "CLIPTextModel"],
-        tokenizer: ["seppo", "WordTokenizer"],
-        scheduler: ["diffusers", "DDIMScheduler"],
+    await saveBundle(
+      dir,
+      this,
+      {
+        pipelineClass: "SeppoTextToVideoPipeline",
+        unetClass: "UNetMotionModel",
+        unetConfig: motionConfigJson(this.unet.config, this.frames),
       },
-      components: {
-        unet: { config: motionConfigJson(this.unet.config, this.frames), tensors: await tensors(this.unet) },
-        text_encoder: {
-          config: { architectures: ["CLIPTextModel"], ...this.textEncoder.config },
-          tensors: await tensors(this.textEncoder),
-        },
-      },
-      extraFiles: {
-        "tokenizer/tokenizer.json": JSON.stringify(this.tokenizer.toJSON(), null, 1) + "\n",
-        "scheduler/scheduler_config.json":
-          JSON.stringify({ _class_name: "DDIMScheduler", ...this.schedule.config }, null, 2) + "\n",
-        ...extraFiles,
-      },
+      extraFiles,
       dtype,
-    });
+    );
   }
 
   /**
