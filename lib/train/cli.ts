@@ -1,22 +1,17 @@
 // Shared CLI plumbing for training tasks: --config FILE plus config-key flags (--train.lr 1e-4 or a
 // unique leaf like --beta), printed and returned with its YAML for saving beside the run.
 import { parseArgs } from "node:util";
-import { parse } from "yaml";
 import { applyOverrides, dumpYaml, flagOptions, loadYamlConfig, type Schema } from "../io/config.ts";
 
 export interface ParsedTask<T> {
   config: T;
   yaml: string;
   flags: Record<string, string | boolean | undefined>;
-  /** Dotted config keys set explicitly, in the file or by a flag. */
+  /**
+   * Dotted config keys set by a flag. (Keys from the file are not counted: a preset file may set
+   * ref.strategy for seppo and still serve `--method dpo`, whose preset then wins.)
+   */
   explicit: Set<string>;
-}
-
-function leafKeys(raw: unknown, prefix = ""): string[] {
-  if (!raw || typeof raw !== "object" || Array.isArray(raw)) return prefix ? [prefix.slice(0, -1)] : [];
-  return Object.entries(raw).flatMap(([k, v]) =>
-    v && typeof v === "object" && !Array.isArray(v) ? leafKeys(v, `${prefix}${k}.`) : [`${prefix}${k}`]
-  );
 }
 
 /**
@@ -49,7 +44,7 @@ export function parseTask<T>(
   }
   const base = v.config ? loadYamlConfig(v.config as string, schema) : schema.defaults;
   const config = applyOverrides(base, schema, overrides);
-  const explicit = new Set(v.config ? leafKeys(parse(Deno.readTextFileSync(v.config as string))) : []);
+  const explicit = new Set<string>();
   const keys = Object.keys(schema.fields);
   for (const k of Object.keys(overrides)) {
     const name = k.replaceAll("-", "_");

@@ -5,7 +5,14 @@ import assert from "node:assert/strict";
 import { DEFAULTS, generate } from "../../data/generate.ts";
 import { TextToImage } from "../../lib/nn/pipeline.ts";
 import { parseVariant } from "../../lib/train/compare.ts";
-import { resolveMethod, train, TRAIN_DEFAULTS, type TrainConfig } from "../../lib/train/seppo.ts";
+import {
+  resolveMethod,
+  train,
+  TRAIN_DEFAULTS,
+  TRAIN_SCHEMA,
+  type TrainConfig,
+} from "../../lib/train/seppo.ts";
+import { parseTask } from "../../lib/train/cli.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
 import { gpu } from "../_helpers.ts";
 
@@ -127,4 +134,26 @@ Deno.test("method presets: fixed settings win, contradictions are refused; compa
   assert.equal(v.slug, "seppo-ref-latest-aaf-off");
   assert.throws(() => parseVariant("dpo:aaf=sign", TRAIN_DEFAULTS), /method dpo fixes aaf = off/);
   assert.throws(() => parseVariant("seppo:beta=3", TRAIN_DEFAULTS), /expected ref=/);
+});
+
+Deno.test("train CLI: --method on the seppo preset applies the method's preset; a contradicting flag is refused", () => {
+  const args = (...a: string[]) => ["--config", "configs/seppo-shapes.yaml", ...a];
+  const aliases = { "ref-strategy": "ref.strategy", seed: "train.seed" };
+  const dpo = parseTask(args("--method", "dpo"), TRAIN_SCHEMA, {}, aliases);
+  assert.deepEqual(resolveMethod(dpo.config, dpo.explicit), {
+    method: "dpo",
+    strategy: "initial",
+    aaf: "off",
+    loser: "data",
+  });
+  const bad = parseTask(args("--method", "spin", "--ref-strategy", "uniform"), TRAIN_SCHEMA, {}, aliases);
+  assert.throws(() => resolveMethod(bad.config, bad.explicit), /method spin fixes ref.strategy = latest/);
+  const abl = parseTask(args("--aaf", "off", "--seed", "3"), TRAIN_SCHEMA, {}, aliases);
+  assert.deepEqual(resolveMethod(abl.config, abl.explicit), {
+    method: "seppo",
+    strategy: "uniform",
+    aaf: "off",
+    loser: "ref",
+  });
+  assert.equal(abl.config.train.seed, 3);
 });
