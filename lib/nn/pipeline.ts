@@ -65,11 +65,7 @@ export class TextToImage {
 
   /** texts -> hidden states and key mask. Gradients reach the text encoder when it is trainable. */
   encode(ctx: GpuContext, texts: readonly string[]): Encoded {
-    const e = this.tokenizer.encode(texts);
-    return {
-      hidden: this.textEncoder.forward(ctx, e.ids),
-      mask: tensor(ctx, e.mask, [texts.length, this.tokenizer.maxLength]),
-    };
+    return encodePrompts(ctx, this.tokenizer, this.textEncoder, texts);
   }
 
   /**
@@ -155,6 +151,20 @@ export class TextToImage {
     this.unet.dispose();
     this.textEncoder.dispose();
   }
+}
+
+/** texts -> hidden states [B, L, D] and the cross-attention key mask [B, L] (pad = 0): both bundles' encode(). */
+export function encodePrompts(
+  ctx: GpuContext,
+  tokenizer: WordTokenizer,
+  textEncoder: TextEncoder,
+  texts: readonly string[],
+): Encoded {
+  const e = tokenizer.encode(texts);
+  return {
+    hidden: textEncoder.forward(ctx, e.ids),
+    mask: tensor(ctx, e.mask, [texts.length, tokenizer.maxLength]),
+  };
 }
 
 /** What a bundle's save() writes: both networks, tokenizer and scheduler, as a diffusers-style folder. */

@@ -8,9 +8,9 @@ import { samplePrompts } from "../diffusion/sampler.ts";
 import { NoiseSchedule, type SchedulerConfig, schedulerConfig } from "../diffusion/schedule.ts";
 import { loadCheckpoint } from "../io/checkpoint.ts";
 import type { StTensor } from "../io/safetensors.ts";
-import { type Tensor, tensor } from "../tensor/tensor.ts";
+import type { Tensor } from "../tensor/tensor.ts";
 import { type Module, rootInit, type StateEntry } from "./module.ts";
-import { type Encoded, type GenerateOptions, saveBundle, TextToImage } from "./pipeline.ts";
+import { type Encoded, encodePrompts, type GenerateOptions, saveBundle, TextToImage } from "./pipeline.ts";
 import { TextEncoder, type TextEncoderConfig } from "./text_encoder.ts";
 import { type TokenizerJson, WordTokenizer } from "./tokenizer.ts";
 import {
@@ -94,11 +94,7 @@ export class TextToVideo {
 
   /** texts -> hidden states [B, L, D] and key mask [B, L] (shared by a clip's frames). */
   encode(ctx: GpuContext, texts: readonly string[]): Encoded {
-    const e = this.tokenizer.encode(texts);
-    return {
-      hidden: this.textEncoder.forward(ctx, e.ids),
-      mask: tensor(ctx, e.mask, [texts.length, this.tokenizer.maxLength]),
-    };
+    return encodePrompts(ctx, this.tokenizer, this.textEncoder, texts);
   }
 
   /**

@@ -3,7 +3,6 @@
 // refuse contradictory ablations, and compare's variants parse.
 import assert from "node:assert/strict";
 import { DEFAULTS, generate } from "../../data/generate.ts";
-import { TextToImage } from "../../lib/nn/pipeline.ts";
 import { parseVariant } from "../../lib/train/compare.ts";
 import {
   resolveMethod,
@@ -15,15 +14,7 @@ import {
 import { parseTask } from "../../lib/train/cli.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
 import { gpu } from "../_helpers.ts";
-
-const TINY_UNET = {
-  block_out_channels: [8, 16],
-  norm_num_groups: 4,
-  cross_attention_dim: 16,
-  attention_head_dim: 2,
-  down_block_types: ["DownBlock2D", "CrossAttnDownBlock2D"] as never,
-  up_block_types: ["CrossAttnUpBlock2D", "UpBlock2D"] as never,
-};
+import { saveTinyBase } from "../_tiny.ts";
 
 async function fixture() {
   const ctx = await gpu();
@@ -38,12 +29,7 @@ async function fixture() {
     out: `${dir}/prefs`,
     progress: false,
   });
-  const m = TextToImage.create(ctx, {
-    unet: TINY_UNET,
-    text: { num_hidden_layers: 1, num_attention_heads: 2 },
-  });
-  await m.save(`${dir}/base`);
-  m.dispose();
+  await saveTinyBase(ctx, `${dir}/base`);
   const config = (method: string, out: string, steps: number): TrainConfig => ({
     ...structuredClone(TRAIN_DEFAULTS),
     base: `${dir}/base`,

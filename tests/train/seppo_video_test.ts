@@ -6,20 +6,12 @@ import assert from "node:assert/strict";
 import { DEFAULTS, generate } from "../../data/generate.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
 import { loadBundle } from "../../lib/nn/bundle.ts";
-import { TextToImage } from "../../lib/nn/pipeline.ts";
 import { TextToVideo } from "../../lib/nn/pipeline_video.ts";
 import { train, TRAIN_DEFAULTS, type TrainConfig } from "../../lib/train/seppo.ts";
 import { gpu } from "../_helpers.ts";
+import { saveTinyBase } from "../_tiny.ts";
 
 // tests/train/seppo_test.ts's tiny UNet; the lift adds motion modules with the default 8 heads.
-const TINY_UNET = {
-  block_out_channels: [8, 16],
-  norm_num_groups: 4,
-  cross_attention_dim: 16,
-  attention_head_dim: 2,
-  down_block_types: ["DownBlock2D", "CrossAttnDownBlock2D"] as never,
-  up_block_types: ["CrossAttnUpBlock2D", "UpBlock2D"] as never,
-};
 const FRAMES = 3;
 const UNET_FILE = "unet/diffusion_pytorch_model.safetensors";
 
@@ -37,12 +29,7 @@ async function fixture() {
     out: `${dir}/prefs`,
     progress: false,
   });
-  const m = TextToImage.create(ctx, {
-    unet: TINY_UNET,
-    text: { num_hidden_layers: 1, num_attention_heads: 2 },
-  });
-  await m.save(`${dir}/base`);
-  m.dispose();
+  await saveTinyBase(ctx, `${dir}/base`);
   const config = (method: string, out: string, steps: number, motionOnly = false): TrainConfig => ({
     ...structuredClone(TRAIN_DEFAULTS),
     base: `${dir}/base`,
