@@ -65,7 +65,7 @@ export const COMPARE_SCHEMA = defineSchema(COMPARE_DEFAULTS, {
   "out": str(),
 });
 
-/** "seppo:ref=initial,aaf=off" -> a TrainConfig patch; errors name the variant. */
+/** "seppo:ref=initial,aaf=off" (also beta=B, lr=L) -> a TrainConfig patch; errors name the variant. */
 export function parseVariant(
   v: string,
   base: TrainConfig,
@@ -82,8 +82,11 @@ export function parseVariant(
     if (k === "ref" && ["initial", "latest", "uniform"].includes(val)) {
       (c.ref.strategy = val, explicit.add("ref.strategy"));
     } else if (k === "aaf" && ["sign", "indicator", "off"].includes(val)) (c.aaf = val, explicit.add("aaf"));
+    else if (k === "beta" && Number(val) > 0) c.beta = Number(val);
+    else if (k === "lr" && Number(val) > 0) c.train.lr = Number(val);
     else {throw new Error(
-        `variants: "${v}": expected ref=initial|latest|uniform or aaf=sign|indicator|off, got "${kv}"`,
+        `variants: "${v}": expected ref=initial|latest|uniform, aaf=sign|indicator|off, beta=<number > 0> ` +
+          `or lr=<number > 0>, got "${kv}"`,
       );}
   }
   resolveMethod(c, explicit); // refuses e.g. spin:ref=uniform

@@ -119,7 +119,12 @@ Deno.test("method presets: fixed settings win, contradictions are refused; compa
   assert.equal(v.config.aaf, "off");
   assert.equal(v.slug, "seppo-ref-latest-aaf-off");
   assert.throws(() => parseVariant("dpo:aaf=sign", TRAIN_DEFAULTS), /method dpo fixes aaf = off/);
-  assert.throws(() => parseVariant("seppo:beta=3", TRAIN_DEFAULTS), /expected ref=/);
+  const b = parseVariant("seppo:beta=500,lr=2e-5", TRAIN_DEFAULTS);
+  assert.equal(b.config.beta, 500);
+  assert.equal(b.config.train.lr, 2e-5);
+  assert.equal(b.slug, "seppo-beta-500-lr-2e-5");
+  assert.throws(() => parseVariant("seppo:beta=-3", TRAIN_DEFAULTS), /expected ref=.*got "beta=-3"/);
+  assert.throws(() => parseVariant("seppo:gamma=3", TRAIN_DEFAULTS), /expected ref=/);
 });
 
 Deno.test("train CLI: --method on the seppo preset applies the method's preset; a contradicting flag is refused", () => {
