@@ -26,7 +26,8 @@ export interface CompareConfig {
   base: string;
   variants: string[];
   seeds: number[];
-  train: { steps: number; batch: number };
+  /** ref_steps: DDIM steps of the reference sampler (0: the train config's ref.steps). */
+  train: { steps: number; batch: number; ref_steps: number };
   eval: { prompts: string; seeds: number; steps: number; guidance: number; batch: number };
   out: string;
 }
@@ -45,7 +46,7 @@ export const COMPARE_DEFAULTS: CompareConfig = {
     "seppo:aaf=off",
   ],
   seeds: [0, 1],
-  train: { steps: 60, batch: 8 },
+  train: { steps: 60, batch: 8, ref_steps: 0 },
   eval: { prompts: "data/generated/shapes-eval/prompts.jsonl", seeds: 2, steps: 20, guidance: 3, batch: 32 },
   out: "runs/compare-shapes",
 };
@@ -56,6 +57,7 @@ export const COMPARE_SCHEMA = defineSchema(COMPARE_DEFAULTS, {
   "variants": list(str(), { minLength: 1 }),
   "seeds": list(int({ min: 0 }), { minLength: 1 }),
   "train.steps": int({ min: 1 }),
+  "train.ref_steps": int({ min: 0 }),
   "train.batch": int({ min: 1 }),
   "eval.prompts": str(),
   "eval.seeds": int({ min: 1 }),
@@ -131,6 +133,7 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
   baseTrain.base = c.base;
   baseTrain.train.steps = c.train.steps;
   baseTrain.train.batch = c.train.batch;
+  if (c.train.ref_steps > 0) baseTrain.ref.steps = c.train.ref_steps;
   baseTrain.log.sample_every = 0;
   baseTrain.log.ckpt_every = Math.max(1, Math.ceil(c.train.steps / 3));
   const variants = c.variants.map((v) => parseVariant(v, baseTrain));
@@ -222,7 +225,7 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
     }
   }
   const cols = F ? VIDEO_COLUMNS : ATTRS;
-  const sections = await reportSections(c, variants.map((v) => v), results, base, prompts.length, cols, F);
+  const sections = await reportSections(c, baseTrain, variants, results, base, prompts.length, cols, F);
   const world = F ? `moving-shapes world (clips of ${F} frames)` : "shapes world";
   await writeReport(`${c.out}/report`, `SePPO and baselines on the ${world}`, sections);
   await writeJsonAtomic(`${c.out}/report/results.json`, { config: c, base, results });
@@ -242,6 +245,7 @@ const fci = (i: Interval) => `${f4(i.mean)} [${f4(i.lo)}, ${f4(i.hi)}]`;
 
 async function reportSections(
   c: CompareConfig,
+  t: TrainConfig,
   variants: { name: string; slug: string }[],
   results: RunResult[],
   base: Scored,
@@ -311,6 +315,9 @@ async function reportSections(
         `Base ${c.base}; ${c.train.steps} updates of batch ${c.train.batch} per run; training seeds ${
           c.seeds.join(", ")
         }; ` +
+        `from ${c.train_config}: beta ${t.beta}, lr ${t.train.lr}, reference sampler ${t.ref.steps} DDIM steps at ` +
+        `guidance ${t.ref.guidance}, pool of ${t.pool.size} every ${t.pool.interval} updates (a variant's own ` +
+        `beta= or lr= wins); ` +
         `evaluation on ${nPrompts} prompts x ${c.eval.seeds} seeds (${c.eval.steps} DDIM steps, guidance ${c.eval.guidance}). ` +
         `Intervals: 95% bootstrap over all samples of all seeds; spread: standard deviation of the per-seed means.` +
         (frames

@@ -102,9 +102,7 @@ export const PRETRAIN_DEFAULTS: PretrainConfig = {
     text_layers: 2,
     text_heads: 4,
     max_length: 16,
-    // Not "linear": at 16x16 it leaves a pure-noise image from t ~ 600 on, where the model then never
-    // learns to use the prompt (deno task prompt-gap; README, "Base model").
-    beta_schedule: "squaredcos_cap_v2",
+    beta_schedule: "linear",
     num_train_timesteps: 1000,
     init_seed: 0,
     init_from_image: null,

@@ -46,7 +46,7 @@ Deno.test("compare on clips: base once, sft and seppo trained and scored by eval
       base: `${dir}/base`,
       variants: ["sft", "seppo"],
       seeds: [0],
-      train: { steps: 1, batch: 2 },
+      train: { steps: 1, batch: 2, ref_steps: 2 },
       eval: { prompts: `${dir}/eval/prompts.jsonl`, seeds: 1, steps: 1, guidance: 2, batch: 4 },
       out: `${dir}/compare`,
     };
@@ -76,6 +76,8 @@ Deno.test("compare on clips: base once, sft and seppo trained and scored by eval
     const report = await Deno.readTextFile(`${dir}/compare/report/report.md`);
     assert.match(report, /moving-shapes world \(clips of 2 frames\)/);
     assert.match(report, /\| consistency \|/);
+    // train.ref_steps overrides the train config's ref.steps (1), and the report says what ran.
+    assert.match(report, /beta \d+, lr 0\.001, reference sampler 2 DDIM steps at guidance 2/);
     assert.equal(lines.filter((l) => l.includes("evaluating the base")).length, 1);
 
     const again: string[] = [];
