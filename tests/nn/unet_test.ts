@@ -117,32 +117,46 @@ Deno.test("config validation quotes the key, the value and the source", () => {
   throws(() => unetConfig({ up_block_types: ["UpBlock2D"] }), /up_block_types/);
 });
 
-Deno.test("tiny default UNet forward/backward matches the float64 reference (with key mask)", async () => {
+const TINY_REF = {
+  ...TINY_UNET,
+  sample_size: 8,
+  block_out_channels: [8, 16],
+  norm_num_groups: 4,
+  cross_attention_dim: 6,
+  attention_head_dim: 2,
+};
+
+/**
+ * UNet forward/backward against refUNet at TINY_REF's size, batch 2 with 4 context tokens and a key
+ * mask (the second example has two padding tokens).
+ */
+async function compareUNetWithRef(
+  name: string,
+  cfg: ReturnType<typeof unetConfig>,
+  initSeed: number,
+  inputSeeds: [number, number],
+) {
   const ctx = await gpu();
-  const cfg = unetConfig({
-    ...TINY_UNET,
-    sample_size: 8,
-    block_out_channels: [8, 16],
-    norm_num_groups: 4,
-    cross_attention_dim: 6,
-    attention_head_dim: 2,
-  });
-  const u = new UNet2DConditionModel(rootInit(ctx, 11), cfg);
+  const u = new UNet2DConditionModel(rootInit(ctx, initSeed), cfg);
   const [B, L] = [2, 4];
   const ts = [3, 811];
   const mask = { data: Float64Array.from([1, 1, 1, 0, 1, 1, 0, 0]), shape: [B, L] };
   const maskT = tensor(ctx, Float32Array.from(mask.data), [B, L]);
   await compareModule(
     ctx,
-    "unet",
+    name,
     u,
-    [randNd([B, 3, 8, 8], 5), randNd([B, L, 6], 6)],
+    [randNd([B, 3, 8, 8], inputSeeds[0]), randNd([B, L, 6], inputSeeds[1])],
     ([x, h]) => u.forward(ctx, x, ts, h, maskT),
     (P, [x, h]) => refUNet(P, cfg, x, ts, h, mask),
     { atol: 2e-4, rtol: 2e-3 },
   );
   maskT.dispose();
   u.dispose();
+}
+
+Deno.test("tiny default UNet forward/backward matches the float64 reference (with key mask)", async () => {
+  await compareUNetWithRef("unet", unetConfig(TINY_REF), 11, [5, 6]);
 });
 
 Deno.test("a diffusers UNet folder (config.json + safetensors) loads with identical outputs", async () => {
@@ -179,15 +193,6 @@ Deno.test("a diffusers UNet folder (config.json + safetensors) loads with identi
 });
 
 /** The tiny UNet of the reference comparisons, optionally with the pooled text embedding. */
-const TINY_REF = {
-  ...TINY_UNET,
-  sample_size: 8,
-  block_out_channels: [8, 16],
-  norm_num_groups: 4,
-  cross_attention_dim: 6,
-  attention_head_dim: 2,
-};
-
 Deno.test("without addition_embed_type the UNet is unchanged; with it, 13 add_embedding tensors", async () => {
   const ctx = await gpu();
   const plain = new UNet2DConditionModel(rootInit(ctx, 0), {});
@@ -281,23 +286,7 @@ Deno.test("add_embedding at the shipped size (D=64, 4 heads, L=16, E=128) matche
 });
 
 Deno.test("UNet with addition_embed_type text: forward/backward matches the float64 reference", async () => {
-  const ctx = await gpu();
-  const cfg = unetConfig({ ...TINY_REF, addition_embed_type: "text", addition_embed_type_num_heads: 3 });
-  const u = new UNet2DConditionModel(rootInit(ctx, 12), cfg);
-  const [B, L] = [2, 4];
-  const ts = [3, 811];
   // The pooling ignores the key mask (as diffusers'); cross-attention uses it.
-  const mask = { data: Float64Array.from([1, 1, 1, 0, 1, 1, 0, 0]), shape: [B, L] };
-  const maskT = tensor(ctx, Float32Array.from(mask.data), [B, L]);
-  await compareModule(
-    ctx,
-    "unet text",
-    u,
-    [randNd([B, 3, 8, 8], 7), randNd([B, L, 6], 8)],
-    ([x, h]) => u.forward(ctx, x, ts, h, maskT),
-    (P, [x, h]) => refUNet(P, cfg, x, ts, h, mask),
-    { atol: 2e-4, rtol: 2e-3 },
-  );
-  maskT.dispose();
-  u.dispose();
+  const cfg = unetConfig({ ...TINY_REF, addition_embed_type: "text", addition_embed_type_num_heads: 3 });
+  await compareUNetWithRef("unet text", cfg, 12, [7, 8]);
 });
