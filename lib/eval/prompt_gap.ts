@@ -6,7 +6,7 @@
 import type { GpuContext } from "../gpu/context.ts";
 import { noiseFor } from "../diffusion/noise.ts";
 import type { TextToImage } from "../nn/pipeline.ts";
-import { tensor } from "../tensor/tensor.ts";
+import { readAll, tensor } from "../tensor/tensor.ts";
 
 export interface PromptGapRow {
   t: number;
@@ -37,34 +37,44 @@ export async function promptGap(
     throw new Error(`promptGap: ${images.length} floats for ${B} images of ${shape.join("x")}`);
   }
   if (B < 2) throw new Error(`promptGap: needs at least 2 images, got ${B}`);
-  const variants = {
+  const names = ["right", "shuffled", "empty"] as const;
+  const captions = {
     right: [...texts],
     shuffled: texts.map((_, i) => texts[(i + 1) % B]),
     empty: texts.map(() => ""),
   };
-  const rows: PromptGapRow[] = [];
-  for (const t of timesteps) {
-    const err: Record<string, number> = {};
-    for (const [name, tx] of Object.entries(variants)) {
-      const e = await ctx.scope(() =>
-        ctx.noGrad(() => {
-          const x0 = tensor(ctx, images, [B, ...shape]);
-          const eps = noiseFor(ctx, texts.map((_, i) => seed + i), shape);
-          return model.denoiseErrors(ctx, x0, eps, texts.map(() => t), model.encode(ctx, tx)).keep();
-        })
-      );
-      const a = await e.read();
-      e.dispose();
-      err[name] = a.reduce((s, x) => s + x, 0) / B;
+  // Images, noise and the three encodings once; one UNet pass per (t, caption set), each in its own
+  // scope so that its activations are freed; every error read back in one sync.
+  const errs = await ctx.scope(async () => {
+    const { x0, eps, cond } = ctx.noGrad(() => ({
+      x0: tensor(ctx, images, [B, ...shape]),
+      eps: noiseFor(ctx, texts.map((_, i) => seed + i), shape),
+      cond: names.map((n) => model.encode(ctx, captions[n])),
+    }));
+    const list = [];
+    for (const t of timesteps) {
+      for (const c of cond) {
+        list.push(
+          await ctx.scope(() =>
+            ctx.noGrad(() => model.denoiseErrors(ctx, x0, eps, texts.map(() => t), c).keep())
+          ),
+        );
+      }
     }
-    rows.push({
+    const values = await readAll(ctx, list);
+    for (const e of list) e.dispose();
+    return values.map((a) => a.reduce((s, x) => s + x, 0) / B);
+  });
+  const rows: PromptGapRow[] = timesteps.map((t, k) => {
+    const [right, shuffled, empty] = errs.slice(3 * k, 3 * k + 3);
+    return {
       t,
       alphaBar: model.schedule.alphasCumprod[t],
-      right: err.right,
-      shuffled: err.shuffled,
-      empty: err.empty,
-      gap: err.shuffled / err.right - 1,
-    });
-  }
+      right,
+      shuffled,
+      empty,
+      gap: shuffled / right - 1,
+    };
+  });
   return rows;
 }
