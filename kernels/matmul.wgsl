@@ -7,7 +7,7 @@
 //   A: element (m, k) at aOff(z) + m * sam + k * sak (any layout, so op(A) = A or A^T for free);
 //   B': row-major [K, n4 * 4] with vec4 rows (the wrapper packs B when it is transposed or
 //       N % 4 != 0, see `pack`); C: row-major [M, N].
-// Batch z = gid.z; aOff(z) = a0 + (z / nc) * sa1 + (z % nc) * sa2 (and the same for B with sb1, sb2),
+// Batch z = z0 + workgroup_id.z (the wrapper dispatches at most 65,535 batches at a time); aOff(z) = a0 + (z / nc) * sa1 + (z % nc) * sa2 (and the same for B with sb1, sb2),
 // which covers broadcast (stride 0) and chunked reductions (conv weight gradient).
 // The K loop runs over [k0, k1) (the wrapper keeps k1 - k0 far below llvmpipe's 65,535 loop cap);
 // acc = 1 adds to C instead of overwriting it (later K chunks); C for batch z starts at c0 + z * sc.
@@ -21,6 +21,7 @@ struct Params {
   sam: u32, sak: u32, n4: u32, nc: u32,
   sa1: u32, sa2: u32, sb1: u32, sb2: u32,
   sc: u32, acc: u32, c0: u32, a0: u32,
+  z0: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -56,7 +57,7 @@ fn store(cOff: u32, row: u32, col0: u32, t: mat2x4f) {
 
 @compute @workgroup_size(WX, WY, 1)
 fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let z = wid.z;
+  let z = p.z0 + wid.z;
   let aOff = p.a0 + (z / p.nc) * p.sa1 + (z % p.nc) * p.sa2;
   let bOff = (z / p.nc) * p.sb1 + (z % p.nc) * p.sb2;
   let row0 = (wid.y * WY + lid.y) * TM;

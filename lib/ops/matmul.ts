@@ -2,7 +2,7 @@
 // a: [..., M, K] (or [..., K, M] with transA), b: [..., K, N] (or [..., N, K] with transB);
 // the batch part is the product of leading axes; one side may have batch 1 (broadcast).
 // `gemm` is the strided engine underneath, also used by conv2d's weight gradient.
-import { groups1d } from "../gpu/context.ts";
+import { groups1d, MAX_GROUPS } from "../gpu/context.ts";
 import { KernelFile } from "../gpu/kernel.ts";
 import { empty, type Tensor } from "../tensor/tensor.ts";
 import { type GpuContext, record } from "./util.ts";
@@ -62,7 +62,6 @@ export function gemm(ctx: GpuContext, a: Tensor, b: Tensor, out: Tensor, s: Gemm
   if (out.size < (s.outOffset ?? 0) + batch * M * N) {
     throw new Error(`gemm: output ${out.describe()} < ${batch}x${M}x${N}`);
   }
-  if (batch > 65535) throw new Error(`gemm: batch ${batch} exceeds 65535`);
   if (!batch || !M || !N) return;
   // The kernel reads B as vec4 rows with an even vec4 count per row: use B in place when it already
   // is, else pack it (transposed or ragged B) into a zero-padded row-major copy.
@@ -85,33 +84,41 @@ export function gemm(ctx: GpuContext, a: Tensor, b: Tensor, out: Tensor, s: Gemm
     sb2v = distinct === 1 ? 0 : (K * np) / 4;
   }
   const { TM, WY } = tileFor(M);
-  const groups: [number, number, number] = [Math.ceil(N / (COLS * WX)), Math.ceil(M / (TM * WY)), batch];
-  for (let k0 = 0; k0 < Math.max(K, 1); k0 += K_CHUNK) {
-    const k1 = Math.min(K, k0 + K_CHUNK);
-    ctx.run(kernel, "forward", {
-      label: ctx.profiler ? `${batch}x${M}x${K}x${N}` : undefined,
-      buffers: [a, bv, out],
-      params: [
-        M,
-        N,
-        k0,
-        k1,
-        s.sam,
-        s.sak,
-        n4,
-        nc,
-        s.sa1,
-        sa2,
-        sb1,
-        sb2v,
-        M * N,
-        k0 > 0 || s.accumulate ? 1 : 0,
-        s.outOffset ?? 0,
-        s.aOffset ?? 0,
-      ],
-      groups,
-      overrides: { TM, WX, WY },
-    });
+  // At most MAX_GROUPS batches per dispatch (the z dimension's limit); the kernel adds z0.
+  for (let z0 = 0; z0 < batch; z0 += MAX_GROUPS) {
+    const groups: [number, number, number] = [
+      Math.ceil(N / (COLS * WX)),
+      Math.ceil(M / (TM * WY)),
+      Math.min(MAX_GROUPS, batch - z0),
+    ];
+    for (let k0 = 0; k0 < Math.max(K, 1); k0 += K_CHUNK) {
+      const k1 = Math.min(K, k0 + K_CHUNK);
+      ctx.run(kernel, "forward", {
+        label: ctx.profiler ? `${batch}x${M}x${K}x${N}` : undefined,
+        buffers: [a, bv, out],
+        params: [
+          M,
+          N,
+          k0,
+          k1,
+          s.sam,
+          s.sak,
+          n4,
+          nc,
+          s.sa1,
+          sa2,
+          sb1,
+          sb2v,
+          M * N,
+          k0 > 0 || s.accumulate ? 1 : 0,
+          s.outOffset ?? 0,
+          s.aOffset ?? 0,
+          z0,
+        ],
+        groups,
+        overrides: { TM, WX, WY },
+      });
+    }
   }
   if (bv !== b) bv.dispose();
 }

@@ -1,7 +1,8 @@
 // Batched matmul: GPU forward and both gradients vs the float64 reference (lib/ref/ops.ts, itself
 // checked against finite differences in tests/ref/ops_ref_test.ts) at awkward sizes around the
 // register tiles (8 columns per invocation, 64 columns / 16-64 rows per workgroup), all transposes,
-// batch broadcast on either side, K past one dispatch's K chunk, and the attention shape.
+// batch broadcast on either side, K past one dispatch's K chunk, the attention shape and a batch past
+// the 65,535 workgroups one dispatch can have along z.
 import { backward } from "../../lib/autograd/backward.ts";
 import { K_CHUNK, matmul, tileFor } from "../../lib/ops/matmul.ts";
 import { matmulRef, matmulRefBackward } from "../../lib/ref/ops.ts";
@@ -87,5 +88,12 @@ Deno.test("matmul GPU at real sizes: attention shape, K over the chunk, 256^3", 
   await check({ ba: 1, bb: 1, M: 5, K: K_CHUNK + 9, N: 12 }, false, false, false); // two K chunks
   await check({ ba: 1, bb: 1, M: 3, K: 3 * K_CHUNK + 1, N: 8 }, true, false, false); // four K chunks
   await check({ ba: 1, bb: 1, M: 256, K: 256, N: 256 }, false, false);
+  printWorst("matmul ");
+});
+
+Deno.test("matmul GPU past 65,535 batches (two dispatches along z): temporal attention shape", async () => {
+  // 32 clips x 16x16 positions x 8 heads = 65,536 frame-to-frame attention matrices (eval-t2v, batch 16 + CFG).
+  await check({ ba: 65537, bb: 65537, M: 8, K: 4, N: 8 }, false, true); // Q @ K^T per position
+  await check({ ba: 65537, bb: 1, M: 3, K: 5, N: 7 }, false, false); // B broadcast, packed B
   printWorst("matmul ");
 });
