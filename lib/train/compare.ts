@@ -12,7 +12,7 @@ import { loadYamlConfig } from "../io/config.ts";
 import { writeJsonAtomic } from "../io/atomic.ts";
 import { loadPrompts } from "../data/metadata.ts";
 import { ATTRS, evalItems, scoreModel } from "../eval/eval_image.ts";
-import { evalVideo, type VideoMetric } from "../eval/eval_video.ts";
+import { evalVideo, type EvalVideoResult, type VideoMetric } from "../eval/eval_video.ts";
 import { type Block, type Section, writeReport } from "../eval/report.ts";
 import { bootstrapCI, type Interval, winRate } from "../eval/stats.ts";
 import { barChart, lineChart, smooth } from "../eval/svg.ts";
@@ -95,7 +95,7 @@ export function parseVariant(
   return { name: v, slug: v.replace(/[:=,]/g, "-"), config: c };
 }
 
-interface RunResult {
+interface RunResult extends Scored {
   variant: string;
   seed: number;
   scores: number[];
@@ -117,10 +117,39 @@ async function readJson<T>(path: string): Promise<T | null> {
 interface Scored {
   scores: number[];
   perAttr: Record<string, number[]>;
+  /** Wall time of sampling and scoring (absent in files from before it was recorded). */
+  seconds?: number;
 }
 
 /** Video columns of the report: never NaN (size and growth are, on clips that do or do not grow). */
-const VIDEO_COLUMNS: VideoMetric[] = ["frame", "motion", "consistency", "flicker", "smoothness", "ssim"];
+const VIDEO_COLUMNS: VideoMetric[] = [
+  "frame",
+  "motion",
+  "consistency",
+  "flicker",
+  "smoothness",
+  "dynamic",
+  "psnr",
+  "ssim",
+];
+/** Clips per model shown as GIFs in the report (first seed of the first prompts). */
+const REPORT_GIFS = 4;
+
+/** An eval-t2v folder's summary (the source of a video run's per-clip scores and GIFs). */
+async function videoSummary(evalDir: string): Promise<EvalVideoResult & { options?: unknown }> {
+  const r = await readJson<EvalVideoResult>(`${evalDir}/summary.json`);
+  if (!r) throw new Error(`${evalDir}/summary.json: missing or unreadable (rerun this model's evaluation)`);
+  return r;
+}
+
+/** Fills video columns missing from `s` (results written before a column was added) from its eval-t2v summary. */
+async function withVideoColumns<T extends Scored>(s: T, evalDir: string): Promise<T> {
+  if (VIDEO_COLUMNS.every((m) => s.perAttr[m]) && s.seconds !== undefined) return s;
+  const { model } = await videoSummary(evalDir);
+  const perAttr = { ...s.perAttr };
+  for (const m of VIDEO_COLUMNS) perAttr[m] ??= model.clips.map((x) => x.scores[m]);
+  return { ...s, perAttr, seconds: s.seconds ?? model.seconds };
+}
 
 async function metricsOf(dir: string): Promise<Record<string, number>[]> {
   const text = await Deno.readTextFile(`${dir}/metrics.jsonl`).catch(() => "");
@@ -154,10 +183,11 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
   // Samples and scores a checkpoint on the eval prompts and seeds; writes report/<sheet>.png if asked.
   // Clips go through eval-t2v into `evalDir` (its contact sheet: first clips, one per row).
   const score = async (ckpt: string, evalDir: string, sheet: string | null): Promise<Scored> => {
+    const ts = performance.now();
     if (F === 0) {
       const r = await scoreModel(ctx, ckpt, prompts, evo, null);
       if (sheet) await sheetFor(sheet, r.images);
-      return { scores: r.scores.scores, perAttr: r.scores.perAttr };
+      return { scores: r.scores.scores, perAttr: r.scores.perAttr, seconds: (performance.now() - ts) / 1000 };
     }
     const { model } = await evalVideo(ctx, {
       ckpt,
@@ -174,6 +204,7 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
     return {
       scores: model.clips.map((x) => x.scores.mean),
       perAttr: Object.fromEntries(VIDEO_COLUMNS.map((m) => [m, model.clips.map((x) => x.scores[m])])),
+      seconds: model.seconds,
     };
   };
 
@@ -186,6 +217,8 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
     await writeJsonAtomic(basePath, base);
   }
 
+  if (F) base = await withVideoColumns(base, `${c.out}/base-eval-t2v`);
+
   const results: RunResult[] = [];
   const total = variants.length * c.seeds.length;
   let k = 0;
@@ -195,7 +228,7 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
       const dir = `${c.out}/runs/${v.slug}-s${seed}`;
       const done = await readJson<RunResult>(`${dir}/result.json`);
       if (done) {
-        results.push(done);
+        results.push(F ? await withVideoColumns(done, `${dir}/eval-t2v`) : done);
         log(`compare [${k}/${total}] ${v.name} seed ${seed}: done earlier (${done.scores.length} samples)`);
         continue;
       }
@@ -256,7 +289,17 @@ async function reportSections(
   const rows: (string | number)[][] = [];
   const bars = [];
   const baseCi = bootstrapCI(base.scores, new Rng(1), { iters: 2000 });
-  rows.push(["base", fci(baseCi), "-", ...cols.map((a) => f4(colMean(base.perAttr[a]))), "-", "-"]);
+  const secs = (x: number | undefined) => (x === undefined ? "-" : fmtSecs(x));
+  rows.push([
+    "base",
+    fci(baseCi),
+    "-",
+    ...cols.map((a) => f4(colMean(base.perAttr[a]))),
+    "-",
+    "-",
+    "-",
+    secs(base.seconds),
+  ]);
   bars.push({ name: "base", value: baseCi.mean, lo: baseCi.lo, hi: baseCi.hi });
   const summary: { name: string; mean: number }[] = [{ name: "base", mean: baseCi.mean }];
   for (const v of variants) {
@@ -273,6 +316,8 @@ async function reportSections(
       ...cols.map((a) => f4(colMean(rs.flatMap((r) => r.perAttr[a])))),
       `${(100 * mean(wins)).toFixed(1)}%`,
       mean(rs.map((r) => r.updatesPerSecond)).toFixed(3),
+      secs(mean(rs.map((r) => r.trainSeconds))),
+      secs(mean(rs.map((r) => r.evalSeconds))),
     ]);
     bars.push({ name: v.name, value: ci.mean, lo: ci.lo, hi: ci.hi });
     summary.push({ name: v.name, mean: ci.mean });
@@ -333,7 +378,16 @@ async function reportSections(
     },
     {
       kind: "table",
-      header: ["method", "score (95% CI)", "seed std (n)", ...cols, "win rate vs base", "updates/s"],
+      header: [
+        "method",
+        "score (95% CI)",
+        "seed std (n)",
+        ...cols,
+        "win rate vs base",
+        "updates/s",
+        "train time / run",
+        "eval time / run",
+      ],
       rows,
     },
     { kind: "svg", alt: "scores", svg: barChart("mean score, 95% CI", bars) },
@@ -357,7 +411,46 @@ async function reportSections(
   for (const v of variants) {
     sheets.push({ kind: "image", src: `${v.slug}.png`, alt: `${v.name} (seed ${c.seeds[0]})` });
   }
-  return [{ title: "Results", blocks }, { title: "Samples (first seed of each prompt)", blocks: sheets }];
+  const out: Section[] = [{ title: "Results", blocks }, {
+    title: "Samples (first seed of each prompt)",
+    blocks: sheets,
+  }];
+  if (frames) out.push({ title: "Sample clips (GIFs)", blocks: await gifBlocks(c, variants) });
+  return out;
+}
+
+/**
+ * Copies the first REPORT_GIFS clips (first eval seed) of the base and of each variant's first
+ * training seed into report/clips/<model>-<i>.gif; one image block per clip, prompt-major.
+ */
+async function gifBlocks(c: CompareConfig, variants: { name: string; slug: string }[]): Promise<Block[]> {
+  const models = [
+    { name: "base", slug: "base", dir: `${c.out}/base-eval-t2v` },
+    ...variants.map((v) => ({
+      ...v,
+      dir: `${c.out}/runs/${v.slug}-s${c.seeds[0]}/eval-t2v`,
+    })),
+  ];
+  await Deno.mkdir(`${c.out}/report/clips`, { recursive: true });
+  const blocks: Block[] = [{
+    kind: "text",
+    text: `The first ${REPORT_GIFS} eval prompts (first eval seed), one GIF per model (training seed ${
+      c.seeds[0]
+    }); files report/clips/<model>-<prompt>.gif.`,
+  }];
+  const clips = await Promise.all(
+    models.map(async (m) => (await videoSummary(m.dir)).model.clips.filter((x) => x.k === 0)),
+  );
+  for (let i = 0; i < Math.min(REPORT_GIFS, clips[0].length); i++) {
+    for (let j = 0; j < models.length; j++) {
+      const clip = clips[j][i];
+      if (!clip) continue;
+      const src = `clips/${models[j].slug}-${i}.gif`;
+      await Deno.copyFile(`${models[j].dir}/${clip.gif}`, `${c.out}/report/${src}`);
+      blocks.push({ kind: "image", src, alt: `${models[j].name}: "${clip.text}" (${src})` });
+    }
+  }
+  return blocks;
 }
 
 export { evalItems };

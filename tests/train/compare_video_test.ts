@@ -62,6 +62,8 @@ Deno.test("compare on clips: base once, sft and seppo trained and scored by eval
         "consistency",
         "flicker",
         "smoothness",
+        "dynamic",
+        "psnr",
         "ssim",
       ]);
       const summary = JSON.parse(
@@ -75,13 +77,27 @@ Deno.test("compare on clips: base once, sft and seppo trained and scored by eval
     await Deno.stat(`${dir}/compare/report/base.png`);
     const report = await Deno.readTextFile(`${dir}/compare/report/report.md`);
     assert.match(report, /moving-shapes world \(clips of 2 frames\)/);
-    assert.match(report, /\| consistency \|/);
+    assert.match(report, /\| consistency \|.*\| psnr \|.*\| train time \/ run \| eval time \/ run \|/);
+    // Sample GIFs: the first clip of the base and of each variant, copied beside the report and named.
+    for (const name of ["base", "sft", "seppo"]) {
+      assert.ok((await Deno.stat(`${dir}/compare/report/clips/${name}-0.gif`)).size > 0);
+      assert.match(report, new RegExp(`\\(clips/${name}-0\\.gif\\)`));
+    }
     // train.ref_steps overrides the train config's ref.steps (1), and the report says what ran.
     assert.match(report, /beta \d+, lr 0\.001, reference sampler 2 DDIM steps at guidance 2/);
     assert.equal(lines.filter((l) => l.includes("evaluating the base")).length, 1);
 
+    // Result files from before a column (psnr) or the eval time was recorded: the rerun fills them from
+    // the runs' eval-t2v summaries instead of failing.
+    const sftResult = `${dir}/compare/runs/sft-s0/result.json`;
+    const old = JSON.parse(await Deno.readTextFile(sftResult));
+    delete old.perAttr.psnr;
+    await Deno.writeTextFile(sftResult, JSON.stringify(old));
+    delete base.seconds;
+    await Deno.writeTextFile(`${dir}/compare/base-eval.json`, JSON.stringify(base));
     const again: string[] = [];
-    await compare(ctx, c, (s) => again.push(s));
+    const rerun = await compare(ctx, c, (s) => again.push(s));
+    assert.deepEqual(rerun[0].perAttr.psnr, results[0].perAttr.psnr);
     assert.equal(again.filter((l) => l.includes("done earlier")).length, 2, again.join("\n"));
     assert.ok(!again.some((l) => l.includes("evaluating the base")), "the base is evaluated once");
   } finally {
