@@ -363,12 +363,15 @@ async function reportSections(
         `from ${c.train_config}: beta ${t.beta}, lr ${t.train.lr}, reference sampler ${t.ref.steps} DDIM steps at ` +
         `guidance ${t.ref.guidance}, pool of ${t.pool.size} every ${t.pool.interval} updates (a variant's own ` +
         `beta= or lr= wins); ` +
-        `evaluation on ${nPrompts} prompts x ${c.eval.seeds} seeds (${c.eval.steps} DDIM steps, guidance ${c.eval.guidance}). ` +
+        `evaluation on ${nPrompts} prompts x ${c.eval.seeds} seed${
+          c.eval.seeds === 1 ? "" : "s"
+        } (${c.eval.steps} DDIM steps, guidance ${c.eval.guidance}). ` +
         `Intervals: 95% bootstrap over all samples of all seeds; spread: standard deviation of the per-seed means.` +
         (frames
           ? ` Clips of ${frames} frames scored by eval-t2v: score = prompt following (mean of the per-frame ` +
             `attribute score and motion accuracy); columns: per-frame score, motion accuracy, subject ` +
-            `consistency, temporal flickering, motion smoothness, SSIM against the clean render (full ` +
+            `consistency, temporal flickering, motion smoothness, dynamic degree, PSNR (dB) and SSIM against the ` +
+            `clean render (full ` +
             `eval-t2v reports in <run>/eval-t2v).`
           : ""),
     },
