@@ -7,8 +7,9 @@
 //   A: element (m, k) at aOff(z) + m * sam + k * sak (any layout, so op(A) = A or A^T for free);
 //   B': row-major [K, n4 * 4] with vec4 rows (the wrapper packs B when it is transposed or
 //       N % 4 != 0, see `pack`); C: row-major [M, N].
-// Batch z = z0 + workgroup_id.z (the wrapper dispatches at most 65,535 batches at a time); aOff(z) = a0 + (z / nc) * sa1 + (z % nc) * sa2 (and the same for B with sb1, sb2),
-// which covers broadcast (stride 0) and chunked reductions (conv weight gradient).
+// Batch z = z0 + workgroup_id.z (the wrapper dispatches at most 65,535 batches at a time);
+// aOff(z) = a0 + (z / nc) * sa1 + (z % nc) * sa2 (and the same for B with sb1, sb2), which covers
+// broadcast (stride 0) and chunked reductions (conv weight gradient).
 // The K loop runs over [k0, k1) (the wrapper keeps k1 - k0 far below llvmpipe's 65,535 loop cap);
 // acc = 1 adds to C instead of overwriting it (later K chunks); C for batch z starts at c0 + z * sc.
 override TM: u32 = 16u; // rows per invocation, 1..16

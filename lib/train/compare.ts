@@ -95,7 +95,7 @@ export function parseVariant(
   return { name: v, slug: v.replace(/[:=,]/g, "-"), config: c };
 }
 
-interface RunResult extends Scored {
+interface RunResult {
   variant: string;
   seed: number;
   scores: number[];
@@ -142,13 +142,20 @@ async function videoSummary(evalDir: string): Promise<EvalVideoResult & { option
   return r;
 }
 
-/** Fills video columns missing from `s` (results written before a column was added) from its eval-t2v summary. */
-async function withVideoColumns<T extends Scored>(s: T, evalDir: string): Promise<T> {
-  if (VIDEO_COLUMNS.every((m) => s.perAttr[m]) && s.seconds !== undefined) return s;
+/**
+ * Fills what a result file written before it was recorded lacks (video columns; the base's eval time)
+ * from its eval-t2v summary; reads nothing when the file is complete.
+ */
+async function withVideoColumns<T extends { perAttr: Record<string, number[]>; seconds?: number }>(
+  s: T,
+  evalDir: string,
+  needSeconds: boolean,
+): Promise<T> {
+  if (VIDEO_COLUMNS.every((m) => s.perAttr[m]) && (!needSeconds || s.seconds !== undefined)) return s;
   const { model } = await videoSummary(evalDir);
   const perAttr = { ...s.perAttr };
   for (const m of VIDEO_COLUMNS) perAttr[m] ??= model.clips.map((x) => x.scores[m]);
-  return { ...s, perAttr, seconds: s.seconds ?? model.seconds };
+  return { ...s, perAttr, ...(needSeconds ? { seconds: s.seconds ?? model.seconds } : {}) };
 }
 
 async function metricsOf(dir: string): Promise<Record<string, number>[]> {
@@ -182,7 +189,11 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
   };
   // Samples and scores a checkpoint on the eval prompts and seeds; writes report/<sheet>.png if asked.
   // Clips go through eval-t2v into `evalDir` (its contact sheet: first clips, one per row).
-  const score = async (ckpt: string, evalDir: string, sheet: string | null): Promise<Scored> => {
+  const score = async (
+    ckpt: string,
+    evalDir: string,
+    sheet: string | null,
+  ): Promise<Scored & { seconds: number }> => {
     const ts = performance.now();
     if (F === 0) {
       const r = await scoreModel(ctx, ckpt, prompts, evo, null);
@@ -204,7 +215,7 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
     return {
       scores: model.clips.map((x) => x.scores.mean),
       perAttr: Object.fromEntries(VIDEO_COLUMNS.map((m) => [m, model.clips.map((x) => x.scores[m])])),
-      seconds: model.seconds,
+      seconds: (performance.now() - ts) / 1000,
     };
   };
 
@@ -217,7 +228,7 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
     await writeJsonAtomic(basePath, base);
   }
 
-  if (F) base = await withVideoColumns(base, `${c.out}/base-eval-t2v`);
+  if (F) base = await withVideoColumns(base, `${c.out}/base-eval-t2v`, true);
 
   const results: RunResult[] = [];
   const total = variants.length * c.seeds.length;
@@ -228,7 +239,7 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
       const dir = `${c.out}/runs/${v.slug}-s${seed}`;
       const done = await readJson<RunResult>(`${dir}/result.json`);
       if (done) {
-        results.push(F ? await withVideoColumns(done, `${dir}/eval-t2v`) : done);
+        results.push(F ? await withVideoColumns(done, `${dir}/eval-t2v`, false) : done);
         log(`compare [${k}/${total}] ${v.name} seed ${seed}: done earlier (${done.scores.length} samples)`);
         continue;
       }
@@ -238,7 +249,6 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
       const tr = await train(ctx, cfg, { resume: true, quiet: true, log: (s) => log(`  ${s}`) });
       const ck = await latestCheckpoint(dir);
       if (!ck) throw new Error(`${dir}: training left no checkpoint`);
-      const te = performance.now();
       const r = await score(ck.dir, `${dir}/eval-t2v`, seed === c.seeds[0] ? v.slug : null);
       const res: RunResult = {
         variant: v.name,
@@ -247,7 +257,7 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
         perAttr: r.perAttr,
         updatesPerSecond: tr.updatesPerSecond,
         trainSeconds: tr.seconds,
-        evalSeconds: (performance.now() - te) / 1000,
+        evalSeconds: r.seconds,
       };
       await writeJsonAtomic(`${dir}/result.json`, res);
       results.push(res);
