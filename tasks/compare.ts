@@ -2,10 +2,13 @@
 // Trains every method and ablation from one base over several seeds, evaluates each and writes
 // report.md / report.html (lib/train/compare.ts). Rerunning resumes where it stopped.
 import { GpuContext } from "../lib/gpu/context.ts";
+import { writeFileAtomic } from "../lib/io/atomic.ts";
 import { parseTask } from "../lib/train/cli.ts";
 import { compare, COMPARE_SCHEMA } from "../lib/train/compare.ts";
 
 const { config, yaml } = parseTask(Deno.args, COMPARE_SCHEMA);
+await Deno.mkdir(config.out, { recursive: true });
+await writeFileAtomic(`${config.out}/config.yaml`, yaml);
 const ctx = await GpuContext.create();
 console.log(`adapter: ${ctx.adapterName}${ctx.isSoftware ? " (software)" : ""}`);
 console.log(`effective config:\n${yaml}`);

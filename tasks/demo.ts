@@ -9,9 +9,9 @@ import { loadPrompts } from "../lib/data/metadata.ts";
 import { evalSections, evalT2I } from "../lib/eval/eval_image.ts";
 import { type Section, writeReport } from "../lib/eval/report.ts";
 import { lineChart, smooth } from "../lib/eval/svg.ts";
-import { latestCheckpoint } from "../lib/io/checkpoint.ts";
-import { loadYamlConfig } from "../lib/io/config.ts";
-import { fmtSecs } from "../lib/train/run.ts";
+import { writeFileAtomic } from "../lib/io/atomic.ts";
+import { dumpYaml, loadYamlConfig } from "../lib/io/config.ts";
+import { fmtSecs, readMetrics } from "../lib/train/run.ts";
 import { train, TRAIN_SCHEMA } from "../lib/train/seppo.ts";
 
 const { values: v } = parseArgs({
@@ -74,9 +74,14 @@ if (!await exists(evalPrompts)) {
 const ctx = await GpuContext.create();
 console.log(`adapter: ${ctx.adapterName}${ctx.isSoftware ? " (software)" : ""}`);
 console.log(`demo: SePPO fine-tune of ${config.base}, ${steps} updates of batch ${config.train.batch}`);
+await Deno.mkdir(out, { recursive: true });
+await writeFileAtomic(
+  `${out}/config.yaml`,
+  dumpYaml({ task: "demo", ...v, train: config, eval: { prompts: evalPrompts } }),
+);
 const tr = await train(ctx, config, { resume: true });
-const ck = await latestCheckpoint(config.out);
-if (!ck) throw new Error(`${config.out}: no checkpoint after training`);
+if (!tr.checkpoint) throw new Error(`${config.out}: no checkpoint after training`);
+const ck = { dir: tr.checkpoint };
 const tTrain = (performance.now() - t0) / 1000;
 console.log(`demo: evaluating ${ck.dir} against the base (${evalSeeds} seed(s) per prompt)`);
 const summary = await evalT2I(ctx, ck.dir, config.base, await loadPrompts(evalPrompts), `${out}/eval`, {
@@ -87,9 +92,7 @@ const summary = await evalT2I(ctx, ck.dir, config.base, await loadPrompts(evalPr
   saveImages: true,
   log: console.log,
 });
-const metrics = (await Deno.readTextFile(`${config.out}/metrics.jsonl`)).trim().split("\n").map((l) =>
-  JSON.parse(l)
-);
+const metrics = await readMetrics(`${config.out}/metrics.jsonl`);
 const curve = (
   key: string,
 ) => [{ name: key, points: smooth(metrics.map((m) => [m.step, m[key]] as [number, number]), 3) }];

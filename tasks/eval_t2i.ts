@@ -1,10 +1,15 @@
 // deno task eval-t2i --ckpt DIR [--base DIR] --prompts FILE [--seeds N] [--steps S] [--guidance G]
 //   [--batch B] [--out DIR] [--no-images]
-// Samples the eval prompts with fixed seeds, scores them and writes eval.json + report.md/html.
+// Samples the eval prompts with fixed seeds, scores them and writes eval.json + report.md/html and
+// the options as config.yaml. --ckpt takes a checkpoint or a run folder (its latest checkpoint);
+// without --out, results go beside a run's checkpoint (<run>/eval-checkpoint-N) or to runs/eval/NAME.
 import { parseArgs } from "node:util";
 import { GpuContext } from "../lib/gpu/context.ts";
 import { loadPrompts } from "../lib/data/metadata.ts";
 import { evalT2I } from "../lib/eval/eval_image.ts";
+import { writeFileAtomic } from "../lib/io/atomic.ts";
+import { defaultEvalOut } from "../lib/io/checkpoint.ts";
+import { dumpYaml } from "../lib/io/config.ts";
 
 const { values: v } = parseArgs({
   args: Deno.args,
@@ -33,7 +38,10 @@ if (!(guidance >= 1)) throw new Error(`flag --guidance: expected a number >= 1, 
 const ctx = await GpuContext.create();
 console.log(`adapter: ${ctx.adapterName}${ctx.isSoftware ? " (software)" : ""}`);
 const prompts = await loadPrompts(v.prompts!);
-const out = v.out ?? `${v.ckpt}/eval`;
+const out = v.out ?? await defaultEvalOut(v.ckpt);
+if (!v.out) console.log(`eval-t2i: writing to ${out} (no --out given)`);
+await Deno.mkdir(out, { recursive: true });
+await writeFileAtomic(`${out}/config.yaml`, dumpYaml({ task: "eval-t2i", ...v }));
 const s = await evalT2I(ctx, v.ckpt, v.base ?? null, prompts, out, {
   seeds: int("seeds", v.seeds!),
   steps: int("steps", v.steps!),

@@ -7,6 +7,8 @@
 import { parseArgs } from "node:util";
 import { GpuContext } from "../lib/gpu/context.ts";
 import { evalVideo, type EvalVideoOptions, VIDEO_METRICS } from "../lib/eval/eval_video.ts";
+import { writeFileAtomic } from "../lib/io/atomic.ts";
+import { dumpYaml } from "../lib/io/config.ts";
 
 const USAGE = `usage: deno task eval-t2v --ckpt DIR --prompts FILE|DIR --seeds N --out DIR
   [--base DIR] [--steps S] [--guidance G] [--batch B] [--frames F] [--limit N] [--bootstrap-seed S]`;
@@ -59,6 +61,8 @@ export function parse(argv: string[]): EvalVideoOptions {
 if (import.meta.main) {
   try {
     const o = parse(Deno.args);
+    await Deno.mkdir(o.out, { recursive: true });
+    await writeFileAtomic(`${o.out}/config.yaml`, dumpYaml({ task: "eval-t2v", ...o }));
     const ctx = await GpuContext.create();
     const adapter = `${ctx.adapterName}${ctx.isSoftware ? " (software)" : ""}`;
     console.error(`adapter: ${adapter}\noptions: ${JSON.stringify(o)}`);

@@ -1,14 +1,16 @@
-// deno task pretrain --config configs/pretrain-shapes.yaml [--out DIR] [--resume] [--train.steps N ...]
+// deno task pretrain --config configs/pretrain-shapes.yaml [--out DIR] [--resume [latest|CHECKPOINT]]
+//   [--overwrite] [--allow-config-change] [--nan-policy stop|skip] [--train.steps N ...]
 // Pretrains the base text-to-image model on the noisy-caption corpus (lib/train/pretrain.ts).
 import { GpuContext } from "../lib/gpu/context.ts";
 import { pretrain, PRETRAIN_SCHEMA } from "../lib/train/pretrain.ts";
-import { parseTask } from "../lib/train/cli.ts";
+import { parseTask, RUN_FLAGS, runOptions, withResumeDefault } from "../lib/train/cli.ts";
 
-const { config, yaml, flags } = parseTask(Deno.args, PRETRAIN_SCHEMA, {
-  resume: { type: "boolean", default: false },
-});
+const { config, yaml, flags } = parseTask(withResumeDefault(Deno.args), PRETRAIN_SCHEMA, RUN_FLAGS);
 const ctx = await GpuContext.create();
 console.log(`adapter: ${ctx.adapterName}${ctx.isSoftware ? " (software)" : ""}`);
 console.log(`effective config:\n${yaml}`);
-const r = await pretrain(ctx, config, { resume: flags.resume as boolean, configYaml: yaml });
-console.log(`done: ${r.out} (${r.steps} updates, ${r.samplesPerSecond.toFixed(1)} samples/s)`);
+const r = await pretrain(ctx, config, { ...runOptions(flags), configYaml: yaml });
+console.log(
+  `done: ${r.out} (${r.steps} updates, ${r.samplesPerSecond.toFixed(1)} samples/s); ` +
+    (r.checkpoint ? `checkpoint for --ckpt: ${r.checkpoint}` : "no checkpoint saved"),
+);

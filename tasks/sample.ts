@@ -1,10 +1,13 @@
 // deno task sample --ckpt DIR --prompt "..." [--n 8] [--steps 50] [--guidance G] [--seed S] [--out grid.png]
 // deno task sample --ckpt DIR --prompts FILE --out DIR   (imagefolder layout that `deno task score` reads)
+// --ckpt takes a checkpoint folder or a run folder (its `latest` checkpoint). --allow-non-finite loads
+// weights holding NaN/inf (refused by default) to inspect a diverged run.
 import { parseArgs } from "node:util";
 import { GpuContext } from "../lib/gpu/context.ts";
 import { loadPrompts } from "../lib/data/metadata.ts";
 import { generateImages, writeImageFolder } from "../lib/eval/generate.ts";
 import { contactSheet, writeImage } from "../lib/io/images.ts";
+import { resolveCheckpoint } from "../lib/io/checkpoint.ts";
 import { TextToImage } from "../lib/nn/pipeline.ts";
 
 const { values: v } = parseArgs({
@@ -19,6 +22,7 @@ const { values: v } = parseArgs({
     seed: { type: "string", default: "0" },
     batch: { type: "string", default: "32" },
     out: { type: "string" },
+    "allow-non-finite": { type: "boolean", default: false },
   },
 });
 const int = (flag: string, s: string, min = 1) => {
@@ -34,7 +38,9 @@ const guidance = Number(v.guidance);
 if (!(guidance >= 1)) throw new Error(`flag --guidance: expected a number >= 1, got "${v.guidance}"`);
 const steps = int("steps", v.steps!), batch = int("batch", v.batch!);
 const ctx = await GpuContext.create();
-const model = await TextToImage.load(ctx, v.ckpt);
+const ckpt = await resolveCheckpoint(v.ckpt);
+if (ckpt !== v.ckpt) console.log(`checkpoint: ${ckpt}`);
+const model = await TextToImage.load(ctx, ckpt, { allowNonFinite: v["allow-non-finite"] });
 const t0 = performance.now();
 if (v.prompt) {
   const n = int("n", v.n!), seed = int("seed", v.seed!, 0);

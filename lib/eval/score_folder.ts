@@ -6,7 +6,7 @@ import { Rng } from "../util/rng.ts";
 import { type ClipAttrs, SCENE_FIELDS, type SceneAttrs } from "../world/attrs.ts";
 import { renderClip, renderScene } from "../world/shapes.ts";
 import { readFrames, readImage } from "../io/images.ts";
-import { type MetadataRow, readMetadata } from "../data/metadata.ts";
+import { type MetadataRow, readMetadata, worldAttrs } from "../data/metadata.ts";
 import { pool } from "../data/pool.ts";
 import { readScene, scoreReading } from "./score_image.ts";
 import { scoreClip } from "./score_video.ts";
@@ -124,7 +124,8 @@ export async function scoreFolder(
   opts: { mismatch?: boolean; seed?: number } = {},
 ): Promise<FolderReport> {
   const rows = await readMetadata(dir);
-  const clip = "motion" in rows[0].attrs;
+  const attrs = worldAttrs(rows, dir, "the scorer");
+  const clip = "motion" in attrs[0];
   const rng = new Rng(opts.seed ?? 0).fork("mismatch");
   const perm = rows.map((_, i) => i);
   if (opts.mismatch && rows.length > 1) {
@@ -137,7 +138,7 @@ export async function scoreFolder(
   const items = await pool(
     rows.length,
     8,
-    (i) => scoreRow(dir, rows[i], clip, opts.mismatch && rows.length > 1 ? rows[perm[i]].attrs : undefined),
+    (i) => scoreRow(dir, rows[i], clip, opts.mismatch && rows.length > 1 ? attrs[perm[i]] : undefined),
   );
   const values: Record<string, number[]> = {};
   const push = (k: string, v: number) => (values[k] ??= []).push(v);

@@ -52,3 +52,39 @@ export function parseTask<T>(
   }
   return { config, yaml: dumpYaml(config), flags: v, explicit };
 }
+
+/** The run-folder flags of a training task (parseTask `extra`); see lib/train/run_folder.ts. */
+export const RUN_FLAGS = {
+  resume: { type: "string" },
+  overwrite: { type: "boolean", default: false },
+  "allow-config-change": { type: "boolean", default: false },
+} as const;
+
+/**
+ * `--resume` takes an optional value (diffusers' --resume_from_checkpoint latest|PATH): a bare
+ * `--resume` (last, or followed by another flag) becomes `--resume latest`; --resume_from_checkpoint
+ * and --resume-from-checkpoint are aliases.
+ */
+export function withResumeDefault(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const [flag, ...rest] = args[i].split("=");
+    const name = ["--resume", "--resume_from_checkpoint", "--resume-from-checkpoint"].includes(flag)
+      ? "--resume"
+      : null;
+    if (!name) out.push(args[i]);
+    else if (rest.length) out.push(`--resume=${rest.join("=")}`);
+    else if (i + 1 < args.length && !args[i + 1].startsWith("-")) out.push(name, args[++i]);
+    else out.push(name, "latest");
+  }
+  return out;
+}
+
+/** The RunOptions that RUN_FLAGS parsed to. */
+export function runOptions(flags: Record<string, string | boolean | undefined>) {
+  return {
+    resume: (flags.resume as string | undefined) ?? false,
+    overwrite: flags.overwrite === true,
+    allowConfigChange: flags["allow-config-change"] === true,
+  };
+}

@@ -2,27 +2,68 @@
 // repeat), a stop flag for Ctrl-C / SIGTERM (finish the step, checkpoint, exit), and the trainer
 // state (raw weights, AdamW moments, EMA) as one safetensors blob inside each checkpoint folder.
 import { writeFileAtomic } from "../io/atomic.ts";
+import { assertFinite } from "../io/checkpoint.ts";
 import { encodeSafetensors, parseSafetensors, type StInput } from "../io/safetensors.ts";
 import type { GpuContext } from "../gpu/context.ts";
 import { readAll, type Tensor } from "../tensor/tensor.ts";
 import type { AdamW } from "./adamw.ts";
 import { Rng } from "../util/rng.ts";
+import { preview } from "../util/text.ts";
 import { cloneWeights, copyWeights, type Weights } from "./pool.ts";
+
+/**
+ * Reads a metrics.jsonl tolerantly: a line that is not a JSON object (the partial last line a crash
+ * or a full disk leaves) is dropped with a warning naming the file and the line. A missing file is
+ * an empty log.
+ */
+export async function readMetrics(
+  path: string,
+  warn: (s: string) => void = console.warn,
+): Promise<Record<string, unknown>[]> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return [];
+    throw new Error(`${path}: cannot read (${(e as Error).message})`, { cause: e });
+  }
+  const lines = text.split("\n");
+  const rows: Record<string, unknown>[] = [];
+  lines.forEach((line, k) => {
+    if (!line.trim()) return;
+    let row: unknown = null;
+    try {
+      row = JSON.parse(line);
+    } catch { /* reported below */ }
+    if (typeof row === "object" && row !== null && !Array.isArray(row)) {
+      rows.push(row as Record<string, unknown>);
+      return;
+    }
+    const last = lines.slice(k + 1).every((l) => !l.trim());
+    warn(`${path}:${k + 1}: ${last ? "partial last line" : "malformed line"} dropped (${preview(line, 40)})`);
+  });
+  return rows;
+}
 
 export class MetricsLog {
   private lines: string[] = [];
 
   private constructor(readonly path: string) {}
 
-  /** Opens `path`; on resume keeps only the rows with step <= `keepUpTo`. */
-  static async open(path: string, keepUpTo: number | null): Promise<MetricsLog> {
+  /**
+   * Opens `path` for a run: a new run (`keepUpTo` null) starts it empty; a resumed one keeps only
+   * the rows with step <= `keepUpTo` (read tolerantly), rewritten atomically.
+   */
+  static async open(
+    path: string,
+    keepUpTo: number | null,
+    warn: (s: string) => void = console.warn,
+  ): Promise<MetricsLog> {
     const log = new MetricsLog(path);
-    if (keepUpTo === null) await writeFileAtomic(path, "");
-    else {
-      const old = await Deno.readTextFile(path).catch(() => "");
-      const kept = old.split("\n").filter((l) => l.trim() && (JSON.parse(l).step ?? 0) <= keepUpTo);
-      await writeFileAtomic(path, kept.map((l) => l + "\n").join(""));
-    }
+    const kept = keepUpTo === null
+      ? []
+      : (await readMetrics(path, warn)).filter((r) => Number(r.step ?? 0) <= keepUpTo);
+    await writeFileAtomic(path, kept.map((r) => JSON.stringify(r) + "\n").join(""));
     return log;
   }
 
@@ -34,7 +75,11 @@ export class MetricsLog {
     if (!this.lines.length) return;
     const text = this.lines.map((l) => l + "\n").join("");
     this.lines = [];
-    await Deno.writeTextFile(this.path, text, { append: true });
+    try {
+      await Deno.writeTextFile(this.path, text, { append: true });
+    } catch (e) {
+      throw new Error(`${this.path}: cannot append metrics (${(e as Error).message})`, { cause: e });
+    }
   }
 }
 
@@ -82,6 +127,10 @@ export async function encodeTrainerState(
     if (ema) roles.push([`ema.${name}`, ema.get(name)!]);
   });
   const data = await readAll(opt.m[0].ctx, roles.map(([, t]) => t));
+  // The last line of defence of the non-finite guard: a NaN state is never written (nor pruned for).
+  roles.forEach(([name], i) =>
+    assertFinite(`trainer state at update ${meta.step} (not saved)`, name, data[i])
+  );
   roles.forEach(([name, t], i) => list.push({ name, shape: [...t.shape], data: data[i] }));
   return encodeSafetensors(list, { metadata: { ...meta, adam_step: String(opt.step) } });
 }
@@ -157,14 +206,6 @@ export function batchSchedule<T>(
     next = k + 1;
     return iter.next().value as T;
   };
-}
-
-/** Removes `checkpoint-<n>` folders older than `step` in a run folder. */
-export async function pruneCheckpoints(out: string, step: number) {
-  for await (const e of Deno.readDir(out)) {
-    const m = /^checkpoint-(\d+)$/.exec(e.name);
-    if (m && Number(m[1]) < step) await Deno.remove(`${out}/${e.name}`, { recursive: true });
-  }
 }
 
 /** Formats seconds as 1h02m or 3m05s or 4.2s. */

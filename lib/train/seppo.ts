@@ -13,9 +13,9 @@ import { backward } from "../autograd/backward.ts";
 import { addNoise } from "../diffusion/noise.ts";
 import { noiseFor, sampleTimesteps } from "../diffusion/noise.ts";
 import type { GpuContext } from "../gpu/context.ts";
-import { checkpointDir, cleanCheckpointLeftovers, latestCheckpoint } from "../io/checkpoint.ts";
-import { bool, defineSchema, int, num, oneOf, str } from "../io/config.ts";
-import { loadImageFolder } from "../data/imagefolder.ts";
+import { checkpointDir } from "../io/checkpoint.ts";
+import { bool, defineSchema, int, list, num, oneOf, str } from "../io/config.ts";
+import { loadImageFolder, requireLosers } from "../data/imagefolder.ts";
 import { exampleShape, loadBundle, referenceModel } from "../nn/bundle.ts";
 import { TextToVideo } from "../nn/pipeline_video.ts";
 import { concat, filled, slice } from "../ops/copy.ts";
@@ -25,18 +25,12 @@ import { type Tensor, tensor } from "../tensor/tensor.ts";
 import { Progress } from "../util/progress.ts";
 import { Rng } from "../util/rng.ts";
 import { AdamW } from "./adamw.ts";
-import { writeGrid } from "./images.ts";
+import { samplePrompts, writeGrid } from "./images.ts";
 import { lrAt } from "./lr.ts";
+import { checkF16Range } from "./guard.ts";
 import { CheckpointPool, copyWeights, type RefStrategy, selectReference } from "./pool.ts";
-import {
-  batchSchedule,
-  decodeTrainerState,
-  encodeTrainerState,
-  fmtSecs,
-  MetricsLog,
-  pruneCheckpoints,
-  StopFlag,
-} from "./run.ts";
+import { batchSchedule, decodeTrainerState, encodeTrainerState, fmtSecs, StopFlag } from "./run.ts";
+import { RunFolder, type RunOptions } from "./run_folder.ts";
 
 export type Method = "sft" | "dpo" | "spin" | "seppo";
 
@@ -61,6 +55,11 @@ export interface TrainConfig {
     seed: number;
     /** Clips only: train the motion modules alone, the spatial UNet frozen (AnimateDiff's recipe). */
     motion_only: boolean;
+    /** Checkpoints kept in the run folder, newest first (0: all). */
+    checkpoints_total_limit: number;
+    /** A non-finite loss or gradient norm: "stop" the run, or "skip" the update (lib/train/guard.ts). */
+    nan_policy: string;
+    nan_max_skips: number;
   };
   log: {
     every: number;
@@ -68,6 +67,8 @@ export interface TrainConfig {
     ckpt_every: number;
     sample_steps: number;
     sample_guidance: number;
+    /** Prompts of the sample grids, or .txt/.jsonl files of them ([]: the first 8 captions). */
+    sample_prompts: string[];
   };
   save: { dtype: string; keep_all: boolean };
   out: string;
@@ -92,8 +93,18 @@ export const TRAIN_DEFAULTS: TrainConfig = {
     max_grad_norm: 1,
     seed: 0,
     motion_only: false,
+    checkpoints_total_limit: 1,
+    nan_policy: "stop",
+    nan_max_skips: 5,
   },
-  log: { every: 10, sample_every: 0, ckpt_every: 50, sample_steps: 20, sample_guidance: 3 },
+  log: {
+    every: 10,
+    sample_every: 0,
+    ckpt_every: 50,
+    sample_steps: 20,
+    sample_guidance: 3,
+    sample_prompts: [],
+  },
   save: { dtype: "F32", keep_all: false },
   out: "runs/seppo",
 };
@@ -123,11 +134,15 @@ export const TRAIN_SCHEMA = defineSchema(TRAIN_DEFAULTS, {
   "train.max_grad_norm": num({ min: 0 }),
   "train.seed": int({ min: 0 }),
   "train.motion_only": bool(),
+  "train.checkpoints_total_limit": int({ min: 0 }),
+  "train.nan_policy": oneOf("stop", "skip"),
+  "train.nan_max_skips": int({ min: 1 }),
   "log.every": int({ min: 1 }),
   "log.sample_every": int({ min: 0 }),
   "log.ckpt_every": int({ min: 1 }),
   "log.sample_steps": int({ min: 1 }),
   "log.sample_guidance": num({ min: 1 }),
+  "log.sample_prompts": list(str()),
   "save.dtype": oneOf("F16", "F32"),
   "save.keep_all": bool(),
   "out": str(),
@@ -138,7 +153,7 @@ export const METHOD_PRESETS: Record<
   Method,
   { strategy?: RefStrategy; aaf?: AafMode; loser: "none" | "data" | "ref" }
 > = {
-  sft: { loser: "none" },
+  sft: { aaf: "off", loser: "none" }, // no loser slot: nothing to flip
   dpo: { strategy: "initial", aaf: "off", loser: "data" },
   spin: { strategy: "latest", aaf: "off", loser: "ref" },
   seppo: { loser: "ref" },
@@ -202,6 +217,8 @@ export interface TrainResult {
   seconds: number;
   updatesPerSecond: number;
   last: StepStats | null;
+  /** The newest checkpoint folder (what to pass to --ckpt), or null when none was saved. */
+  checkpoint: string | null;
 }
 
 const meanOf = (a: ArrayLike<number>, lo: number, hi: number) => {
@@ -213,13 +230,7 @@ const meanOf = (a: ArrayLike<number>, lo: number, hi: number) => {
 export async function train(
   ctx: GpuContext,
   c: TrainConfig,
-  o: {
-    resume?: boolean;
-    configYaml?: string;
-    explicit?: Set<string>;
-    log?: (s: string) => void;
-    quiet?: boolean;
-  } = {},
+  o: RunOptions & { explicit?: Set<string>; log?: (s: string) => void; quiet?: boolean } = {},
 ): Promise<TrainResult> {
   const say = o.log ?? console.log;
   const r = resolveMethod(c, o.explicit);
@@ -228,9 +239,7 @@ export async function train(
     throw new Error(`train.motion_only = true needs clips (data.frames > 0, got ${F})`);
   }
   const data = await loadImageFolder(c.data.prefs, { size, frames: F || undefined });
-  if (r.loser === "data" && !data.loserPixels) {
-    throw new Error(`${c.data.prefs}: method dpo needs paired losers (generate with --pairs)`);
-  }
+  if (r.loser === "data") requireLosers(data, `method ${r.method}`);
   const model = await loadBundle(ctx, c.base, F);
   if (model.unet.config.sample_size !== size) {
     throw new Error(
@@ -260,8 +269,7 @@ export async function train(
     weightDecay: c.train.weight_decay,
     maxGradNorm: c.train.max_grad_norm,
   });
-  await Deno.mkdir(c.out, { recursive: true });
-  await cleanCheckpointLeftovers(c.out);
+  const run = await RunFolder.open("train", c, TRAIN_SCHEMA, o, say);
   const poolOpts = {
     size: c.pool.size,
     interval: c.pool.interval,
@@ -270,8 +278,7 @@ export async function train(
   };
   let pool: CheckpointPool;
   let start = 0;
-  const last = o.resume ? await latestCheckpoint(c.out) : null;
-  if (o.resume && !last) say(`resume: no checkpoint in ${c.out}; starting from the base`);
+  const last = run.from;
   if (last) {
     const path = `${last.dir}/trainer_state.safetensors`;
     const meta = decodeTrainerState(ctx, await Deno.readFile(path), path, trainable, opt, null);
@@ -282,8 +289,10 @@ export async function train(
     pool = new CheckpointPool(ctx, poolOpts);
     await pool.add(0, policy); // theta_0
   }
-  if (o.configYaml !== undefined) await Deno.writeTextFile(`${c.out}/config.yaml`, o.configYaml);
-  const metrics = await MetricsLog.open(`${c.out}/metrics.jsonl`, last ? start : null);
+  if (c.save.dtype === "F16") await checkF16Range(ctx, policy, last ? last.dir : c.base);
+  const metrics = await run.metrics();
+  const guard = run.guard(opt, c);
+  let skips = 0; // updates skipped since the last metrics row (train.nan_policy skip)
   const stop = new StopFlag();
   const T = model.schedule.config.num_train_timesteps;
   const shape = exampleShape(model); // [3, H, W] or [F, 3, H, W]
@@ -294,17 +303,18 @@ export async function train(
   const t0 = performance.now();
   let lastStats: StepStats | null = null;
   const sampleDir = `${c.out}/samples`;
-  const gridPrompts = [...new Set(data.items.map((x) => x.text))].slice(0, 8);
+  const gridPrompts = await samplePrompts(c.log.sample_prompts, data.items.map((x) => x.text));
 
   const saveCheckpoint = async (step: number) => {
+    skips += (await guard.check()).newSkips; // never save after a non-finite update (policy stop)
     const dir = checkpointDir(c.out, step);
     const state = await encodeTrainerState(trainable, opt, null, { step: String(step), method: r.method });
     await model.save(dir, {
       "trainer_state.safetensors": state,
       ...(await pool.files("pool/")),
-      ...(o.configYaml ? { "train_config.yaml": o.configYaml } : {}),
+      ...run.checkpointFiles(),
     }, c.save.dtype as "F16" | "F32");
-    if (!c.save.keep_all) await pruneCheckpoints(c.out, step);
+    await run.saved(step);
   };
 
   let step = start;
@@ -376,7 +386,7 @@ export async function train(
         return keep;
       });
       xl?.dispose();
-      opt.update(lr);
+      opt.update(lr, stats); // skipped on the GPU when a loss or the gradient norm is not finite
       opt.zeroGrad();
       ctx.flush();
       const done = step + 1;
@@ -384,6 +394,7 @@ export async function train(
       progress?.tick();
       if (done % c.log.every === 0 || done === c.train.steps) {
         const v = await stats.read();
+        const g = await guard.check();
         const secs = (performance.now() - t0) / 1000;
         const s = v.subarray(B, 2 * B), z = v.subarray(2 * B, 3 * B);
         lastStats = {
@@ -398,11 +409,12 @@ export async function train(
           ref_entry: r.loser === "none" ? -1 : refIndex,
           ref_update: r.loser === "none" ? -1 : entry.update,
           lr,
-          grad_norm: await opt.lastGradNorm(),
+          grad_norm: g.gradNorm,
           updates_per_s: (done - start) / secs,
           seconds: secs,
         };
-        metrics.write({ ...lastStats });
+        metrics.write({ ...lastStats, nan_skips: skips + g.newSkips });
+        skips = 0;
         progress?.note(
           `loss ${lastStats.loss.toFixed(4)} acc ${lastStats.implicit_acc.toFixed(2)} flip ${
             lastStats.flip_rate.toFixed(2)
@@ -419,7 +431,7 @@ export async function train(
           guidance: c.log.sample_guidance,
         });
         // Images: 4 per row; clips: one per row, F frames wide.
-        await writeGrid(`${sampleDir}/step-${done}.png`, await imgs.read(), size, F || 4);
+        await writeGrid(`${sampleDir}/step-${done}.png`, await imgs.read(), size, F || 4, gridPrompts);
         imgs.dispose();
       }
       if (done % c.log.ckpt_every === 0 || done === c.train.steps) await saveCheckpoint(done);
@@ -442,5 +454,12 @@ export async function train(
   refUnet.dispose();
   opt.dispose();
   model.dispose();
-  return { out: c.out, steps: step, seconds, updatesPerSecond: (step - start) / seconds, last: lastStats };
+  return {
+    out: c.out,
+    steps: step,
+    seconds,
+    updatesPerSecond: (step - start) / seconds,
+    last: lastStats,
+    checkpoint: run.latest(),
+  };
 }
