@@ -77,7 +77,8 @@ export async function runChild(spec: unknown): Promise<{ code: number; signal: s
 export async function tmpfs(
   bytes: number,
 ): Promise<{ dir: string; remount(opts: string): Promise<void>; close(): Promise<void> } | null> {
-  if (Deno.build.os !== "linux") return null;
+  // SEPPO_TEST_NO_TMPFS=1 runs the simulated path on a machine that could mount.
+  if (Deno.build.os !== "linux" || Deno.env.get("SEPPO_TEST_NO_TMPFS")) return null;
   const dir = await Deno.makeTempDir({ prefix: "seppo-tmpfs-" });
   const mount = async (...args: string[]) =>
     (await new Deno.Command("mount", { args, stdout: "null", stderr: "null" }).output().catch(() => null))
@@ -117,8 +118,10 @@ export function failingDisk(root: string, budget: number, error: () => Error): (
     left -= n;
   };
   D.open = async (path: unknown, opts?: Deno.OpenOptions) => {
+    const writing = under(path) && (opts?.write || opts?.append);
+    if (writing && left === 0) throw error();
     const file = await orig.open(path, opts) as Deno.FsFile;
-    if (!under(path) || !(opts?.write || opts?.append)) return file;
+    if (!writing) return file;
     const write = file.write.bind(file);
     file.write = async (b: Uint8Array) => {
       const n = Math.min(b.length, left);

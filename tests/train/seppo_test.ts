@@ -2,6 +2,7 @@
 // checkpoints carry the pool, a resumed run equals an uninterrupted one exactly, the method presets
 // refuse contradictory ablations, and compare's variants parse.
 import assert from "node:assert/strict";
+import sharp from "sharp";
 import { DEFAULTS, generate } from "../../data/generate.ts";
 import { parseVariant } from "../../lib/train/compare.ts";
 import {
@@ -147,4 +148,41 @@ Deno.test("train CLI: --method on the seppo preset applies the method's preset; 
     loser: "ref",
   });
   assert.equal(abl.config.train.seed, 3);
+});
+
+Deno.test("sft trains on a plain imagefolder (file_name + text rows and .txt sidecars, no world attributes)", async () => {
+  const ctx = await gpu();
+  const dir = await Deno.makeTempDir({ prefix: "seppo-plain-" });
+  try {
+    await Deno.mkdir(`${dir}/data/pics`, { recursive: true });
+    const colours = [[200, 30, 30], [30, 200, 30], [30, 30, 200], [220, 220, 30]];
+    const rows: string[] = [];
+    for (const [i, [r, g, b]] of colours.entries()) {
+      await sharp({ create: { width: 24, height: 20, channels: 3, background: { r, g, b } } }).png()
+        .toFile(`${dir}/data/pics/${i}.png`);
+      // Two rows carry their caption, two leave it to a sidecar file beside the picture.
+      if (i % 2) await Deno.writeTextFile(`${dir}/data/pics/${i}.txt`, "a small square on the left");
+      rows.push(JSON.stringify({ file_name: `pics/${i}.png`, ...(i % 2 ? {} : { text: "a red circle" }) }));
+    }
+    await Deno.writeTextFile(`${dir}/data/metadata.jsonl`, rows.join("\n") + "\n");
+    await saveTinyBase(ctx, `${dir}/base`);
+    const c: TrainConfig = {
+      ...structuredClone(TRAIN_DEFAULTS),
+      base: `${dir}/base`,
+      data: { prefs: `${dir}/data`, size: 16 },
+      method: "sft",
+      train: { ...TRAIN_DEFAULTS.train, steps: 3, batch: 2, warmup: 0, lr: 1e-3 },
+      log: { ...TRAIN_DEFAULTS.log, every: 1, ckpt_every: 3 },
+      out: `${dir}/run`,
+    };
+    const r = await train(ctx, c, { quiet: true, log: () => {} });
+    assert.equal(r.checkpoint, `${dir}/run/checkpoint-3`);
+    const losses = (await Deno.readTextFile(`${dir}/run/metrics.jsonl`)).trim().split("\n").map((l) =>
+      JSON.parse(l).loss
+    );
+    assert.equal(losses.length, 3);
+    assert.ok(losses.every(Number.isFinite), `losses ${losses}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
