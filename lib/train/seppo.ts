@@ -10,8 +10,7 @@
 // Images or clips through the same loop: data.frames = F > 0 makes every example [F, 3, H, W] and the
 // model a TextToVideo (lib/nn/bundle.ts); the per-example errors are then means over frames too.
 import { backward } from "../autograd/backward.ts";
-import { addNoise } from "../diffusion/noise.ts";
-import { noiseFor, sampleTimesteps } from "../diffusion/noise.ts";
+import { addNoise, noiseFor, sampleTimesteps, trainingTarget } from "../diffusion/noise.ts";
 import type { GpuContext } from "../gpu/context.ts";
 import { checkpointDir, cleanCheckpointLeftovers, latestCheckpoint } from "../io/checkpoint.ts";
 import { bool, defineSchema, int, num, oneOf, str } from "../io/config.ts";
@@ -344,10 +343,11 @@ export async function train(
         const xw = tensor(ctx, batch.images, [B, ...shape]);
         const eps = noiseFor(ctx, noiseSeeds, shape);
         if (!xl) {
+          const target = ctx.noGrad(() => trainingTarget(ctx, model.schedule, xw, eps, ts));
           const ew = mseRows(
             ctx,
             model.unet.forward(ctx, addNoise(ctx, model.schedule, xw, eps, ts), ts, cond.hidden, cond.mask),
-            eps,
+            target,
           );
           const none = filled(ctx, [B], 0); // SFT ignores the other three errors
           const out = preferenceLoss(ctx, ew, none, none, none, { beta: c.beta, aaf: "off", sft: true });
@@ -365,8 +365,10 @@ export async function train(
         const h2 = concat(ctx, [cond.hidden, cond.hidden], 0);
         const m2 = concat(ctx, [cond.mask, cond.mask], 0);
         const xt2 = ctx.noGrad(() => addNoise(ctx, model.schedule, x2, eps2, ts2));
-        const eTheta = mseRows(ctx, model.unet.forward(ctx, xt2, ts2, h2, m2), eps2);
-        const eRef = ctx.noGrad(() => mseRows(ctx, refUnet.forward(ctx, xt2, ts2, h2, m2), eps2));
+        // The regression target (eps, or v for a v_prediction model), shared by policy and reference.
+        const tgt2 = ctx.noGrad(() => trainingTarget(ctx, model.schedule, x2, eps2, ts2));
+        const eTheta = mseRows(ctx, model.unet.forward(ctx, xt2, ts2, h2, m2), tgt2);
+        const eRef = ctx.noGrad(() => mseRows(ctx, refUnet.forward(ctx, xt2, ts2, h2, m2), tgt2));
         const ethw = slice(ctx, eTheta, 0, 0, B), ethl = slice(ctx, eTheta, 0, B, 2 * B);
         const erw = slice(ctx, eRef, 0, 0, B), erl = slice(ctx, eRef, 0, B, 2 * B);
         const out = preferenceLoss(ctx, ethw, erw, ethl, erl, { beta: c.beta, aaf: r.aaf });
