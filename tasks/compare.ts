@@ -10,6 +10,6 @@ const { config, yaml } = parseTask(Deno.args, COMPARE_SCHEMA);
 await Deno.mkdir(config.out, { recursive: true });
 await writeFileAtomic(`${config.out}/config.yaml`, yaml);
 const ctx = await GpuContext.create();
-console.log(`adapter: ${ctx.adapterName}${ctx.isSoftware ? " (software)" : ""}`);
+console.log(`adapter: ${ctx.label}`);
 console.log(`effective config:\n${yaml}`);
 await compare(ctx, config);

@@ -7,7 +7,7 @@ import { parseTask, RUN_FLAGS, runOptions, withResumeDefault } from "../lib/trai
 
 const { config, yaml, flags } = parseTask(withResumeDefault(Deno.args), PRETRAIN_SCHEMA, RUN_FLAGS);
 const ctx = await GpuContext.create();
-console.log(`adapter: ${ctx.adapterName}${ctx.isSoftware ? " (software)" : ""}`);
+console.log(`adapter: ${ctx.label}`);
 console.log(`effective config:\n${yaml}`);
 const r = await pretrain(ctx, config, { ...runOptions(flags), configYaml: yaml });
 console.log(

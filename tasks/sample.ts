@@ -38,6 +38,7 @@ const guidance = Number(v.guidance);
 if (!(guidance >= 1)) throw new Error(`flag --guidance: expected a number >= 1, got "${v.guidance}"`);
 const steps = int("steps", v.steps!), batch = int("batch", v.batch!);
 const ctx = await GpuContext.create();
+console.log(`adapter: ${ctx.label}`);
 const ckpt = await resolveCheckpoint(v.ckpt);
 if (ckpt !== v.ckpt) console.log(`checkpoint: ${ckpt}`);
 const model = await TextToImage.load(ctx, ckpt, { allowNonFinite: v["allow-non-finite"] });

@@ -15,7 +15,7 @@ const { config, yaml, flags, explicit } = parseTask(
 );
 resolveMethod(config, explicit); // refuse contradictory method/ablation settings before loading anything
 const ctx = await GpuContext.create();
-console.log(`adapter: ${ctx.adapterName}${ctx.isSoftware ? " (software)" : ""}`);
+console.log(`adapter: ${ctx.label}`);
 console.log(`effective config:\n${yaml}`);
 const r = await train(ctx, config, { ...runOptions(flags), configYaml: yaml, explicit });
 if (r.last) console.log(JSON.stringify(r.last));

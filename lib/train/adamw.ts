@@ -4,11 +4,13 @@
 // infinite is skipped on the GPU, and counted: readGuard() reports it with the logging readback.
 import { f32bits, type GpuContext, groups1d } from "../gpu/context.ts";
 import { KernelFile } from "../gpu/kernel.ts";
-import { filled } from "../ops/copy.ts";
+import { concat, filled } from "../ops/copy.ts";
 import { reduceInto } from "../ops/reduce.ts";
 import { type Tensor, tensor } from "../tensor/tensor.ts";
 
 const kernel = new KernelFile("adamw.wgsl");
+/** Watched values the one-invocation check loops over (well below the software adapter's loop cap). */
+const MAX_WATCH = 32768;
 
 export interface AdamWOptions {
   lr: number;
@@ -70,12 +72,12 @@ export class AdamW {
   }
 
   /**
-   * One update from the accumulated `.grad`s (parameters without a grad are skipped). `watch`: a
-   * small buffer (the step's losses, at most a few thousand values) whose NaN or inf skips the
-   * update like a non-finite gradient norm does. A skipped update still advances `step` (the bias
+   * One update from the accumulated `.grad`s (parameters without a grad are skipped). `watched`:
+   * small buffers (the step's per-example losses, MAX_WATCH values in all) whose NaN or inf skips
+   * the update like a non-finite gradient norm does. A skipped update still advances `step` (the bias
    * correction), so runs stay reproducible without a readback.
    */
-  update(lr = this.opts.lr, watch?: Tensor) {
+  update(lr = this.opts.lr, watched?: Tensor | Tensor[]) {
     const { ctx, params } = this;
     const b1 = this.opts.beta1 ?? 0.9, b2 = this.opts.beta2 ?? 0.999;
     this.step++;
@@ -83,13 +85,19 @@ export class AdamW {
       if (p.grad) reduceInto(ctx, "sumsq", p.grad, null, p.shape.map((_, k) => k), this.sq, 1, i);
       else reduceInto(ctx, "sum", this.clip, null, [0], this.sq, 0, i); // writes 0
     });
-    if (watch && watch.size > 4096) throw new Error(`AdamW.update: watch has ${watch.size} values (> 4096)`);
+    // Several buffers (one per micro-batch) are checked as one: a copy, still no readback.
+    const list = watched === undefined ? [] : Array.isArray(watched) ? watched : [watched];
+    const watch = list.length > 1 ? ctx.noGrad(() => concat(ctx, list, 0)) : list[0];
+    if (watch && watch.size > MAX_WATCH) {
+      throw new Error(`AdamW.update: ${watch.size} watched values, more than ${MAX_WATCH}`);
+    }
     ctx.run(kernel, "clip", {
       buffers: [null, null, null, null, null, this.sq, this.clip, null, null, null, watch ?? this.sq],
       params: [params.length, f32bits(this.opts.maxGradNorm ?? 0), watch?.size ?? 0, this.step],
       paramsBinding: 8,
       groups: [1, 1, 1],
     });
+    if (list.length > 1) watch!.dispose();
     const bc1 = 1 - b1 ** this.step, bc2 = 1 - b2 ** this.step;
     params.forEach((p, i) => {
       if (!p.grad) return;

@@ -62,7 +62,8 @@ Deno.test("AdamW guard: a NaN/inf gradient, an overflowing norm or a NaN watched
       });
       const watch = tensor(ctx, Float32Array.of(0.5, u.loss ?? 0.25, 1), [3]);
       const before = await snapshot();
-      opt.update(undefined, watch);
+      // Odd updates watch two buffers (one per micro-batch), checked as one.
+      opt.update(undefined, k % 2 ? [tensor(ctx, Float32Array.of(1, 2), [2]), watch] : watch);
       const after = await snapshot();
       const same = after.every((a, i) => a.every((v, j) => Object.is(v, before[i][j])));
       if (u.skip) assert.ok(same, `update ${k + 1}: skipped, yet weights or moments changed`);
