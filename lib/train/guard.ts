@@ -26,6 +26,10 @@ export class NonFiniteGuard {
       maxSkips: number;
       /** The run's newest saved checkpoint (for the message), or null. */
       lastGood: () => Promise<string | null>;
+      /** The checkpoint before it, while it is kept because the newest is not yet followed by a finite update. */
+      previous?: () => string | null;
+      /** Called when every update up to `update` was finite. */
+      healthy?: (update: number) => Promise<void>;
       say: (s: string) => void;
     },
   ) {}
@@ -51,7 +55,7 @@ export class NonFiniteGuard {
           `${g.skipped} skipped so far, ${g.run} in a row, limit ${this.o.maxSkips})`,
       );
       this.reported = g.skipped;
-    }
+    } else await this.o.healthy?.(this.opt.step);
     return { gradNorm: g.gradNorm, newSkips };
   }
 
@@ -63,10 +67,10 @@ export class NonFiniteGuard {
   }
 
   private async lastGoodText(): Promise<string> {
-    const last = await this.o.lastGood();
-    return last
-      ? `The last good checkpoint is ${last} (continue from it with --resume).`
-      : "No checkpoint was saved before it.";
+    const last = await this.o.lastGood(), prev = this.o.previous?.();
+    if (!last) return "No checkpoint was saved before it.";
+    return `The last good checkpoint is ${last} (continue from it with --resume)` +
+      (prev ? `; the one before it, ${prev}, is kept too, in case ${last} was already diverging.` : ".");
   }
 }
 

@@ -125,6 +125,12 @@ interface RunEvent {
 
 export class RunFolder {
   private latestStep: number | null;
+  /**
+   * The checkpoint before the newest one, kept past the limit until an update after the newest has
+   * passed the non-finite guard: finite weights can still be one step from diverging (lr 1e6 makes
+   * update k finite and k + 1 NaN), and pruning the last checkpoint known to train on would lose it.
+   */
+  private previous: number | null = null;
 
   private constructor(
     readonly dir: string,
@@ -133,6 +139,7 @@ export class RunFolder {
     readonly from: { dir: string; step: number } | null,
     readonly configYaml: string,
     private limit: number,
+    private totalSteps: number,
     private say: (s: string) => void,
   ) {
     this.latestStep = from && resolve(join(dir, basename(from.dir))) === resolve(from.dir) ? from.step : null;
@@ -162,67 +169,13 @@ export class RunFolder {
     const yaml = o.configYaml ?? dumpYaml(c);
     await Deno.mkdir(dir, { recursive: true });
     for (const s of await cleanCheckpointLeftovers(dir)) say(`${task}: ${s} (left by a crashed save)`);
-    const held = await heldBy(dir);
-    let from: { dir: string; step: number } | null = null;
-    let event: RunEvent = { event: "start", time: new Date().toISOString(), step: 0 };
-    if (!o.resume) {
-      if (held.length) {
-        if (!o.overwrite) {
-          throw new Error(
-            `${dir}: holds a run already (${held.slice(0, 4).join(", ")}${
-              held.length > 4 ? ", ..." : ""
-            }); ` +
-              `pass --resume to continue it, or --overwrite to move it aside and start a new one ` +
-              `(or choose another --out)`,
-          );
-        }
-        const aside = `${dir.replace(/\/+$/, "")}.old-${stamp()}`;
-        await Deno.rename(dir, aside);
-        await Deno.mkdir(dir, { recursive: true });
-        say(`${task}: --overwrite: moved the previous run to ${aside}`);
-      }
-    } else {
-      const saved = await readRunJson(dir);
-      if (saved && saved.task !== task) {
-        throw new Error(`${dir}: holds a ${saved.task} run, not a ${task} run (--resume)`);
-      }
-      const found = await findResumePoint(dir, o.resume, RunFolder.configFile(task), say);
-      if (!found) say(`resume: no checkpoint in ${dir}; starting from the beginning`);
-      else {
-        from = { dir: found.dir, step: found.step };
-        if (c.train.steps < found.step) {
-          throw new Error(
-            `train.steps ${c.train.steps} is below ${found.dir}'s update ${found.step} (--resume)`,
-          );
-        }
-        const changes = await compareConfig(dir, found.configYaml, c, schema);
-        const altering = Object.entries(changes).filter(([k]) => !isFree(k));
-        if (altering.length && !o.allowConfigChange) {
-          throw new Error(
-            `${dir}: --resume with a config that changes the run: ${altering.map(showChange).join(", ")}. ` +
-              `Resume with the saved config (${found.dir}/${RunFolder.configFile(task)}), pass ` +
-              `--allow-config-change to continue anyway (recorded in run.json), or start a new run ` +
-              `(--overwrite, or another --out)`,
-          );
-        }
-        if (Object.keys(changes).length) {
-          say(`resume: config changes: ${Object.entries(changes).map(showChange).join(", ")}`);
-        }
-        event = {
-          event: "resume",
-          time: event.time,
-          step: found.step,
-          checkpoint: found.dir,
-          ...(Object.keys(changes).length ? { config_changes: changes } : {}),
-          ...(altering.length ? { allowed_by: "--allow-config-change" } : {}),
-        };
-        await setAsideNewer(dir, found.step, found.skipped, say);
-      }
-      await repointLatest(dir);
-    }
+    const event = o.resume
+      ? await resumeRun(dir, task, o.resume, c, schema, o.allowConfigChange ?? false, say)
+      : await startRun(dir, task, o.overwrite ?? false, say);
     await recordEvent(dir, task, event);
     await writeFileAtomic(join(dir, "config.yaml"), yaml);
-    return new RunFolder(dir, task, from, yaml, limit, say);
+    const from = event.checkpoint ? { dir: event.checkpoint, step: event.step } : null;
+    return new RunFolder(dir, task, from, yaml, limit, c.train.steps, say);
   }
 
   /** Files to write inside every checkpoint: the run's config, compared on resume. */
@@ -241,6 +194,8 @@ export class RunFolder {
       policy: c.train.nan_policy as NanPolicy,
       maxSkips: c.train.nan_max_skips,
       lastGood: () => Promise.resolve(this.latest()),
+      previous: () => (this.previous === null ? null : join(this.dir, `checkpoint-${this.previous}`)),
+      healthy: (update) => this.healthy(update),
       say: this.say,
     });
   }
@@ -250,21 +205,114 @@ export class RunFolder {
     return this.latestStep === null ? null : join(this.dir, `checkpoint-${this.latestStep}`);
   }
 
-  /** After checkpoint-<step> was written: point `latest` at it, then prune to the limit. */
+  /**
+   * After checkpoint-<step> was written: point `latest` at it, then prune to the limit (keeping the
+   * previous checkpoint until healthy(), unless the run ends at `step`).
+   */
   async saved(step: number) {
+    const prev = this.latestStep;
     this.latestStep = step;
     await writeFileAtomic(join(this.dir, LATEST), `checkpoint-${step}\n`);
-    if (this.limit <= 0) return;
+    this.previous = step < this.totalSteps && prev !== null && prev < step ? prev : null;
+    await this.prune();
+  }
+
+  /** The guard saw updates up to `update` finite: the checkpoint before the newest may go. */
+  private async healthy(update: number) {
+    if (this.previous === null || this.latestStep === null || update <= this.latestStep) return;
+    this.previous = null;
+    await this.prune();
+  }
+
+  private async prune() {
+    if (this.limit <= 0 || this.latestStep === null) return;
     const steps: number[] = [];
     for await (const e of Deno.readDir(this.dir)) {
       const m = e.isDirectory ? STEP_DIR.exec(e.name) : null;
-      if (m && Number(m[1]) <= step) steps.push(Number(m[1]));
+      if (m && Number(m[1]) <= this.latestStep) steps.push(Number(m[1]));
     }
     steps.sort((a, b) => b - a);
     for (const s of steps.slice(this.limit)) {
-      if (s !== step) await Deno.remove(join(this.dir, `checkpoint-${s}`), { recursive: true });
+      if (s !== this.latestStep && s !== this.previous) {
+        await Deno.remove(join(this.dir, `checkpoint-${s}`), { recursive: true });
+      }
     }
   }
+}
+
+/** A new run in `dir`: refused when it holds one, unless `overwrite` (then the old run moves aside). */
+async function startRun(
+  dir: string,
+  task: string,
+  overwrite: boolean,
+  say: (s: string) => void,
+): Promise<RunEvent> {
+  const held = await heldBy(dir);
+  if (held.length && !overwrite) {
+    const list = held.slice(0, 4).join(", ") + (held.length > 4 ? ", ..." : "");
+    throw new Error(
+      `${dir}: holds a run already (${list}); pass --resume to continue it, or --overwrite to move it ` +
+        `aside and start a new one (or choose another --out)`,
+    );
+  }
+  if (held.length) {
+    const aside = `${dir.replace(/\/+$/, "")}.old-${stamp()}`;
+    await Deno.rename(dir, aside).catch((e) => {
+      throw new Error(`${dir}: --overwrite cannot move the old run aside to ${aside} (${e.message})`);
+    });
+    await Deno.mkdir(dir, { recursive: true });
+    say(`${task}: --overwrite: moved the previous run to ${aside}`);
+  }
+  return { event: "start", time: new Date().toISOString(), step: 0 };
+}
+
+/** A resume of `dir`: finds the checkpoint, checks the config change, sets newer checkpoints aside. */
+async function resumeRun<T>(
+  dir: string,
+  task: string,
+  resume: true | string,
+  c: T & RunConfig,
+  schema: Schema<T>,
+  allowConfigChange: boolean,
+  say: (s: string) => void,
+): Promise<RunEvent> {
+  const time = new Date().toISOString();
+  const saved = await readRunJson(dir);
+  if (saved && saved.task !== task) {
+    throw new Error(`${dir}: holds a ${saved.task} run, not a ${task} run (--resume)`);
+  }
+  const found = await findResumePoint(dir, resume, RunFolder.configFile(task), say);
+  if (!found) {
+    say(`resume: no checkpoint in ${dir}; starting from the beginning`);
+    await repointLatest(dir);
+    return { event: "start", time, step: 0 };
+  }
+  if (c.train.steps < found.step) {
+    throw new Error(`train.steps ${c.train.steps} is below ${found.dir}'s update ${found.step} (--resume)`);
+  }
+  const changes = await compareConfig(dir, found.configYaml, c, schema);
+  const altering = Object.entries(changes).filter(([k]) => !isFree(k));
+  if (altering.length && !allowConfigChange) {
+    throw new Error(
+      `${dir}: --resume with a config that changes the run: ${altering.map(showChange).join(", ")}. ` +
+        `Resume with the saved config (${found.dir}/${RunFolder.configFile(task)}), pass ` +
+        `--allow-config-change to continue anyway (recorded in run.json), or start a new run ` +
+        `(--overwrite, or another --out)`,
+    );
+  }
+  if (Object.keys(changes).length) {
+    say(`resume: config changes: ${Object.entries(changes).map(showChange).join(", ")}`);
+  }
+  await setAsideNewer(dir, found.step, found.skipped, say);
+  await repointLatest(dir);
+  return {
+    event: "resume",
+    time,
+    step: found.step,
+    checkpoint: found.dir,
+    ...(Object.keys(changes).length ? { config_changes: changes } : {}),
+    ...(altering.length ? { allowed_by: "--allow-config-change" } : {}),
+  };
 }
 
 /**

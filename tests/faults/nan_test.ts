@@ -17,28 +17,47 @@ const names = async (dir: string) => (await Array.fromAsync(Deno.readDir(dir))).
 Deno.test("lr 1e6: the run stops at the first non-finite update, names the last good checkpoint, keeps it", async () => {
   const f = await fixture(), ctx = await gpu();
   const out = join(f.dir, "diverge");
-  // A good run, then a resume with a diverging lr (as in the issue: it used to prune checkpoint-2 and
-  // save an all-NaN checkpoint). Keep one checkpoint, save every 2 updates.
+  // A good run, then a resume with a diverging lr, keeping one checkpoint (the issue's case: it used to
+  // prune the good checkpoint and save an all-NaN one). Update 3 is finite (weights ~1e6, saved as
+  // checkpoint-3), update 4 is NaN: nothing is saved for it, and checkpoint-2 (the last one known to
+  // train on) is kept beside checkpoint-3 although the limit is 1.
   await train(ctx, sftConfig(f, out, 2, { checkpoints_total_limit: 1 }), quiet);
   const good = await state(join(out, "checkpoint-2"));
-  const c = sftConfig(f, out, 6, { lr: 1e6, checkpoints_total_limit: 1 });
-  c.log.ckpt_every = 2;
   await assert.rejects(
-    train(ctx, c, { ...quiet, resume: true, allowConfigChange: true }),
+    train(ctx, sftConfig(f, out, 6, { lr: 1e6, checkpoints_total_limit: 1 }), {
+      ...quiet,
+      resume: true,
+      allowConfigChange: true,
+    }),
     (e: Error) => {
       assert.match(
         e.message,
         /^update 4: non-finite (loss|gradient norm|loss and gradient norm); stopped without saving/,
       );
-      assert.match(e.message, new RegExp(`last good checkpoint is ${join(out, "checkpoint-2")}`));
+      assert.ok(
+        e.message.includes(
+          `The last good checkpoint is ${join(out, "checkpoint-3")} (continue from it with --resume); ` +
+            `the one before it, ${join(out, "checkpoint-2")}, is kept too`,
+        ),
+        e.message,
+      );
       return true;
     },
   );
-  assert.deepEqual((await names(out)).filter((n) => n.startsWith("checkpoint")), ["checkpoint-2"]);
+  assert.deepEqual((await names(out)).filter((n) => n.startsWith("checkpoint")), [
+    "checkpoint-2",
+    "checkpoint-3",
+  ]);
   assert.deepEqual(await state(join(out, "checkpoint-2")), good, "the good checkpoint is untouched");
-  assert.equal((await Deno.readTextFile(join(out, "latest"))).trim(), "checkpoint-2");
+  await validateCheckpoint(join(out, "checkpoint-3"), "train_config.yaml");
+  assert.equal((await Deno.readTextFile(join(out, "latest"))).trim(), "checkpoint-3");
   // Update 3 was finite (and logged); 4 was not: no row for it.
   assert.deepEqual((await readMetrics(join(out, "metrics.jsonl"))).map((r) => r.step), [1, 2, 3]);
+  // A healthy run with the same limit ends with one checkpoint.
+  await train(ctx, sftConfig(f, join(f.dir, "healthy"), 3, { checkpoints_total_limit: 1 }), quiet);
+  assert.deepEqual((await names(join(f.dir, "healthy"))).filter((n) => n.startsWith("checkpoint")), [
+    "checkpoint-3",
+  ]);
 });
 
 Deno.test("nan_policy skip: non-finite updates leave the weights alone, are counted, and N in a row stop", async () => {

@@ -103,6 +103,8 @@ Deno.test("train: every method runs, logs SEPPO.md's quantities, checkpoints the
 
 Deno.test("method presets: fixed settings win, contradictions are refused; compare variants parse", () => {
   const c = structuredClone(TRAIN_DEFAULTS);
+  c.method = "sft";
+  assert.equal(resolveMethod(c).aaf, "off", "sft has no loser slot, so no AAF (its start line said sign)");
   c.method = "spin";
   assert.deepEqual(resolveMethod(c), { method: "spin", strategy: "latest", aaf: "off", loser: "ref" });
   c.ref.strategy = "uniform";
@@ -172,7 +174,14 @@ Deno.test("sft trains on a plain imagefolder (file_name + text rows and .txt sid
       data: { prefs: `${dir}/data`, size: 16 },
       method: "sft",
       train: { ...TRAIN_DEFAULTS.train, steps: 3, batch: 2, warmup: 0, lr: 1e-3 },
-      log: { ...TRAIN_DEFAULTS.log, every: 1, ckpt_every: 3 },
+      log: {
+        ...TRAIN_DEFAULTS.log,
+        every: 1,
+        ckpt_every: 3,
+        sample_every: 3,
+        sample_steps: 2,
+        sample_prompts: ["a red circle", "a blue square"],
+      },
       out: `${dir}/run`,
     };
     const r = await train(ctx, c, { quiet: true, log: () => {} });
@@ -182,6 +191,12 @@ Deno.test("sft trains on a plain imagefolder (file_name + text rows and .txt sid
     );
     assert.equal(losses.length, 3);
     assert.ok(losses.every(Number.isFinite), `losses ${losses}`);
+    // The validation prompts, in the grid and named beside it.
+    assert.ok((await Deno.stat(`${dir}/run/samples/step-3.png`)).size > 0);
+    assert.equal(
+      await Deno.readTextFile(`${dir}/run/samples/step-3.txt`),
+      "row 1, column 1: a red circle\nrow 1, column 2: a blue square\n",
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
