@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { DEFAULTS, generate } from "../../data/generate.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
-import { TRAIN_DEFAULTS, type TrainConfig } from "../../lib/train/seppo.ts";
+import { train, TRAIN_DEFAULTS, type TrainConfig } from "../../lib/train/seppo.ts";
 import { gpu } from "../_helpers.ts";
 import { saveTinyBase } from "../_tiny.ts";
 
@@ -54,6 +54,25 @@ export function sftConfig(f: Fixture, out: string, steps: number, train: Partial
 }
 
 export const quiet = { quiet: true, log: () => {} };
+
+let straightRun: Promise<string> | null = null;
+
+/** An uninterrupted 3-update sft run (checkpoints 1..3), made once: the reference and a template. */
+export function straight(): Promise<string> {
+  straightRun ??= (async () => {
+    const f = await fixture();
+    const out = join(f.dir, "straight");
+    await train(await gpu(), sftConfig(f, out, 3), quiet);
+    return out;
+  })();
+  return straightRun;
+}
+
+/** A copy of a run folder (cheaper than training one again). */
+export async function copyRun(from: string, to: string) {
+  const r = await new Deno.Command("cp", { args: ["-a", from, to] }).output();
+  if (!r.success) throw new Error(`cp -a ${from} ${to} failed`);
+}
 
 /** The trainer state's tensors (weights and moments) of a checkpoint, for exact comparisons. */
 export async function state(ckpt: string): Promise<Map<string, Float32Array>> {

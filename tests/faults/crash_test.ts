@@ -9,7 +9,17 @@ import { readMetrics } from "../../lib/train/run.ts";
 import { validateCheckpoint } from "../../lib/train/run_folder.ts";
 import { train, type TrainConfig } from "../../lib/train/seppo.ts";
 import { gpu } from "../_helpers.ts";
-import { failingDisk, fixture, quiet, runChild, sftConfig, state, tmpfs } from "./_fixture.ts";
+import {
+  copyRun,
+  failingDisk,
+  fixture,
+  quiet,
+  runChild,
+  sftConfig,
+  state,
+  straight,
+  tmpfs,
+} from "./_fixture.ts";
 
 const names = async (dir: string) => (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
 const losses = async (out: string) =>
@@ -28,9 +38,8 @@ async function resumeAndCompare(c: TrainConfig, ref: string) {
 }
 
 Deno.test("kill -9 while writing a checkpoint, or right after its rename: resume ends like an uninterrupted run", async () => {
-  const f = await fixture(), ctx = await gpu();
-  const ref = join(f.dir, "straight");
-  await train(ctx, sftConfig(f, ref, 3), quiet);
+  const f = await fixture();
+  const ref = await straight();
   const faults = {
     write: { kind: "kill-mid-write", match: "checkpoint-2\\.tmp-\\d+/trainer_state" },
     rename: { kind: "kill-at-rename", match: "checkpoint-2$", after: true },
@@ -63,8 +72,7 @@ Deno.test("kill -9 while writing a checkpoint, or right after its rename: resume
 
 Deno.test("disk full mid-checkpoint: the error names the file, earlier checkpoints stay, resume after freeing space", async () => {
   const f = await fixture(), ctx = await gpu();
-  const ref = join(f.dir, "straight-full");
-  await train(ctx, sftConfig(f, ref, 3), quiet);
+  const ref = await straight();
   const ckBytes = (await Array.fromAsync(walkFiles(join(ref, "checkpoint-1")))).reduce((a, b) => a + b, 0);
   // Room for two checkpoints and the small files, not for a third.
   const room = 2 * ckBytes + 64 * 1024 + ckBytes / 2;
@@ -98,7 +106,7 @@ Deno.test("a read-only output folder: the run fails before training, naming the 
   const f = await fixture(), ctx = await gpu();
   const fs = await tmpfs(8 << 20);
   const out = join(fs?.dir ?? f.dir, "ro");
-  await train(ctx, sftConfig(f, out, 1), quiet);
+  await copyRun(await straight(), out);
   const before = await snapshot(out);
   const erofs = () => new Deno.errors.PermissionDenied("Read-only file system (os error 30)");
   let undo = () => {};
@@ -107,7 +115,7 @@ Deno.test("a read-only output folder: the run fails before training, naming the 
   else undo = failingDisk(out, 0, erofs);
   try {
     await assert.rejects(
-      train(ctx, sftConfig(f, out, 2), { ...quiet, resume: true }),
+      train(ctx, sftConfig(f, out, 4), { ...quiet, resume: true }),
       /ro\/[\w.]+: write failed: .*(Read-only file system|Permission denied)/,
     );
     assert.deepEqual(await snapshot(out), before);

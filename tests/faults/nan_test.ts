@@ -4,8 +4,10 @@
 // refused on load, naming file and tensor; an F16 run checks its starting weights' range up front.
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { DEFAULTS, generate } from "../../data/generate.ts";
 import { readSafetensors, writeSafetensors } from "../../lib/io/safetensors.ts";
 import { TextToImage } from "../../lib/nn/pipeline.ts";
+import { pretrain, PRETRAIN_DEFAULTS } from "../../lib/train/pretrain.ts";
 import { readMetrics } from "../../lib/train/run.ts";
 import { validateCheckpoint } from "../../lib/train/run_folder.ts";
 import { train } from "../../lib/train/seppo.ts";
@@ -53,11 +55,6 @@ Deno.test("lr 1e6: the run stops at the first non-finite update, names the last 
   assert.equal((await Deno.readTextFile(join(out, "latest"))).trim(), "checkpoint-3");
   // Update 3 was finite (and logged); 4 was not: no row for it.
   assert.deepEqual((await readMetrics(join(out, "metrics.jsonl"))).map((r) => r.step), [1, 2, 3]);
-  // A healthy run with the same limit ends with one checkpoint.
-  await train(ctx, sftConfig(f, join(f.dir, "healthy"), 3, { checkpoints_total_limit: 1 }), quiet);
-  assert.deepEqual((await names(join(f.dir, "healthy"))).filter((n) => n.startsWith("checkpoint")), [
-    "checkpoint-3",
-  ]);
 });
 
 Deno.test("nan_policy skip: non-finite updates leave the weights alone, are counted, and N in a row stop", async () => {
@@ -133,4 +130,37 @@ Deno.test("save.dtype F16: weights outside F16's range are found when the run st
     /save.dtype F16: .*big-base tensor "conv_in.bias" holds 100000 at index 0, outside F16's range \(max 65504\); every save would fail\. Use save.dtype F32/,
   );
   assert.deepEqual(await readMetrics(join(out, "metrics.jsonl")), [], "no update ran");
+});
+
+Deno.test("pretrain has the same guard: lr 1e6 stops at the first non-finite update without saving it", async () => {
+  const f = await fixture(), ctx = await gpu();
+  const data = join(f.dir, "pretrain-data");
+  await generate({
+    ...DEFAULTS,
+    world: "shapes",
+    split: "pretrain",
+    count: 4,
+    size: 16,
+    out: data,
+    progress: false,
+  });
+  const c = structuredClone(PRETRAIN_DEFAULTS);
+  c.data.dir = data;
+  Object.assign(c.model, {
+    block_out_channels: [8, 16],
+    norm_num_groups: 4,
+    cross_attention_dim: 16,
+    attention_head_dim: 2,
+    text_layers: 1,
+    text_heads: 2,
+  });
+  Object.assign(c.train, { steps: 6, batch: 2, warmup: 0, lr: 1e6, checkpoints_total_limit: 0 });
+  Object.assign(c.log, { every: 1, sample_every: 0, ckpt_every: 1 });
+  c.out = join(f.dir, "pretrain-diverge");
+  await assert.rejects(
+    pretrain(ctx, c, { log: () => {} }),
+    /update 2: non-finite .*stopped without saving .*The last good checkpoint is .*pretrain-diverge\/checkpoint-1 /,
+  );
+  assert.deepEqual((await names(c.out)).filter((n) => n.startsWith("checkpoint")), ["checkpoint-1"]);
+  await validateCheckpoint(join(c.out, "checkpoint-1"), "pretrain_config.yaml");
 });

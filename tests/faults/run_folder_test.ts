@@ -1,8 +1,8 @@
 // Run folders: a rerun without --resume refuses (and --overwrite moves the old run aside); --resume
 // refuses a config change that alters the run unless allowed (then recorded); a partial metrics line
 // is dropped with file and line; a damaged newest checkpoint is skipped for the previous one; resume
-// from a path sets the newer checkpoints aside; `latest` lets sample/eval take the run folder; the
-// retention limit; every case ends with the weights of an uninterrupted run.
+// from a path sets the newer ones aside; `latest` lets sample/eval take the run folder; the retention
+// limit. Cases start from copies of one uninterrupted run and end with its weights.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { resolveCheckpoint } from "../../lib/io/checkpoint.ts";
@@ -11,30 +11,20 @@ import { parseTask, RUN_FLAGS, runOptions, withResumeDefault } from "../../lib/t
 import { readMetrics } from "../../lib/train/run.ts";
 import { train, TRAIN_SCHEMA } from "../../lib/train/seppo.ts";
 import { gpu } from "../_helpers.ts";
-import { fixture, quiet, sftConfig, state } from "./_fixture.ts";
+import { copyRun, fixture, quiet, sftConfig, state, straight } from "./_fixture.ts";
 
 const names = async (dir: string) => (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
+const checkpoints = async (dir: string) => (await names(dir)).filter((n) => /^checkpoint-\d+$/.test(n));
 const steps = async (out: string) => (await readMetrics(join(out, "metrics.jsonl"))).map((r) => r.step);
-
-/** The uninterrupted 3-update run every case is compared with (made once). */
-let straight: Promise<Map<string, Float32Array>> | null = null;
-async function straightState() {
-  straight ??= (async () => {
-    const f = await fixture();
-    await train(await gpu(), sftConfig(f, join(f.dir, "straight"), 3), quiet);
-    return await state(join(f.dir, "straight", "checkpoint-3"));
-  })();
-  return await straight;
-}
 
 Deno.test("a rerun without --resume refuses a folder that holds a run; --overwrite moves it aside", async () => {
   const f = await fixture(), ctx = await gpu();
   const out = join(f.dir, "rerun");
-  await train(ctx, sftConfig(f, out, 2), quiet);
+  await copyRun(await straight(), out);
   const before = await Deno.readTextFile(join(out, "metrics.jsonl"));
   await assert.rejects(
     train(ctx, sftConfig(f, out, 1), quiet),
-    /rerun: holds a run already \(checkpoint-1, checkpoint-2, metrics.jsonl\); pass --resume to continue it, or --overwrite/,
+    /rerun: holds a run already \(checkpoint-1, checkpoint-2, checkpoint-3, metrics.jsonl\); pass --resume to continue it, or --overwrite/,
   );
   assert.equal(await Deno.readTextFile(join(out, "metrics.jsonl")), before, "the old metrics are untouched");
   const said: string[] = [];
@@ -46,36 +36,44 @@ Deno.test("a rerun without --resume refuses a folder that holds a run; --overwri
     said.join("\n"),
   );
   assert.equal(await Deno.readTextFile(join(f.dir, aside[0], "metrics.jsonl")), before, "nothing deleted");
-  assert.deepEqual((await names(out)).filter((n) => n.startsWith("checkpoint")), ["checkpoint-1"]);
+  assert.deepEqual(await checkpoints(join(f.dir, aside[0])), [
+    "checkpoint-1",
+    "checkpoint-2",
+    "checkpoint-3",
+  ]);
+  assert.deepEqual(await checkpoints(out), ["checkpoint-1"]);
   assert.deepEqual(await steps(out), [1]);
 });
 
 Deno.test("--resume refuses a config change that alters the run; --allow-config-change is recorded; longer steps are fine", async () => {
   const f = await fixture(), ctx = await gpu();
   const out = join(f.dir, "changed");
-  await train(ctx, sftConfig(f, out, 1), quiet);
-  const changed = sftConfig(f, out, 3, { lr: 2e-3 });
+  await copyRun(await straight(), out);
+  const changed = sftConfig(f, out, 4, { lr: 2e-3 });
   changed.method = "dpo";
   await assert.rejects(
     train(ctx, changed, { ...quiet, resume: true }),
-    /changed: --resume with a config that changes the run: method "sft" -> "dpo", train.lr 0.001 -> 0.002\. Resume with the saved config \(.*checkpoint-1\/train_config.yaml\), pass --allow-config-change/,
+    /changed: --resume with a config that changes the run: method "sft" -> "dpo", train.lr 0.001 -> 0.002\. Resume with the saved config \(.*checkpoint-3\/train_config.yaml\), pass --allow-config-change/,
   );
-  const batch = sftConfig(f, out, 3, { batch: 1 });
-  await assert.rejects(train(ctx, batch, { ...quiet, resume: true }), /train.batch 2 -> 1/);
-  assert.deepEqual(await steps(out), [1], "a refused resume changes nothing");
-  // Lengthening (1 -> 2) and logging changes are not refused; a changed lr with the flag is recorded.
-  const longer = sftConfig(f, out, 2);
+  await assert.rejects(
+    train(ctx, sftConfig(f, out, 4, { batch: 1 }), { ...quiet, resume: true }),
+    /train.batch 2 -> 1/,
+  );
+  assert.deepEqual(await steps(out), [1, 2, 3], "a refused resume changes nothing");
+  // Lengthening (3 -> 4) and logging changes are not refused; a changed lr with the flag is recorded.
+  const longer = sftConfig(f, out, 4);
   longer.log.sample_steps = 5;
   await train(ctx, longer, { ...quiet, resume: true });
-  await train(ctx, sftConfig(f, out, 3, { lr: 2e-3 }), { ...quiet, resume: true, allowConfigChange: true });
+  await train(ctx, sftConfig(f, out, 5, { lr: 2e-3 }), { ...quiet, resume: true, allowConfigChange: true });
+  assert.deepEqual(await steps(out), [1, 2, 3, 4, 5]);
   const run = JSON.parse(await Deno.readTextFile(join(out, "run.json")));
   assert.equal(run.task, "train");
   assert.deepEqual(run.events.map((e: { event: string; step: number }) => [e.event, e.step]), [
     ["start", 0],
-    ["resume", 1],
-    ["resume", 2],
+    ["resume", 3],
+    ["resume", 4],
   ]);
-  assert.deepEqual(run.events[1].config_changes["train.steps"], [1, 2]);
+  assert.deepEqual(run.events[1].config_changes["train.steps"], [3, 4]);
   assert.equal(run.events[1].allowed_by, undefined);
   assert.deepEqual(run.events[2].config_changes["train.lr"], [0.001, 0.002]);
   assert.equal(run.events[2].allowed_by, "--allow-config-change");
@@ -84,9 +82,8 @@ Deno.test("--resume refuses a config change that alters the run; --allow-config-
 
 Deno.test("a partial last metrics line is dropped with file and line; a damaged newest checkpoint is skipped", async () => {
   const f = await fixture(), ctx = await gpu();
-  const want = await straightState();
-  const out = join(f.dir, "damaged");
-  await train(ctx, sftConfig(f, out, 3), quiet);
+  const ref = await straight(), out = join(f.dir, "damaged");
+  await copyRun(ref, out);
   // What a full disk or a power loss leaves: the last row cut short, and a truncated trainer state.
   await Deno.writeTextFile(join(out, "metrics.jsonl"), '{"step": 4, "loss": 0.', { append: true });
   const ts = join(out, "checkpoint-3", "trainer_state.safetensors");
@@ -102,7 +99,7 @@ Deno.test("a partial last metrics line is dropped with file and line; a damaged 
     text,
   );
   assert.equal(r.checkpoint, join(out, "checkpoint-3"));
-  assert.deepEqual(await state(r.checkpoint!), want, "resumed from checkpoint-2 to the same weights");
+  assert.deepEqual(await state(r.checkpoint!), await state(join(ref, "checkpoint-3")), "same weights");
   assert.deepEqual(await steps(out), [1, 2, 3]);
   assert.ok(
     (await names(out)).some((n) => /^checkpoint-3\.damaged-/.test(n)),
@@ -112,9 +109,8 @@ Deno.test("a partial last metrics line is dropped with file and line; a damaged 
 
 Deno.test("--resume PATH: resumes from that checkpoint, sets the newer ones aside; latest serves --ckpt RUN_DIR", async () => {
   const f = await fixture(), ctx = await gpu();
-  const want = await straightState();
-  const out = join(f.dir, "frompath");
-  await train(ctx, sftConfig(f, out, 3), quiet);
+  const ref = await straight(), out = join(f.dir, "frompath");
+  await copyRun(ref, out);
   // The CLI spelling: --resume_from_checkpoint PATH (diffusers), --resume alone = latest.
   const args = (...a: string[]) => parseTask(withResumeDefault(a), TRAIN_SCHEMA, RUN_FLAGS).flags;
   assert.equal(
@@ -135,7 +131,7 @@ Deno.test("--resume PATH: resumes from that checkpoint, sets the newer ones asid
     said.join("\n"),
   );
   assert.equal(said.filter((s) => /newer than the resumed update/.test(s)).length, 2, said.join("\n"));
-  assert.deepEqual(await state(r.checkpoint!), want);
+  assert.deepEqual(await state(r.checkpoint!), await state(join(ref, "checkpoint-3")));
   assert.equal((await Deno.readTextFile(join(out, "latest"))).trim(), "checkpoint-3");
   assert.equal(await resolveCheckpoint(out), join(out, "checkpoint-3"));
   const m = await TextToImage.load(ctx, out); // what sample --ckpt RUN_DIR and eval do
@@ -150,13 +146,12 @@ Deno.test("--resume PATH: resumes from that checkpoint, sets the newer ones asid
 
 Deno.test("train.checkpoints_total_limit keeps the newest N; save.keep_all still keeps all", async () => {
   const f = await fixture(), ctx = await gpu();
-  const ck = async (out: string) => (await names(out)).filter((n) => n.startsWith("checkpoint"));
-  await train(ctx, sftConfig(f, join(f.dir, "limit2"), 3, { checkpoints_total_limit: 2 }), quiet);
-  assert.deepEqual(await ck(join(f.dir, "limit2")), ["checkpoint-2", "checkpoint-3"]);
+  await train(ctx, sftConfig(f, join(f.dir, "limit1"), 3, { checkpoints_total_limit: 1 }), quiet);
+  assert.deepEqual(await checkpoints(join(f.dir, "limit1")), ["checkpoint-3"]);
   const old = sftConfig(f, join(f.dir, "keepall"), 2, { checkpoints_total_limit: 1 });
   old.save.keep_all = true;
   await train(ctx, old, quiet);
-  assert.deepEqual(await ck(join(f.dir, "keepall")), ["checkpoint-1", "checkpoint-2"]);
+  assert.deepEqual(await checkpoints(join(f.dir, "keepall")), ["checkpoint-1", "checkpoint-2"]);
   const both = sftConfig(f, join(f.dir, "both"), 2, { checkpoints_total_limit: 3 });
   both.save.keep_all = true;
   await assert.rejects(
