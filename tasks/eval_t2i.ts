@@ -1,10 +1,14 @@
 // deno task eval-t2i --ckpt DIR [--base DIR] --prompts FILE [--seeds N] [--steps S] [--guidance G]
 //   [--batch B] [--out DIR] [--no-images]
 // Samples the eval prompts with fixed seeds, scores them and writes eval.json + report.md/html.
+// Taste-world prompts (rows with a `taste` field) are scored for taste, guard and headline with paired
+// differences against --base (lib/eval/taste_eval.ts); shapes prompts with the shapes scorer.
 import { parseArgs } from "node:util";
 import { GpuContext } from "../lib/gpu/context.ts";
 import { loadPrompts } from "../lib/data/metadata.ts";
 import { evalT2I } from "../lib/eval/eval_image.ts";
+import { loadTastePrompts } from "../lib/eval/eval_taste.ts";
+import { evalTaste, TASTE_METRICS } from "../lib/eval/taste_eval.ts";
 
 const { values: v } = parseArgs({
   args: Deno.args,
@@ -32,8 +36,34 @@ const guidance = Number(v.guidance);
 if (!(guidance >= 1)) throw new Error(`flag --guidance: expected a number >= 1, got "${v.guidance}"`);
 const ctx = await GpuContext.create();
 console.log(`adapter: ${ctx.label}`);
-const prompts = await loadPrompts(v.prompts!);
 const out = v.out ?? `${v.ckpt}/eval`;
+const firstRow = JSON.parse((await Deno.readTextFile(v.prompts!)).split("\n").find((l) => l.trim()) ?? "{}");
+if ("taste" in firstRow) {
+  const r = await evalTaste(ctx, v.ckpt, v.base ?? null, await loadTastePrompts(v.prompts!), out, {
+    seeds: int("seeds", v.seeds!),
+    steps: int("steps", v.steps!),
+    guidance,
+    batch: int("batch", v.batch!),
+    adapter: ctx.label,
+    log: console.log,
+  });
+  console.log(`\n${r.n} samples (${r.prompts} prompts x ${r.seeds} seeds)`);
+  for (const m of TASTE_METRICS) {
+    const d = r.diff?.[m];
+    const key = m === "taste_rate" ? "tasteRate" : m;
+    const val = (x: unknown) => (x as number).toFixed(4);
+    console.log(
+      `  ${m.padEnd(10)} model ${val(r.model[key as keyof typeof r.model])}` +
+        (d
+          ? `  base ${val(r.baseSummary![key as keyof typeof r.model])}  diff ${d.diff.toFixed(4)} ` +
+            `[${d.lo.toFixed(4)}, ${d.hi.toFixed(4)}]`
+          : ""),
+    );
+  }
+  console.log(`report: ${out}/report.md (${r.seconds.total.toFixed(1)} s)`);
+  Deno.exit(0);
+}
+const prompts = await loadPrompts(v.prompts!);
 const s = await evalT2I(ctx, v.ckpt, v.base ?? null, prompts, out, {
   seeds: int("seeds", v.seeds!),
   steps: int("steps", v.steps!),
