@@ -1,72 +1,62 @@
 // deno task data: generates a split of a synthetic world (BENCHMARK.md; layout in docs/DATA.md).
 //   deno task data --world shapes --split pretrain --count 10000 --size 16 --seed 0 --caption-noise 0.2
 //   deno task data --world moving-shapes --split prefs --frames 8 --pairs --out data/generated/clips
+import { defineCli, flag } from "../lib/cli/flags.ts";
+import { runTask } from "../lib/cli/main.ts";
+import { checkOutDir } from "../lib/cli/paths.ts";
+import { UsageError } from "../lib/util/errors.ts";
+import { DEFAULTS, generate, type Split, type World } from "../data/generate.ts";
 
-import { parseArgs } from "node:util";
-import { DEFAULTS, generate, type GenerateOptions, type Split, type World } from "../data/generate.ts";
-
-const USAGE = `usage: deno task data --world shapes|moving-shapes --split pretrain|prefs|eval
-  [--count N] [--size 16|32|64] [--seed S] [--caption-noise P] [--pairs] [--frames F]
-  [--growth P] [--concurrency K] [--out DIR]`;
-
-function num(flag: string, v: string | undefined, fallback: number, ok: (x: number) => boolean): number {
-  if (v === undefined) return fallback;
-  const x = Number(v);
-  if (!Number.isFinite(x) || !ok(x)) throw new Error(`--${flag}: bad value '${v}'\n${USAGE}`);
-  return x;
-}
-
-function parse(argv: string[]): GenerateOptions {
-  const { values: v } = parseArgs({
-    args: argv,
-    options: {
-      world: { type: "string" },
-      split: { type: "string" },
-      count: { type: "string" },
-      size: { type: "string" },
-      seed: { type: "string" },
-      "caption-noise": { type: "string" },
-      pairs: { type: "boolean", default: false },
-      frames: { type: "string" },
-      growth: { type: "string" },
-      concurrency: { type: "string" },
-      out: { type: "string" },
-      help: { type: "boolean", default: false },
-    },
-  });
-  if (v.help) {
-    console.log(USAGE);
-    Deno.exit(0);
-  }
-  if (v.world !== "shapes" && v.world !== "moving-shapes") {
-    throw new Error(`--world: bad value '${v.world}'\n${USAGE}`);
-  }
-  if (!["pretrain", "prefs", "eval"].includes(v.split ?? "")) {
-    throw new Error(`--split: bad value '${v.split}'\n${USAGE}`);
-  }
-  const world = v.world as World, split = v.split as Split;
-  const int = (x: number) => Number.isInteger(x);
-  const o: GenerateOptions = {
-    world,
-    split,
-    count: num("count", v.count, DEFAULTS.count, (x) => int(x) && x > 0),
-    size: num("size", v.size, DEFAULTS.size, (x) => [16, 32, 64].includes(x)),
-    seed: num("seed", v.seed, DEFAULTS.seed, (x) => int(x) && x >= 0),
-    captionNoise: num("caption-noise", v["caption-noise"], DEFAULTS.captionNoise, (x) => x >= 0 && x <= 1),
-    pairs: v.pairs,
-    frames: num("frames", v.frames, DEFAULTS.frames, (x) => int(x) && x >= 2),
-    growth: num("growth", v.growth, DEFAULTS.growth, (x) => x >= 0 && x <= 1),
-    concurrency: num("concurrency", v.concurrency, DEFAULTS.concurrency, (x) => int(x) && x > 0),
-    out: "",
-  };
-  o.out = v.out ?? `data/generated/${world}-${split}-${o.size}`;
-  if (o.pairs && split === "eval") throw new Error("--pairs: the eval split is prompts only");
-  return o;
-}
+export const CLI = defineCli({
+  task: "data",
+  purpose: "generates a split of a synthetic world (docs/DATA.md): captioned images or clips for " +
+    "pretraining, winners with optional paired losers for preference training, or eval prompts.",
+  flags: {
+    world: flag.choice(["shapes", "moving-shapes"], "the world: still scenes or moving clips", {
+      required: true,
+    }),
+    split: flag.choice(["pretrain", "prefs", "eval"], "what to generate", { required: true }),
+    count: flag.int("items (eval: prompts)", { default: DEFAULTS.count, min: 1 }),
+    size: flag.choice(["16", "32", "64"], "image side in pixels", { default: String(DEFAULTS.size) }),
+    seed: flag.int("seed (the same options give byte-identical files)", { default: DEFAULTS.seed, min: 0 }),
+    "caption-noise": flag.num("share of captions with one wrong or missing field", {
+      default: DEFAULTS.captionNoise,
+      min: 0,
+      max: 1,
+    }),
+    pairs: flag.bool("also render a loser per item with one field changed (pretrain / prefs)"),
+    frames: flag.int("frames per clip (moving-shapes)", { default: DEFAULTS.frames, min: 2 }),
+    growth: flag.num("share of clips that also grow or shrink (moving-shapes)", {
+      default: DEFAULTS.growth,
+      min: 0,
+      max: 1,
+    }),
+    concurrency: flag.int("renders in flight at once", { default: DEFAULTS.concurrency, min: 1 }),
+    out: flag.str("output folder (default data/generated/<world>-<split>-<size>)", { arg: "DIR" }),
+  },
+  examples: [
+    "deno task data --world shapes --split prefs --count 2000 --size 16 --pairs --out data/generated/shapes-prefs",
+  ],
+});
 
 if (import.meta.main) {
-  try {
-    const o = parse(Deno.args);
+  await runTask(CLI, async ({ flags: f }) => {
+    const world = f.world as World, split = f.split as Split, size = Number(f.size);
+    if (f.pairs && split === "eval") throw new UsageError("flag --pairs: the eval split is prompts only");
+    const out = await checkOutDir(f.out ?? `data/generated/${world}-${split}-${size}`, "--out");
+    const o = {
+      world,
+      split,
+      count: f.count,
+      size,
+      seed: f.seed,
+      captionNoise: f["caption-noise"],
+      pairs: f.pairs,
+      frames: f.frames,
+      growth: f.growth,
+      concurrency: f.concurrency,
+      out,
+    };
     console.error(`generating ${JSON.stringify(o)}`);
     const t0 = performance.now();
     const { rows } = await generate(o);
@@ -76,8 +66,5 @@ if (import.meta.main) {
       `${rows.length} items in ${secs.toFixed(1)}s (${(rows.length / secs).toFixed(0)} items/s), ` +
         `${noisy} noisy captions -> ${o.out}`,
     );
-  } catch (e) {
-    console.error(`error: ${(e as Error).message}`);
-    Deno.exit(1);
-  }
+  });
 }

@@ -2,7 +2,10 @@
 // The main job on a small default: from the shipped base model, a short SePPO fine-tune, an
 // evaluation against the base on the same prompts and seeds, and a report (runs/demo/report.html).
 // Generates the synthetic data it needs on first use. Rerunning resumes the fine-tune.
-import { parseArgs } from "node:util";
+import { configFlags } from "../lib/cli/config_flags.ts";
+import { defineCli, flag } from "../lib/cli/flags.ts";
+import { rerunToResume, startTask } from "../lib/cli/main.ts";
+import { checkOutDir } from "../lib/cli/paths.ts";
 import { DEFAULTS, generate } from "../data/generate.ts";
 import { GpuContext } from "../lib/gpu/context.ts";
 import { loadPrompts } from "../lib/data/metadata.ts";
@@ -10,32 +13,31 @@ import { evalSections, evalT2I } from "../lib/eval/eval_image.ts";
 import { type Section, writeReport } from "../lib/eval/report.ts";
 import { lineChart, smooth } from "../lib/eval/svg.ts";
 import { latestCheckpoint } from "../lib/io/checkpoint.ts";
-import { loadYamlConfig } from "../lib/io/config.ts";
 import { fmtSecs } from "../lib/train/run.ts";
 import { train, TRAIN_SCHEMA } from "../lib/train/seppo.ts";
 
-const { values: v } = parseArgs({
-  args: Deno.args,
-  options: {
-    steps: { type: "string", default: "40" },
-    "eval-seeds": { type: "string", default: "1" },
-    out: { type: "string", default: "runs/demo" },
-    config: { type: "string", default: "configs/seppo-shapes.yaml" },
+const { flags: v, config } = startTask(defineCli({
+  task: "demo",
+  purpose: "the main job: a short SePPO fine-tune of the shipped base model, an evaluation against the " +
+    "base on the same prompts and seeds, and a report (report.html, report.md). Generates the data it " +
+    "needs on first use; running it again resumes the fine-tune.",
+  flags: {
+    steps: flag.int("SePPO updates", { default: 40, min: 1 }),
+    "eval-seeds": flag.int("seeds per eval prompt", { default: 1, min: 1 }),
+    out: flag.str("output folder (the run in <out>/seppo, the report in <out>)", {
+      default: "runs/demo",
+      arg: "DIR",
+    }),
   },
-});
-const positive = (flag: string, s: string) => {
-  const n = Number(s);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new Error(`flag --${flag}: expected a positive integer, got "${s}"`);
-  }
-  return n;
-};
-const steps = positive("steps", v.steps!), evalSeeds = positive("eval-seeds", v["eval-seeds"]!);
-const out = v.out!;
+  config: configFlags(TRAIN_SCHEMA, { flags: false, file: "configs/seppo-shapes.yaml" }),
+  notes: ["The --config file sets the fine-tune; the demo then sets train.steps, out and log.ckpt_every."],
+  examples: ["deno task demo --steps 100 --eval-seeds 2 --out runs/demo-100"],
+}));
+const steps = v.steps, evalSeeds = v["eval-seeds"];
+const out = await checkOutDir(v.out, "--out");
 const t0 = performance.now();
 const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
 
-const config = loadYamlConfig(v.config!, TRAIN_SCHEMA);
 config.train.steps = steps;
 config.out = `${out}/seppo`;
 config.log.ckpt_every = Math.max(1, Math.ceil(steps / 4));
@@ -74,7 +76,7 @@ if (!await exists(evalPrompts)) {
 const ctx = await GpuContext.create();
 console.log(`adapter: ${ctx.label}`);
 console.log(`demo: SePPO fine-tune of ${config.base}, ${steps} updates of batch ${config.train.batch}`);
-const tr = await train(ctx, config, { resume: true });
+const tr = await train(ctx, config, { resume: true }).catch(rerunToResume);
 const ck = await latestCheckpoint(config.out);
 if (!ck) throw new Error(`${config.out}: no checkpoint after training`);
 const tTrain = (performance.now() - t0) / 1000;

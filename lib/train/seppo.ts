@@ -14,7 +14,7 @@ import { addNoise } from "../diffusion/noise.ts";
 import { noiseFor, sampleTimesteps } from "../diffusion/noise.ts";
 import type { GpuContext } from "../gpu/context.ts";
 import { checkpointDir, cleanCheckpointLeftovers, latestCheckpoint } from "../io/checkpoint.ts";
-import { bool, defineSchema, int, num, oneOf, str } from "../io/config.ts";
+import { bool, defineSchema, int, num, oneOf, type Schema, str } from "../io/config.ts";
 import { loadImageFolder } from "../data/imagefolder.ts";
 import { exampleShape, loadBundle, referenceModel } from "../nn/bundle.ts";
 import { TextToVideo } from "../nn/pipeline_video.ts";
@@ -23,6 +23,7 @@ import { type AafMode, preferenceLoss } from "../ops/preference_loss.ts";
 import { mean, mseRows } from "../ops/reduce.ts";
 import { type Tensor, tensor } from "../tensor/tensor.ts";
 import { Progress } from "../util/progress.ts";
+import { StoppedError } from "../util/errors.ts";
 import { Rng } from "../util/rng.ts";
 import { AdamW } from "./adamw.ts";
 import { writeGrid } from "./images.ts";
@@ -98,7 +99,7 @@ export const TRAIN_DEFAULTS: TrainConfig = {
   out: "runs/seppo",
 };
 
-export const TRAIN_SCHEMA = defineSchema(TRAIN_DEFAULTS, {
+export const TRAIN_SCHEMA: Schema<TrainConfig> = defineSchema(TRAIN_DEFAULTS, {
   "base": str(),
   "data.prefs": str(),
   "data.size": int({ min: 8 }),
@@ -251,8 +252,9 @@ export async function train(
   const refWeights = refUnet.parameters();
   copyWeights(ctx, policy, refWeights);
   say(
-    `train: method ${r.method}, reference ${r.loser === "none" ? "none" : r.strategy}, aaf ${r.aaf}, ` +
-      `beta ${c.beta}, ${data.items.length} winners${F ? ` (clips of ${F} frames)` : ""}, base ${c.base}` +
+    `train: method ${r.method}, ` +
+      (r.loser === "none" ? "no reference, " : `reference ${r.strategy}, aaf ${r.aaf}, beta ${c.beta}, `) +
+      `${data.items.length} winners${F ? ` (clips of ${F} frames)` : ""}, base ${c.base}` +
       (trainable === policy ? "" : `, motion modules only (${trainable.size} tensors)`),
   );
   const opt = new AdamW(ctx, [...trainable.values()], {
@@ -285,6 +287,7 @@ export async function train(
   if (o.configYaml !== undefined) await Deno.writeTextFile(`${c.out}/config.yaml`, o.configYaml);
   const metrics = await MetricsLog.open(`${c.out}/metrics.jsonl`, last ? start : null);
   const stop = new StopFlag();
+  await stop.ready;
   const T = model.schedule.config.num_train_timesteps;
   const shape = exampleShape(model); // [3, H, W] or [F, 3, H, W]
   const batchAt = batchSchedule(data, B, c.train.seed, c.data.prefs);
@@ -426,7 +429,7 @@ export async function train(
     }
     if (stop.requested && step < c.train.steps) {
       await saveCheckpoint(step);
-      say(`stopped at update ${step}; resume with --resume`);
+      throw new StoppedError(step);
     }
   } finally {
     stop.dispose();
