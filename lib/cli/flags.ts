@@ -17,18 +17,32 @@ export interface Flag<T> {
   readonly arg: string;
   readonly default: T;
   readonly required: boolean;
+  /** The value of the flag given without one (`--resume` alone = "latest"); undefined: a value is required. */
+  readonly bare?: string;
+  /** Other names of the flag (diffusers' spelling: resume_from_checkpoint). */
+  readonly also: readonly string[];
 }
 
 interface Given<T> {
   default?: T;
   required?: boolean;
   arg?: string;
+  bare?: string;
+  also?: readonly string[];
 }
 /** A flag's value type: T with a default or when required, else T | undefined. */
 type Value<T, O> = O extends { default: T } ? T : O extends { required: true } ? T : T | undefined;
 
 function make<T>(spec: Spec, help: string, o: Given<unknown>, arg: string): Flag<T> {
-  return { spec, help, arg: o.arg ?? arg, default: o.default as T, required: o.required ?? false };
+  return {
+    spec,
+    help,
+    arg: o.arg ?? arg,
+    default: o.default as T,
+    required: o.required ?? false,
+    bare: o.bare,
+    also: o.also ?? [],
+  };
 }
 
 const bounds = (o: Bounds | undefined): Bounds => ({ min: o?.min, max: o?.max, gt: o?.gt, lt: o?.lt });
@@ -53,8 +67,8 @@ export const flag = {
   ) {
     return make<Value<string, O>>({ kind: "enum", values }, help, o ?? {}, values.join("|"));
   },
-  bool(help: string): Flag<boolean> {
-    return make<boolean>({ kind: "boolean" }, help, { default: false }, "");
+  bool(help: string, o: { also?: readonly string[] } = {}): Flag<boolean> {
+    return make<boolean>({ kind: "boolean" }, help, { default: false, also: o.also }, "");
   },
 };
 
@@ -152,7 +166,11 @@ const configFlags = <T>(cli: Cli<Flags, T>) => cli.config?.flags ?? false;
 
 /** Every flag name the task accepts (for suggestions), with config keys when they are flags. */
 function candidates<T>(cli: Cli<Flags, T>): string[] {
-  const own = [...Object.keys(cli.flags), ...COMMON, ...(cli.config ? ["config"] : [])];
+  const own = [
+    ...Object.entries(cli.flags).flatMap(([n, f]) => [n, ...f.also]),
+    ...COMMON,
+    ...(cli.config ? ["config"] : []),
+  ];
   if (!configFlags(cli)) return own;
   return [...own, ...configKeys(cli), ...Object.keys(cli.config?.aliases ?? {})];
 }
@@ -197,13 +215,13 @@ export function parseCli<F extends Flags, T>(cli: Cli<F, T>, argv: readonly stri
   const values: Record<string, unknown> = {};
   const given = new Set<string>();
   const overrides: Record<string, string | boolean> = {};
-  const keyOf = new Map<string, string>(); // config key -> the flag that set it
+  const keyOf = new Map<string, string>(); // task flag or config key -> how it was given (for repeats)
   const explicit = new Set<string>();
   let configFile: string | undefined;
   let debug = false;
   const once = (id: string, shown: string) => {
-    if (given.has(id) || keyOf.has(id)) {
-      const first = keyOf.get(id) ?? `--${id}`;
+    if (keyOf.has(id)) {
+      const first = keyOf.get(id)!;
       const what = first === shown
         ? `flag ${shown}: given twice`
         : `flags ${first} and ${shown} both set ${id}`;
@@ -228,10 +246,11 @@ export function parseCli<F extends Flags, T>(cli: Cli<F, T>, argv: readonly stri
     const eq = a.indexOf("=");
     const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
     const inline = eq > 0 ? a.slice(eq + 1) : undefined;
-    const takeValue = (arg: string): string => {
+    const takeValue = (arg: string, bare?: string): string => {
       if (inline !== undefined) return inline;
       const next = argv[i + 1];
       if (next === undefined || next.startsWith("--")) {
+        if (bare !== undefined) return bare;
         throw new UsageError(`flag --${name}: needs a value (${arg})`);
       }
       i++;
@@ -249,16 +268,21 @@ export function parseCli<F extends Flags, T>(cli: Cli<F, T>, argv: readonly stri
       continue;
     }
     if (name === "config" && cli.config) {
-      once("config", a);
+      once("config", "--config");
+      keyOf.set("config", "--config");
       given.add("config");
       configFile = takeValue("FILE");
       continue;
     }
-    const f = Object.hasOwn(cli.flags, name) ? cli.flags[name] : undefined;
-    if (f) {
-      once(name, `--${name}`);
-      given.add(name);
-      values[name] = f.spec.kind === "boolean" ? takeBool() : flagValue(name, f, takeValue(f.arg));
+    const own = Object.hasOwn(cli.flags, name)
+      ? name
+      : Object.keys(cli.flags).find((n) => cli.flags[n].also.includes(name));
+    if (own) {
+      const f = cli.flags[own];
+      once(own, `--${name}`);
+      keyOf.set(own, `--${name}`);
+      given.add(own);
+      values[own] = f.spec.kind === "boolean" ? takeBool() : flagValue(name, f, takeValue(f.arg, f.bare));
       continue;
     }
     if (cli.config && configFlags(cli)) {
@@ -347,10 +371,10 @@ export function helpText<F extends Flags, T>(cli: Cli<F, T>): string {
       : f.default === undefined
       ? "optional"
       : `default ${valueText(f.default)}`;
-    rows.push([
-      `--${name}${f.arg ? ` ${f.arg}` : ""}`,
-      `${f.help} [${type}; ${f.spec.kind === "boolean" ? "off" : dflt}]`,
-    ]);
+    const arg = !f.arg ? "" : f.bare !== undefined ? ` [${f.arg}]` : ` ${f.arg}`;
+    const bare = (f.bare !== undefined ? `; alone: ${valueText(f.bare)}` : "") +
+      (f.also.length ? `; also ${f.also.map((a) => `--${a}`).join(", ")}` : "");
+    rows.push([`--${name}${arg}`, `${f.help} [${type}; ${f.spec.kind === "boolean" ? "off" : dflt}${bare}]`]);
   }
   if (cli.config) {
     const file = cli.config.file ? `default ${cli.config.file}` : "default: the keys' defaults below";

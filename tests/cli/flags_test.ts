@@ -30,6 +30,11 @@ const CLI = defineCli({
     scale: flag.num("guidance", { min: 1 }),
     mode: flag.choice(["a", "b"], "mode", { default: "a" }),
     resume: flag.bool("resume"),
+    from: flag.str("a checkpoint or latest", {
+      bare: "latest",
+      arg: "latest|PATH",
+      also: ["from_checkpoint"],
+    }),
   },
   config: configFlags(SCHEMA, { flags: true, aliases: { seed: "train.steps" } }),
   examples: ["deno task t --ckpt x"],
@@ -45,7 +50,19 @@ const usage = (re: RegExp, ...argv: string[]) =>
 
 Deno.test("flags: typed values and defaults; --x=v; booleans; config keys by dotted name, last part, alias", () => {
   const p = parse("--ckpt", "c", "--n=3", "--resume", "--lr", "2e-4", "--method", "sft", "--save.keep_all");
-  assert.deepEqual(p.flags, { ckpt: "c", n: 3, scale: undefined, mode: "a", resume: true });
+  assert.deepEqual(p.flags, { ckpt: "c", n: 3, scale: undefined, mode: "a", resume: true, from: undefined });
+  assert.equal(parse("--ckpt", "c", "--from").flags.from, "latest");
+  assert.equal(parse("--from", "--ckpt", "c").flags.from, "latest");
+  assert.equal(parse("--ckpt", "c", "--from", "run/checkpoint-4").flags.from, "run/checkpoint-4");
+  assert.equal(parse("--ckpt", "c", "--from_checkpoint", "x").flags.from, "x");
+  usage(
+    /^flags --from and --from_checkpoint both set from/,
+    "--ckpt",
+    "c",
+    "--from",
+    "--from_checkpoint",
+    "y",
+  );
   assert.equal(p.config.train.lr, 2e-4);
   assert.equal(p.config.method, "sft");
   assert.equal(p.config.save.keep_all, true);
@@ -97,6 +114,10 @@ Deno.test("help: purpose, usage, every flag with type and default, every config 
   assert.match(h, /\n  --mode a\|b +mode \[a\|b; default "a"\]\n/);
   assert.match(h, /\n  --resume +resume \[switch; off\]\n/);
   assert.match(h, /\n  --seed VALUE +the same as --train\.steps\n/);
+  assert.match(
+    h,
+    /\n  --from \[latest\|PATH\] +a checkpoint or latest \[string; optional; alone: "latest"; also --from_checkpoint\]\n/,
+  );
   for (const key of Object.keys(SCHEMA.fields)) {
     assert.match(h, new RegExp(`\\n  ${key.replace(".", "\\.")} `));
   }
