@@ -3,7 +3,7 @@
 // Samples the eval prompts with fixed seeds, scores them and writes eval.json + report.md/html.
 import { defineCli, flag } from "../lib/cli/flags.ts";
 import { runTask } from "../lib/cli/main.ts";
-import { checkOutDir } from "../lib/cli/paths.ts";
+import { checkInput, checkOutDir } from "../lib/cli/paths.ts";
 import { GpuContext } from "../lib/gpu/context.ts";
 import { loadPrompts } from "../lib/data/metadata.ts";
 import { evalT2I } from "../lib/eval/eval_image.ts";
@@ -38,6 +38,8 @@ export const CLI = defineCli({
 
 if (import.meta.main) {
   await runTask(CLI, async ({ flags: f }) => {
+    await checkInput(f.ckpt, "--ckpt", "folder");
+    if (f.base) await checkInput(f.base, "--base", "folder");
     const out = await checkOutDir(f.out ?? `${f.ckpt}/eval`, "--out");
     const prompts = await loadPrompts(f.prompts);
     const ctx = await GpuContext.create();

@@ -5,7 +5,7 @@
 //     [--steps 20] [--guidance 3] [--batch 8] [--frames F] [--limit N]
 import { defineCli, flag, parseCli } from "../lib/cli/flags.ts";
 import { runTask } from "../lib/cli/main.ts";
-import { checkOutDir } from "../lib/cli/paths.ts";
+import { checkInput, checkOutDir } from "../lib/cli/paths.ts";
 import { GpuContext } from "../lib/gpu/context.ts";
 import { evalVideo, type EvalVideoOptions, VIDEO_METRICS } from "../lib/eval/eval_video.ts";
 
@@ -62,6 +62,9 @@ export function parse(argv: string[]): EvalVideoOptions {
 if (import.meta.main) {
   await runTask(CLI, async () => {
     const o = parse(Deno.args);
+    await checkInput(o.ckpt, "--ckpt", "folder");
+    if (o.base) await checkInput(o.base, "--base", "folder");
+    await checkInput(o.prompts, "--prompts");
     await checkOutDir(o.out, "--out");
     const ctx = await GpuContext.create();
     console.error(`adapter: ${ctx.label}\noptions: ${JSON.stringify(o)}`);

@@ -3,6 +3,7 @@
 // right caption, another image's caption and the empty prompt (lib/eval/prompt_gap.ts).
 import { defineCli, flag } from "../lib/cli/flags.ts";
 import { runTask } from "../lib/cli/main.ts";
+import { checkInput } from "../lib/cli/paths.ts";
 import { loadImageFolder } from "../lib/data/imagefolder.ts";
 import { promptGap } from "../lib/eval/prompt_gap.ts";
 import { GpuContext } from "../lib/gpu/context.ts";
@@ -25,6 +26,8 @@ export const CLI = defineCli({
 
 if (import.meta.main) {
   await runTask(CLI, async ({ flags: f }) => {
+    await checkInput(f.ckpt, "--ckpt", "folder");
+    await checkInput(f.data, "--data", "folder");
     const ctx = await GpuContext.create();
     console.log(`adapter: ${ctx.label}`);
     const model = await TextToImage.load(ctx, f.ckpt);

@@ -2,7 +2,7 @@
 // deno task sample --ckpt DIR --prompts FILE --out DIR   (imagefolder layout that `deno task score` reads)
 import { defineCli, flag } from "../lib/cli/flags.ts";
 import { runTask } from "../lib/cli/main.ts";
-import { checkOutDir, checkOutFile, IMAGE_EXTENSIONS } from "../lib/cli/paths.ts";
+import { checkInput, checkOutDir, checkOutFile, IMAGE_EXTENSIONS } from "../lib/cli/paths.ts";
 import { GpuContext } from "../lib/gpu/context.ts";
 import { loadPrompts } from "../lib/data/metadata.ts";
 import { generateImages, writeImageFolder } from "../lib/eval/generate.ts";
@@ -45,7 +45,9 @@ if (import.meta.main) {
     if (!f.prompt === !f.prompts) {
       throw new UsageError("flags --prompt / --prompts: give exactly one of them");
     }
-    // Validated before the model loads, so a bad path fails in a second, not after sampling.
+    // Validated before the GPU and the model load, so a bad path fails in a second, not after sampling.
+    await checkInput(f.ckpt, "--ckpt", "folder");
+    if (f.prompts) await checkInput(f.prompts, "--prompts");
     const out = f.prompt
       ? await checkOutFile(f.out ?? "sample.png", "--out", IMAGE_EXTENSIONS)
       : await checkOutDir(f.out ?? "samples", "--out");

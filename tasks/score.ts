@@ -4,7 +4,7 @@
 
 import { defineCli, flag } from "../lib/cli/flags.ts";
 import { runTask } from "../lib/cli/main.ts";
-import { checkOutFile } from "../lib/cli/paths.ts";
+import { checkInput, checkOutFile } from "../lib/cli/paths.ts";
 import { scoreFolder } from "../lib/eval/score_folder.ts";
 import { Progress } from "../lib/util/progress.ts";
 
@@ -44,6 +44,7 @@ const CLIP_ROWS = [
 
 if (import.meta.main) {
   await runTask(CLI, async ({ flags: f }) => {
+    await checkInput(f.data, "--data", "folder");
     if (f.json) await checkOutFile(f.json, "--json", ["json"]);
     const t0 = performance.now();
     const r = await scoreFolder(f.data, {

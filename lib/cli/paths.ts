@@ -1,7 +1,8 @@
-// Early checks of output paths, before a task spends minutes on work it then cannot save: an output
-// file needs a known extension and an existing, writable folder (a task does not invent folders for
-// a single file); an output folder may not exist yet (it is created when written), but its nearest
-// existing ancestor must be a writable folder and the path itself must not be a file.
+// Early checks of paths, before a task acquires the GPU or spends minutes on work it then cannot save:
+// an input must exist (as a folder or a file where that is what the flag takes); an output file needs
+// a known extension and an existing, writable folder (a task does not invent folders for a single
+// file); an output folder may not exist yet (it is created when written), but its nearest existing
+// ancestor must be a writable folder and the path itself must not be a file.
 import { dirname, extname, resolve } from "node:path";
 import { UsageError } from "../util/errors.ts";
 
@@ -15,6 +16,19 @@ async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
     if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return null;
     throw e;
   }
+}
+
+/** Checks that an input path given by `flag` exists (and is a folder or a file, when `want` says). */
+export async function checkInput(path: string, flag: string, want?: "folder" | "file"): Promise<string> {
+  const info = await statOrNull(path);
+  if (!info) throw new UsageError(`flag ${flag}: ${path} does not exist`);
+  if (want === "folder" && !info.isDirectory) {
+    throw new UsageError(`flag ${flag}: ${path} is a file, expected a folder`);
+  }
+  if (want === "file" && info.isDirectory) {
+    throw new UsageError(`flag ${flag}: ${path} is a folder, expected a file`);
+  }
+  return path;
 }
 
 /** Throws unless a file can be created in `dir` (permissions, read-only file systems). */

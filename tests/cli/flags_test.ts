@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { configFlags } from "../../lib/cli/config_flags.ts";
 import { defineCli, flag, helpText, parseCli } from "../../lib/cli/flags.ts";
 import { errorMessage, formatError } from "../../lib/cli/main.ts";
-import { checkOutDir, checkOutFile } from "../../lib/cli/paths.ts";
+import { checkInput, checkOutDir, checkOutFile } from "../../lib/cli/paths.ts";
 import { bool, defineSchema, int, num, oneOf } from "../../lib/io/config.ts";
 import { StoppedError, UsageError } from "../../lib/util/errors.ts";
 
@@ -166,6 +166,16 @@ Deno.test("output paths are checked before work: folder exists and is writable, 
     await assert.rejects(checkOutDir(`${dir}/f`, "--out"), /flag --out: .*f is a file, expected a folder/);
     await assert.rejects(checkOutDir(`${dir}/f/sub`, "--out"), /is a file, not a folder/);
     assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["f"], "the checks leave nothing behind");
+    assert.equal(await checkInput(dir, "--ckpt", "folder"), dir);
+    await assert.rejects(
+      checkInput(`${dir}/nope`, "--ckpt"),
+      /^UsageError: flag --ckpt: .*nope does not exist$/,
+    );
+    await assert.rejects(
+      checkInput(`${dir}/f`, "--data", "folder"),
+      /flag --data: .*f is a file, expected a folder/,
+    );
+    await assert.rejects(checkInput(dir, "--prompts", "file"), /is a folder, expected a file/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

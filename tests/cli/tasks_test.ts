@@ -158,6 +158,12 @@ Deno.test("a repeated flag is refused; bad values and bad paths are usage errors
       /unknown file type "\.txt"/,
     ],
     [
+      "eval-t2i",
+      ["--ckpt", "no/such/run", "--prompts", "p.jsonl"],
+      2,
+      /^error: flag --ckpt: no\/such\/run does not exist\n$/,
+    ],
+    [
       "train",
       ["--config", "no/such/config.yaml"],
       1,
