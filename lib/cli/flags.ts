@@ -219,14 +219,16 @@ export function parseCli<F extends Flags, T>(cli: Cli<F, T>, argv: readonly stri
   const explicit = new Set<string>();
   let configFile: string | undefined;
   let debug = false;
+  /** Records that `shown` set `id`; a second setting of the same thing is refused. */
   const once = (id: string, shown: string) => {
-    if (keyOf.has(id)) {
-      const first = keyOf.get(id)!;
+    const first = keyOf.get(id);
+    if (first) {
       const what = first === shown
         ? `flag ${shown}: given twice`
         : `flags ${first} and ${shown} both set ${id}`;
       throw new UsageError(`${what}; give it once`);
     }
+    keyOf.set(id, shown);
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -269,7 +271,6 @@ export function parseCli<F extends Flags, T>(cli: Cli<F, T>, argv: readonly stri
     }
     if (name === "config" && cli.config) {
       once("config", "--config");
-      keyOf.set("config", "--config");
       given.add("config");
       configFile = takeValue("FILE");
       continue;
@@ -280,7 +281,6 @@ export function parseCli<F extends Flags, T>(cli: Cli<F, T>, argv: readonly stri
     if (own) {
       const f = cli.flags[own];
       once(own, `--${name}`);
-      keyOf.set(own, `--${name}`);
       given.add(own);
       values[own] = f.spec.kind === "boolean" ? takeBool() : flagValue(name, f, takeValue(f.arg, f.bare));
       continue;
@@ -289,7 +289,6 @@ export function parseCli<F extends Flags, T>(cli: Cli<F, T>, argv: readonly stri
       const key = cli.config.aliases[name] ?? cli.config.resolve(name);
       if (key) {
         once(key, `--${name}`);
-        keyOf.set(key, `--${name}`);
         explicit.add(key);
         const spec = cli.config.spec(key);
         const next = argv[i + 1];
@@ -388,9 +387,15 @@ export function helpText<F extends Flags, T>(cli: Cli<F, T>): string {
   out.push("", "flags:", ...table(rows));
   const c = cli.config;
   if (c) {
-    const how = c.flags
-      ? "in the --config file, or as flags that override it: --train.lr 1e-4 (or by a unique last part, --lr)"
-      : "in the --config file only";
+    // The flag example: a dotted key whose last part is unique, so the short form works too.
+    const lastOf = (k: string) => k.slice(k.lastIndexOf(".") + 1);
+    const dotted = c.keys.find((k) =>
+      k.includes(".") && c.keys.filter((j) => lastOf(j) === lastOf(k)).length === 1
+    );
+    const how = !c.flags
+      ? "in the --config file only"
+      : `in the --config file, or as flags that override it` +
+        (dotted ? `: --${dotted} VALUE, or --${lastOf(dotted)} VALUE where the last part is unique` : "");
     // With a preset file (demo), its values are what a run gets; show them where they differ.
     const hasPreset = c.keys.some((k) => c.presetOf(k) !== undefined);
     const note = hasPreset ? `; "preset" is the value in ${c.file}, where it differs` : "";

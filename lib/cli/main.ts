@@ -28,27 +28,22 @@ function mentions(text: string, path: string): boolean {
 }
 
 /**
- * An error's message in the house style: "(os error N): op 'path'" is dropped where the message
- * already names the path; a bare OS error gets its path first ("x.png: no such file or directory").
+ * An error's message in the house style: a bare OS error gets its path first ("x.png: no such file
+ * or directory"); inside a longer message, "(os error N): op 'path'" shrinks to "(path)", or to
+ * nothing where the message already names the path.
  */
 export function errorMessage(e: unknown): string {
   if (!(e instanceof Error)) return String(e);
-  let msg = e.message || e.name;
-  msg = msg.replace(OS_ERROR, (_m, path: string | undefined, at: number) => {
-    const before = msg.slice(0, at);
-    if (!path || mentions(before, path)) return "";
-    if (!before.includes(":")) return `\u0000${path}`; // bare: path goes first, below
-    return ` (${path})`;
-  });
-  const bare = msg.indexOf("\u0000");
-  if (bare >= 0) {
-    const head = msg.slice(0, bare), path = msg.slice(bare + 1);
-    msg = `${path}: ${head.charAt(0).toLowerCase()}${head.slice(1)}`;
-  }
+  const msg = e.message || e.name;
+  const bare = /^([^:]+) \(os error \d+\): \w+ '([^']*)'$/.exec(msg);
+  let out = bare
+    ? `${bare[2]}: ${bare[1].charAt(0).toLowerCase()}${bare[1].slice(1)}`
+    : msg.replace(OS_ERROR, (_m, path: string | undefined, at: number) =>
+      !path || mentions(msg.slice(0, at), path) ? "" : ` (${path})`);
   if (e instanceof AggregateError && e.errors.length) {
-    msg += e.errors.map((x) => `\n  ${errorMessage(x)}`).join("");
+    out += e.errors.map((x) => `\n  ${errorMessage(x)}`).join("");
   }
-  return msg;
+  return out;
 }
 
 /** What the wrapper prints for `e` (without the trailing newline). */
