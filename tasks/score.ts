@@ -1,6 +1,8 @@
 // deno task score: scores a dataset folder (generated data or model samples; layout in docs/DATA.md)
 // and prints a per-attribute table.
 //   deno task score --data data/generated/shapes-prefs-16 [--mismatch] [--json out/scores.json]
+// A taste-world folder (rows with `taste`) adds taste (its agreement: the reading has the taste exactly
+// when the row is preferred), has_taste (the taste rate), guard, headline and loser_taste.
 
 import { defineCli, flag } from "../lib/cli/flags.ts";
 import { runTask } from "../lib/cli/main.ts";
@@ -22,8 +24,24 @@ export const CLI = defineCli({
   examples: ["deno task score --data data/generated/shapes-prefs --mismatch --json out/scores.json"],
 });
 
-/** Table rows: metric, then its agreement and mismatch columns where they exist. */
-const IMAGE_ROWS = ["background", "color", "shape", "size", "position", "mean", "psnr", "ssim", "loser_mean"];
+/** Table rows: metric, then its agreement and mismatch columns where they exist; the taste rows only
+ * for a taste-world folder. */
+const IMAGE_ROWS = [
+  "background",
+  "color",
+  "shape",
+  "size",
+  "position",
+  "mean",
+  "psnr",
+  "ssim",
+  "loser_mean",
+  "taste",
+  "has_taste",
+  "guard",
+  "headline",
+  "loser_taste",
+];
 const CLIP_ROWS = [
   "background",
   "color",
