@@ -358,7 +358,7 @@ export function helpText<F extends Flags, T>(cli: Cli<F, T>): string {
   const required = Object.entries(cli.flags).filter(([, f]) => f.required).map(([n, f]) => `--${n} ${f.arg}`);
   const usage = cli.usage ?? [...required, "[flags]"].join(" ");
   const out = [
-    `deno task ${cli.task}: ${wrap(cli.purpose, WIDTH, 2)}`,
+    wrap(`deno task ${cli.task}: ${cli.purpose}`, WIDTH, 2),
     "",
     `usage: deno task ${cli.task} ${usage}`,
   ];
