@@ -197,6 +197,7 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
     guidance: c.eval.guidance,
     batch: c.eval.batch,
     saveImages: false,
+    progress: true, // sampling takes most of an evaluation: show its rate and time left
   };
   await Deno.mkdir(`${c.out}/report`, { recursive: true });
   const sheetFor = async (name: string, images: { data: Uint8Array; width: number; height: number }[]) => {
