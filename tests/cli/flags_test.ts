@@ -108,21 +108,21 @@ Deno.test("flags: every command-line mistake is a UsageError that names the flag
 Deno.test("help: purpose, usage, every flag with type and default, every config key with its default", () => {
   const h = helpText(CLI);
   assert.ok(h.startsWith("deno task t: a test task.\n\nusage: deno task t --ckpt DIR [flags]\n"), h);
-  assert.match(h, /\n  --ckpt DIR +checkpoint \[string; required\]\n/);
-  assert.match(h, /\n  --n N +samples \[integer >= 1; default 8\]\n/);
-  assert.match(h, /\n  --scale X +guidance \[number >= 1; optional\]\n/);
-  assert.match(h, /\n  --mode a\|b +mode \[a\|b; default "a"\]\n/);
-  assert.match(h, /\n  --resume +resume \[switch; off\]\n/);
-  assert.match(h, /\n  --seed VALUE +the same as --train\.steps\n/);
+  assert.match(h, /\n {2}--ckpt DIR +checkpoint \[string; required\]\n/);
+  assert.match(h, /\n {2}--n N +samples \[integer >= 1; default 8\]\n/);
+  assert.match(h, /\n {2}--scale X +guidance \[number >= 1; optional\]\n/);
+  assert.match(h, /\n {2}--mode a\|b +mode \[a\|b; default "a"\]\n/);
+  assert.match(h, /\n {2}--resume +resume \[switch; off\]\n/);
+  assert.match(h, /\n {2}--seed VALUE +the same as --train\.steps\n/);
   assert.match(
     h,
-    /\n  --from \[latest\|PATH\] +a checkpoint or latest \[string; optional; alone: "latest"; also --from_checkpoint\]\n/,
+    /\n {2}--from \[latest\|PATH\] +a checkpoint or latest \[string; optional; alone: "latest"; also --from_checkpoint\]\n/,
   );
   for (const key of Object.keys(SCHEMA.fields)) {
     assert.match(h, new RegExp(`\\n  ${key.replace(".", "\\.")} `));
   }
-  assert.match(h, /\n  train\.lr +number > 0; default 0\.0001\n/);
-  assert.match(h, /\nexample:\n  deno task t --ckpt x$/);
+  assert.match(h, /\n {2}train\.lr +number > 0; default 0\.0001\n/);
+  assert.match(h, /\nexample:\n {2}deno task t --ckpt x$/);
 });
 
 Deno.test("error line: path first for OS errors, the stop line as is, the stack only with --debug", () => {

@@ -86,10 +86,10 @@ Deno.test("--help: every task prints its purpose, usage, every flag and every co
   assert.match(sample, /--n N +samples of --prompt \[integer >= 1; default 8\]/);
   assert.match(sample, /--ckpt DIR .*\[string; required\]/);
   const train = runs[names.indexOf("train")].stdout;
-  assert.match(train, /\n  train\.lr +number > 0; default 0\.0001\n/);
+  assert.match(train, /\n {2}train\.lr +number > 0; default 0\.0001\n/);
   assert.match(
     runs[names.indexOf("demo")].stdout,
-    /\n  train\.steps +integer >= 1; default 200; preset 60\n/,
+    /\n {2}train\.steps +integer >= 1; default 200; preset 40\n/,
   );
   // -h is --help.
   const h = await runTask("toy", ["-h"]);

@@ -18,12 +18,13 @@ Deno.test("progress: a line at start, rate and ETA, fractional ticks, finish onc
   p.note("loss 0.1");
   p.finish();
   p.finish();
-  assert.match(lines[lines.length - 1], /^sample: 5\/16 31% .*  loss 0\.1\n$/);
+  assert.match(lines[lines.length - 1], /^sample: 5\/16 31% .* {2}loss 0\.1\n$/);
   assert.equal(lines.filter((l) => l.includes("loss")).length, 1, "finish prints once");
   const tty: string[] = [];
   const q = new Progress("train", 4, { tty: true, write: (t) => tty.push(t) });
   q.tick(4);
   q.finish();
+  // deno-lint-ignore no-control-regex
   assert.match(tty[tty.length - 1], /^\rtrain \[#{30}\] 4\/4 100% .*\x1b\[K\n$/);
   assert.deepEqual([fmtDuration(4.2), fmtDuration(185), fmtDuration(3725)], ["4.2s", "3m05s", "1h02m"]);
 });
