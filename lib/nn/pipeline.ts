@@ -90,7 +90,7 @@ export class TextToImage {
     prompts: readonly string[],
     seeds: readonly number[],
     o: GenerateOptions = {},
-  ) {
+  ): Promise<Tensor> {
     const c = this.unet.config;
     return await samplePrompts(
       ctx,

@@ -7,7 +7,7 @@ import { backward } from "../autograd/backward.ts";
 import { dropPrompts, noiseFor, sampleTimesteps } from "../diffusion/noise.ts";
 import type { GpuContext } from "../gpu/context.ts";
 import { checkpointDir } from "../io/checkpoint.ts";
-import { bool, defineSchema, int, list, num, oneOf, str } from "../io/config.ts";
+import { bool, defineSchema, int, list, num, oneOf, type Schema, str } from "../io/config.ts";
 import { loadImageFolder } from "../data/imagefolder.ts";
 import { TextToImage } from "../nn/pipeline.ts";
 import { TextToVideo } from "../nn/pipeline_video.ts";
@@ -15,6 +15,7 @@ import { mean } from "../ops/reduce.ts";
 import { accumulate, scale } from "../ops/scale.ts";
 import { type Tensor, tensor } from "../tensor/tensor.ts";
 import { Progress } from "../util/progress.ts";
+import { StoppedError } from "../util/errors.ts";
 import { Rng } from "../util/rng.ts";
 import { AdamW } from "./adamw.ts";
 import { Ema } from "./ema.ts";
@@ -152,7 +153,7 @@ export const PRETRAIN_DEFAULTS: PretrainConfig = {
   out: "runs/pretrain-shapes",
 };
 
-export const PRETRAIN_SCHEMA = defineSchema(PRETRAIN_DEFAULTS, {
+export const PRETRAIN_SCHEMA: Schema<PretrainConfig> = defineSchema(PRETRAIN_DEFAULTS, {
   "data.dir": str(),
   "data.size": int({ min: 8 }),
   "data.frames": int({ min: 0 }),
@@ -324,6 +325,7 @@ export async function pretrain(
   const guard = run.guard(opt, c);
   let skips = 0; // updates skipped since the last metrics row (train.nan_policy skip)
   const stop = new StopFlag();
+  await stop.ready;
   const shape = F ? [F, 3, c.data.size, c.data.size] : [3, c.data.size, c.data.size];
   const T = model.schedule.config.num_train_timesteps;
   const prompts = await samplePrompts(c.log.sample_prompts, data.items.map((r) => r.text));
@@ -423,7 +425,7 @@ export async function pretrain(
     }
     if (stop.requested && step < c.train.steps) {
       await saveCheckpoint(step);
-      say(`stopped at update ${step}; resume with --resume`);
+      throw new StoppedError(step);
     }
   } finally {
     stop.dispose();

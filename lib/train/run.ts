@@ -1,5 +1,5 @@
 // What every training run shares: a metrics log (JSONL, truncated on resume so steps never
-// repeat), a stop flag for Ctrl-C / SIGTERM (finish the step, checkpoint, exit), and the trainer
+// repeat), a stop flag for Ctrl-C / SIGTERM (finish the step, checkpoint, exit 130), and the trainer
 // state (raw weights, AdamW moments, EMA) as one safetensors blob inside each checkpoint folder.
 import { writeFileAtomic } from "../io/atomic.ts";
 import { assertFinite } from "../io/checkpoint.ts";
@@ -83,29 +83,78 @@ export class MetricsLog {
   }
 }
 
-/** Ctrl-C / SIGTERM: the first asks the loop to stop after the current step; the second exits. */
+const STOP_MESSAGE =
+  "\nstop requested: finishing this update, then writing a checkpoint (Ctrl-C again aborts at once; the " +
+  "last checkpoint written stays)";
+
+/**
+ * Ctrl-C / SIGTERM: the first asks the training loop to stop after the current update (the trainer
+ * saves a checkpoint and throws StoppedError, exit 130); the second ends the process at once. The
+ * signals are taken in a worker thread (lib/train/stop_worker.ts says why), so `requested` turns
+ * true as soon as the signal arrives, even while this thread is blocked in a GPU submission; where
+ * a worker cannot start (permissions), listeners on this thread do the same, later. `await ready`
+ * before the loop; `dispose()` after it (a signal then has its default effect again).
+ */
 export class StopFlag {
-  requested = false;
-  private handler = () => {
-    if (this.requested) Deno.exit(130);
-    this.requested = true;
-    console.error("\nstop requested: finishing this step and writing a checkpoint (Ctrl-C again to abort)");
-  };
+  readonly ready: Promise<void>;
+  #flag = new Int32Array(new SharedArrayBuffer(4));
+  #worker: Worker | null = null;
+  #fallback: (() => void) | null = null;
+  #disposed = false;
 
   constructor() {
+    this.ready = this.#start().catch(() => this.#listenHere());
+  }
+
+  get requested(): boolean {
+    return Atomics.load(this.#flag, 0) === 1;
+  }
+
+  /** Asks for a stop as a signal does (for programs that embed a trainer). */
+  request(): void {
+    Atomics.store(this.#flag, 0, 1);
+  }
+
+  async #start(): Promise<void> {
+    const worker = new Worker(new URL("./stop_worker.ts", import.meta.url), { type: "module" });
+    this.#worker = worker;
+    await new Promise<void>((resolve, reject) => {
+      worker.onmessage = () => resolve();
+      worker.onerror = (e) => {
+        e.preventDefault();
+        worker.terminate();
+        this.#worker = null;
+        reject(new Error(e.message));
+      };
+      worker.postMessage({ flag: this.#flag.buffer, message: STOP_MESSAGE });
+    });
+  }
+
+  #listenHere() {
+    if (this.#fallback || this.#disposed) return;
+    this.#fallback = () => {
+      if (this.requested) Deno.exit(130);
+      this.request();
+      console.error(STOP_MESSAGE);
+    };
     for (const sig of ["SIGINT", "SIGTERM"] as const) {
       try {
-        Deno.addSignalListener(sig, this.handler);
+        Deno.addSignalListener(sig, this.#fallback);
       } catch { /* not supported on this platform */ }
     }
   }
 
   dispose() {
+    this.#disposed = true;
+    this.#worker?.terminate();
+    this.#worker = null;
+    if (!this.#fallback) return;
     for (const sig of ["SIGINT", "SIGTERM"] as const) {
       try {
-        Deno.removeSignalListener(sig, this.handler);
+        Deno.removeSignalListener(sig, this.#fallback);
       } catch { /* ignore */ }
     }
+    this.#fallback = null;
   }
 }
 

@@ -13,7 +13,7 @@ import { backward } from "../autograd/backward.ts";
 import { addNoise, dropPrompts, noiseFor, sampleTimesteps, trainingTarget } from "../diffusion/noise.ts";
 import type { GpuContext } from "../gpu/context.ts";
 import { checkpointDir } from "../io/checkpoint.ts";
-import { bool, defineSchema, int, list, num, oneOf, str } from "../io/config.ts";
+import { bool, defineSchema, int, list, num, oneOf, type Schema, str } from "../io/config.ts";
 import { loadImageFolder, requireLosers } from "../data/imagefolder.ts";
 import type { MetadataRow } from "../data/metadata.ts";
 import { exampleShape, loadBundle, referenceModel } from "../nn/bundle.ts";
@@ -24,6 +24,7 @@ import { mean, mseRows } from "../ops/reduce.ts";
 import { scale } from "../ops/scale.ts";
 import { type Tensor, tensor } from "../tensor/tensor.ts";
 import { Progress } from "../util/progress.ts";
+import { StoppedError } from "../util/errors.ts";
 import { Rng } from "../util/rng.ts";
 import { AdamW } from "./adamw.ts";
 import type { AafRow } from "./aaf_log.ts";
@@ -134,7 +135,7 @@ export const TRAIN_DEFAULTS: TrainConfig = {
   out: "runs/seppo",
 };
 
-export const TRAIN_SCHEMA = defineSchema(TRAIN_DEFAULTS, {
+export const TRAIN_SCHEMA: Schema<TrainConfig> = defineSchema(TRAIN_DEFAULTS, {
   "base": str(),
   "data.prefs": str(),
   "data.size": int({ min: 8 }),
@@ -345,6 +346,7 @@ export async function train(
   const judged = o.judge && r.loser === "ref";
   const aafLog = judged ? await MetricsLog.open(`${c.out}/aaf.jsonl`, last ? start : null) : null;
   const stop = new StopFlag();
+  await stop.ready;
   const T = model.schedule.config.num_train_timesteps;
   const shape = exampleShape(model); // [3, H, W] or [F, 3, H, W]
   const per = shape.reduce((a, b) => a * b, 1);
@@ -524,7 +526,7 @@ export async function train(
     }
     if (stop.requested && step < c.train.steps) {
       await saveCheckpoint(step);
-      say(`stopped at update ${step}; resume with --resume`);
+      throw new StoppedError(step);
     }
   } finally {
     stop.dispose();

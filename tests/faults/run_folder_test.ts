@@ -7,9 +7,10 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { resolveCheckpoint } from "../../lib/io/checkpoint.ts";
 import { TextToImage } from "../../lib/nn/pipeline.ts";
-import { parseTask, RUN_FLAGS, runOptions, withResumeDefault } from "../../lib/train/cli.ts";
+import { parseCli } from "../../lib/cli/flags.ts";
 import { readMetrics } from "../../lib/train/run.ts";
-import { train, TRAIN_SCHEMA } from "../../lib/train/seppo.ts";
+import { train } from "../../lib/train/seppo.ts";
+import { CLI as TRAIN_CLI } from "../../tasks/train.ts";
 import { gpu } from "../_helpers.ts";
 import { copyRun, fixture, quiet, sftConfig, state, straight } from "./_fixture.ts";
 
@@ -112,14 +113,20 @@ Deno.test("--resume PATH: resumes from that checkpoint, sets the newer ones asid
   const ref = await straight(), out = join(f.dir, "frompath");
   await copyRun(ref, out);
   // The CLI spelling: --resume_from_checkpoint PATH (diffusers), --resume alone = latest.
-  const args = (...a: string[]) => parseTask(withResumeDefault(a), TRAIN_SCHEMA, RUN_FLAGS).flags;
-  assert.equal(
-    runOptions(args("--resume_from_checkpoint", join(out, "checkpoint-1"))).resume,
-    join(out, "checkpoint-1"),
-  );
-  assert.equal(runOptions(args("--resume", "--train.steps", "4")).resume, "latest");
-  assert.equal(runOptions(args("--resume=checkpoint-2")).resume, "checkpoint-2");
-  assert.equal(runOptions(args("--train.steps", "4")).resume, false);
+  const cli = (...a: string[]) => {
+    const p = parseCli(TRAIN_CLI, a);
+    if (p === "help") throw new Error("help");
+    return p;
+  };
+  const resume = (...a: string[]) => cli(...a).flags.resume;
+  assert.equal(resume("--resume_from_checkpoint", join(out, "checkpoint-1")), join(out, "checkpoint-1"));
+  assert.equal(resume("--resume", "--train.steps", "4"), "latest");
+  assert.equal(resume("--resume"), "latest");
+  assert.equal(resume("--resume=checkpoint-2"), "checkpoint-2");
+  assert.equal(resume("--train.steps", "4"), undefined);
+  const p = cli("--overwrite", "--allow-config-change", "--nan-policy", "skip");
+  assert.ok(p.flags.overwrite && p.flags["allow-config-change"]);
+  assert.equal(p.config.train.nan_policy, "skip");
   const said: string[] = [];
   const r = await train(ctx, sftConfig(f, out, 3), {
     quiet: true,

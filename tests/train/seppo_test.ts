@@ -5,14 +5,9 @@ import assert from "node:assert/strict";
 import sharp from "sharp";
 import { DEFAULTS, generate } from "../../data/generate.ts";
 import { parseVariant } from "../../lib/train/compare.ts";
-import {
-  resolveMethod,
-  train,
-  TRAIN_DEFAULTS,
-  TRAIN_SCHEMA,
-  type TrainConfig,
-} from "../../lib/train/seppo.ts";
-import { parseTask } from "../../lib/train/cli.ts";
+import { resolveMethod, train, TRAIN_DEFAULTS, type TrainConfig } from "../../lib/train/seppo.ts";
+import { parseCli } from "../../lib/cli/flags.ts";
+import { CLI as TRAIN_CLI } from "../../tasks/train.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
 import { gpu } from "../_helpers.ts";
 import { saveTinyBase } from "../_tiny.ts";
@@ -131,18 +126,21 @@ Deno.test("method presets: fixed settings win, contradictions are refused; compa
 });
 
 Deno.test("train CLI: --method on the seppo preset applies the method's preset; a contradicting flag is refused", () => {
-  const args = (...a: string[]) => ["--config", "configs/seppo-shapes.yaml", ...a];
-  const aliases = { "ref-strategy": "ref.strategy", seed: "train.seed" };
-  const dpo = parseTask(args("--method", "dpo"), TRAIN_SCHEMA, {}, aliases);
+  const parse = (...a: string[]) => {
+    const p = parseCli(TRAIN_CLI, ["--config", "configs/seppo-shapes.yaml", ...a]);
+    if (p === "help") throw new Error("unexpected --help");
+    return p;
+  };
+  const dpo = parse("--method", "dpo");
   assert.deepEqual(resolveMethod(dpo.config, dpo.explicit), {
     method: "dpo",
     strategy: "initial",
     aaf: "off",
     loser: "data",
   });
-  const bad = parseTask(args("--method", "spin", "--ref-strategy", "uniform"), TRAIN_SCHEMA, {}, aliases);
+  const bad = parse("--method", "spin", "--ref-strategy", "uniform");
   assert.throws(() => resolveMethod(bad.config, bad.explicit), /method spin fixes ref.strategy = latest/);
-  const abl = parseTask(args("--aaf", "off", "--seed", "3"), TRAIN_SCHEMA, {}, aliases);
+  const abl = parse("--aaf", "off", "--seed", "3");
   assert.deepEqual(resolveMethod(abl.config, abl.explicit), {
     method: "seppo",
     strategy: "uniform",
