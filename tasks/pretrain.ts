@@ -15,13 +15,14 @@ export const CLI = defineCli({
     "Ctrl-C stops after the current update with a checkpoint (exit 130); --resume continues exactly.",
   flags: {
     resume: flag.str(
-      "continue the run in the run folder (out): alone or `latest`, from its newest checkpoint that " +
-        "validates; or from a checkpoint folder (a path, or checkpoint-N inside the run folder). " +
-        "A config change that alters the run is refused (docs/RUNS.md)",
-      { bare: "latest", arg: "[latest|PATH]", also: ["resume_from_checkpoint", "resume-from-checkpoint"] },
+      "continue the run in out: alone (or latest) from its newest valid checkpoint, or from PATH (a " +
+        "checkpoint folder, or checkpoint-N); a config change that alters the run is refused",
+      { bare: "latest", arg: "latest|PATH", also: ["resume_from_checkpoint", "resume-from-checkpoint"] },
     ),
-    overwrite: flag.bool("start a new run in a folder that holds one, moving the old run to OUT.old-<time>"),
-    "allow-config-change": flag.bool("resume although the config changes the run (recorded in run.json)"),
+    overwrite: flag.bool("start anew in a folder that holds a run, moving the old run to OUT.old-<time>"),
+    "allow-config-change": flag.bool(
+      "resume despite a config change that alters the run (recorded in run.json)",
+    ),
   },
   config: configFlags(PRETRAIN_SCHEMA, { flags: true }),
   examples: ["deno task pretrain --config configs/pretrain-shapes.yaml --train.steps 3000 --resume"],

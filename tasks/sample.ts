@@ -19,7 +19,7 @@ export const CLI = defineCli({
     "an imagefolder of a prompt file with each row's seed (--prompts; `deno task score` reads it).",
   usage: "--ckpt DIR (--prompt TEXT [--n N] [--out FILE] | --prompts FILE --out DIR) [flags]",
   flags: {
-    ckpt: flag.str("checkpoint folder (with model_index.json), or a run folder (its latest checkpoint)", {
+    ckpt: flag.str("checkpoint folder (or a run folder: its latest checkpoint)", {
       required: true,
       arg: "DIR",
     }),

@@ -7,7 +7,7 @@
 // half checkpoint under the real name. One writer per checkpoint folder is assumed: leftover
 // `.tmp-*` folders of the same name are treated as debris of a crashed save.
 import { basename, dirname, join } from "node:path";
-import { syncDir, writeFileSynced } from "./atomic.ts";
+import { syncDir, WriteError, writeFileSynced } from "./atomic.ts";
 import {
   encodeSafetensors,
   readSafetensors,
@@ -181,10 +181,8 @@ export async function saveCheckpoint(dir: string, opts: SaveCheckpointOptions): 
       } catch (e) {
         // Disk full, read-only folder: say which file, and that the previous checkpoint is intact.
         if (e instanceof CheckpointError || e instanceof SafetensorsError) throw e;
-        throw new CheckpointError(
-          `${dir}: cannot write ${rel} (${(e as Error).message}); nothing was replaced`,
-          { cause: e },
-        );
+        const why = e instanceof WriteError ? e.reason : (e as Error).message;
+        throw new CheckpointError(`${dir}: cannot write ${rel} (${why}); nothing was replaced`, { cause: e });
       }
     }
     for (const d of dirs) await syncDir(d);
