@@ -26,6 +26,9 @@ const { flags: v, config } = startTask(defineCli({
     }),
     "eval-seeds": flag.int("seeds per eval prompt", { default: 2, min: 1 }),
     "eval-steps": flag.int("DDIM steps of the eval sampler", { default: 20, min: 1, max: 1000 }),
+    overwrite: flag.bool(
+      "move an earlier run in <out>/seppo aside (to <out>/seppo.old-<time>) and start afresh",
+    ),
     out: flag.str("output folder (the run in <out>/seppo, the report in <out>)", {
       default: "runs/demo",
       arg: "DIR",
@@ -35,6 +38,7 @@ const { flags: v, config } = startTask(defineCli({
   notes: [
     "The --config file sets the fine-tune; the demo then sets train.steps, out and log.ckpt_every.",
     "The eval prompts and seeds are fixed (data/generated/taste-eval, generated with seed 3).",
+    "Running it again resumes <out>/seppo; after changing the config, pass --overwrite (the old run is kept aside).",
   ],
   examples: ["deno task demo --steps 80 --out runs/demo-80"],
 }));
@@ -62,6 +66,7 @@ const s = await runDemo(ctx, {
   evalSteps: v["eval-steps"],
   evalBatch: 32,
   adapter: ctx.label,
+  overwrite: v.overwrite,
 }).catch(rerunToResume);
 const f = (x: { base: number; seppo: number; diff: number; ci: [number, number] }) =>
   `base ${x.base.toFixed(4)}  seppo ${x.seppo.toFixed(4)}  diff ${x.diff >= 0 ? "+" : ""}${

@@ -30,6 +30,8 @@ export interface DemoOptions {
   adapter: string;
   /** Eval prompts folder (default DEMO_DATA.eval.dir); generated when missing. */
   evalDir?: string;
+  /** Move an earlier demo run in <out>/seppo aside (DIR.old-<time>) and start afresh. */
+  overwrite?: boolean;
   /** Sampling progress bars (default true). */
   progress?: boolean;
   log?: (s: string) => void;
@@ -119,7 +121,8 @@ export async function runDemo(ctx: GpuContext, o: DemoOptions): Promise<DemoSumm
   );
   const tTrain = performance.now();
   const tr = await train(ctx, c, {
-    resume: true,
+    resume: !o.overwrite,
+    overwrite: o.overwrite,
     configYaml: yaml,
     judge: tasteJudge(c.data.size),
     log: say,
