@@ -25,6 +25,8 @@ export interface SampleOptions {
   shape: readonly number[];
   /** Called after each step (for progress bars); must not read back if speed matters. */
   onStep?: (i: number, t: number) => void;
+  /** Take eps from the clipped x0 (default: true for v_prediction models, false for epsilon ones). */
+  clippedEps?: boolean;
 }
 
 /**
@@ -41,6 +43,11 @@ export async function sample(
   const plan = stepPlan(o.kind, schedule, o.steps, o.eta ?? 0);
   const per = o.shape.reduce((a, b) => a * b, 1);
   const clip = schedule.config.clip_sample ? schedule.config.clip_sample_range : 0;
+  // A v model's eps estimate carries classifier-free guidance's exaggeration of x0 with the opposite
+  // sign; next to a clipped x0 that inverts colours (measured on the taste base: a blue background came
+  // out orange at guidance 3). So a v model with clipping takes eps from the clipped x0 (diffusers'
+  // use_clipped_model_output); the option overrides it.
+  const clippedEps = o.clippedEps ?? schedule.config.prediction_type === "v_prediction";
   let x = ctx.noGrad(() => noiseFor(ctx, o.seeds, o.shape, 0));
   for (let k = 0; k < plan.length; k++) {
     const c = plan[k];
@@ -48,7 +55,7 @@ export async function sample(
       ctx.noGrad(() => {
         const e = eps(x, c.t);
         const noise = c.std > 0 ? noiseFor(ctx, o.seeds, o.shape, (k + 1) * per) : null;
-        return applyStep(ctx, c, x, e, noise, clip);
+        return applyStep(ctx, c, x, e, noise, clip, clippedEps);
       })
     );
     x.dispose();

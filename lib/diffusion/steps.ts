@@ -99,7 +99,9 @@ export function clampSym(ctx: GpuContext, x: Tensor, r: number): Tensor {
 
 /**
  * Applies one step: x, out (the model output: eps or v): [B, C, H, W]; noise: same shape, or null when
- * c.std is 0. clip: the x0 clip range (0: off). Returns a new tensor; no gradients are recorded.
+ * c.std is 0. clip: the x0 clip range (0: off). clippedEps: take eps from the clipped x0,
+ * eps = (x - sqrt(a) x0) / sqrt(1 - a), as diffusers' DDIMScheduler.step(use_clipped_model_output=True),
+ * so that the step stays on the line between x and the clipped x0. Returns a new tensor; no gradients.
  */
 export function applyStep(
   ctx: GpuContext,
@@ -108,6 +110,7 @@ export function applyStep(
   out: Tensor,
   noise: Tensor | null,
   clip = 0,
+  clippedEps = false,
 ): Tensor {
   return ctx.noGrad(() => {
     let x0 = scale(ctx, x, c.xX);
@@ -117,12 +120,20 @@ export function applyStep(
       x0.dispose();
       x0 = k;
     }
-    const prev = scale(ctx, x0, c.c0);
-    x0.dispose();
-    // cEps * eps = cEps * (eX * x + eOut * out): the x part joins cX.
-    if (c.cEps && c.eOut) accumulate(ctx, prev, out, c.cEps * c.eOut);
-    const cx = c.cX + c.cEps * c.eX;
-    if (cx) accumulate(ctx, prev, x, cx);
+    let prev: Tensor;
+    if (clip > 0 && clippedEps && c.cEps && c.sqrtOneMinusA > 0) {
+      // cEps * (x - sqrtA x0) / sqrt(1 - a): x0's and x's coefficients change; out is not used.
+      prev = scale(ctx, x0, c.c0 - c.cEps * c.sqrtA / c.sqrtOneMinusA);
+      accumulate(ctx, prev, x, c.cX + c.cEps / c.sqrtOneMinusA);
+      x0.dispose();
+    } else {
+      prev = scale(ctx, x0, c.c0);
+      x0.dispose();
+      // cEps * eps = cEps * (eX * x + eOut * out): the x part joins cX.
+      if (c.cEps && c.eOut) accumulate(ctx, prev, out, c.cEps * c.eOut);
+      const cx = c.cX + c.cEps * c.eX;
+      if (cx) accumulate(ctx, prev, x, cx);
+    }
     if (c.std > 0) {
       if (!noise) throw new Error(`applyStep: t=${c.t} needs noise (std ${c.std})`);
       accumulate(ctx, prev, noise, c.std);
