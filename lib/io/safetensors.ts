@@ -20,6 +20,8 @@ export interface StInput {
   name: string;
   shape: number[];
   data: Float32Array;
+  /** Overrides the file's dtype for this tensor (e.g. exact F32 tables in an F16 checkpoint). */
+  writeAs?: "F32" | "F16";
 }
 
 export interface StWriteOptions {
@@ -346,17 +348,27 @@ export function encodeSafetensors(
   if (dtype !== "F32" && dtype !== "F16") {
     throw new SafetensorsError(`${source}: cannot write dtype ${q(dtype)} (use "F32" or "F16")`);
   }
-  const sorted = checkInputs(tensors, source);
+  const dtypeOf = (t: StInput) => t.writeAs ?? dtype;
+  for (const t of tensors) {
+    if (dtypeOf(t) !== "F32" && dtypeOf(t) !== "F16") {
+      throw new SafetensorsError(`${source}: tensor ${q(t.name)}: cannot write dtype ${q(t.writeAs)}`);
+    }
+  }
+  // As the reference writer: wider dtypes first (so every tensor stays aligned), then by name.
+  const byName = checkInputs(tensors, source);
+  const sorted = [
+    ...byName.filter((t) => dtypeOf(t) === "F32"),
+    ...byName.filter((t) => dtypeOf(t) === "F16"),
+  ];
   const metadata = checkMetadata(opts.metadata, `${source}: metadata`);
-  const size = SUPPORTED[dtype];
   // The header is built as text, not via an object: JSON.stringify would move integer-like names
   // ("0", "12") to the front, and the order in the file must match the data order.
   const parts: string[] = [];
   if (Object.keys(metadata).length > 0) parts.push(`${q(METADATA)}:${JSON.stringify(metadata)}`);
   let offset = 0;
   for (const t of sorted) {
-    const end = offset + t.data.length * size;
-    const entry = { dtype, shape: t.shape, data_offsets: [offset, end] };
+    const end = offset + t.data.length * SUPPORTED[dtypeOf(t)];
+    const entry = { dtype: dtypeOf(t), shape: t.shape, data_offsets: [offset, end] };
     parts.push(`${JSON.stringify(t.name)}:${JSON.stringify(entry)}`);
     offset = end;
   }
@@ -373,7 +385,7 @@ export function encodeSafetensors(
   out.set(header, 8);
   let pos = 8 + header.length;
   for (const t of sorted) {
-    const raw = dtype === "F32" ? t.data : toF16Checked(t, source);
+    const raw = dtypeOf(t) === "F32" ? t.data : toF16Checked(t, source);
     out.set(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength), pos);
     pos += raw.byteLength;
   }

@@ -45,9 +45,9 @@ export function referenceModel(ctx: GpuContext, m: Bundle): Bundle {
   if (m instanceof TextToVideo) {
     const unet = new UNetMotionModel(rootInit(ctx, 0), m.unet.config);
     unet.setTrainable(false);
-    return new TextToVideo(m.tokenizer, m.textEncoder, unet, m.schedule.config, m.frames);
+    return new TextToVideo(m.tokenizer, m.textEncoder, unet, m.schedule.config, m.frames, m.maskPadTokens);
   }
   const unet = new UNet2DConditionModel(rootInit(ctx, 0), m.unet.config);
   unet.setTrainable(false);
-  return new TextToImage(m.tokenizer, m.textEncoder, unet, m.schedule.config);
+  return new TextToImage(m.tokenizer, m.textEncoder, unet, m.schedule.config, m.maskPadTokens);
 }
