@@ -321,7 +321,7 @@ export class AutoencoderKL extends Module {
 
   /** x: [B, in_channels, H, W] in [-1, 1] -> the latent distribution, [B, latent_channels, H/f, W/f] each. */
   encode(ctx: GpuContext, x: Tensor): LatentDist {
-    const [B, C, H, W] = x.shape;
+    const [, C, H, W] = x.shape;
     const f = this.downscale;
     if (x.shape.length !== 4 || C !== this.config.in_channels || H % f || W % f) {
       throw new Error(
