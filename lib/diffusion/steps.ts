@@ -1,14 +1,17 @@
-// One reverse step of DDIM or DDPM (diffusers' DDIMScheduler.step / DDPMScheduler.step with
-// epsilon prediction), as float64 coefficients plus a GPU composition of existing ops.
+// One reverse step of DDIM, DDPM or Euler (diffusers' DDIMScheduler / DDPMScheduler /
+// EulerDiscreteScheduler.step with epsilon prediction), as float64 coefficients plus a GPU
+// composition of existing ops. The model sees inScale * x (Euler's scale_model_input; 1 otherwise).
 //   x0   = (x - sqrt(1 - a_t) * eps) / sqrt(a_t), optionally clipped to [-r, r]
 //   prev = c0 * x0 + cEps * eps + cX * x + std * noise
+// Euler keeps x in sigma space (x = x0 + sigma eps): sqrtA = 1, sqrtOneMinusA = sigma_t, c0 = 1,
+// cEps = sigma_next, so prev = x + (sigma_next - sigma_t) eps, its step with s_churn = 0.
 import type { GpuContext } from "../gpu/context.ts";
 import { relu } from "../ops/unary.ts";
 import { accumulate, scale } from "../ops/scale.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import type { NoiseSchedule } from "./schedule.ts";
 
-export type SamplerKind = "ddim" | "ddpm";
+export type SamplerKind = "ddim" | "ddpm" | "euler";
 
 export interface StepCoefs {
   t: number;
@@ -21,6 +24,8 @@ export interface StepCoefs {
   cX: number;
   /** Standard deviation of the added noise (0: none is drawn). */
   std: number;
+  /** The model is called on inScale * x (Euler: 1 / sqrt(sigma^2 + 1)). */
+  inScale: number;
 }
 
 /**
@@ -40,6 +45,7 @@ export function ddimCoefs(s: NoiseSchedule, t: number, prevT: number, eta: numbe
     cEps: Math.sqrt(Math.max(0, 1 - aPrev - std * std)),
     cX: 0,
     std,
+    inScale: 1,
   };
 }
 
@@ -62,7 +68,46 @@ export function ddpmCoefs(s: NoiseSchedule, t: number, prevT: number): StepCoefs
     cEps: 0,
     cX: Math.sqrt(alphaT) * (1 - aPrev) / (1 - a),
     std: Math.sqrt(variance),
+    inScale: 1,
   };
+}
+
+/** sigma_t = sqrt((1 - abar_t) / abar_t), linearly interpolated between integer t (np.interp). */
+export function sigmaAt(s: NoiseSchedule, t: number): number {
+  const sig = (i: number) => Math.sqrt((1 - s.alphasCumprod[i]) / s.alphasCumprod[i]);
+  const lo = Math.floor(t), hi = Math.min(lo + 1, s.T - 1);
+  if (!(t >= 0 && t <= s.T - 1)) throw new Error(`timestep ${t} is outside [0, ${s.T - 1}]`);
+  return lo === t ? sig(lo) : sig(lo) + (t - lo) * (sig(hi) - sig(lo));
+}
+
+/**
+ * EulerDiscreteScheduler's timesteps for n steps: as DDIM's for "leading" and "trailing"; for
+ * "linspace" np.linspace(0, T - 1, n)[::-1] unrounded (the model then sees fractional timesteps).
+ */
+export function eulerTimesteps(s: NoiseSchedule, n: number): number[] {
+  if (s.config.timestep_spacing !== "linspace") return s.timesteps(n);
+  s.timesteps(n); // validates n
+  return Array.from({ length: n }, (_, i) => n === 1 ? 0 : (s.T - 1) * (n - 1 - i) / (n - 1));
+}
+
+/** Euler steps (s_churn = 0, final sigma 0) and the init_noise_sigma diffusers scales x_T by. */
+export function eulerPlan(s: NoiseSchedule, n: number): { plan: StepCoefs[]; initSigma: number } {
+  const ts = eulerTimesteps(s, n);
+  const sigmas = [...ts.map((t) => sigmaAt(s, t)), 0];
+  const max = Math.max(...sigmas);
+  const initSigma = s.config.timestep_spacing === "leading" ? Math.sqrt(max * max + 1) : max;
+  const plan = ts.map((t, i) => ({
+    t,
+    prevT: ts[i + 1] ?? -1,
+    sqrtA: 1,
+    sqrtOneMinusA: sigmas[i],
+    c0: 1,
+    cEps: sigmas[i + 1],
+    cX: 0,
+    std: 0,
+    inScale: 1 / Math.sqrt(sigmas[i] * sigmas[i] + 1),
+  }));
+  return { plan, initSigma };
 }
 
 /**
@@ -70,6 +115,7 @@ export function ddpmCoefs(s: NoiseSchedule, t: number, prevT: number): StepCoefs
  * t - T // n; DDPM uses the next entry of the timestep list (-1 after the last).
  */
 export function stepPlan(kind: SamplerKind, s: NoiseSchedule, nSteps: number, eta = 0): StepCoefs[] {
+  if (kind === "euler") return eulerPlan(s, nSteps).plan;
   const ts = s.timesteps(nSteps);
   return ts.map((t, i) =>
     kind === "ddim" ? ddimCoefs(s, t, s.prevTimestep(t, nSteps), eta) : ddpmCoefs(s, t, ts[i + 1] ?? -1)
@@ -87,6 +133,18 @@ export function clampSym(ctx: GpuContext, x: Tensor, r: number): Tensor {
   return y;
 }
 
+/** x0 = (x - sqrtOneMinusA * eps) / sqrtA, clipped to [-clip, clip] when clip > 0. x, eps: any shape. */
+export function predictX0(ctx: GpuContext, c: StepCoefs, x: Tensor, eps: Tensor, clip = 0): Tensor {
+  return ctx.noGrad(() => {
+    const x0 = scale(ctx, x, 1 / c.sqrtA);
+    accumulate(ctx, x0, eps, -c.sqrtOneMinusA / c.sqrtA);
+    if (clip <= 0) return x0;
+    const k = clampSym(ctx, x0, clip);
+    x0.dispose();
+    return k;
+  });
+}
+
 /**
  * Applies one step: x, eps: [B, C, H, W]; noise: same shape, or null when c.std is 0.
  * clip: the x0 clip range (0: off). Returns a new tensor; no gradients are recorded.
@@ -100,13 +158,7 @@ export function applyStep(
   clip = 0,
 ): Tensor {
   return ctx.noGrad(() => {
-    let x0 = scale(ctx, x, 1 / c.sqrtA);
-    accumulate(ctx, x0, eps, -c.sqrtOneMinusA / c.sqrtA);
-    if (clip > 0) {
-      const k = clampSym(ctx, x0, clip);
-      x0.dispose();
-      x0 = k;
-    }
+    const x0 = predictX0(ctx, c, x, eps, clip);
     const out = scale(ctx, x0, c.c0);
     x0.dispose();
     if (c.cEps) accumulate(ctx, out, eps, c.cEps);

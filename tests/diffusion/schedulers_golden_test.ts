@@ -1,0 +1,93 @@
+// DDIM, DDPM and Euler-discrete steps against diffusers 0.30.3's (tiny-sd golden/schedulers): timesteps,
+// init_noise_sigma, the training schedule, and per step the model input, predicted x0 and previous
+// sample. Each step starts from the golden's own previous sample, so errors do not compound. The
+// fixture records no float64 run here, so the float32 floor is measured in the test: diffusers'
+// float32 result against the same step in float64 (our coefficients, the golden's inputs). Our GPU
+// result must be within 10x that floor of the float64 step.
+import { deepStrictEqual, equal } from "node:assert/strict";
+import { NoiseSchedule, schedulerConfig } from "../../lib/diffusion/schedule.ts";
+import { applyStep, eulerPlan, predictX0, type SamplerKind, stepPlan } from "../../lib/diffusion/steps.ts";
+import { scale } from "../../lib/ops/scale.ts";
+import { tensor } from "../../lib/tensor/tensor.ts";
+import { assertClose, gpu } from "../_helpers.ts";
+import { FLOOR_FACTOR, golden, goldenJson, TINY_SD } from "../_fixtures.ts";
+
+const FILE = `${TINY_SD}/golden/schedulers.safetensors`;
+
+Deno.test("schedulers: DDIM, DDPM and Euler steps match diffusers (tiny-sd scheduler config)", async () => {
+  const ctx = await gpu();
+  const s = new NoiseSchedule(
+    schedulerConfig(JSON.parse(await Deno.readTextFile(`${TINY_SD}/scheduler/scheduler_config.json`))),
+  );
+  const meta = await goldenJson<
+    { schedulers: Record<string, { timesteps: number[]; init_noise_sigma: number }> }
+  >(
+    `${TINY_SD}/golden/schedulers.json`,
+  );
+  // The training schedule: float64 here, float32 cumprod in diffusers (relative difference < 1e-6).
+  assertClose(s.alphasCumprod, (await golden(FILE, "alphas_cumprod")).data, "alphas_cumprod", 0, 2e-6);
+  assertClose(
+    [...eulerPlan(s, 10).plan.map((c) => c.sqrtOneMinusA), 0],
+    (await golden(FILE, "euler_sigmas")).data,
+    "euler sigmas",
+    0,
+    2e-6,
+  );
+  const eps = await golden(FILE, "model_outputs"), x0 = await golden(FILE, "x_init");
+  const per = x0.data.length;
+  for (const kind of ["ddim", "ddpm", "euler"] as SamplerKind[]) {
+    const plan = stepPlan(kind, s, 10, 0);
+    deepStrictEqual(plan.map((c) => c.t), meta.schedulers[kind].timesteps, `${kind} timesteps`);
+    const initSigma = kind === "euler" ? eulerPlan(s, 10).initSigma : 1;
+    assertClose([initSigma], [meta.schedulers[kind].init_noise_sigma], `${kind} init_noise_sigma`, 0, 1e-6);
+    const want = {
+      input: (await golden(FILE, `${kind}_model_input`)).data,
+      x0: (await golden(FILE, `${kind}_pred_original_sample`)).data,
+      prev: (await golden(FILE, `${kind}_prev_sample`)).data,
+    };
+    const noise = kind === "ddpm" ? (await golden(FILE, "ddpm_variance_noise")).data : null;
+    const got = {
+      input: new Float32Array(10 * per),
+      x0: new Float32Array(10 * per),
+      prev: new Float32Array(10 * per),
+    };
+    const f64 = {
+      input: new Float64Array(10 * per),
+      x0: new Float64Array(10 * per),
+      prev: new Float64Array(10 * per),
+    };
+    for (let i = 0; i < plan.length; i++) {
+      const c = plan[i];
+      const xin = i === 0 ? x0.data.map((v) => v * initSigma) : want.prev.subarray((i - 1) * per, i * per);
+      const e = eps.data.subarray(i * per, (i + 1) * per);
+      const nz = noise?.subarray(i * per, (i + 1) * per) ?? null;
+      // float64: the same formulas on the host.
+      for (let j = 0; j < per; j++) {
+        const a = (xin[j] - c.sqrtOneMinusA * e[j]) / c.sqrtA;
+        f64.input[i * per + j] = c.inScale * xin[j];
+        f64.x0[i * per + j] = a;
+        f64.prev[i * per + j] = c.c0 * a + c.cEps * e[j] + c.cX * xin[j] + (nz ? c.std * nz[j] : 0);
+      }
+      await ctx.scope(async () => {
+        const x = tensor(ctx, xin, x0.shape), et = tensor(ctx, e, x0.shape);
+        const n = nz ? tensor(ctx, nz, x0.shape) : null;
+        got.input.set(await scale(ctx, x, c.inScale).read(), i * per);
+        got.x0.set(await predictX0(ctx, c, x, et).read(), i * per);
+        got.prev.set(await applyStep(ctx, c, x, et, n).read(), i * per);
+      });
+    }
+    for (const k of ["input", "x0", "prev"] as const) {
+      let floor = 0, worst = 0;
+      for (let j = 0; j < want[k].length; j++) {
+        floor = Math.max(floor, Math.abs(want[k][j] - f64[k][j]));
+        worst = Math.max(worst, Math.abs(got[k][j] - f64[k][j]));
+      }
+      console.log(
+        `  ${kind} ${k}: worst ${worst.toExponential(2)}, diffusers' float32 floor ${floor.toExponential(2)}`,
+      );
+      // A step that is exact in float32 (DDIM's model input is x) has floor 0: then equality.
+      assertClose(got[k], f64[k], `${kind} ${k}`, FLOOR_FACTOR * floor, 0);
+    }
+  }
+  equal(stepPlan("euler", s, 10)[9].cEps, 0);
+});
