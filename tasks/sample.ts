@@ -1,11 +1,15 @@
 // deno task sample --ckpt DIR --prompt "..." [--n 8] [--steps 50] [--guidance G] [--seed S] [--out grid.png]
+//   [--sampler ddim|ddpm|euler] [--negative "..."] [--lora FILE --lora-scale 1]
 // deno task sample --ckpt DIR --prompts FILE --out DIR   (imagefolder layout that `deno task score` reads)
+// DIR: a toy model folder, a diffusers StableDiffusionPipeline folder (docs/OWN_MODEL.md), or a LoRA
+// checkpoint written by `deno task train` with lora.rank > 0.
 import { parseArgs } from "node:util";
 import { GpuContext } from "../lib/gpu/context.ts";
 import { loadPrompts } from "../lib/data/metadata.ts";
+import type { SamplerKind } from "../lib/diffusion/steps.ts";
 import { generateImages, writeImageFolder } from "../lib/eval/generate.ts";
 import { contactSheet, writeImage } from "../lib/io/images.ts";
-import { TextToImage } from "../lib/nn/pipeline.ts";
+import { loadImageModel } from "../lib/nn/bundle.ts";
 
 const { values: v } = parseArgs({
   args: Deno.args,
@@ -13,6 +17,10 @@ const { values: v } = parseArgs({
     ckpt: { type: "string" },
     prompt: { type: "string" },
     prompts: { type: "string" },
+    negative: { type: "string" },
+    sampler: { type: "string", default: "ddim" },
+    lora: { type: "string" },
+    "lora-scale": { type: "string", default: "1" },
     n: { type: "string", default: "8" },
     steps: { type: "string", default: "50" },
     guidance: { type: "string", default: "3" },
@@ -32,14 +40,23 @@ if (!v.ckpt) throw new Error("flag --ckpt: required (a checkpoint folder)");
 if (!v.prompt === !v.prompts) throw new Error("give exactly one of --prompt TEXT or --prompts FILE");
 const guidance = Number(v.guidance);
 if (!(guidance >= 1)) throw new Error(`flag --guidance: expected a number >= 1, got "${v.guidance}"`);
+if (!["ddim", "ddpm", "euler"].includes(v.sampler!)) {
+  throw new Error(`flag --sampler: expected ddim, ddpm or euler, got "${v.sampler}"`);
+}
+const loraScale = Number(v["lora-scale"]);
+if (!Number.isFinite(loraScale)) {
+  throw new Error(`flag --lora-scale: expected a number, got "${v["lora-scale"]}"`);
+}
 const steps = int("steps", v.steps!), batch = int("batch", v.batch!);
+const kind = v.sampler as SamplerKind;
 const ctx = await GpuContext.create();
-const model = await TextToImage.load(ctx, v.ckpt);
+const model = await loadImageModel(ctx, v.ckpt, { loraFile: v.lora, loraScale });
 const t0 = performance.now();
+const gen = { steps, guidance, batch, kind, negative: v.negative };
 if (v.prompt) {
   const n = int("n", v.n!), seed = int("seed", v.seed!, 0);
   const items = Array.from({ length: n }, (_, i) => ({ text: v.prompt!, seed: seed + i }));
-  const imgs = await generateImages(ctx, model, items, { steps, guidance, batch });
+  const imgs = await generateImages(ctx, model, items, gen);
   const out = v.out ?? "sample.png";
   await writeImage(out, contactSheet(imgs, { scale: Math.max(1, Math.round(64 / imgs[0].width)), pad: 2 }));
   console.log(`${n} samples of "${v.prompt}" -> ${out} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
@@ -47,9 +64,7 @@ if (v.prompt) {
   const rows = await loadPrompts(v.prompts!);
   const items = rows.map((r) => ({ text: r.text, seed: r.seed, meta: { ...r.attrs, heldout: r.heldout } }));
   const imgs = await generateImages(ctx, model, items, {
-    steps,
-    guidance,
-    batch,
+    ...gen,
     onBatch: (d, t) => console.log(`sampled ${d}/${t}`),
   });
   const out = v.out ?? "samples";

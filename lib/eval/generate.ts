@@ -3,7 +3,8 @@
 import type { GpuContext } from "../gpu/context.ts";
 import { writeImage } from "../io/images.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
-import type { TextToImage } from "../nn/pipeline.ts";
+import { generatePixels, type ImageModel, pixelSize } from "../nn/bundle.ts";
+import type { SamplerKind } from "../diffusion/steps.ts";
 import { planarToImages } from "../train/images.ts";
 import type { RgbImage } from "../io/images.ts";
 
@@ -18,23 +19,29 @@ export interface GenOptions {
   steps: number;
   guidance: number;
   batch: number;
+  /** Sampler (default DDIM). */
+  kind?: SamplerKind;
+  /** The CFG negative prompt for every item (default ""). */
+  negative?: string;
   onBatch?: (done: number, total: number) => void;
 }
 
 /** Images for `items` (one per item), in order. Deterministic per (text, seed), whatever the batch. */
 export async function generateImages(
   ctx: GpuContext,
-  model: TextToImage,
+  model: ImageModel,
   items: GenItem[],
   o: GenOptions,
 ): Promise<RgbImage[]> {
   const out: RgbImage[] = [];
-  const size = model.unet.config.sample_size;
+  const size = pixelSize(model);
   for (let i = 0; i < items.length; i += o.batch) {
     const part = items.slice(i, i + o.batch);
-    const x = await model.generate(ctx, part.map((p) => p.text), part.map((p) => p.seed >>> 0), {
+    const x = await generatePixels(ctx, model, part.map((p) => p.text), part.map((p) => p.seed >>> 0), {
       steps: o.steps,
       guidance: o.guidance,
+      kind: o.kind,
+      negative: o.negative === undefined ? undefined : part.map(() => o.negative!),
     });
     out.push(...planarToImages(await x.read(), size));
     x.dispose();

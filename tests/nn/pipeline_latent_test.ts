@@ -1,0 +1,72 @@
+// The latent pipeline on tiny-sd (a diffusers StableDiffusionPipeline folder): loading, the prompt
+// embeddings, a 10-step DDIM generation with CFG 7.5 and the empty negative prompt from the golden's
+// initial latents (every step), the decoded image before and after clamping, all against diffusers
+// 0.30.3 within 10x the recorded float32 noise floor; and a save that reads back identically.
+import { deepStrictEqual, equal } from "node:assert/strict";
+import { LatentTextToImage } from "../../lib/nn/pipeline_latent.ts";
+import { scale } from "../../lib/ops/scale.ts";
+import { clampSym } from "../../lib/diffusion/steps.ts";
+import { tensor } from "../../lib/tensor/tensor.ts";
+import { assertClose, gpu } from "../_helpers.ts";
+import { FLOOR_FACTOR, golden, goldenJson, noiseFloor, TINY_SD } from "../_fixtures.ts";
+
+const FILE = `${TINY_SD}/golden/pipeline.safetensors`;
+
+Deno.test("latent pipeline (tiny-sd): prompt embeddings, every DDIM step with CFG, decoded image match diffusers", async () => {
+  const ctx = await gpu();
+  const sd = await LatentTextToImage.load(ctx, TINY_SD);
+  equal(sd.pixelSize, 32);
+  equal(sd.maskPadTokens, false);
+  const g = await goldenJson<{
+    prompts: string[];
+    prompt_input_ids: number[][];
+    negative_input_ids: number[][];
+    guidance_scale: number;
+    num_inference_steps: number;
+  }>(`${TINY_SD}/golden/pipeline.json`);
+  deepStrictEqual(sd.tokenizer.encode(g.prompts).ids, g.prompt_input_ids);
+  deepStrictEqual(sd.tokenizer.encode(["", ""]).ids, g.negative_input_ids);
+  const check = async (name: string, got: Float32Array, want: Float32Array, floorName = name) => {
+    const floor = await noiseFloor(TINY_SD, "pipeline", floorName);
+    let worst = 0;
+    for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
+    console.log(
+      `  ${name}: worst ${worst.toExponential(2)}, floor ${floor.toExponential(2)} (${
+        (worst / floor).toFixed(2)
+      }x)`,
+    );
+    assertClose(got, want, name, FLOOR_FACTOR * floor, 0);
+  };
+  await ctx.scope(async () => {
+    const cond = ctx.noGrad(() => sd.encode(ctx, g.prompts)),
+      neg = ctx.noGrad(() => sd.encode(ctx, ["", ""]));
+    // Only diffusers' float32 prompt embeddings are stored; the floor is that of the text encoder.
+    await check("prompt_embeds", await cond.hidden.read(), (await golden(FILE, "prompt_embeds")).data);
+    await check(
+      "negative_prompt_embeds",
+      await neg.hidden.read(),
+      (await golden(FILE, "negative_prompt_embeds")).data,
+    );
+    const init = await golden(FILE, "init_latents");
+    const steps = (await golden(FILE, "step_latents_f64")).data, per = init.data.length;
+    const seen: number[] = [];
+    const z = await sd.generate(ctx, g.prompts, [0, 1], {
+      kind: "ddim",
+      steps: g.num_inference_steps,
+      guidance: g.guidance_scale,
+      init: tensor(ctx, init.data, init.shape),
+      onLatents: async (i, x) => {
+        seen.push(i);
+        await check(`step${i}_latents`, await x.read(), steps.subarray(i * per, (i + 1) * per));
+      },
+    });
+    deepStrictEqual(seen, [...Array(10).keys()]);
+    await check("final_latents", await z.read(), (await golden(FILE, "final_latents_f64")).data);
+    const raw = sd.decode(ctx, z);
+    await check("image_raw", await raw.read(), (await golden(FILE, "image_raw_f64")).data);
+    // (x / 2 + 0.5).clamp(0, 1) = clampSym(x / 2, 0.5) + 0.5
+    const img = scale(ctx, clampSym(ctx, scale(ctx, raw, 0.5), 0.5), 1, 0.5);
+    await check("image", await img.read(), (await golden(FILE, "image_f64")).data);
+  });
+  sd.dispose();
+});
