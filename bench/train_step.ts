@@ -67,7 +67,7 @@ async function time(label: string, fn: () => Promise<void>, perRep: number) {
 }
 
 console.log(
-  `adapter: ${ctx.adapterName}${ctx.isSoftware ? " (software)" : ""}; unet ${model.unet.numParams()} params`,
+  `adapter: ${ctx.label}; unet ${model.unet.numParams()} params`,
 );
 console.log(`batch ${B}, ${size}x${size}, median of ${reps}`);
 const d0 = ctx.stats.dispatches;

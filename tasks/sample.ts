@@ -50,6 +50,7 @@ if (!Number.isFinite(loraScale)) {
 const steps = int("steps", v.steps!), batch = int("batch", v.batch!);
 const kind = v.sampler as SamplerKind;
 const ctx = await GpuContext.create();
+console.log(`adapter: ${ctx.label}`);
 const model = await loadImageModel(ctx, v.ckpt, { loraFile: v.lora, loraScale });
 const t0 = performance.now();
 const gen = { steps, guidance, batch, kind, negative: v.negative };

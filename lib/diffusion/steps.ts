@@ -1,10 +1,13 @@
 // One reverse step of DDIM, DDPM or Euler (diffusers' DDIMScheduler / DDPMScheduler /
-// EulerDiscreteScheduler.step with epsilon prediction), as float64 coefficients plus a GPU
-// composition of existing ops. The model sees inScale * x (Euler's scale_model_input; 1 otherwise).
-//   x0   = (x - sqrt(1 - a_t) * eps) / sqrt(a_t), optionally clipped to [-r, r]
+// EulerDiscreteScheduler.step), as float64 coefficients plus a GPU composition of existing ops. The
+// model sees inScale * x (Euler's scale_model_input; 1 otherwise), and its output `out` is first read
+// as estimates of x0 and eps (by prediction_type, NoiseSchedule.outputCoefs):
+//   x0   = xX * x + xOut * out, optionally clipped to [-r, r]   (epsilon: (x - sqrt(1-a) out) / sqrt(a))
+//   eps  = eX * x + eOut * out                                  (epsilon: out; diffusers does not
+//                                                                 recompute it from the clipped x0)
 //   prev = c0 * x0 + cEps * eps + cX * x + std * noise
-// Euler keeps x in sigma space (x = x0 + sigma eps): sqrtA = 1, sqrtOneMinusA = sigma_t, c0 = 1,
-// cEps = sigma_next, so prev = x + (sigma_next - sigma_t) eps, its step with s_churn = 0.
+// Euler keeps x in sigma space (x = x0 + sigma eps): c0 = 1, cEps = sigma_next, so prev = x +
+// (sigma_next - sigma_t) eps, its step with s_churn = 0.
 import type { GpuContext } from "../gpu/context.ts";
 import { relu } from "../ops/unary.ts";
 import { accumulate, scale } from "../ops/scale.ts";
@@ -16,9 +19,14 @@ export type SamplerKind = "ddim" | "ddpm" | "euler";
 export interface StepCoefs {
   t: number;
   prevT: number;
-  /** sqrt(a_t) and sqrt(1 - a_t): x0 = (x - sqrtOneMinusA * eps) / sqrtA. */
+  /** sqrt(a_t) and sqrt(1 - a_t). */
   sqrtA: number;
   sqrtOneMinusA: number;
+  /** The model output as estimates: x0 = xX * x + xOut * out, eps = eX * x + eOut * out. */
+  xX: number;
+  xOut: number;
+  eX: number;
+  eOut: number;
   c0: number;
   cEps: number;
   cX: number;
@@ -41,6 +49,7 @@ export function ddimCoefs(s: NoiseSchedule, t: number, prevT: number, eta: numbe
     prevT,
     sqrtA: Math.sqrt(a),
     sqrtOneMinusA: Math.sqrt(1 - a),
+    ...s.outputCoefs(t),
     c0: Math.sqrt(aPrev),
     cEps: Math.sqrt(Math.max(0, 1 - aPrev - std * std)),
     cX: 0,
@@ -64,6 +73,7 @@ export function ddpmCoefs(s: NoiseSchedule, t: number, prevT: number): StepCoefs
     prevT,
     sqrtA: Math.sqrt(a),
     sqrtOneMinusA: Math.sqrt(1 - a),
+    ...s.outputCoefs(t),
     c0: Math.sqrt(aPrev) * betaT / (1 - a),
     cEps: 0,
     cX: Math.sqrt(alphaT) * (1 - aPrev) / (1 - a),
@@ -74,9 +84,9 @@ export function ddpmCoefs(s: NoiseSchedule, t: number, prevT: number): StepCoefs
 
 /** sigma_t = sqrt((1 - abar_t) / abar_t), linearly interpolated between integer t (np.interp). */
 export function sigmaAt(s: NoiseSchedule, t: number): number {
+  if (!(t >= 0 && t <= s.T - 1)) throw new Error(`timestep ${t} is outside [0, ${s.T - 1}]`);
   const sig = (i: number) => Math.sqrt((1 - s.alphasCumprod[i]) / s.alphasCumprod[i]);
   const lo = Math.floor(t), hi = Math.min(lo + 1, s.T - 1);
-  if (!(t >= 0 && t <= s.T - 1)) throw new Error(`timestep ${t} is outside [0, ${s.T - 1}]`);
   return lo === t ? sig(lo) : sig(lo) + (t - lo) * (sig(hi) - sig(lo));
 }
 
@@ -90,24 +100,43 @@ export function eulerTimesteps(s: NoiseSchedule, n: number): number[] {
   return Array.from({ length: n }, (_, i) => n === 1 ? 0 : (s.T - 1) * (n - 1 - i) / (n - 1));
 }
 
-/** Euler steps (s_churn = 0, final sigma 0) and the init_noise_sigma diffusers scales x_T by. */
-export function eulerPlan(s: NoiseSchedule, n: number): { plan: StepCoefs[]; initSigma: number } {
+/**
+ * Euler steps (s_churn = 0, final sigma 0) and the init_noise_sigma diffusers scales x_T by. The
+ * output is read as diffusers' Euler does: epsilon x0 = x - sigma out; v_prediction
+ * x0 = x / (sigma^2 + 1) - sigma out / sqrt(sigma^2 + 1); eps = (x - x0) / sigma either way.
+ */
+export function eulerPlan(
+  s: NoiseSchedule,
+  n: number,
+): { plan: StepCoefs[]; initSigma: number; sigmas: number[] } {
+  if (s.config.rescale_betas_zero_snr) {
+    throw new Error("sampler euler: rescale_betas_zero_snr gives an infinite first sigma; use ddim or ddpm");
+  }
   const ts = eulerTimesteps(s, n);
   const sigmas = [...ts.map((t) => sigmaAt(s, t)), 0];
   const max = Math.max(...sigmas);
   const initSigma = s.config.timestep_spacing === "leading" ? Math.sqrt(max * max + 1) : max;
-  const plan = ts.map((t, i) => ({
-    t,
-    prevT: ts[i + 1] ?? -1,
-    sqrtA: 1,
-    sqrtOneMinusA: sigmas[i],
-    c0: 1,
-    cEps: sigmas[i + 1],
-    cX: 0,
-    std: 0,
-    inScale: 1 / Math.sqrt(sigmas[i] * sigmas[i] + 1),
-  }));
-  return { plan, initSigma };
+  const v = s.config.prediction_type === "v_prediction";
+  const plan = ts.map((t, i) => {
+    const sg = sigmas[i], q = Math.sqrt(sg * sg + 1);
+    const xX = v ? 1 / (q * q) : 1, xOut = v ? -sg / q : -sg;
+    return {
+      t,
+      prevT: ts[i + 1] ?? -1,
+      sqrtA: 1 / q,
+      sqrtOneMinusA: sg / q,
+      xX,
+      xOut,
+      eX: (1 - xX) / sg,
+      eOut: -xOut / sg,
+      c0: 1,
+      cEps: sigmas[i + 1],
+      cX: 0,
+      std: 0,
+      inScale: 1 / q,
+    };
+  });
+  return { plan, initSigma, sigmas };
 }
 
 /**
@@ -133,11 +162,11 @@ export function clampSym(ctx: GpuContext, x: Tensor, r: number): Tensor {
   return y;
 }
 
-/** x0 = (x - sqrtOneMinusA * eps) / sqrtA, clipped to [-clip, clip] when clip > 0. x, eps: any shape. */
-export function predictX0(ctx: GpuContext, c: StepCoefs, x: Tensor, eps: Tensor, clip = 0): Tensor {
+/** x0 = xX * x + xOut * out, clipped to [-clip, clip] when clip > 0. x, out: any shape. */
+export function predictX0(ctx: GpuContext, c: StepCoefs, x: Tensor, out: Tensor, clip = 0): Tensor {
   return ctx.noGrad(() => {
-    const x0 = scale(ctx, x, 1 / c.sqrtA);
-    accumulate(ctx, x0, eps, -c.sqrtOneMinusA / c.sqrtA);
+    const x0 = scale(ctx, x, c.xX);
+    accumulate(ctx, x0, out, c.xOut);
     if (clip <= 0) return x0;
     const k = clampSym(ctx, x0, clip);
     x0.dispose();
@@ -146,27 +175,29 @@ export function predictX0(ctx: GpuContext, c: StepCoefs, x: Tensor, eps: Tensor,
 }
 
 /**
- * Applies one step: x, eps: [B, C, H, W]; noise: same shape, or null when c.std is 0.
- * clip: the x0 clip range (0: off). Returns a new tensor; no gradients are recorded.
+ * Applies one step: x, out (the model output: eps or v): [B, C, H, W]; noise: same shape, or null when
+ * c.std is 0. clip: the x0 clip range (0: off). Returns a new tensor; no gradients are recorded.
  */
 export function applyStep(
   ctx: GpuContext,
   c: StepCoefs,
   x: Tensor,
-  eps: Tensor,
+  out: Tensor,
   noise: Tensor | null,
   clip = 0,
 ): Tensor {
   return ctx.noGrad(() => {
-    const x0 = predictX0(ctx, c, x, eps, clip);
-    const out = scale(ctx, x0, c.c0);
+    const x0 = predictX0(ctx, c, x, out, clip);
+    const prev = scale(ctx, x0, c.c0);
     x0.dispose();
-    if (c.cEps) accumulate(ctx, out, eps, c.cEps);
-    if (c.cX) accumulate(ctx, out, x, c.cX);
+    // cEps * eps = cEps * (eX * x + eOut * out): the x part joins cX.
+    if (c.cEps && c.eOut) accumulate(ctx, prev, out, c.cEps * c.eOut);
+    const cx = c.cX + c.cEps * c.eX;
+    if (cx) accumulate(ctx, prev, x, cx);
     if (c.std > 0) {
       if (!noise) throw new Error(`applyStep: t=${c.t} needs noise (std ${c.std})`);
-      accumulate(ctx, out, noise, c.std);
+      accumulate(ctx, prev, noise, c.std);
     }
-    return out;
+    return prev;
   });
 }

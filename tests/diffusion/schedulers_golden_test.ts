@@ -4,7 +4,7 @@
 // fixture records no float64 run here, so the float32 floor is measured in the test: diffusers'
 // float32 result against the same step in float64 (our coefficients, the golden's inputs). Our GPU
 // result must be within 10x that floor of the float64 step.
-import { deepStrictEqual, equal } from "node:assert/strict";
+import { deepStrictEqual, equal, throws } from "node:assert/strict";
 import { NoiseSchedule, schedulerConfig } from "../../lib/diffusion/schedule.ts";
 import { applyStep, eulerPlan, predictX0, type SamplerKind, stepPlan } from "../../lib/diffusion/steps.ts";
 import { scale } from "../../lib/ops/scale.ts";
@@ -27,7 +27,7 @@ Deno.test("schedulers: DDIM, DDPM and Euler steps match diffusers (tiny-sd sched
   // The training schedule: float64 here, float32 cumprod in diffusers (relative difference < 1e-6).
   assertClose(s.alphasCumprod, (await golden(FILE, "alphas_cumprod")).data, "alphas_cumprod", 0, 2e-6);
   assertClose(
-    [...eulerPlan(s, 10).plan.map((c) => c.sqrtOneMinusA), 0],
+    eulerPlan(s, 10).sigmas,
     (await golden(FILE, "euler_sigmas")).data,
     "euler sigmas",
     0,
@@ -90,4 +90,25 @@ Deno.test("schedulers: DDIM, DDPM and Euler steps match diffusers (tiny-sd sched
     }
   }
   equal(stepPlan("euler", s, 10)[9].cEps, 0);
+});
+
+Deno.test("Euler with v_prediction: the true v gives back x0 and eps; zero-SNR schedules are refused", () => {
+  const s = new NoiseSchedule(
+    schedulerConfig({ beta_schedule: "scaled_linear", prediction_type: "v_prediction" }),
+  );
+  for (const c of eulerPlan(s, 7).plan) {
+    const sigma = c.sqrtOneMinusA / c.sqrtA, q = Math.sqrt(sigma * sigma + 1);
+    const x0 = 0.7, eps = -1.3, x = x0 + sigma * eps; // Euler's x (sigma space)
+    const v = (eps - sigma * x0) / q; // v of the VP sample x / q = x0 / q + (sigma / q) eps
+    const x0hat = c.xX * x + c.xOut * v, epsHat = c.eX * x + c.eOut * v;
+    assertClose([x0hat, epsHat, c.inScale], [x0, eps, 1 / q], `t=${c.t}`, 1e-12, 1e-12);
+  }
+  const z = new NoiseSchedule(
+    schedulerConfig({
+      prediction_type: "v_prediction",
+      rescale_betas_zero_snr: true,
+      timestep_spacing: "trailing",
+    }),
+  );
+  throws(() => eulerPlan(z, 5), /sampler euler: rescale_betas_zero_snr/);
 });
