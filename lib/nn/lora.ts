@@ -220,6 +220,16 @@ export function loraKey(key: string): { layer: string; part: "down" | "up" } | n
   return { layer: m[1], part: m[2] === "lora.down" || m[2] === "lora_A" ? "down" : "up" };
 }
 
+/** A trainer config's lora section -> the adapters to create (rank 0: none; alpha 0: alpha = rank). */
+export function loraFromConfig(
+  c: { rank: number; alpha: number; targets: string[] },
+): LoraConfig | undefined {
+  if (c.rank === 0) return undefined;
+  const l = { rank: c.rank, alpha: c.alpha || c.rank, targets: [...c.targets] };
+  validateLora(l);
+  return l;
+}
+
 export function validateLora(c: LoraConfig, where = "lora") {
   if (!Number.isInteger(c.rank) || c.rank < 1) {
     throw new Error(`${where}.rank = ${c.rank} must be an integer >= 1`);

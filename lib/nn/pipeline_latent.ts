@@ -57,6 +57,8 @@ export class LatentTextToImage {
       /** The folder this came from (a LoRA checkpoint names it as its base) and its tokenizer files. */
       source?: string;
       tokenizerFiles?: Record<string, string>;
+      /** The VAE's weights file (what the latent cache fingerprints). */
+      vaeWeights?: string;
     } = {},
   ) {
     this.schedule = new NoiseSchedule(scheduler);
@@ -161,6 +163,7 @@ export class LatentTextToImage {
       clipSkip: clip,
       source: dir,
       tokenizerFiles: f.tokenizer.files,
+      vaeWeights: `${dir}/vae/${f.vae.weightsFile}`,
     });
   }
 
