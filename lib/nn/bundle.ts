@@ -62,8 +62,11 @@ export async function loadBundle(
   // A video checkpoint read as an image one fails deep in the UNet config; say what to set instead.
   const cfg = await Deno.readTextFile(`${dir}/unet/config.json`).then(JSON.parse).catch(() => null);
   if (cfg?._class_name === "UNetMotionModel") {
+    const idx = await Deno.readTextFile(`${dir}/model_index.json`).then(JSON.parse).catch(() => ({}));
     throw new Error(
-      `${dir}: a text-to-video checkpoint (unet UNetMotionModel, num_frames ${cfg.num_frames}) loaded ` +
+      `${dir}: a text-to-video checkpoint (unet UNetMotionModel, num_frames ${
+        idx.num_frames ?? cfg.num_frames
+      }) loaded ` +
         `with frames = 0; set data.frames to the clip length`,
     );
   }

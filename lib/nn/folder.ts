@@ -1,6 +1,7 @@
 // The toy bundles' folders (TextToImage, TextToVideo) as diffusers lays a pipeline out, written so that
 // each component loads with diffusers' / transformers' from_pretrained(dir, subfolder=...):
-//   model_index.json   {_class_name: ours, _diffusers_version, mask_pad_tokens, <component>: [library, class]}
+//   model_index.json   {_class_name: ours, _diffusers_version, mask_pad_tokens, (video) num_frames,
+//                       <component>: [library, class]}
 //   unet/              config.json with every key diffusers expects + diffusion_pytorch_model.safetensors
 //                      (UNetMotionModel: heads as num_attention_heads, the pos_embed.pe buffers included)
 //   text_encoder/      CLIPTextConfig (model_type, bos/eos/pad ids) + model.safetensors
@@ -70,6 +71,8 @@ export async function saveBundle(
     unetConfig: Record<string, unknown>;
     /** Tensors saved beside the parameters (diffusers' persistent buffers). */
     unetBuffers?: StInput[];
+    /** Pipeline settings for model_index.json (the video bundle's num_frames). */
+    indexKeys?: Record<string, unknown>;
   },
   extraFiles: Record<string, string | Uint8Array>,
   dtype: "F32" | "F16",
@@ -88,6 +91,7 @@ export async function saveBundle(
       _class_name: kind.pipelineClass,
       _diffusers_version: "0.30.3",
       mask_pad_tokens: b.maskPadTokens,
+      ...kind.indexKeys,
       scheduler: ["diffusers", "DDIMScheduler"],
       text_encoder: ["transformers", "CLIPTextModel"],
       tokenizer: ["seppo", "WordTokenizer"],

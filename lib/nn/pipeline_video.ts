@@ -1,6 +1,7 @@
 // The text-to-video model as one bundle, TextToImage's twin: word tokenizer, text encoder, a
 // UNetMotionModel and the noise schedule, saved as a diffusers-style folder whose unet/ holds the
-// spatial weights and the motion modules together (config _class_name UNetMotionModel, num_frames).
+// spatial weights and the motion modules together (config _class_name UNetMotionModel; the clip length
+// generate() produces is model_index.json's num_frames).
 // Clips are [B, F, C, H, W] in about [-1, 1].
 import type { GpuContext } from "../gpu/context.ts";
 import { addNoise, epsErrors, trainingTarget } from "../diffusion/noise.ts";
@@ -159,7 +160,8 @@ export class TextToVideo {
       {
         pipelineClass: "SeppoTextToVideoPipeline",
         unetClass: "UNetMotionModel",
-        unetConfig: motionConfigJson(this.unet.config, this.frames),
+        unetConfig: motionConfigJson(this.unet.config),
+        indexKeys: { num_frames: this.frames },
         // Exact F32 tables even in an F16 checkpoint: diffusers uses the stored values.
         unetBuffers: motionPositionBuffers(this.unet).map((t) => ({ ...t, writeAs: "F32" as const })),
       },
@@ -202,9 +204,12 @@ export class TextToVideo {
       file("scheduler/scheduler_config.json"),
       `${dir}/scheduler/scheduler_config.json`,
     );
-    const saved = unetC.config.num_frames;
+    // model_index.json's num_frames; folders written before kept it in unet/config.json.
+    const inIndex = ck.modelIndex.num_frames !== undefined;
+    const saved = inIndex ? ck.modelIndex.num_frames : unetC.config.num_frames;
     if (saved !== undefined && (typeof saved !== "number" || !Number.isInteger(saved))) {
-      throw new Error(`${where}: num_frames = ${JSON.stringify(saved)} must be an integer`);
+      const at = inIndex ? `${dir}/model_index.json` : where;
+      throw new Error(`${at}: num_frames = ${JSON.stringify(saved)} must be an integer`);
     }
     return new TextToVideo(
       tok,

@@ -57,7 +57,7 @@ const MOTION_TIME: Record<string, unknown> = { flip_sin_to_cos: true, freq_shift
  * diffusers' num_attention_heads (default 8, as UNetMotionModel has no attention_head_dim); configs
  * this project wrote before 0.30-compatible folders (num_attention_heads null, attention_head_dim =
  * heads) still load. Internally the heads live in attention_head_dim, as for the 2D UNet.
- * `num_frames` (this project's key for the clip length a bundle generates) is ignored here.
+ * `num_frames` (where folders before model_index.json held it kept the clip length) is ignored here.
  */
 export function motionUNetConfig(
   raw: Record<string, unknown> = {},
@@ -153,10 +153,10 @@ const MOTION_JSON_DEFAULTS: Record<string, unknown> = {
 
 /**
  * The config as diffusers' UNetMotionModel writes it (motion block names, heads as
- * num_attention_heads, _class_name), plus `num_frames` (ours; diffusers ignores it with a warning)
- * and, only when set, addition_embed_type "text" (which diffusers' UNetMotionModel does not build).
+ * num_attention_heads, _class_name), plus, only when set, addition_embed_type "text" (which diffusers'
+ * UNetMotionModel does not build). The clip length a bundle generates is model_index.json's num_frames.
  */
-export function motionConfigJson(c: MotionUNetConfig, frames: number): Record<string, unknown> {
+export function motionConfigJson(c: MotionUNetConfig): Record<string, unknown> {
   const toMotion = Object.fromEntries(Object.entries(BLOCK_NAMES).map(([m, s]) => [s, m]));
   const own: Record<string, unknown> = {
     ...c,
@@ -172,7 +172,6 @@ export function motionConfigJson(c: MotionUNetConfig, frames: number): Record<st
     out.addition_embed_type = c.addition_embed_type;
     out.addition_embed_type_num_heads = c.addition_embed_type_num_heads;
   }
-  out.num_frames = frames;
   return out;
 }
 
