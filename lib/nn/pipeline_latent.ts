@@ -19,12 +19,11 @@ import { maskPadTokensOf } from "./folder.ts";
 import { LORA_FILE, type LoraConfig, LoraSet, LoraUNet } from "./lora.ts";
 import { rootInit, type StateEntry } from "./module.ts";
 import { type Encoded, encodePrompts, type GenerateOptions } from "./pipeline.ts";
-import { readSdFolder } from "./sd_folder.ts";
+import { readSdFolder, writeSdFolder } from "./sd_folder.ts";
 import { clipTextConfigJson, TextEncoder, textEncoderConfig } from "./text_encoder.ts";
 import { UNet2DConditionModel } from "./unet.ts";
 import { unet2dConfigJson, unetConfig } from "./unet_config.ts";
 import { AutoencoderKL, vaeConfig, vaeConfigJson, vaeCurrentNames } from "./vae.ts";
-import { writeSdFolder } from "./sd_folder.ts";
 
 /** model_index.json class of a LoRA-only checkpoint (adapters + the base folder they apply to). */
 export const LORA_CHECKPOINT = "SeppoLoraCheckpoint";
@@ -256,6 +255,7 @@ export class LatentTextToImage {
       });
       return;
     }
+    if (!this.o.tokenizerFiles) throw new Error(`save: ${dir}: this model has no tokenizer files to write`);
     const tensors = async (m: { stateDict(): Promise<Map<string, StateEntry>> }): Promise<StInput[]> =>
       [...(await m.stateDict())].map(([name, e]) => ({ name, shape: [...e.shape], data: e.data }));
     await writeSdFolder(
@@ -267,7 +267,7 @@ export class LatentTextToImage {
           config: clipTextConfigJson(this.textEncoder.config),
           tensors: await tensors(this.textEncoder),
         },
-        tokenizerFiles: this.o.tokenizerFiles ?? {},
+        tokenizerFiles: this.o.tokenizerFiles,
         scheduler: this.schedule.config,
         maskPadTokens: this.maskPadTokens,
         clipSkip: this.o.clipSkip ?? 0,

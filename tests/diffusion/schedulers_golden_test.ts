@@ -5,6 +5,7 @@
 // float32 result against the same step in float64 (our coefficients, the golden's inputs). Our GPU
 // result must be within 10x that floor of the float64 step.
 import { deepStrictEqual, equal, throws } from "node:assert/strict";
+import { sample } from "../../lib/diffusion/sampler.ts";
 import { NoiseSchedule, schedulerConfig } from "../../lib/diffusion/schedule.ts";
 import { applyStep, eulerPlan, predictX0, type SamplerKind, stepPlan } from "../../lib/diffusion/steps.ts";
 import { scale } from "../../lib/ops/scale.ts";
@@ -111,4 +112,33 @@ Deno.test("Euler with v_prediction: the true v gives back x0 and eps; zero-SNR s
     }),
   );
   throws(() => eulerPlan(z, 5), /sampler euler: rescale_betas_zero_snr/);
+});
+
+Deno.test("sample() with Euler: x_T scaled by init_noise_sigma, the model sees scale_model_input(x), vs float64", async () => {
+  const ctx = await gpu();
+  const s = new NoiseSchedule(
+    schedulerConfig(JSON.parse(await Deno.readTextFile(`${TINY_SD}/scheduler/scheduler_config.json`))),
+  );
+  const { plan, initSigma, sigmas } = eulerPlan(s, 6);
+  const shape = [2, 3, 3];
+  const init = Float32Array.from({ length: 18 }, (_, i) => Math.sin(i + 1));
+  // A stand-in model that depends on its input and the timestep: eps = 0.3 x_in + t / 1000.
+  const seen: number[] = [];
+  const out = await ctx.scope(async () => {
+    const x = await sample(ctx, s, (xin, t) => {
+      seen.push(t);
+      return scale(ctx, xin, 0.3, t / 1000);
+    }, { kind: "euler", steps: 6, seeds: [0], shape, init: tensor(ctx, init, [1, ...shape]) });
+    return await x.read();
+  });
+  deepStrictEqual(seen, plan.map((c) => c.t));
+  const want = Float64Array.from(init, (v) => v * initSigma);
+  plan.forEach((c, i) => {
+    for (let j = 0; j < want.length; j++) {
+      const eps = 0.3 * want[j] / Math.sqrt(sigmas[i] ** 2 + 1) + c.t / 1000;
+      const x0 = want[j] - sigmas[i] * eps; // diffusers: pred_original_sample = sample - sigma * eps
+      want[j] = want[j] + ((want[j] - x0) / sigmas[i]) * (sigmas[i + 1] - sigmas[i]);
+    }
+  });
+  assertClose(out, want, "euler loop", 1e-5, 1e-5);
 });
