@@ -1,29 +1,30 @@
 // deno task bench-step [--batch B] [--config FILE] [--profile]: end-to-end throughput of the base
 // model's training step (forward + backward + AdamW), of sampling (one DDIM step with CFG), and
 // with --profile a per-kernel breakdown from GPU timestamps (where the adapter has them).
-import { parseArgs } from "node:util";
 import { backward } from "../lib/autograd/backward.ts";
+import { configFlags } from "../lib/cli/config_flags.ts";
+import { defineCli, flag } from "../lib/cli/flags.ts";
+import { startTask } from "../lib/cli/main.ts";
 import { GpuContext } from "../lib/gpu/context.ts";
-import { loadYamlConfig } from "../lib/io/config.ts";
 import { mean } from "../lib/ops/reduce.ts";
 import { randn } from "../lib/ops/rng.ts";
 import { AdamW } from "../lib/train/adamw.ts";
 import { createModel, PRETRAIN_SCHEMA } from "../lib/train/pretrain.ts";
 
-const { values: v } = parseArgs({
-  args: Deno.args,
-  options: {
-    batch: { type: "string", default: "16" },
-    config: { type: "string", default: "configs/pretrain-shapes.yaml" },
-    reps: { type: "string", default: "5" },
-    profile: { type: "boolean", default: false },
+const { flags: v, config: cfg } = startTask(defineCli({
+  task: "bench-step",
+  purpose: "end-to-end throughput of a model's training step (forward + backward + AdamW) and of a " +
+    "sampling step (UNet with CFG), in samples/s; --profile adds a per-kernel breakdown from GPU " +
+    "timestamps where the adapter has them. The model is the pretrain config's (--config).",
+  flags: {
+    batch: flag.int("batch size", { default: 16, min: 1 }),
+    reps: flag.int("timed repetitions (the median is reported)", { default: 5, min: 1 }),
+    profile: flag.bool("per-kernel GPU time of one training step"),
   },
-});
-const B = Number(v.batch), reps = Number(v.reps);
-if (!(Number.isInteger(B) && B > 0)) {
-  throw new Error(`flag --batch: expected a positive integer, got "${v.batch}"`);
-}
-const cfg = loadYamlConfig(v.config!, PRETRAIN_SCHEMA);
+  config: configFlags(PRETRAIN_SCHEMA, { flags: false, file: "configs/pretrain-shapes.yaml" }),
+  examples: ["deno task bench-step --batch 8 --profile"],
+}));
+const B = v.batch, reps = v.reps;
 const ctx = await GpuContext.create({ profile: v.profile });
 const model = createModel(ctx, cfg);
 const size = cfg.data.size;

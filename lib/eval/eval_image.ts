@@ -7,6 +7,7 @@ import type { PromptRow } from "../data/metadata.ts";
 import { contactSheet, writeImage } from "../io/images.ts";
 import { writeJsonAtomic } from "../io/atomic.ts";
 import { type ImageModel, loadImageModel, pixelSize } from "../nn/bundle.ts";
+import { Progress } from "../util/progress.ts";
 import { Rng } from "../util/rng.ts";
 import type { SceneAttrs } from "../world/attrs.ts";
 import { generateImages, type GenItem, writeImageFolder } from "./generate.ts";
@@ -25,6 +26,8 @@ export interface EvalImageOptions {
   /** Write the generated images as an imagefolder under out/samples (and out/base-samples). */
   saveImages: boolean;
   log?: (s: string) => void;
+  /** Show a progress bar (rate, ETA) while sampling (default: when `log` is given). */
+  progress?: boolean;
 }
 
 export interface ModelScores {
@@ -74,12 +77,18 @@ export async function scoreModel(
 ) {
   const model = typeof ckpt === "string" ? await loadImageModel(ctx, ckpt) : ckpt;
   const items = evalItems(prompts, o.seeds);
+  const progress = (o.progress ?? !!o.log)
+    ? new Progress(`  sampling ${typeof ckpt === "string" ? ckpt : "model"}`, items.length, {
+      unit: "images",
+    })
+    : undefined;
   const images = await generateImages(ctx, model, items, {
     steps: o.steps,
     guidance: o.guidance,
     batch: o.batch,
-    onBatch: (d, t) => o.log?.(`  sampled ${d}/${t}`),
+    progress,
   });
+  progress?.finish();
   const size = images[0]?.width ?? pixelSize(model);
   if (typeof ckpt === "string") model.dispose();
   const s: ModelScores = {

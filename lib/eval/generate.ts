@@ -7,6 +7,7 @@ import { generatePixels, type ImageModel, pixelSize } from "../nn/bundle.ts";
 import type { SamplerKind } from "../diffusion/steps.ts";
 import { planarToImages } from "../train/images.ts";
 import type { RgbImage } from "../io/images.ts";
+import type { Progress } from "../util/progress.ts";
 
 export interface GenItem {
   text: string;
@@ -24,6 +25,8 @@ export interface GenOptions {
   /** The CFG negative prompt for every item (default ""). */
   negative?: string;
   onBatch?: (done: number, total: number) => void;
+  /** Advanced by one per image, in fractions after every sampling step (rate and ETA mid-batch). */
+  progress?: Progress;
 }
 
 /** Images for `items` (one per item), in order. Deterministic per (text, seed), whatever the batch. */
@@ -37,12 +40,19 @@ export async function generateImages(
   const size = pixelSize(model);
   for (let i = 0; i < items.length; i += o.batch) {
     const part = items.slice(i, i + o.batch);
+    let ticked = 0;
     const x = await generatePixels(ctx, model, part.map((p) => p.text), part.map((p) => p.seed >>> 0), {
       steps: o.steps,
       guidance: o.guidance,
       kind: o.kind,
       negative: o.negative === undefined ? undefined : part.map(() => o.negative!),
+      onStep: o.progress && (() => {
+        const n = Math.min(part.length / o.steps, part.length - ticked);
+        ticked += n;
+        o.progress!.tick(n);
+      }),
     });
+    o.progress?.tick(part.length - ticked);
     out.push(...planarToImages(await x.read(), size));
     x.dispose();
     o.onBatch?.(Math.min(items.length, i + o.batch), items.length);

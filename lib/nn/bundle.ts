@@ -29,11 +29,11 @@ export async function isLatentFolder(dir: string): Promise<boolean> {
 export async function loadImageModel(
   ctx: GpuContext,
   dir: string,
-  o: { loraFile?: string; loraScale?: number } = {},
+  o: { loraFile?: string; loraScale?: number; allowNonFinite?: boolean } = {},
 ): Promise<ImageModel> {
   if (await isLatentFolder(dir)) return await LatentTextToImage.load(ctx, dir, { ...o, mergeLora: true });
   if (o.loraFile) throw new Error(`${dir}: LoRA needs a Stable Diffusion (latent) model folder`);
-  return await TextToImage.load(ctx, dir);
+  return await TextToImage.load(ctx, dir, { allowNonFinite: o.allowNonFinite });
 }
 
 /**

@@ -17,6 +17,7 @@ import { Rng } from "../util/rng.ts";
 import { Linear } from "./layers.ts";
 import type { StateEntry } from "./module.ts";
 import type { UNet2DConditionModel } from "./unet.ts";
+import type { UNetConfig } from "./unet_config.ts";
 
 export interface LoraConfig {
   rank: number;
@@ -250,7 +251,7 @@ export class LoraUNet {
     base.setTrainable(false);
   }
 
-  get config() {
+  get config(): UNetConfig {
     return this.base.config;
   }
 

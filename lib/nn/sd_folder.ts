@@ -13,7 +13,7 @@ import { type SchedulerConfig, schedulerConfig } from "../diffusion/schedule.ts"
 import { ddimSchedulerConfigJson } from "../diffusion/schedule.ts";
 import { type ComponentInput, saveCheckpoint } from "../io/checkpoint.ts";
 import { readSafetensors, type StInput, type StTensor } from "../io/safetensors.ts";
-import { type ClipTokenizerFiles } from "./clip_tokenizer.ts";
+import type { ClipTokenizerFiles } from "./clip_tokenizer.ts";
 
 export const SD_PIPELINE = "StableDiffusionPipeline";
 /** The components read; the rest of a diffusers index (safety checker, feature extractor) is ignored. */

@@ -11,7 +11,7 @@ import { addNoise } from "../../lib/diffusion/noise.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
 import { loadImageModel } from "../../lib/nn/bundle.ts";
 import { LatentTextToImage } from "../../lib/nn/pipeline_latent.ts";
-import { UNet2DConditionModel } from "../../lib/nn/unet.ts";
+import type { UNet2DConditionModel } from "../../lib/nn/unet.ts";
 import { filled } from "../../lib/ops/copy.ts";
 import { preferenceLoss } from "../../lib/ops/preference_loss.ts";
 import { mean, mseRows } from "../../lib/ops/reduce.ts";
