@@ -4,6 +4,7 @@
 // (and VAE, and with LoRA the base UNet itself). Everything else (encode, generate, save,
 // unet.forward, unet.parameters) has the same signature on every bundle.
 import type { GpuContext } from "../gpu/context.ts";
+import { resolveCheckpoint } from "../io/checkpoint.ts";
 import type { GenerateOptions } from "./pipeline.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { type LoraConfig, LoraSet, LoraUNet } from "./lora.ts";
@@ -31,6 +32,7 @@ export async function loadImageModel(
   dir: string,
   o: { loraFile?: string; loraScale?: number; allowNonFinite?: boolean } = {},
 ): Promise<ImageModel> {
+  dir = await resolveCheckpoint(dir); // a run folder: its latest checkpoint
   if (await isLatentFolder(dir)) return await LatentTextToImage.load(ctx, dir, { ...o, mergeLora: true });
   if (o.loraFile) throw new Error(`${dir}: LoRA needs a Stable Diffusion (latent) model folder`);
   return await TextToImage.load(ctx, dir, { allowNonFinite: o.allowNonFinite });
