@@ -53,6 +53,7 @@ export async function loadBundle(
   if (!Number.isInteger(frames) || frames < 0) {
     throw new Error(`loadBundle: ${dir}: frames = ${frames} must be an integer >= 0`);
   }
+  dir = await resolveCheckpoint(dir); // a run folder: its latest checkpoint
   if (await isLatentFolder(dir)) {
     if (frames > 0) {
       throw new Error(`${dir}: a Stable Diffusion image model cannot train on clips (frames ${frames})`);

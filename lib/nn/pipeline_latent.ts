@@ -106,10 +106,13 @@ export class LatentTextToImage {
         throw new Error(`${dir}/model_index.json: base must name the base folder`);
       }
       if (o.loraFile) throw new Error(`${dir}: a LoRA checkpoint already has its adapters (${LORA_FILE})`);
-      return await LatentTextToImage.load(ctx, idx.base, {
-        ...o,
-        loraFile: o.lora ? undefined : `${dir}/${LORA_FILE}`,
-      });
+      if (o.lora) {
+        throw new Error(
+          `${dir}: new LoRA adapters on a LoRA checkpoint are not supported (its own checkpoints would ` +
+            `name ${idx.base} as their base); train from ${idx.base}, or resume this run`,
+        );
+      }
+      return await LatentTextToImage.load(ctx, idx.base, { ...o, loraFile: `${dir}/${LORA_FILE}` });
     }
     const f = await readSdFolder(dir, { variant: o.variant });
     for (const what of f.ignored) console.warn(`${dir}: ${what} is not loaded (not used here)`);
@@ -145,7 +148,6 @@ export class LatentTextToImage {
     vae.setTrainable(false);
     let net: UNet2DConditionModel | LoraUNet = unet;
     if (o.lora && o.loraFile) throw new Error(`${dir}: give new adapters (lora) or a LoRA file, not both`);
-    if (o.lora) net = new LoraUNet(unet, LoraSet.create(ctx, unet, o.lora, o.seed ?? 0));
     if (o.loraFile) {
       const set = await LoraSet.load(ctx, unet, o.loraFile);
       if (o.mergeLora) {
@@ -153,6 +155,7 @@ export class LatentTextToImage {
         set.dispose();
       } else net = new LoraUNet(unet, set, o.loraScale ?? 1);
     }
+    if (o.lora) net = new LoraUNet(unet, LoraSet.create(ctx, unet, o.lora, o.seed ?? 0));
     const clip = idx.clip_skip ?? 0;
     if (!Number.isInteger(clip) || clip < 0) {
       throw new Error(`${dir}/model_index.json: clip_skip = ${JSON.stringify(clip)}`);

@@ -73,7 +73,9 @@ async function component(dir: string, name: string, weights: string, variant?: s
     try {
       for await (const e of Deno.readDir(where)) names.push(e.name);
     } catch { /* no such folder: the message below says what is missing */ }
-    const hint = names.some((n) => n.endsWith(".bin"))
+    const hint = names.some((n) => /-\d{5}-of-\d{5}\.safetensors$/.test(n))
+      ? " (sharded weights are not supported: save them as one file)"
+      : names.some((n) => n.endsWith(".bin"))
       ? " (only pickled .bin weights are there: convert them to safetensors first)"
       : names.some((n) => n.endsWith(".safetensors"))
       ? ` (it has ${names.filter((n) => n.endsWith(".safetensors")).join(", ")}: pick one with --variant)`
