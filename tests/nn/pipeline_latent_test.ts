@@ -1,9 +1,10 @@
 // The latent pipeline on tiny-sd (a diffusers StableDiffusionPipeline folder): loading, the prompt
 // embeddings, a 10-step DDIM generation with CFG 7.5 and the empty negative prompt from the golden's
 // initial latents (every step), the decoded image before and after clamping, all against diffusers
-// 0.30.3 within 10x the recorded float32 noise floor; and a save that reads back identically.
-import { deepStrictEqual, equal } from "node:assert/strict";
+// 0.30.3 within 10x the recorded float32 noise floor; and what an SD folder reader refuses.
+import { deepStrictEqual, equal, rejects } from "node:assert/strict";
 import { LatentTextToImage } from "../../lib/nn/pipeline_latent.ts";
+import { readSdFolder } from "../../lib/nn/sd_folder.ts";
 import { scale } from "../../lib/ops/scale.ts";
 import { clampSym } from "../../lib/diffusion/steps.ts";
 import { tensor } from "../../lib/tensor/tensor.ts";
@@ -69,4 +70,58 @@ Deno.test("latent pipeline (tiny-sd): prompt embeddings, every DDIM step with CF
     await check("image", await img.read(), (await golden(FILE, "image_f64")).data);
   });
   sd.dispose();
+});
+
+Deno.test("SD folders: what is refused names the file and the reason", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "seppo-sdfolder-" });
+  try {
+    const copy = async (rel: string) => {
+      await Deno.mkdir(`${dir}/${rel.split("/").slice(0, -1).join("/")}`, { recursive: true }).catch(
+        () => {},
+      );
+      await Deno.copyFile(`${TINY_SD}/${rel}`, `${dir}/${rel}`);
+    };
+    for (
+      const f of [
+        "model_index.json",
+        "unet/config.json",
+        "vae/config.json",
+        "vae/diffusion_pytorch_model.safetensors",
+        "text_encoder/config.json",
+        "text_encoder/model.safetensors",
+        "tokenizer/vocab.json",
+        "tokenizer/merges.txt",
+        "scheduler/scheduler_config.json",
+      ]
+    ) await copy(f);
+    await Deno.writeTextFile(`${dir}/unet/diffusion_pytorch_model.bin`, "not read");
+    await rejects(
+      () => readSdFolder(dir),
+      /unet: missing diffusion_pytorch_model.safetensors \(only pickled .bin/,
+    );
+    await copy("unet/diffusion_pytorch_model.safetensors");
+    const f = await readSdFolder(dir);
+    deepStrictEqual([f.unet.tensors.size, f.scheduler.beta_schedule], [494, "scaled_linear"]);
+    const index = JSON.parse(await Deno.readTextFile(`${TINY_SD}/model_index.json`));
+    const write = (v: unknown) => Deno.writeTextFile(`${dir}/model_index.json`, JSON.stringify(v));
+    await write({ ...index, _class_name: "StableDiffusionXLPipeline" });
+    await rejects(
+      () => readSdFolder(dir),
+      /_class_name "StableDiffusionXLPipeline" is not StableDiffusionPipeline/,
+    );
+    await write({ ...index, text_encoder_2: ["transformers", "CLIPTextModelWithProjection"] });
+    await rejects(() => readSdFolder(dir), /unexpected component text_encoder_2/);
+    await write({ ...index, safety_checker: ["stable_diffusion", "StableDiffusionSafetyChecker"] });
+    deepStrictEqual((await readSdFolder(dir)).ignored, ["safety_checker (StableDiffusionSafetyChecker)"]);
+    const sched = JSON.parse(await Deno.readTextFile(`${TINY_SD}/scheduler/scheduler_config.json`));
+    await Deno.writeTextFile(
+      `${dir}/scheduler/scheduler_config.json`,
+      JSON.stringify({ ...sched, trained_betas: [0.1] }),
+    );
+    await rejects(() => readSdFolder(dir), /scheduler_config.json: trained_betas = \[0.1\] is not supported/);
+    await Deno.remove(`${dir}/tokenizer/merges.txt`);
+    await rejects(() => readSdFolder(dir), /tokenizer: missing merges.txt/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
