@@ -1,7 +1,8 @@
 // The latent pipeline on tiny-sd (a diffusers StableDiffusionPipeline folder): loading, the prompt
 // embeddings, a 10-step DDIM generation with CFG 7.5 and the empty negative prompt from the golden's
 // initial latents (every step), the decoded image before and after clamping, all against diffusers
-// 0.30.3 within 10x the recorded float32 noise floor; and what an SD folder reader refuses.
+// 0.30.3 within 10x the recorded float32 noise floor; what an SD folder reader refuses; and a save in
+// diffusers' layout that reads back identically.
 import { deepStrictEqual, equal, rejects } from "node:assert/strict";
 import { LatentTextToImage } from "../../lib/nn/pipeline_latent.ts";
 import { readSdFolder } from "../../lib/nn/sd_folder.ts";
@@ -121,6 +122,39 @@ Deno.test("SD folders: what is refused names the file and the reason", async () 
     await rejects(() => readSdFolder(dir), /scheduler_config.json: trained_betas = \[0.1\] is not supported/);
     await Deno.remove(`${dir}/tokenizer/merges.txt`);
     await rejects(() => readSdFolder(dir), /tokenizer: missing merges.txt/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("latent save: diffusers' model_index.json and files, weights identical after a reload", async () => {
+  const ctx = await gpu();
+  const dir = await Deno.makeTempDir({ prefix: "seppo-sdsave-" });
+  try {
+    const sd = await LatentTextToImage.load(ctx, TINY_SD);
+    await sd.save(`${dir}/sd`);
+    const json = async (p: string) => JSON.parse(await Deno.readTextFile(p));
+    deepStrictEqual(await json(`${dir}/sd/model_index.json`), await json(`${TINY_SD}/model_index.json`));
+    for (const f of ["vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"]) {
+      deepStrictEqual(
+        await Deno.readFile(`${dir}/sd/tokenizer/${f}`),
+        await Deno.readFile(`${TINY_SD}/tokenizer/${f}`),
+      );
+    }
+    for (const c of ["unet", "vae", "scheduler"]) {
+      const name = c === "scheduler" ? "scheduler_config.json" : "config.json";
+      deepStrictEqual(
+        Object.keys(await json(`${dir}/sd/${c}/${name}`)).sort(),
+        Object.keys(await json(`${TINY_SD}/${c}/${name}`)).sort(),
+        c,
+      );
+    }
+    const back = await LatentTextToImage.load(ctx, `${dir}/sd`);
+    for (const k of ["unet", "vae", "textEncoder"] as const) {
+      deepStrictEqual(await back[k].stateDict(), await sd[k].stateDict(), k);
+    }
+    back.dispose();
+    sd.dispose();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
