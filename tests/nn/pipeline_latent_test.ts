@@ -6,6 +6,7 @@
 import { deepStrictEqual, equal, rejects } from "node:assert/strict";
 import { LatentTextToImage } from "../../lib/nn/pipeline_latent.ts";
 import { readSdFolder } from "../../lib/nn/sd_folder.ts";
+import { concat } from "../../lib/ops/copy.ts";
 import { scale } from "../../lib/ops/scale.ts";
 import { clampSym } from "../../lib/diffusion/steps.ts";
 import { tensor } from "../../lib/tensor/tensor.ts";
@@ -69,6 +70,48 @@ Deno.test("latent pipeline (tiny-sd): prompt embeddings, every DDIM step with CF
     // (x / 2 + 0.5).clamp(0, 1) = clampSym(x / 2, 0.5) + 0.5
     const img = scale(ctx, clampSym(ctx, scale(ctx, raw, 0.5), 0.5), 1, 0.5);
     await check("image", await img.read(), (await golden(FILE, "image_f64")).data);
+    // The UNet's outputs inside the loop (stored in float32 only), teacher-forced from the golden's own
+    // latents at the first, a middle and the last step. No floor is recorded for them: the UNet
+    // golden's relative floor (max diff / max value) times 10, times these tensors' max.
+    const rel = Math.max(
+      ...await Promise.all(["case1", "case2"].map(async (c) => {
+        const all = await goldenJson<Record<string, Record<string, { rel_max: number }>>>(
+          `${TINY_SD}/golden/noise_floor.json`,
+        );
+        return all.unet[`${c}_noise_pred`].rel_max;
+      })),
+    );
+    const ts = [901, 801, 701, 601, 501, 401, 301, 201, 101, 1];
+    const hidden = concat(ctx, [neg.hidden, cond.hidden], 0);
+    const steps32 = (await golden(FILE, "step_latents")).data;
+    for (const i of [0, 4, 9]) {
+      const xin = i === 0 ? init.data : steps32.subarray((i - 1) * per, i * per);
+      const x = tensor(ctx, xin, init.shape);
+      const both = ctx.noGrad(() =>
+        sd.unet.forward(ctx, concat(ctx, [x, x], 0), [ts[i], ts[i], ts[i], ts[i]], hidden)
+      );
+      const got = await both.read();
+      const u = got.subarray(0, per),
+        c = got.subarray(per),
+        eps = u.map((v, j) => v + g.guidance_scale * (c[j] - v));
+      for (
+        const [name, mine] of [["step_noise_pred_uncond", u], ["step_noise_pred_text", c], [
+          "step_noise_pred",
+          eps,
+        ]] as const
+      ) {
+        const want = (await golden(FILE, name)).data.subarray(i * per, (i + 1) * per);
+        const max = want.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+        let worst = 0;
+        for (let j = 0; j < per; j++) worst = Math.max(worst, Math.abs(mine[j] - want[j]));
+        console.log(
+          `  ${name}[${i}]: worst ${worst.toExponential(2)}, limit ${
+            (FLOOR_FACTOR * rel * max).toExponential(2)
+          }`,
+        );
+        assertClose(mine, want, `${name}[${i}]`, FLOOR_FACTOR * rel * max, 0);
+      }
+    }
   });
   sd.dispose();
 });
