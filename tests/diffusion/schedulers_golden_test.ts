@@ -62,12 +62,12 @@ Deno.test("schedulers: DDIM, DDPM and Euler steps match diffusers (tiny-sd sched
       const xin = i === 0 ? x0.data.map((v) => v * initSigma) : want.prev.subarray((i - 1) * per, i * per);
       const e = eps.data.subarray(i * per, (i + 1) * per);
       const nz = noise?.subarray(i * per, (i + 1) * per) ?? null;
-      // float64: the same formulas on the host.
+      // float64: the same formulas on the host (the output read as x0 and eps estimates, then the step).
       for (let j = 0; j < per; j++) {
-        const a = (xin[j] - c.sqrtOneMinusA * e[j]) / c.sqrtA;
+        const a = c.xX * xin[j] + c.xOut * e[j], epsHat = c.eX * xin[j] + c.eOut * e[j];
         f64.input[i * per + j] = c.inScale * xin[j];
         f64.x0[i * per + j] = a;
-        f64.prev[i * per + j] = c.c0 * a + c.cEps * e[j] + c.cX * xin[j] + (nz ? c.std * nz[j] : 0);
+        f64.prev[i * per + j] = c.c0 * a + c.cEps * epsHat + c.cX * xin[j] + (nz ? c.std * nz[j] : 0);
       }
       await ctx.scope(async () => {
         const x = tensor(ctx, xin, x0.shape), et = tensor(ctx, e, x0.shape);
@@ -86,6 +86,11 @@ Deno.test("schedulers: DDIM, DDPM and Euler steps match diffusers (tiny-sd sched
       console.log(
         `  ${kind} ${k}: worst ${worst.toExponential(2)}, diffusers' float32 floor ${floor.toExponential(2)}`,
       );
+      // The floor is float32 rounding (relative 1e-5 at most), or the float64 step is not diffusers'.
+      const max = want[k].reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      if (!(floor <= 1e-5 * max)) {
+        throw new Error(`${kind} ${k}: the float64 step is off diffusers' by ${floor}`);
+      }
       // A step that is exact in float32 (DDIM's model input is x) has floor 0: then equality.
       assertClose(got[k], f64[k], `${kind} ${k}`, FLOOR_FACTOR * floor, 0);
     }
