@@ -61,6 +61,11 @@ export function convGeometry(x: Tensor, w: Tensor, opts: Conv2dOptions = {}): Co
   return { B, Cin, H, W, Cout, KH, KW, s, pad, Ho, Wo };
 }
 
+/** 2 x multiply-adds of one pass (forward, input gradient and weight gradient each do this many). */
+export function convFlops(g: ConvGeometry): number {
+  return 2 * g.B * g.Cout * g.Cin * g.KH * g.KW * g.Ho * g.Wo;
+}
+
 /** Uniform words shared by every entry point (see Params in the WGSL). */
 function params(g: ConvGeometry, extra: Partial<Record<ExtraKey, number>> = {}): number[] {
   const e = {
@@ -138,6 +143,7 @@ export function convForward(
     params: params(g, { tiles, tilesRow, hasBias: b ? 1 : 0 }),
     groups: [Math.ceil(tiles / WX), Math.ceil(g.Cout / (TM * WY)), g.B],
     overrides: { TM, WX, WY },
+    flops: convFlops(g),
   });
 }
 
@@ -151,6 +157,7 @@ export function convBackwardInput(ctx: GpuContext, gy: Tensor, w: Tensor, g: Con
     params: params(g, { tiles, tilesRow }),
     groups: [Math.ceil(tiles / WX), Math.ceil(g.Cin / (TM * WY)), g.B],
     overrides: { TM, WX, WY },
+    flops: convFlops(g),
   });
   return gx;
 }

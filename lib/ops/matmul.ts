@@ -117,6 +117,7 @@ export function gemm(ctx: GpuContext, a: Tensor, b: Tensor, out: Tensor, s: Gemm
         ],
         groups,
         overrides: { TM, WX, WY },
+        flops: 2 * M * N * (k1 - k0) * groups[2],
       });
     }
   }
