@@ -5,8 +5,8 @@
 // the 8 SIMD lanes, which run along pixels) x 8 pixels of one image row (two vec4 accumulators per
 // channel, unrolled by hand: llvmpipe spills private arrays indexed in loops). Pixel loads are
 // masked gathers, so padding needs no copy. No shared memory (barriers are slow on llvmpipe).
-// The weight gradient is a GEMM over pixels: `im2col` lays the patches out as [B, P, Np] rows for
-// matmul.wgsl, which writes per-chunk partial sums, and `sum_parts` adds them up.
+// backward_weight is an implicit GEMM over output pixels too (tiles of 8 input channels at one tap),
+// split over pixel rows into partial sums that `sum_parts` adds up.
 override TM: u32 = 16u; // channels per invocation, 1..16
 override WX: u32 = 8u;
 override WY: u32 = 4u;
@@ -16,12 +16,12 @@ struct Params {
   cin: u32, h: u32, w: u32, cout: u32,
   ho: u32, wo: u32, kh: u32, kw: u32,
   stride: u32, pad: u32, tiles: u32, tilesRow: u32,
-  hasBias: u32, np: u32, total: u32, parts: u32,
-  b0: u32, q0: u32, q: u32, qp: u32,
+  hasBias: u32, total: u32, parts: u32, rows: u32,
+  nrows: u32, cblocks: u32, z0: u32, acc: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>; // x (forward, im2col), gy (backward_input)
-@group(0) @binding(2) var<storage, read> wt: array<f32>; // weights; partials for sum_parts
+@group(0) @binding(1) var<storage, read> src: array<f32>; // x (forward, backward_weight), gy (backward_input)
+@group(0) @binding(2) var<storage, read> wt: array<f32>; // weights; gy (backward_weight); partials (sum_parts)
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
 
@@ -263,30 +263,144 @@ fn backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_i
   if (TM > 15u && ci0 + 15u < p.cin) { scatter8(xo + 15u * plane, r + s * q0, s, p.w, c15, 0.0); }
 }
 
-// col[bl, qq, n] = x[b0 + bl, ci, oh*s + i - pad, ow*s + j - pad] for the output pixel q0 + qq = oh * Wo + ow
-// (qq < q) and n = (ci * KH + i) * KW + j; 0 outside x, for qq >= q (rows padding the segment to qp)
-// and for n >= Cin*KH*KW (columns padded to np for matmul.wgsl's vec4 reads). col: [nb, qp, np].
-@compute @workgroup_size(WG)
-fn im2col(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let e = gid.x + gid.y * nwg.x * WG;
-  if (e >= p.total) { return; }
-  let n = e % p.np;
-  let qq = (e / p.np) % p.qp;
-  let b = p.b0 + e / (p.np * p.qp);
-  let q = p.q0 + qq;
+// gw[co, ci, i, j] = sum_{b, oh, ow} gy[b, co, oh, ow] * x[b, ci, oh*s + i - pad, ow*s + j - pad], an
+// implicit GEMM (no patch buffer): rows co (TM per invocation; gy loads are uniform across the 8
+// lanes, which run along columns), columns (tap (i, j), 8 input channels ci0 .. ci0 + 7) per invocation,
+// so the 8 x loads of a pixel share one position and one bounds check. Column tile t = tap * cblocks +
+// ci0 / 8. The reduction runs over output pixels in rows rho = b * Ho + oh: workgroup z takes rows
+// [(z0 + z) * rows, +rows) (rows * Wo stays far below llvmpipe's loop cap) and writes partial sum z
+// (dst offset z * Cout * Cin*KH*KW; acc = 1 adds to it: later passes over more rows). The ow range
+// where the tap lands inside the image is computed once, so the inner loop has no bounds checks.
+@compute @workgroup_size(WX, WY, 1)
+fn backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let t = wid.x * WX + lid.x;
+  let co0 = (wid.y * WY + lid.y) * TM;
+  if (t >= p.tiles || co0 >= p.cout) { return; }
   let kk = p.kh * p.kw;
-  var v = 0.0;
-  if (n < p.cin * kk && qq < p.q) {
-    let ci = n / kk;
-    let i = (n % kk) / p.kw;
-    let j = n % p.kw;
-    let ih = i32((q / p.wo) * p.stride + i) - i32(p.pad);
-    let iw = i32((q % p.wo) * p.stride + j) - i32(p.pad);
-    if (ih >= 0 && ih < i32(p.h) && iw >= 0 && iw < i32(p.w)) {
-      v = src[((b * p.cin + ci) * p.h + u32(ih)) * p.w + u32(iw)];
+  let tap = t / p.cblocks;
+  let ci0 = (t % p.cblocks) * 8u;
+  let i = tap / p.kw;
+  let j = tap % p.kw;
+  let s = p.stride;
+  let hw = p.h * p.w;
+  let plane = p.ho * p.wo;
+  // ow with 0 <= ow * s + j - pad < W
+  let lo = i32(p.pad) - i32(j);
+  let owLo = u32(max(0, (lo + i32(s) - 1) / i32(s)));
+  let owHi = u32(clamp((i32(p.w) - 1 + lo) / i32(s) + 1, 0, i32(p.wo)));
+  let lastC = p.cin - 1u;
+  let x0 = min(ci0 + 0u, lastC) * hw;
+  let x1 = min(ci0 + 1u, lastC) * hw;
+  let x2 = min(ci0 + 2u, lastC) * hw;
+  let x3 = min(ci0 + 3u, lastC) * hw;
+  let x4 = min(ci0 + 4u, lastC) * hw;
+  let x5 = min(ci0 + 5u, lastC) * hw;
+  let x6 = min(ci0 + 6u, lastC) * hw;
+  let x7 = min(ci0 + 7u, lastC) * hw;
+  let last = p.cout - 1u;
+  let r0 = min(co0 + 0u, last) * plane;
+  let r1 = min(co0 + 1u, last) * plane;
+  let r2 = min(co0 + 2u, last) * plane;
+  let r3 = min(co0 + 3u, last) * plane;
+  let r4 = min(co0 + 4u, last) * plane;
+  let r5 = min(co0 + 5u, last) * plane;
+  let r6 = min(co0 + 6u, last) * plane;
+  let r7 = min(co0 + 7u, last) * plane;
+  let r8 = min(co0 + 8u, last) * plane;
+  let r9 = min(co0 + 9u, last) * plane;
+  let r10 = min(co0 + 10u, last) * plane;
+  let r11 = min(co0 + 11u, last) * plane;
+  let r12 = min(co0 + 12u, last) * plane;
+  let r13 = min(co0 + 13u, last) * plane;
+  let r14 = min(co0 + 14u, last) * plane;
+  let r15 = min(co0 + 15u, last) * plane;
+  var c0 = mat2x4f();
+  var c1 = mat2x4f();
+  var c2 = mat2x4f();
+  var c3 = mat2x4f();
+  var c4 = mat2x4f();
+  var c5 = mat2x4f();
+  var c6 = mat2x4f();
+  var c7 = mat2x4f();
+  var c8 = mat2x4f();
+  var c9 = mat2x4f();
+  var c10 = mat2x4f();
+  var c11 = mat2x4f();
+  var c12 = mat2x4f();
+  var c13 = mat2x4f();
+  var c14 = mat2x4f();
+  var c15 = mat2x4f();
+  let chunk = p.z0 + wid.z;
+  let rho0 = chunk * p.rows;
+  let rho1 = min(rho0 + p.rows, p.nrows);
+  for (var rho = rho0; rho < rho1; rho++) {
+    let b = rho / p.ho;
+    let oh = rho - b * p.ho;
+    let ih = i32(oh * s + i) - i32(p.pad);
+    if (ih < 0 || ih >= i32(p.h)) { continue; }
+    let xr = b * p.cin * hw + u32(ih) * p.w + j - p.pad; // + ow * s (wraps back into range for valid ow)
+    let gr = b * p.cout * plane + oh * p.wo;
+    for (var ow = owLo; ow < owHi; ow++) {
+      let xo = xr + ow * s;
+      let v = mat2x4f(vec4f(src[x0 + xo], src[x1 + xo], src[x2 + xo], src[x3 + xo]),
+        vec4f(src[x4 + xo], src[x5 + xo], src[x6 + xo], src[x7 + xo]));
+      let go = gr + ow;
+      c0 = step(c0, wt[r0 + go], v);
+      if (TM > 1u) { c1 = step(c1, wt[r1 + go], v); }
+      if (TM > 2u) { c2 = step(c2, wt[r2 + go], v); }
+      if (TM > 3u) { c3 = step(c3, wt[r3 + go], v); }
+      if (TM > 4u) { c4 = step(c4, wt[r4 + go], v); }
+      if (TM > 5u) { c5 = step(c5, wt[r5 + go], v); }
+      if (TM > 6u) { c6 = step(c6, wt[r6 + go], v); }
+      if (TM > 7u) { c7 = step(c7, wt[r7 + go], v); }
+      if (TM > 8u) { c8 = step(c8, wt[r8 + go], v); }
+      if (TM > 9u) { c9 = step(c9, wt[r9 + go], v); }
+      if (TM > 10u) { c10 = step(c10, wt[r10 + go], v); }
+      if (TM > 11u) { c11 = step(c11, wt[r11 + go], v); }
+      if (TM > 12u) { c12 = step(c12, wt[r12 + go], v); }
+      if (TM > 13u) { c13 = step(c13, wt[r13 + go], v); }
+      if (TM > 14u) { c14 = step(c14, wt[r14 + go], v); }
+      if (TM > 15u) { c15 = step(c15, wt[r15 + go], v); }
     }
   }
-  dst[e] = v;
+  let n = p.cin * kk;
+  let base = wid.z * p.cout * n + ci0 * kk + tap;
+  putw(base, co0 + 0u, ci0, c0);
+  if (TM > 1u) { putw(base, co0 + 1u, ci0, c1); }
+  if (TM > 2u) { putw(base, co0 + 2u, ci0, c2); }
+  if (TM > 3u) { putw(base, co0 + 3u, ci0, c3); }
+  if (TM > 4u) { putw(base, co0 + 4u, ci0, c4); }
+  if (TM > 5u) { putw(base, co0 + 5u, ci0, c5); }
+  if (TM > 6u) { putw(base, co0 + 6u, ci0, c6); }
+  if (TM > 7u) { putw(base, co0 + 7u, ci0, c7); }
+  if (TM > 8u) { putw(base, co0 + 8u, ci0, c8); }
+  if (TM > 9u) { putw(base, co0 + 9u, ci0, c9); }
+  if (TM > 10u) { putw(base, co0 + 10u, ci0, c10); }
+  if (TM > 11u) { putw(base, co0 + 11u, ci0, c11); }
+  if (TM > 12u) { putw(base, co0 + 12u, ci0, c12); }
+  if (TM > 13u) { putw(base, co0 + 13u, ci0, c13); }
+  if (TM > 14u) { putw(base, co0 + 14u, ci0, c14); }
+  if (TM > 15u) { putw(base, co0 + 15u, ci0, c15); }
+}
+
+fn put1w(i: u32, ok: bool, v: f32) {
+  if (ok) { dst[i] = select(v, dst[i] + v, p.acc == 1u); }
+}
+
+// Row co of a weight-gradient tile: gw[co, ci0 + k, tap] for the k with ci0 + k < Cin (base = part
+// offset + ci0 * KK + tap; channels step by KK).
+fn putw(base: u32, co: u32, ci0: u32, t: mat2x4f) {
+  if (co >= p.cout) { return; }
+  let kk = p.kh * p.kw;
+  let o = base + co * p.cin * kk;
+  put1w(o, ci0 < p.cin, t[0].x);
+  put1w(o + kk, ci0 + 1u < p.cin, t[0].y);
+  put1w(o + 2u * kk, ci0 + 2u < p.cin, t[0].z);
+  put1w(o + 3u * kk, ci0 + 3u < p.cin, t[0].w);
+  put1w(o + 4u * kk, ci0 + 4u < p.cin, t[1].x);
+  put1w(o + 5u * kk, ci0 + 5u < p.cin, t[1].y);
+  put1w(o + 6u * kk, ci0 + 6u < p.cin, t[1].z);
+  put1w(o + 7u * kk, ci0 + 7u < p.cin, t[1].w);
 }
 
 // dst[e] = sum_z parts[z * total + e] for e < total (the weight gradient's chunk partials).

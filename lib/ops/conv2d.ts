@@ -1,24 +1,28 @@
 // conv2d, NCHW (kernels/conv2d.wgsl): x [B, Cin, H, W], w [Cout, Cin, KH, KW], b [Cout] | null
 // -> y [B, Cout, Ho, Wo], Ho = floor((H + 2 pad - KH) / s) + 1. Gradients for x, w and b.
-// Forward and input gradient are implicit GEMMs; the weight gradient is a GEMM over pixels
-// (gy [Cout, pixels] @ patches [pixels, Cin*KH*KW]) split into chunks whose partial sums are added
+// Forward, input gradient and weight gradient are implicit GEMMs (no patch buffer). The weight
+// gradient reduces over output pixels, split into chunks of pixel rows whose partial sums are added
 // at the end, so no invocation loops long (llvmpipe cuts loops at 65,535) and the work spreads.
-import { groups1d } from "../gpu/context.ts";
+import { groups1d, MAX_GROUPS } from "../gpu/context.ts";
 import { KernelFile } from "../gpu/kernel.ts";
 import { empty, type Tensor } from "../tensor/tensor.ts";
 import { type GpuContext, record } from "./util.ts";
-import { gemm, tileFor } from "./matmul.ts";
+import { tileFor } from "./matmul.ts";
 import { sum } from "./reduce.ts";
 
 const kernel = new KernelFile("conv2d.wgsl");
 const WX = 8;
 const WG = 256;
-/** Budget (floats) for one im2col block of the weight gradient; larger inputs go in segments. */
-const COL_FLOATS = 4 << 20;
-/** Budget (floats) for the weight gradient's partial sums. */
-const PART_FLOATS = 4 << 20;
-/** Most partial sums the weight gradient splits its pixel reduction into. */
-const MAX_PARTS = 32;
+/** Weight gradient: how it splits its reduction over output pixels (tests pass small values). */
+export interface WeightGradSplit {
+  /** Most output pixels one invocation sums over per pass (far below llvmpipe's 65,535 loop cap). */
+  kMax: number;
+  /** Split into partial sums until about this many invocations run (both software cores busy). */
+  minInvocations: number;
+  /** Budget (floats) for the partial sums. */
+  partFloats: number;
+}
+const WGRAD_SPLIT: WeightGradSplit = { kMax: 4096, minInvocations: 512, partFloats: 4 << 20 };
 
 export interface Conv2dOptions {
   stride?: 1 | 2;
@@ -72,13 +76,13 @@ function params(g: ConvGeometry, extra: Partial<Record<ExtraKey, number>> = {}):
     tiles: 0,
     tilesRow: 0,
     hasBias: 0,
-    np: 0,
     total: 0,
     parts: 0,
-    b0: 0,
-    q0: 0,
-    q: 0,
-    qp: 0,
+    rows: 0,
+    nrows: 0,
+    cblocks: 0,
+    z0: 0,
+    acc: 0,
     ...extra,
   };
   return [
@@ -95,16 +99,26 @@ function params(g: ConvGeometry, extra: Partial<Record<ExtraKey, number>> = {}):
     e.tiles,
     e.tilesRow,
     e.hasBias,
-    e.np,
     e.total,
     e.parts,
-    e.b0,
-    e.q0,
-    e.q,
-    e.qp,
+    e.rows,
+    e.nrows,
+    e.cblocks,
+    e.z0,
+    e.acc,
   ];
 }
-type ExtraKey = "tiles" | "tilesRow" | "hasBias" | "np" | "total" | "parts" | "b0" | "q0" | "q" | "qp";
+type ExtraKey =
+  | "tiles"
+  | "tilesRow"
+  | "hasBias"
+  | "total"
+  | "parts"
+  | "rows"
+  | "nrows"
+  | "cblocks"
+  | "z0"
+  | "acc";
 
 /** y = conv2d(x, w) + b. */
 export function conv2d(
@@ -163,63 +177,40 @@ export function convBackwardInput(ctx: GpuContext, gy: Tensor, w: Tensor, g: Con
 }
 
 /**
- * gw [Cout, Cin, KH, KW] = sum over images and pixels of gy[b, co, q] * patch[b, q, (ci, i, j)].
- * Pixels go in segments of whole images (or of rows of one image when an image's patches exceed
- * COL_FLOATS); each segment is split into `nc` chunks per image, and chunk z of every segment adds
- * into partial sum z; the partials are summed at the end.
+ * gw [Cout, Cin, KH, KW] = sum over images and output pixels of gy[b, co, q] * x[b, ci, patch(q, i, j)].
+ * The B * Ho pixel rows are split into `parts` chunks of `rows` rows (partial sums, summed at the end)
+ * and, when one chunk would loop over more than kMax pixels, into several passes that add into them.
  */
 export function convBackwardWeight(
   ctx: GpuContext,
   x: Tensor,
   gy: Tensor,
   g: ConvGeometry,
-  budget = { colFloats: COL_FLOATS, partFloats: PART_FLOATS },
+  split: WeightGradSplit = WGRAD_SPLIT,
 ): Tensor {
-  const N = g.Cin * g.KH * g.KW, np = Math.ceil(N / 8) * 8, P = g.Ho * g.Wo;
-  const gw = empty(ctx, [g.Cout, g.Cin, g.KH, g.KW]);
-  const maxRows = Math.max(8, Math.floor(budget.colFloats / np)); // patch rows per im2col block
-  const Q = Math.min(P, maxRows); // pixels per segment of one image
-  const nb = Q === P ? Math.max(1, Math.min(g.B, Math.floor(maxRows / P))) : 1; // images per block
-  const maxParts = Math.max(1, Math.min(MAX_PARTS, Math.floor(budget.partFloats / (g.Cout * N))));
-  const nc = Math.max(1, Math.min(Math.floor(maxParts / nb), Math.ceil(Q / 64))); // chunks per image
-  const Pc = Math.ceil(Q / nc), qp = Pc * nc;
-  const parts = nb * nc;
-  const out = parts === 1 ? gw : empty(ctx, [parts, g.Cout, N]);
-  const col = empty(ctx, [nb, qp, np]);
-  let first = true;
-  for (let b0 = 0; b0 < g.B; b0 += nb) {
-    const nbHere = Math.min(nb, g.B - b0);
-    for (let q0 = 0; q0 < P; q0 += Q) {
-      const q = Math.min(Q, P - q0);
-      const total = nbHere * qp * np;
-      ctx.run(kernel, "im2col", {
-        buffers: [x, null, null, col],
-        params: params(g, { np, total, b0, q0, q, qp }),
-        groups: groups1d(Math.ceil(total / WG)),
-        overrides: { WG },
-      });
-      // Rows past q in a chunk are zero in col, so the gy values read there (the next pixels) drop out.
-      gemm(ctx, gy, col, out, {
-        batch: nbHere * nc,
-        nc,
-        M: g.Cout,
-        N,
-        K: Pc,
-        sam: P,
-        sak: 1,
-        sa1: g.Cout * P,
-        sa2: Pc,
-        sbk: np,
-        sbn: 1,
-        sb1: qp * np,
-        sb2: Pc * np,
-        accumulate: !first,
-        aOffset: b0 * g.Cout * P + q0,
-      });
-      first = false;
-    }
+  const N = g.Cin * g.KH * g.KW, nrows = g.B * g.Ho;
+  if (g.Wo > split.kMax) {
+    throw new Error(`conv2d: weight gradient of ${g.Wo}-pixel rows exceeds ${split.kMax}`);
   }
-  col.dispose();
+  const gw = empty(ctx, [g.Cout, g.Cin, g.KH, g.KW]);
+  const cblocks = Math.ceil(g.Cin / 8), tiles = g.KH * g.KW * cblocks;
+  const { TM, WY } = tileFor(g.Cout);
+  const invocations = tiles * Math.ceil(g.Cout / TM);
+  const maxParts = Math.max(1, Math.min(MAX_GROUPS, Math.floor(split.partFloats / (g.Cout * N))));
+  // rows per chunk: at most kMax pixels, and small enough that the chunks fill minInvocations
+  const wantParts = Math.min(maxParts, Math.ceil(split.minInvocations / invocations));
+  const rows = Math.max(1, Math.min(Math.floor(split.kMax / g.Wo), Math.ceil(nrows / wantParts)));
+  const chunks = Math.ceil(nrows / rows), parts = Math.min(chunks, maxParts);
+  const out = parts === 1 ? gw : empty(ctx, [parts, g.Cout, N]);
+  for (let z0 = 0; z0 < chunks; z0 += parts) {
+    ctx.run(kernel, "backward_weight", {
+      buffers: [x, gy, null, out],
+      params: params(g, { tiles, cblocks, rows, nrows, z0, acc: z0 > 0 ? 1 : 0 }),
+      groups: [Math.ceil(tiles / WX), Math.ceil(g.Cout / (TM * WY)), Math.min(parts, chunks - z0)],
+      overrides: { TM, WX, WY },
+      flops: z0 === 0 ? convFlops(g) : 0,
+    });
+  }
   if (out !== gw) {
     const total = g.Cout * N;
     ctx.run(kernel, "sum_parts", {
