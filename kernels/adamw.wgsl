@@ -1,7 +1,8 @@
 // AdamW (decoupled weight decay, bias correction) and global gradient-norm clipping.
-// `clip` reads the per-parameter squared norms (written by reduce.wgsl, MODE 2) and stores
-// coef[0] = min(1, maxNorm / (norm + 1e-6)) and coef[1] = norm; `step` scales gradients by coef[0],
-// so clipping needs no readback.
+// `clip` reads the squared norms of the flat parameter groups (written by reduce.wgsl, MODE 2) and
+// stores coef[0] = min(1, maxNorm / (norm + 1e-6)) and coef[1] = norm; `step` (one dispatch per flat
+// group of parameters laid end to end, lib/train/adamw.ts) scales gradients by coef[0], so clipping
+// needs no readback.
 override WG: u32 = 64u;
 
 struct StepParams { n: u32, lr: f32, b1: f32, b2: f32, eps: f32, wd: f32, bc1: f32, bc2: f32 }
@@ -29,7 +30,7 @@ fn step(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   param[i] = w - p.lr * (mi / p.bc1) / (sqrt(vi / p.bc2) + p.eps);
 }
 
-// One invocation: the parameter count is small (hundreds), far below the loop cap.
+// One invocation: the group count is small (one per 16M parameters), far below the loop cap.
 @compute @workgroup_size(1)
 fn clip() {
   var total = 0.0;

@@ -22,7 +22,13 @@ Deno.test("sum / mean over chosen axes: forward and backward", async () => {
     [[7, 129], [0]],
     [[2, 3, 5, 4], [1, 2, 3]],
     [[2, 3, 5, 4], [0, 2]],
-    [[3, 300, 300], [0, 1, 2]], // 270000 per output: strided loop + tree
+    [[3, 300, 300], [0, 1, 2]], // 270000 per output: 66 chunks
+    [[2, 3, 5, 4], [1, 3]], // kept axes 0 and 2 apart: the workgroup-tree kernel
+    [[1024, 64], [0]], // a Linear bias gradient: [A, C, 1]
+    [[16, 64, 8, 8], [0, 2, 3]], // a conv bias gradient: [A, C, S]
+    [[2, 1, 3, 1, 5], [0, 3, 4]], // size-1 axes inside the blocks
+    [[5, 4097], [1]], // per-row sums one past the chunk limit: 2 chunks per row
+    [[1, 1, 1], [0, 2]],
   ];
   for (const [shape, axes] of cases) {
     for (const kind of ["sum", "mean"] as const) {
@@ -57,7 +63,7 @@ Deno.test("sum with more than 65535 outputs (workgroups folded into y)", async (
 
 Deno.test("mseRows (per-example MSE): forward and backward", async () => {
   const ctx = await gpu();
-  for (const shape of [[1, 1], [3, 3, 5, 5], [5, 2, 65]]) {
+  for (const shape of [[1, 1], [3, 3, 5, 5], [5, 2, 65], [16, 3, 16, 16]]) {
     await ctx.scope(async () => {
       const a = randNd(shape, 1), b = randNd(shape, 2);
       const ta = upload(ctx, a, true), tb = upload(ctx, b, true);
