@@ -47,7 +47,7 @@ export class Linear extends Module {
   }
 }
 
-/** torch.nn.GroupNorm(groups, C, eps, affine): x [B, C, ...] -> same. */
+/** torch.nn.GroupNorm(groups, C, eps, affine): x [B, C, ...] -> same; silu = true fuses silu after it. */
 export class GroupNorm extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor;
@@ -61,8 +61,8 @@ export class GroupNorm extends Module {
     this.bias = this.param("bias", [channels], { kind: "const", value: 0 });
   }
 
-  forward(ctx: GpuContext, x: Tensor): Tensor {
-    return groupNorm(ctx, x, this.weight, this.bias, this.groups, this.eps);
+  forward(ctx: GpuContext, x: Tensor, silu = false): Tensor {
+    return groupNorm(ctx, x, this.weight, this.bias, this.groups, this.eps, silu);
   }
 }
 

@@ -42,10 +42,10 @@ export class ResnetBlock2D extends Module {
 
   /** x: [B, in, H, W], temb: [B, tembChannels] -> [B, out, H, W]. */
   forward(ctx: GpuContext, x: Tensor, temb: Tensor): Tensor {
-    let h = this.conv1.forward(ctx, silu(ctx, this.norm1.forward(ctx, x)));
+    let h = this.conv1.forward(ctx, this.norm1.forward(ctx, x, true)); // silu fused into the norm
     const t = this.time_emb_proj.forward(ctx, silu(ctx, temb));
     h = add(ctx, h, reshape(ctx, t, [t.shape[0], this.outChannels, 1, 1]));
-    h = this.conv2.forward(ctx, silu(ctx, this.norm2.forward(ctx, h)));
+    h = this.conv2.forward(ctx, this.norm2.forward(ctx, h, true));
     const skip = this.conv_shortcut ? this.conv_shortcut.forward(ctx, x) : x;
     const out = add(ctx, skip, h);
     return this.outputScale === 1 ? out : scale(ctx, out, 1 / this.outputScale);

@@ -243,7 +243,7 @@ export class UNetMotionModel extends Module {
       });
       if (b.upsampler) h = b.upsampler.forward(ctx, h);
     });
-    const out = u.conv_out.forward(ctx, silu(ctx, u.conv_norm_out.forward(ctx, h)));
+    const out = u.conv_out.forward(ctx, u.conv_norm_out.forward(ctx, h, true)); // silu fused
     return reshape(ctx, out, [B, F, c.out_channels, H, W]);
   }
 }
