@@ -162,9 +162,11 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid:
 
 // gx[b, ci, y, x] = sum_{co, i, j} w[co, ci, i, j] * gy[b, co, (y + pad - i) / s, (x + pad - j) / s]
 // over the (i, j) where both divisions are exact and land inside gy (exact for stride 2: no
-// atomics, no scatter). Invocation: channels ci0 .. ci0 + TM - 1 of row y, pixels x = r + s * (q0 + k),
-// k < 8, all of one parity r, so each (i, j) is either wholly valid or wholly skipped and the gy
-// reads are 8 consecutive pixels. Tile t = (y * s + r) * tilesRow + q0 / 8.
+// atomics, no scatter). Invocation: channels ci0 .. ci0 + TM - 1 of row y = ry + s * yq, pixels
+// x = rx + s * (q0 + k), k < 8, of one parity (ry, rx): the valid taps are then i = i0 + s * mi and
+// j = j0 + s * mj for every pixel (loops that step by s, no modulo), and the gy reads are 8 consecutive
+// pixels. Tile t = ((ry * s + rx) * ceil(H / s) + yq) * tilesRow + q0 / 8: the 8 lanes of a SIMD
+// group share the parity, so no lane runs taps another skips.
 @compute @workgroup_size(WX, WY, 1)
 fn backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let t = wid.x * WX + lid.x;
@@ -172,10 +174,18 @@ fn backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_i
   let b = wid.z;
   if (t >= p.tiles || ci0 >= p.cin) { return; }
   let s = p.stride;
+  let hq = (p.h + s - 1u) / s;
   let q0 = (t % p.tilesRow) * 8u;
-  let yr = t / p.tilesRow;
-  let y = yr / s;
-  let r = yr % s;
+  let yt = t / p.tilesRow; // (ry * s + rx) * hq + yq
+  let par = yt / hq;
+  let ry = par / s;
+  let rx = par % s;
+  let y = ry + s * (yt % hq);
+  if (y >= p.h) { return; }
+  let i0 = (ry + p.pad) % s;
+  let j0 = (rx + p.pad) % s;
+  let oy0 = i32((y + p.pad - i0) / s); // oy for tap i0 + s * mi is oy0 - mi
+  let ox0 = i32((rx + p.pad - j0) / s) + i32(q0); // first gy pixel for tap j0 + s * mj, minus mj
   let kk = p.kh * p.kw;
   let last = p.cin - 1u;
   let r0 = min(ci0 + 0u, last) * kk;
@@ -213,54 +223,54 @@ fn backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_i
   for (var co = 0u; co < p.cout; co++) {
     let gc = (b * p.cout + co) * p.ho * p.wo;
     let wc = co * p.cin * kk;
-    for (var i = 0u; i < p.kh; i++) {
-      let dy = i32(y + p.pad) - i32(i);
-      if (dy < 0 || dy % i32(s) != 0) { continue; }
-      let oy = u32(dy) / s;
-      if (oy >= p.ho) { continue; }
-      for (var j = 0u; j < p.kw; j++) {
-        let dx = i32(r + p.pad) - i32(j); // x + pad - j = dx + s * (q0 + k)
-        if (dx % i32(s) != 0) { continue; }
-        // dx is a multiple of s (maybe negative), so dx / s is exact
-        let v = gather8(gc + oy * p.wo, dx / i32(s) + i32(q0), 1, i32(p.wo));
-        let o = wc + i * p.kw + j;
-        c0 = step(c0, wt[r0 + o], v);
-        if (TM > 1u) { c1 = step(c1, wt[r1 + o], v); }
-        if (TM > 2u) { c2 = step(c2, wt[r2 + o], v); }
-        if (TM > 3u) { c3 = step(c3, wt[r3 + o], v); }
-        if (TM > 4u) { c4 = step(c4, wt[r4 + o], v); }
-        if (TM > 5u) { c5 = step(c5, wt[r5 + o], v); }
-        if (TM > 6u) { c6 = step(c6, wt[r6 + o], v); }
-        if (TM > 7u) { c7 = step(c7, wt[r7 + o], v); }
-        if (TM > 8u) { c8 = step(c8, wt[r8 + o], v); }
-        if (TM > 9u) { c9 = step(c9, wt[r9 + o], v); }
-        if (TM > 10u) { c10 = step(c10, wt[r10 + o], v); }
-        if (TM > 11u) { c11 = step(c11, wt[r11 + o], v); }
-        if (TM > 12u) { c12 = step(c12, wt[r12 + o], v); }
-        if (TM > 13u) { c13 = step(c13, wt[r13 + o], v); }
-        if (TM > 14u) { c14 = step(c14, wt[r14 + o], v); }
-        if (TM > 15u) { c15 = step(c15, wt[r15 + o], v); }
+    var oy = oy0;
+    for (var i = i0; i < p.kh; i += s) {
+      if (oy >= 0 && oy < i32(p.ho)) {
+        var ox = ox0;
+        for (var j = j0; j < p.kw; j += s) {
+          let v = gather8(gc + u32(oy) * p.wo, ox, 1, i32(p.wo));
+          let o = wc + i * p.kw + j;
+          c0 = step(c0, wt[r0 + o], v);
+          if (TM > 1u) { c1 = step(c1, wt[r1 + o], v); }
+          if (TM > 2u) { c2 = step(c2, wt[r2 + o], v); }
+          if (TM > 3u) { c3 = step(c3, wt[r3 + o], v); }
+          if (TM > 4u) { c4 = step(c4, wt[r4 + o], v); }
+          if (TM > 5u) { c5 = step(c5, wt[r5 + o], v); }
+          if (TM > 6u) { c6 = step(c6, wt[r6 + o], v); }
+          if (TM > 7u) { c7 = step(c7, wt[r7 + o], v); }
+          if (TM > 8u) { c8 = step(c8, wt[r8 + o], v); }
+          if (TM > 9u) { c9 = step(c9, wt[r9 + o], v); }
+          if (TM > 10u) { c10 = step(c10, wt[r10 + o], v); }
+          if (TM > 11u) { c11 = step(c11, wt[r11 + o], v); }
+          if (TM > 12u) { c12 = step(c12, wt[r12 + o], v); }
+          if (TM > 13u) { c13 = step(c13, wt[r13 + o], v); }
+          if (TM > 14u) { c14 = step(c14, wt[r14 + o], v); }
+          if (TM > 15u) { c15 = step(c15, wt[r15 + o], v); }
+          ox -= 1;
+        }
       }
+      oy -= 1;
     }
   }
   let xo = (b * p.cin + ci0) * p.h * p.w + y * p.w;
   let plane = p.h * p.w;
-  scatter8(xo + 0u * plane, r + s * q0, s, p.w, c0, 0.0);
-  if (TM > 1u && ci0 + 1u < p.cin) { scatter8(xo + 1u * plane, r + s * q0, s, p.w, c1, 0.0); }
-  if (TM > 2u && ci0 + 2u < p.cin) { scatter8(xo + 2u * plane, r + s * q0, s, p.w, c2, 0.0); }
-  if (TM > 3u && ci0 + 3u < p.cin) { scatter8(xo + 3u * plane, r + s * q0, s, p.w, c3, 0.0); }
-  if (TM > 4u && ci0 + 4u < p.cin) { scatter8(xo + 4u * plane, r + s * q0, s, p.w, c4, 0.0); }
-  if (TM > 5u && ci0 + 5u < p.cin) { scatter8(xo + 5u * plane, r + s * q0, s, p.w, c5, 0.0); }
-  if (TM > 6u && ci0 + 6u < p.cin) { scatter8(xo + 6u * plane, r + s * q0, s, p.w, c6, 0.0); }
-  if (TM > 7u && ci0 + 7u < p.cin) { scatter8(xo + 7u * plane, r + s * q0, s, p.w, c7, 0.0); }
-  if (TM > 8u && ci0 + 8u < p.cin) { scatter8(xo + 8u * plane, r + s * q0, s, p.w, c8, 0.0); }
-  if (TM > 9u && ci0 + 9u < p.cin) { scatter8(xo + 9u * plane, r + s * q0, s, p.w, c9, 0.0); }
-  if (TM > 10u && ci0 + 10u < p.cin) { scatter8(xo + 10u * plane, r + s * q0, s, p.w, c10, 0.0); }
-  if (TM > 11u && ci0 + 11u < p.cin) { scatter8(xo + 11u * plane, r + s * q0, s, p.w, c11, 0.0); }
-  if (TM > 12u && ci0 + 12u < p.cin) { scatter8(xo + 12u * plane, r + s * q0, s, p.w, c12, 0.0); }
-  if (TM > 13u && ci0 + 13u < p.cin) { scatter8(xo + 13u * plane, r + s * q0, s, p.w, c13, 0.0); }
-  if (TM > 14u && ci0 + 14u < p.cin) { scatter8(xo + 14u * plane, r + s * q0, s, p.w, c14, 0.0); }
-  if (TM > 15u && ci0 + 15u < p.cin) { scatter8(xo + 15u * plane, r + s * q0, s, p.w, c15, 0.0); }
+  let x0 = rx + s * q0;
+  scatter8(xo + 0u * plane, x0, s, p.w, c0, 0.0);
+  if (TM > 1u && ci0 + 1u < p.cin) { scatter8(xo + 1u * plane, x0, s, p.w, c1, 0.0); }
+  if (TM > 2u && ci0 + 2u < p.cin) { scatter8(xo + 2u * plane, x0, s, p.w, c2, 0.0); }
+  if (TM > 3u && ci0 + 3u < p.cin) { scatter8(xo + 3u * plane, x0, s, p.w, c3, 0.0); }
+  if (TM > 4u && ci0 + 4u < p.cin) { scatter8(xo + 4u * plane, x0, s, p.w, c4, 0.0); }
+  if (TM > 5u && ci0 + 5u < p.cin) { scatter8(xo + 5u * plane, x0, s, p.w, c5, 0.0); }
+  if (TM > 6u && ci0 + 6u < p.cin) { scatter8(xo + 6u * plane, x0, s, p.w, c6, 0.0); }
+  if (TM > 7u && ci0 + 7u < p.cin) { scatter8(xo + 7u * plane, x0, s, p.w, c7, 0.0); }
+  if (TM > 8u && ci0 + 8u < p.cin) { scatter8(xo + 8u * plane, x0, s, p.w, c8, 0.0); }
+  if (TM > 9u && ci0 + 9u < p.cin) { scatter8(xo + 9u * plane, x0, s, p.w, c9, 0.0); }
+  if (TM > 10u && ci0 + 10u < p.cin) { scatter8(xo + 10u * plane, x0, s, p.w, c10, 0.0); }
+  if (TM > 11u && ci0 + 11u < p.cin) { scatter8(xo + 11u * plane, x0, s, p.w, c11, 0.0); }
+  if (TM > 12u && ci0 + 12u < p.cin) { scatter8(xo + 12u * plane, x0, s, p.w, c12, 0.0); }
+  if (TM > 13u && ci0 + 13u < p.cin) { scatter8(xo + 13u * plane, x0, s, p.w, c13, 0.0); }
+  if (TM > 14u && ci0 + 14u < p.cin) { scatter8(xo + 14u * plane, x0, s, p.w, c14, 0.0); }
+  if (TM > 15u && ci0 + 15u < p.cin) { scatter8(xo + 15u * plane, x0, s, p.w, c15, 0.0); }
 }
 
 // gw[co, ci, i, j] = sum_{b, oh, ow} gy[b, co, oh, ow] * x[b, ci, oh*s + i - pad, ow*s + j - pad], an

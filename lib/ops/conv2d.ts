@@ -164,7 +164,8 @@ export function convForward(
 /** gx [B, Cin, H, W] from gy [B, Cout, Ho, Wo] (exact for stride 2: tiles of one pixel parity). */
 export function convBackwardInput(ctx: GpuContext, gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
   const gx = empty(ctx, [g.B, g.Cin, g.H, g.W]);
-  const tilesRow = Math.ceil(Math.ceil(g.W / g.s) / 8), tiles = g.H * g.s * tilesRow;
+  // per parity (ry, rx): ceil(H / s) rows of ceil(ceil(W / s) / 8) 8-pixel tiles
+  const tilesRow = Math.ceil(Math.ceil(g.W / g.s) / 8), tiles = g.s * g.s * Math.ceil(g.H / g.s) * tilesRow;
   const { TM, WY } = tileFor(g.Cin);
   ctx.run(kernel, "backward_input", {
     buffers: [gy, w, null, gx],
