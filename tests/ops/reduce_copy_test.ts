@@ -133,3 +133,31 @@ Deno.test("permute, slice, concat, expand, reshape: forward and backward", async
     assertClose(await ty.grad!.read(), gy, "concat+expand+reshape grad y");
   });
 });
+
+Deno.test("strided copies on every walk (flat, grid of 2-4 axes, loop): permute, concat, slice vs reference", async () => {
+  const ctx = await gpu();
+  const perms: [number[], number[]][] = [
+    [[16, 64, 8, 8], [0, 2, 3, 1]], // NCHW -> NHWC: grid [16, 64, 64]
+    [[2, 8, 5, 6], [0, 2, 1, 3]], // split heads: grid of 4 axes
+    [[2, 3, 2, 3, 2], [4, 3, 2, 1, 0]], // 5 axes: loop
+    [[70000, 2], [1, 0]], // grid with a long inner axis
+    [[1, 7, 1], [2, 1, 0]], // size-1 axes only: flat
+  ];
+  for (const [shape, perm] of perms) {
+    await ctx.scope(async () => {
+      const x = randNd(shape, 7);
+      assertClose(
+        await permute(ctx, upload(ctx, x), perm).read(),
+        R.permuteRef(x, perm).data,
+        `permute [${shape}]`,
+      );
+    });
+  }
+  await ctx.scope(async () => {
+    const a = randNd([4, 64, 8, 8], 8), b = randNd([4, 32, 8, 8], 9);
+    const ta = upload(ctx, a), tb = upload(ctx, b);
+    assertClose(await concat(ctx, [ta, tb], 1).read(), R.concatRef([a, b], 1).data, "concat channels (grid)");
+    assertClose(await concat(ctx, [ta, ta], 0).read(), R.concatRef([a, a], 0).data, "concat batch (flat)");
+    assertClose(await slice(ctx, ta, 3, 2, 7).read(), R.sliceRef(a, 3, 2, 7).data, "slice last axis (grid)");
+  });
+});
