@@ -38,6 +38,7 @@ function launch(ctx: GpuContext, op: BinaryOp, a: Tensor, b: Tensor): Tensor {
       ...vec8(front(c.strides[1], 0), op),
     ],
     groups: plan.groups,
+    label: ctx.profiler ? `[${c.dims}]` : undefined,
     overrides: { OP: OPS[op] },
   });
   return out;

@@ -44,6 +44,7 @@ export function stridedCopy(
       ...vec8(front(c.strides[1], 0), "copy"),
     ],
     groups: plan.groups,
+    label: ctx.profiler ? `[${c.dims}]` : undefined,
   });
 }
 

@@ -1,8 +1,8 @@
 // Batched matmul with transpose options (kernels/matmul.wgsl).
 // a: [..., M, K] (or [..., K, M] with transA), b: [..., K, N] (or [..., N, K] with transB);
 // the batch part is the product of leading axes; one side may have batch 1 (broadcast).
-// `gemm` is the strided engine underneath, also used by conv2d's weight gradient.
-import { groups1d, MAX_GROUPS } from "../gpu/context.ts";
+// `gemm` is the strided engine underneath (attention reads and writes heads through it).
+import { MAX_GROUPS } from "../gpu/context.ts";
 import { KernelFile } from "../gpu/kernel.ts";
 import { empty, type Tensor } from "../tensor/tensor.ts";
 import { type GpuContext, record } from "./util.ts";
@@ -11,7 +11,6 @@ import { sumToShape } from "./reduce.ts";
 const kernel = new KernelFile("matmul.wgsl");
 const WX = 8; // lanes along columns (llvmpipe's SIMD width): A loads stay uniform across them
 const COLS = 8; // columns per invocation (two vec4), fixed in the kernel
-const PACK_WG = 256;
 /** Longest K range one dispatch loops over (llvmpipe cuts loops at 65,535 iterations). */
 export const K_CHUNK = 8192;
 
@@ -21,9 +20,13 @@ export interface MatmulOptions {
 }
 
 /**
- * out[z, m, n] = sum_k A(z, m, k) * B(z, k, n) for z < batch, out contiguous [batch, M, N].
- * Element strides (in floats) place each operand: A(z, m, k) = a[(z / nc) * sa1 + (z % nc) * sa2 +
- * m * sam + k * sak], B likewise with sb1, sb2, sbk, sbn. Stride 0 broadcasts.
+ * out(z, m, n) = sum_k A(z, m, k) * B(z, k, n) for z < batch. Element strides (in floats) place each
+ * operand, with z split as (z / nc, z % nc):
+ *   A(z, m, k) = a[aOffset + (z / nc) * sa1 + (z % nc) * sa2 + m * sam + k * sak]
+ *   B(z, k, n) = b[(z / nc) * sb1 + (z % nc) * sb2 + k * sbk + n * sbn]
+ *   out(z, m, n) = out[outOffset + (z / nc) * sc1 + (z % nc) * sc2 + m * scm + n]
+ * Stride 0 broadcasts. The output defaults to contiguous [batch, M, N]; nc with the z strides lets
+ * one call read and write the heads of [B, L, H * Dh] tensors in place (attention).
  */
 export interface GemmSpec {
   batch: number;
@@ -41,8 +44,12 @@ export interface GemmSpec {
   sb2?: number;
   /** Where A(0, 0, 0) is (floats). */
   aOffset?: number;
-  /** Where out[0] starts (floats); out[z] follows at z * M * N. */
+  /** Where out(0, 0, 0) is (floats). */
   outOffset?: number;
+  /** Output strides (floats); default contiguous: scm = N, sc2 = M * N, sc1 = nc * M * N. */
+  scm?: number;
+  sc1?: number;
+  sc2?: number;
   /** Add to out instead of overwriting it. */
   accumulate?: boolean;
 }
@@ -55,34 +62,25 @@ export function tileFor(M: number): { TM: number; WY: number } {
   return { TM, WY: Math.max(1, Math.ceil(M / TM)) };
 }
 
+/**
+ * Whether B can be read as vec4 rows in place: unit column stride, rows and batch offsets on vec4
+ * boundaries (else the kernel reads 8 scalars per k: BT = 1). A tile's columns past N may read the
+ * next row or past the buffer's end (bounds-checked); they are never stored.
+ */
+export function bAsVec4(s: GemmSpec): boolean {
+  return s.sbn === 1 && s.sbk % 4 === 0 && s.sb1 % 4 === 0 && (s.sb2 ?? 0) % 4 === 0;
+}
+
 /** Encodes out = A @ B as described by `s` (see GemmSpec). */
 export function gemm(ctx: GpuContext, a: Tensor, b: Tensor, out: Tensor, s: GemmSpec) {
   const nc = s.nc ?? 1, sa2 = s.sa2 ?? 0, sb2 = s.sb2 ?? 0;
   const { batch, M, N, K } = s;
-  if (out.size < (s.outOffset ?? 0) + batch * M * N) {
-    throw new Error(`gemm: output ${out.describe()} < ${batch}x${M}x${N}`);
-  }
   if (!batch || !M || !N) return;
-  // The kernel reads B as vec4 rows with an even vec4 count per row: use B in place when it already
-  // is, else pack it (transposed or ragged B) into a zero-padded row-major copy.
-  const direct = s.sbn === 1 && s.sbk % 8 === 0 && s.sbk >= Math.ceil(N / 8) * 8 && s.sb1 % 4 === 0 &&
-    sb2 % 4 === 0;
-  let bv = b, n4 = s.sbk / 4, sb1 = s.sb1 / 4, sb2v = sb2 / 4;
-  if (!direct) {
-    const np = Math.ceil(N / 8) * 8;
-    const distinct = s.sb1 === 0 && sb2 === 0 ? 1 : batch;
-    bv = empty(ctx, [distinct, K, np]);
-    const total = distinct * K * np;
-    ctx.run(kernel, "pack", {
-      buffers: [b, bv],
-      params: [total, K, N, np, s.sbk, s.sbn, nc, s.sb1, sb2],
-      groups: groups1d(Math.ceil(total / PACK_WG)),
-      overrides: { WG: PACK_WG },
-    });
-    n4 = np / 4;
-    sb1 = distinct === 1 ? 0 : (nc * K * np) / 4;
-    sb2v = distinct === 1 ? 0 : (K * np) / 4;
-  }
+  const scm = s.scm ?? N, sc2 = s.sc2 ?? M * N, sc1 = s.sc1 ?? nc * M * N, c0 = s.outOffset ?? 0;
+  const zl = batch - 1;
+  const last = c0 + Math.floor(zl / nc) * sc1 + (zl % nc) * sc2 + (M - 1) * scm + N - 1;
+  if (last >= out.size) throw new Error(`gemm: output ${out.describe()} too small for ${batch}x${M}x${N}`);
+  const BT = bAsVec4(s) ? 0 : 1;
   const { TM, WY } = tileFor(M);
   // At most MAX_GROUPS batches per dispatch (the z dimension's limit); the kernel adds z0.
   for (let z0 = 0; z0 < batch; z0 += MAX_GROUPS) {
@@ -94,8 +92,8 @@ export function gemm(ctx: GpuContext, a: Tensor, b: Tensor, out: Tensor, s: Gemm
     for (let k0 = 0; k0 < Math.max(K, 1); k0 += K_CHUNK) {
       const k1 = Math.min(K, k0 + K_CHUNK);
       ctx.run(kernel, "forward", {
-        label: ctx.profiler ? `${batch}x${M}x${K}x${N}` : undefined,
-        buffers: [a, bv, out],
+        label: ctx.profiler ? `${batch}x${M}x${K}x${N}${BT ? " BT" : ""}` : undefined,
+        buffers: [a, b, out, b],
         params: [
           M,
           N,
@@ -103,25 +101,27 @@ export function gemm(ctx: GpuContext, a: Tensor, b: Tensor, out: Tensor, s: Gemm
           k1,
           s.sam,
           s.sak,
-          n4,
           nc,
+          s.aOffset ?? 0,
           s.sa1,
           sa2,
-          sb1,
-          sb2v,
-          M * N,
-          k0 > 0 || s.accumulate ? 1 : 0,
-          s.outOffset ?? 0,
-          s.aOffset ?? 0,
           z0,
+          k0 > 0 || s.accumulate ? 1 : 0,
+          s.sbk,
+          s.sbn,
+          s.sb1,
+          sb2,
+          c0,
+          sc1,
+          sc2,
+          scm,
         ],
         groups,
-        overrides: { TM, WX, WY },
+        overrides: { TM, WX, WY, BT },
         flops: 2 * M * N * (k1 - k0) * groups[2],
       });
     }
   }
-  if (bv !== b) bv.dispose();
 }
 
 function dims(t: Tensor, trans: boolean): { batch: number; rows: number; cols: number } {
