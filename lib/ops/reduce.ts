@@ -70,6 +70,7 @@ function reduceChunked(
     buffers: [a, b ?? a, out, null, part ?? out],
     params: q,
     paramsBinding: 4,
+    label: ctx.profiler ? `[${A},${C},${S}]/${k}` : undefined,
     groups: groups1d(Math.ceil((C * k) / CHUNK_WG)),
     overrides,
   });
