@@ -194,9 +194,8 @@ async function main() {
   const rows = summarize(against, current);
   const againstName = wt.sha.slice(0, 8);
   console.log(`\n${formatSummary(rows, againstName, currentName)}`);
-  console.log(
-    `backend: ${current[0]?.backend ?? "?"}; adapter: ${current[0]?.adapter}; ${rounds} rounds, alternating`,
-  );
+  console.log(`${againstName}: ${against[0]?.backend}`);
+  console.log(`${currentName}: ${current[0]?.backend}; ${rounds} rounds, alternating`);
   if (v.json) {
     const out = {
       against: { rev: v.against, sha: wt.sha, runs: against },

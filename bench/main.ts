@@ -86,7 +86,7 @@ async function main() {
   const flags = parseFlags(Deno.args);
   const ctx = await GpuContext.create();
   const load = Deno.loadavg?.() ?? [];
-  console.log(`adapter: ${ctx.adapterName}${ctx.isSoftware ? " (software)" : ""}`);
+  console.log(`adapter: ${ctx.label}`);
   console.log(
     `load average at start: ${load.map((x) => x.toFixed(2)).join(" ")} (other processes stretch wall time)`,
   );

@@ -75,7 +75,10 @@ const cfg = loadYamlConfig(v.config!, PRETRAIN_SCHEMA);
 const ctx = await GpuContext.create();
 const profiler = ctx.features.has("timestamp-query") ? new Profiler(ctx.device) : null;
 const stats = ctx.stats as { dispatches: number; submits: number; flops?: number };
-const backend = (ctx as unknown as { backendName?: string }).backendName ?? null;
+// "Vulkan / llvmpipe (lavapipe) ..., software" (older revisions have no label: the env override or
+// wgpu's default, which is GL there on Linux)
+const backend = (ctx as unknown as { label?: string }).label ??
+  `${Deno.env.get("DENO_WEBGPU_BACKEND") ?? "wgpu default"} / ${ctx.adapterName}`;
 const model = createModel(ctx, cfg);
 const size = cfg.data.size;
 const texts = Array(B).fill("a large red circle on the left, blue background");
@@ -177,10 +180,7 @@ function printProfile(title: string, p: ProfileResult | null) {
 }
 
 const load = Deno.loadavg?.() ?? [];
-console.log(
-  `backend: ${backend ?? "?"}; adapter: ${ctx.adapterName}${ctx.isSoftware ? " (software)" : ""}; ` +
-    `load ${load.map((x) => x.toFixed(2)).join(" ")}`,
-);
+console.log(`backend / adapter: ${backend}; load ${load.map((x) => x.toFixed(2)).join(" ")}`);
 console.log(`unet ${model.unet.numParams()} params; batch ${B}, ${size}x${size}; median of ${reps}`);
 const line = (label: string, r: LoopResult, rate: string) =>
   console.log(

@@ -1,4 +1,4 @@
-// The dataset generators of both worlds. Every item is drawn from rng.fork(index), so the output
+// The dataset generators of the worlds. Every item is drawn from rng.fork(index), so the output
 // does not depend on the order renders finish in: the same options give byte-identical files.
 // Layout: docs/DATA.md.
 
@@ -9,10 +9,20 @@ import { type ClipAttrs, HELDOUT, isHeldout, type SceneAttrs } from "../lib/worl
 import { layoutScene, renderClip, renderScene, sceneSvg } from "../lib/world/shapes.ts";
 import { contactSheet, type RgbImage, writeAnimation, writeImage, writeSvgPng } from "../lib/io/images.ts";
 import { pool } from "../lib/data/pool.ts";
-import { type AnyAttrs, caption, changeableFields, changeField, sampleAttrs } from "./sampling.ts";
+import { UsageError } from "../lib/util/errors.ts";
+import { DESIGN_CELLS, designCell, OTHER_LOOKS, PREFERRED, tasteOf } from "../lib/world/taste.ts";
+import {
+  type AnyAttrs,
+  caption,
+  changeableFields,
+  changeField,
+  sampleAttrs,
+  sampleLook,
+} from "./sampling.ts";
 
-export type World = "shapes" | "moving-shapes";
-export type Split = "pretrain" | "prefs" | "eval";
+export type World = "shapes" | "moving-shapes" | "taste";
+/** val (taste world only) and eval are prompts only. */
+export type Split = "pretrain" | "prefs" | "val" | "eval";
 
 export interface GenerateOptions {
   world: World;
@@ -29,13 +39,15 @@ export interface GenerateOptions {
   frames: number;
   /** Share of clips that also grow or shrink (moving-shapes). */
   growth: number;
+  /** Share of pretraining scenes with the preferred look (taste; default 0.2). */
+  tasteShare?: number;
   /** Renders in flight at once. */
   concurrency: number;
   /** Print progress (default true). */
   progress?: boolean;
 }
 
-export const DEFAULTS: Omit<GenerateOptions, "world" | "split" | "out"> = {
+export const DEFAULTS: Required<Omit<GenerateOptions, "world" | "split" | "out" | "progress">> = {
   count: 1000,
   size: 32,
   seed: 0,
@@ -43,11 +55,38 @@ export const DEFAULTS: Omit<GenerateOptions, "world" | "split" | "out"> = {
   pairs: false,
   frames: 8,
   growth: 0,
+  tasteShare: 0.2,
   concurrency: 8,
 };
 
-/** The attribute fields of a row, in a fixed order. */
-function attrFields(a: AnyAttrs): Record<string, string> {
+function promptsOnly(split: Split): boolean {
+  return split === "eval" || split === "val";
+}
+
+/** Rejects option combinations that make no sense, naming the flag. */
+export function checkOptions(o: GenerateOptions): void {
+  const share = o.tasteShare ?? DEFAULTS.tasteShare;
+  if (!(share >= 0 && share <= 1)) {
+    throw new UsageError(`--taste-share: expected a share in [0, 1] (${share})`);
+  }
+  if (o.captionNoise > 0 && promptsOnly(o.split) && o.world === "taste") {
+    throw new UsageError(`--caption-noise: the ${o.split} split is clean prompts (${o.captionNoise})`);
+  }
+  if (o.pairs && promptsOnly(o.split)) throw new UsageError(`--pairs: the ${o.split} split is prompts only`);
+  if (o.world !== "taste") {
+    if (o.split === "val") throw new UsageError(`--split: only the taste world has a val split (${o.world})`);
+    return;
+  }
+  if (o.split === "prefs" && o.captionNoise > 0) {
+    throw new UsageError(`--caption-noise: taste prefs have clean captions (${o.captionNoise})`);
+  }
+  if (o.split === "pretrain" && o.pairs) {
+    throw new UsageError("--pairs: in the taste world only the prefs split has losers");
+  }
+}
+
+/** The attribute fields of a row, in a fixed order; the taste world adds the scene's taste. */
+function attrFields(a: AnyAttrs, world: World): Record<string, string> {
   const out: Record<string, string> = {
     background: a.background,
     color: a.color,
@@ -59,6 +98,7 @@ function attrFields(a: AnyAttrs): Record<string, string> {
     out.motion = a.motion;
     if (a.growth) out.growth = a.growth;
   }
+  if (world === "taste") out.taste = tasteOf(a);
   return out;
 }
 
@@ -73,6 +113,7 @@ async function makeItem(
   i: number,
 ): Promise<[Record<string, unknown>, RgbImage[]]> {
   const rng = root.fork(i);
+  if (o.world === "taste") return makeTasteItem(o, rng, i);
   const clip = o.world === "moving-shapes";
   const a = sampleAttrs(rng.fork("attrs"), {
     clip,
@@ -83,14 +124,14 @@ async function makeItem(
   const seed = rng.fork("render").next();
   if (o.split === "eval") {
     // Prompts only: the evaluation renders from the model, with this seed for its noise.
-    return [{ id: i, text: cap.text, ...attrFields(a), seed, heldout: isHeldout(a) }, []];
+    return [{ id: i, text: cap.text, ...attrFields(a, o.world), seed, heldout: isHeldout(a) }, []];
   }
   const name = clip ? `clips/${pad(i)}` : `images/${pad(i)}.png`;
   const shown = await writeItem(o, a, seed, name);
   const row: Record<string, unknown> = {
     file_name: clip ? `${name}.gif` : name,
     text: cap.text,
-    ...attrFields(a),
+    ...attrFields(a, o.world),
     seed,
   };
   if (clip) Object.assign(row, { frames_dir: name, webp_file_name: `${name}.webp`, frames: o.frames });
@@ -103,9 +144,53 @@ async function makeItem(
     row.loser_file_name = clip ? `${lname}.gif` : lname;
     if (clip) row.loser_frames_dir = lname;
     row.loser_field = field;
-    row.loser = attrFields(loser);
+    row.loser = attrFields(loser, o.world);
   }
   return [row, shown];
+}
+
+/**
+ * One item of the taste world. val and eval are prompts with the preferred look as their target,
+ * their content from the balanced design (eval from its first cell on, val from its last cell
+ * backwards, so up to 224 prompts between them share no content). pretrain draws the look (the
+ * preferred one with probability tasteShare), prefs always shows it, and a prefs loser is the same
+ * prompt, content and jitter seed with one of the 9 other looks.
+ */
+async function makeTasteItem(
+  o: GenerateOptions,
+  rng: Rng,
+  i: number,
+): Promise<[Record<string, unknown>, RgbImage[]]> {
+  const seed = rng.fork("render").next();
+  if (promptsOnly(o.split)) {
+    const cell = o.split === "eval" ? i : DESIGN_CELLS - 1 - (i % DESIGN_CELLS);
+    const a: SceneAttrs = { ...designCell(cell), ...PREFERRED };
+    const text = caption(a, rng.fork("caption"), 0, { contentOnly: true }).text;
+    return [{ id: i, text, ...attrFields(a, o.world), seed, heldout: isHeldout(a) }, []];
+  }
+  const content = sampleAttrs(rng.fork("attrs"), {
+    clip: false,
+    growthShare: 0,
+    excludeHeldout: o.split === "prefs",
+  });
+  const look = o.split === "prefs"
+    ? PREFERRED
+    : sampleLook(rng.fork("taste"), o.tasteShare ?? DEFAULTS.tasteShare);
+  const a: SceneAttrs = { ...content, ...look };
+  const cap = caption(a, rng.fork("caption"), o.captionNoise, { contentOnly: true });
+  const name = `images/${pad(i)}.png`;
+  await writeItem(o, a, seed, name);
+  const row: Record<string, unknown> = { file_name: name, text: cap.text, ...attrFields(a, o.world), seed };
+  if (cap.noise) row.noise = cap.noise;
+  if (o.pairs) {
+    const loser: SceneAttrs = { ...a, ...rng.fork("loser").pick(OTHER_LOOKS) };
+    const lname = `losers/${pad(i)}.png`;
+    await writeItem(o, loser, seed, lname); // same seed: same jitter, only the look differs
+    row.loser_file_name = lname;
+    row.loser_field = "taste";
+    row.loser = attrFields(loser, o.world);
+  }
+  return [row, []];
 }
 
 /** Writes one still (PNG) or clip (PNG frames, GIF, WebP); returns the frames for the contact sheet. */
@@ -131,11 +216,11 @@ function jsonl(rows: unknown[]): string {
 
 /** Generates one split into o.out; returns the number of items written. */
 export async function generate(o: GenerateOptions): Promise<{ rows: Record<string, unknown>[] }> {
+  checkOptions(o);
   await Deno.mkdir(o.out, { recursive: true });
-  for (const sub of o.split === "eval" ? [] : o.world === "shapes" ? ["images"] : ["clips"]) {
-    await Deno.mkdir(join(o.out, sub), { recursive: true });
-  }
-  if (o.pairs && o.split !== "eval") await Deno.mkdir(join(o.out, "losers"), { recursive: true });
+  const sub = promptsOnly(o.split) ? [] : o.world === "moving-shapes" ? ["clips"] : ["images"];
+  for (const d of sub) await Deno.mkdir(join(o.out, d), { recursive: true });
+  if (o.pairs) await Deno.mkdir(join(o.out, "losers"), { recursive: true });
   const root = new Rng(o.seed).fork(`${o.world}/${o.split}`);
   const progress = o.progress === false ? null : new Progress(`${o.world} ${o.split}`, o.count);
   const items = await pool(o.count, o.concurrency, async (i) => {
@@ -154,15 +239,22 @@ export async function generate(o: GenerateOptions): Promise<{ rows: Record<strin
     caption_noise: o.captionNoise,
     pairs: o.pairs,
     ...(o.world === "moving-shapes" ? { frames: o.frames, growth: o.growth } : {}),
+    ...(o.world === "taste"
+      ? {
+        preferred: PREFERRED,
+        ...(o.split === "pretrain" ? { taste_share: o.tasteShare ?? DEFAULTS.tasteShare } : {}),
+      }
+      : {}),
   };
   await Deno.writeTextFile(join(o.out, "dataset.json"), JSON.stringify(info, null, 2) + "\n");
-  await Deno.writeTextFile(join(o.out, o.split === "eval" ? "prompts.jsonl" : "metadata.jsonl"), jsonl(rows));
+  const listing = promptsOnly(o.split) ? "prompts.jsonl" : "metadata.jsonl";
+  await Deno.writeTextFile(join(o.out, listing), jsonl(rows));
   if (o.split !== "pretrain") {
     const note = o.split === "prefs" ? "excluded from this split" : "rows with heldout: true";
     const held = { note: `(colour, shape) pairs held out of prefs: ${note}`, pairs: HELDOUT };
     await Deno.writeTextFile(join(o.out, "heldout.json"), JSON.stringify(held, null, 2) + "\n");
   }
-  if (o.split !== "eval") await writeSheet(o, rows, items.map(([, f]) => f));
+  if (!promptsOnly(o.split)) await writeSheet(o, rows, items.map(([, f]) => f));
   return { rows };
 }
 

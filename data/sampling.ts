@@ -1,5 +1,6 @@
 // Random scenes for the generators: attribute sampling (with held-out combinations), caption noise
-// (one field wrong or missing in the text) and paired losers (one field changed in the image).
+// (one field wrong or missing in the text), paired losers (one field changed in the image) and the
+// taste world's looks.
 
 import type { Rng } from "../lib/util/rng.ts";
 import {
@@ -15,6 +16,7 @@ import {
   SIZES,
 } from "../lib/world/attrs.ts";
 import { clipPromptFor, type OmitField, promptFor } from "../lib/world/prompts.ts";
+import { CONTENT_FIELDS, type Look, OTHER_LOOKS, PREFERRED } from "../lib/world/taste.ts";
 
 export type AnyAttrs = SceneAttrs | ClipAttrs;
 
@@ -69,17 +71,28 @@ export interface Caption {
 }
 
 /** A prompt for a; with probability noise one field is wrong (half the time) or left out. Motion is
- * and growth are never left out of a clip caption (there is no motion-less phrasing), only made wrong. */
-export function caption(a: AnyAttrs, rng: Rng, noise: number): Caption {
+ * and growth are never left out of a clip caption (there is no motion-less phrasing), only made wrong.
+ * contentOnly (the taste world): the text states only background, colour and shape, and noise only
+ * touches those. */
+export function caption(a: AnyAttrs, rng: Rng, noise: number, opts: { contentOnly?: boolean } = {}): Caption {
   const clip = "motion" in a;
+  const hidden: OmitField[] = opts.contentOnly ? ["size", "position"] : [];
   const write = (b: AnyAttrs, omit?: OmitField) =>
-    clip ? clipPromptFor(b as ClipAttrs, rng, { omit }) : promptFor(b, rng, { omit });
+    clip
+      ? clipPromptFor(b as ClipAttrs, rng, { omit })
+      : promptFor(b, rng, { omit: hidden.length > 0 ? (omit ? [...hidden, omit] : hidden) : omit });
   if (noise <= 0 || rng.uniform() >= noise) return { text: write(a) };
-  const field = rng.pick(changeableFields(a));
+  const field = rng.pick(opts.contentOnly ? CONTENT_FIELDS : changeableFields(a));
   if (field !== "motion" && field !== "growth" && rng.uniform() < 0.5) {
     return { text: write(a, field as OmitField), noise: { field, kind: "missing" } };
   }
   const wrong = changeField(a, field, rng);
   const value = (wrong as unknown as Record<string, string>)[field];
   return { text: write(wrong), noise: { field, kind: "wrong", text_value: value } };
+}
+
+/** A look for a taste-world pretraining scene: the preferred one with probability share, otherwise
+ * one of the 9 others, uniformly. */
+export function sampleLook(rng: Rng, share: number): Look {
+  return rng.uniform() < share ? PREFERRED : rng.pick(OTHER_LOOKS);
 }

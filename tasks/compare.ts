@@ -7,6 +7,6 @@ import { compare, COMPARE_SCHEMA } from "../lib/train/compare.ts";
 
 const { config, yaml } = parseTask(Deno.args, COMPARE_SCHEMA);
 const ctx = await GpuContext.create();
-console.log(`adapter: ${ctx.adapterName}${ctx.isSoftware ? " (software)" : ""}`);
+console.log(`adapter: ${ctx.label}`);
 console.log(`effective config:\n${yaml}`);
 await compare(ctx, config);

@@ -1,48 +1,69 @@
 // deno task data: generates a split of a synthetic world (BENCHMARK.md; layout in docs/DATA.md).
 //   deno task data --world shapes --split pretrain --count 10000 --size 16 --seed 0 --caption-noise 0.2
 //   deno task data --world moving-shapes --split prefs --frames 8 --pairs --out data/generated/clips
+//   deno task data --world taste --split pretrain --count 20000 --size 16 --taste-share 0.2
 
 import { parseArgs } from "node:util";
-import { DEFAULTS, generate, type GenerateOptions, type Split, type World } from "../data/generate.ts";
+import {
+  checkOptions,
+  DEFAULTS,
+  generate,
+  type GenerateOptions,
+  type Split,
+  type World,
+} from "../data/generate.ts";
+import { exitCodeOf, UsageError } from "../lib/util/errors.ts";
 
-const USAGE = `usage: deno task data --world shapes|moving-shapes --split pretrain|prefs|eval
+const USAGE = `usage: deno task data --world shapes|moving-shapes|taste --split pretrain|prefs|val|eval
   [--count N] [--size 16|32|64] [--seed S] [--caption-noise P] [--pairs] [--frames F]
-  [--growth P] [--concurrency K] [--out DIR]`;
+  [--growth P] [--taste-share P] [--concurrency K] [--out DIR]`;
 
 function num(flag: string, v: string | undefined, fallback: number, ok: (x: number) => boolean): number {
   if (v === undefined) return fallback;
   const x = Number(v);
-  if (!Number.isFinite(x) || !ok(x)) throw new Error(`--${flag}: bad value '${v}'\n${USAGE}`);
+  if (!Number.isFinite(x) || !ok(x)) throw new UsageError(`--${flag}: bad value '${v}'\n${USAGE}`);
   return x;
 }
 
+const FLAGS = {
+  world: { type: "string" },
+  split: { type: "string" },
+  count: { type: "string" },
+  size: { type: "string" },
+  seed: { type: "string" },
+  "caption-noise": { type: "string" },
+  pairs: { type: "boolean", default: false },
+  frames: { type: "string" },
+  growth: { type: "string" },
+  "taste-share": { type: "string" },
+  concurrency: { type: "string" },
+  out: { type: "string" },
+  help: { type: "boolean", default: false },
+} as const;
+
+/** parseArgs, with an unknown or malformed flag reported as a usage error. */
+function parseFlags(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, options: FLAGS });
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\n${USAGE}`);
+  }
+}
+
 function parse(argv: string[]): GenerateOptions {
-  const { values: v } = parseArgs({
-    args: argv,
-    options: {
-      world: { type: "string" },
-      split: { type: "string" },
-      count: { type: "string" },
-      size: { type: "string" },
-      seed: { type: "string" },
-      "caption-noise": { type: "string" },
-      pairs: { type: "boolean", default: false },
-      frames: { type: "string" },
-      growth: { type: "string" },
-      concurrency: { type: "string" },
-      out: { type: "string" },
-      help: { type: "boolean", default: false },
-    },
-  });
+  const { values: v } = parseFlags(argv);
   if (v.help) {
     console.log(USAGE);
     Deno.exit(0);
   }
-  if (v.world !== "shapes" && v.world !== "moving-shapes") {
-    throw new Error(`--world: bad value '${v.world}'\n${USAGE}`);
+  if (!["shapes", "moving-shapes", "taste"].includes(v.world ?? "")) {
+    throw new UsageError(`--world: bad value '${v.world}'\n${USAGE}`);
   }
-  if (!["pretrain", "prefs", "eval"].includes(v.split ?? "")) {
-    throw new Error(`--split: bad value '${v.split}'\n${USAGE}`);
+  if (!["pretrain", "prefs", "val", "eval"].includes(v.split ?? "")) {
+    throw new UsageError(`--split: bad value '${v.split}'\n${USAGE}`);
+  }
+  if (v["taste-share"] !== undefined && (v.world !== "taste" || v.split !== "pretrain")) {
+    throw new UsageError(`--taste-share: only for --world taste --split pretrain (${v["taste-share"]})`);
   }
   const world = v.world as World, split = v.split as Split;
   const int = (x: number) => Number.isInteger(x);
@@ -56,11 +77,12 @@ function parse(argv: string[]): GenerateOptions {
     pairs: v.pairs,
     frames: num("frames", v.frames, DEFAULTS.frames, (x) => int(x) && x >= 2),
     growth: num("growth", v.growth, DEFAULTS.growth, (x) => x >= 0 && x <= 1),
+    tasteShare: num("taste-share", v["taste-share"], DEFAULTS.tasteShare, (x) => x >= 0 && x <= 1),
     concurrency: num("concurrency", v.concurrency, DEFAULTS.concurrency, (x) => int(x) && x > 0),
     out: "",
   };
   o.out = v.out ?? `data/generated/${world}-${split}-${o.size}`;
-  if (o.pairs && split === "eval") throw new Error("--pairs: the eval split is prompts only");
+  checkOptions(o);
   return o;
 }
 
@@ -78,6 +100,6 @@ if (import.meta.main) {
     );
   } catch (e) {
     console.error(`error: ${(e as Error).message}`);
-    Deno.exit(1);
+    Deno.exit(exitCodeOf(e));
   }
 }

@@ -72,7 +72,7 @@ if (!await exists(evalPrompts)) {
 }
 
 const ctx = await GpuContext.create();
-console.log(`adapter: ${ctx.adapterName}${ctx.isSoftware ? " (software)" : ""}`);
+console.log(`adapter: ${ctx.label}`);
 console.log(`demo: SePPO fine-tune of ${config.base}, ${steps} updates of batch ${config.train.batch}`);
 const tr = await train(ctx, config, { resume: true });
 const ck = await latestCheckpoint(config.out);
@@ -100,7 +100,7 @@ const sections: Section[] = [
     blocks: [{
       kind: "text",
       text:
-        `Adapter: ${ctx.adapterName}. SePPO (reference ~ uniform over the checkpoint pool, AAF sign, beta ${config.beta}) ` +
+        `Adapter: ${ctx.label}. SePPO (reference ~ uniform over the checkpoint pool, AAF sign, beta ${config.beta}) ` +
         `from ${config.base}: ${tr.steps} updates of batch ${config.train.batch}, reference samples with ${config.ref.steps} DDIM ` +
         `steps; ${
           tr.updatesPerSecond.toFixed(3)

@@ -31,7 +31,7 @@ if (!v.ckpt) throw new Error("flag --ckpt: required (a checkpoint folder)");
 const guidance = Number(v.guidance);
 if (!(guidance >= 1)) throw new Error(`flag --guidance: expected a number >= 1, got "${v.guidance}"`);
 const ctx = await GpuContext.create();
-console.log(`adapter: ${ctx.adapterName}${ctx.isSoftware ? " (software)" : ""}`);
+console.log(`adapter: ${ctx.label}`);
 const prompts = await loadPrompts(v.prompts!);
 const out = v.out ?? `${v.ckpt}/eval`;
 const s = await evalT2I(ctx, v.ckpt, v.base ?? null, prompts, out, {

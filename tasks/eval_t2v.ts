@@ -60,7 +60,7 @@ if (import.meta.main) {
   try {
     const o = parse(Deno.args);
     const ctx = await GpuContext.create();
-    const adapter = `${ctx.adapterName}${ctx.isSoftware ? " (software)" : ""}`;
+    const adapter = `${ctx.label}`;
     console.error(`adapter: ${adapter}\noptions: ${JSON.stringify(o)}`);
     const r = await evalVideo(ctx, { ...o, note: `Adapter: ${adapter}.` });
     const f = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? "-" : x.toFixed(3));

@@ -8,7 +8,7 @@ const { config, yaml, flags } = parseTask(Deno.args, PRETRAIN_SCHEMA, {
   resume: { type: "boolean", default: false },
 });
 const ctx = await GpuContext.create();
-console.log(`adapter: ${ctx.adapterName}${ctx.isSoftware ? " (software)" : ""}`);
+console.log(`adapter: ${ctx.label}`);
 console.log(`effective config:\n${yaml}`);
 const r = await pretrain(ctx, config, { resume: flags.resume as boolean, configYaml: yaml });
 console.log(`done: ${r.out} (${r.steps} updates, ${r.samplesPerSecond.toFixed(1)} samples/s)`);

@@ -24,6 +24,7 @@ if (!Number.isInteger(seed) || seed < 0) {
   throw new Error(`flag --seed: expected an integer >= 0, got "${v.seed}"`);
 }
 const ctx = await GpuContext.create();
+console.log(`adapter: ${ctx.label}`);
 const model = await TextToImage.load(ctx, v.ckpt);
 const size = model.unet.config.sample_size;
 const data = await loadImageFolder(v.data!, { size });

@@ -34,6 +34,7 @@ const guidance = Number(v.guidance);
 if (!(guidance >= 1)) throw new Error(`flag --guidance: expected a number >= 1, got "${v.guidance}"`);
 const steps = int("steps", v.steps!), batch = int("batch", v.batch!);
 const ctx = await GpuContext.create();
+console.log(`adapter: ${ctx.label}`);
 const model = await TextToImage.load(ctx, v.ckpt);
 const t0 = performance.now();
 if (v.prompt) {

@@ -1,14 +1,32 @@
 // deno task score: scores a dataset folder (generated data or model samples; layout in docs/DATA.md)
 // and prints a per-attribute table.
 //   deno task score --data data/generated/shapes-prefs-16 [--mismatch] [--json out/scores.json]
+// A taste-world folder (rows with `taste`) adds taste (its agreement: the reading has the taste exactly
+// when the row is preferred), has_taste (the taste rate), guard, headline and loser_taste.
 
 import { parseArgs } from "node:util";
 import { scoreFolder } from "../lib/eval/score_folder.ts";
 
 const USAGE = "usage: deno task score --data DIR [--json FILE] [--mismatch] [--seed S]";
 
-/** Table rows: metric, then its agreement and mismatch columns where they exist. */
-const IMAGE_ROWS = ["background", "color", "shape", "size", "position", "mean", "psnr", "ssim", "loser_mean"];
+/** Table rows: metric, then its agreement and mismatch columns where they exist; the taste rows only
+ * for a taste-world folder. */
+const IMAGE_ROWS = [
+  "background",
+  "color",
+  "shape",
+  "size",
+  "position",
+  "mean",
+  "psnr",
+  "ssim",
+  "loser_mean",
+  "taste",
+  "has_taste",
+  "guard",
+  "headline",
+  "loser_taste",
+];
 const CLIP_ROWS = [
   "background",
   "color",

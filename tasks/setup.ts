@@ -1,52 +1,101 @@
-// deno task setup: makes sure this machine can run the toolkit. Installs the npm packages the
-// tasks import, checks for a WebGPU adapter and, when there is none on a Debian/Ubuntu machine
-// where we are root, installs Mesa's software Vulkan driver (lavapipe). Safe to run twice.
-const deno = Deno.execPath();
+// deno task setup [--check]: makes sure this machine can run the toolkit, and installs what it lacks.
+//   1. npm packages the tasks import (sharp, yaml, tfjs for the bench): `deno install` into node_modules/
+//   2. a WebGPU adapter, on the faster backend: on Linux without a GPU that is Mesa's lavapipe through
+//      Vulkan (a training step measured ~1.2x faster than llvmpipe through GL); when no Vulkan driver is
+//      installed and we are root with apt-get, install mesa-vulkan-drivers; otherwise say the command.
+// --check (what `deno task demo` and `deno task test` run first): quiet when everything is there; does
+// only the missing steps, saying what it installs and why. Safe to run twice.
+import { backendLabel, vulkanManifest } from "../lib/gpu/backend.ts";
 
-async function sh(cmd: string[], quiet = false): Promise<boolean> {
+const check = Deno.args.includes("--check");
+const deno = Deno.execPath();
+const root = new URL("..", import.meta.url).pathname;
+
+async function sh(cmd: string[], quiet = false, env: Record<string, string> = {}): Promise<boolean> {
   const out = await new Deno.Command(cmd[0], {
     args: cmd.slice(1),
+    cwd: root,
+    env,
     stdout: quiet ? "null" : "inherit",
     stderr: quiet ? "null" : "inherit",
   }).output();
   return out.success;
 }
 
-/** Probes in a child process: an adapter list is cached per process. */
-async function adapterName(): Promise<string | null> {
-  const code =
-    "const a = await navigator.gpu?.requestAdapter(); console.log(a ? a.info.description || a.info.vendor || 'adapter' : '');";
-  const out = await new Deno.Command(deno, { args: ["eval", code], stdout: "piped", stderr: "null" })
-    .output();
+/** Adapter name with the given backend, probed in a child process (wgpu picks a backend once per process). */
+async function probe(backend: string): Promise<string | null> {
+  const code = "const a = await navigator.gpu?.requestAdapter(); console.log(a ? a.info.description || " +
+    "a.info.vendor || 'adapter' : '');";
+  const out = await new Deno.Command(deno, {
+    args: ["eval", code],
+    env: { DENO_WEBGPU_BACKEND: backend, XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp" },
+    stdout: "piped",
+    stderr: "null",
+  }).output();
   const name = new TextDecoder().decode(out.stdout).trim();
   return out.success && name ? name : null;
 }
 
-console.log("setup: npm packages for the tasks (deno install)");
-if (!await sh([deno, "install"])) {
-  throw new Error("setup: `deno install` failed (is the npm registry reachable?)");
+const exists = (p: string) => Deno.stat(`${root}${p}`).then(() => true, () => false);
+
+// 1. npm packages.
+const packages = ["node_modules/sharp/package.json", "node_modules/yaml/package.json"];
+const missing = !(await Promise.all(packages.map(exists))).every((x) => x);
+if (missing || !check) {
+  if (missing) {
+    console.log("setup: installing the npm packages the tasks import (deno install: sharp, yaml, tfjs)");
+  }
+  if (!await sh([deno, "install", "--quiet"], false)) {
+    throw new Error("setup: `deno install` failed (is the npm registry reachable?)");
+  }
 }
 
-let name = await adapterName();
-if (!name) {
-  const isRoot = Deno.uid?.() === 0;
-  const hasApt = await sh(["sh", "-c", "command -v apt-get"], true);
-  if (!isRoot || !hasApt) {
-    throw new Error(
-      "setup: no WebGPU adapter. Install a Vulkan driver: on Debian/Ubuntu `apt-get install -y mesa-vulkan-drivers` " +
-        "(software, lavapipe) or your GPU's driver, then run `deno task setup` again.",
-    );
+// 2. The WebGPU adapter. A user's DENO_WEBGPU_BACKEND is respected and only checked.
+const userBackend = Deno.env.get("DENO_WEBGPU_BACKEND");
+const linux = Deno.build.os === "linux";
+const isRoot = Deno.uid?.() === 0;
+const hasApt = linux && await sh(["sh", "-c", "command -v apt-get"], true);
+const installCmd = "apt-get install -y mesa-vulkan-drivers";
+let label: string | null = null;
+if (userBackend) {
+  const name = await probe(userBackend);
+  if (!name) {
+    throw new Error(`setup: DENO_WEBGPU_BACKEND=${userBackend}: no WebGPU adapter on that backend`);
   }
-  console.log("setup: no WebGPU adapter; installing mesa-vulkan-drivers (software Vulkan, lavapipe)");
-  const env = ["env", "DEBIAN_FRONTEND=noninteractive"];
-  if (
-    !await sh([...env, "apt-get", "update", "-qq"]) ||
-    !await sh([...env, "apt-get", "install", "-y", "-qq", "mesa-vulkan-drivers"])
-  ) {
-    throw new Error("setup: apt-get install mesa-vulkan-drivers failed");
+  label = `${userBackend} / ${name} (DENO_WEBGPU_BACKEND)`;
+} else if (!linux) {
+  const name = await probe("");
+  if (!name) throw new Error("setup: no WebGPU adapter; install your GPU's driver and rerun");
+  label = name;
+} else {
+  let vk = vulkanManifest() ? await probe("vulkan") : null;
+  if (!vk) {
+    const why = "no Vulkan driver, so WebGPU would fall back to llvmpipe through GL, which is slower";
+    if (isRoot && hasApt) {
+      console.log(`setup: ${why}; installing mesa-vulkan-drivers (Mesa's software Vulkan, lavapipe)`);
+      const env = { DEBIAN_FRONTEND: "noninteractive" };
+      const ok = await sh(["apt-get", "install", "-y", "-qq", "mesa-vulkan-drivers"], true, env) ||
+        (await sh(["apt-get", "update", "-qq"], true, env) &&
+          await sh(["apt-get", "install", "-y", "-qq", "mesa-vulkan-drivers"], false, env));
+      if (!ok) console.log(`setup: warning: \`${installCmd}\` failed`);
+      vk = await probe("vulkan");
+    } else {
+      console.log(`setup: ${why}. To get the faster backend run as root: ${installCmd}`);
+    }
   }
-  name = await adapterName();
-  if (!name) throw new Error("setup: still no WebGPU adapter after installing mesa-vulkan-drivers");
+  if (vk) label = backendLabel({ backend: "vulkan", reason: "" }, vk, /llvmpipe|lavapipe/i.test(vk));
+  else {
+    const gl = await probe("gl");
+    if (!gl) {
+      throw new Error(
+        `setup: no WebGPU adapter. Run as root: ${installCmd} (software Vulkan), or install your GPU's ` +
+          "Vulkan driver, then rerun.",
+      );
+    }
+    label = backendLabel({ backend: "gl", reason: "" }, gl, /llvmpipe/i.test(gl));
+  }
 }
-console.log(`setup: WebGPU adapter: ${name}`);
-console.log("setup: done. Next: `deno task demo` (main job) or `deno task test`.");
+if (!check) {
+  console.log(`setup: WebGPU adapter: ${label}`);
+  console.log("setup: done. Next: `deno task demo` (main job) or `deno task test`.");
+}

@@ -22,7 +22,7 @@ const num = (flag: string, v: string, integer: boolean) => {
   return n;
 };
 const ctx = await GpuContext.create();
-console.log(`adapter: ${ctx.adapterName}${ctx.isSoftware ? " (software)" : ""}`);
+console.log(`adapter: ${ctx.label}`);
 const t0 = performance.now();
 const log = await trainToy(ctx, {
   steps: num("steps", values.steps!, true),

@@ -14,7 +14,7 @@ const { config, yaml, flags, explicit } = parseTask(
 );
 resolveMethod(config, explicit); // refuse contradictory method/ablation settings before loading anything
 const ctx = await GpuContext.create();
-console.log(`adapter: ${ctx.adapterName}${ctx.isSoftware ? " (software)" : ""}`);
+console.log(`adapter: ${ctx.label}`);
 console.log(`effective config:\n${yaml}`);
 const r = await train(ctx, config, { resume: flags.resume as boolean, configYaml: yaml, explicit });
 console.log(`done: ${r.out} (${r.steps} updates, ${r.updatesPerSecond.toFixed(3)} updates/s)`);

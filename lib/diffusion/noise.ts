@@ -1,5 +1,6 @@
-// Forward diffusion and the epsilon-prediction objective, as compositions of existing GPU ops.
-//   x_t = sqrt(abar_t) * x0 + sqrt(1 - abar_t) * eps, one t per example.
+// Forward diffusion and the training objective, as compositions of existing GPU ops.
+//   x_t    = sqrt(abar_t) * x0 + sqrt(1 - abar_t) * eps, one t per example
+//   target = eps (prediction_type epsilon) or v = sqrt(abar_t) * eps - sqrt(1 - abar_t) * x0 (v_prediction)
 import type { GpuContext } from "../gpu/context.ts";
 import { add, mul } from "../ops/binary.ts";
 import { mseRows } from "../ops/reduce.ts";
@@ -16,9 +17,30 @@ export function noiseCoefTensors(
   timesteps: readonly number[],
   rank: number,
 ): [Tensor, Tensor] {
-  const shape = [timesteps.length, ...new Array(rank - 1).fill(1)];
-  const a = timesteps.map((t) => s.noiseCoefs(t)[0]), b = timesteps.map((t) => s.noiseCoefs(t)[1]);
-  return [tensor(ctx, a, shape), tensor(ctx, b, shape)];
+  return coefTensors(ctx, timesteps.map((t) => s.noiseCoefs(t)), rank);
+}
+
+function coefTensors(ctx: GpuContext, coefs: readonly [number, number][], rank: number): [Tensor, Tensor] {
+  const shape = [coefs.length, ...new Array(rank - 1).fill(1)];
+  return [tensor(ctx, coefs.map((c) => c[0]), shape), tensor(ctx, coefs.map((c) => c[1]), shape)];
+}
+
+/** ca_i * a_i + cb_i * b_i per example i. a, b: [B, ...] (batch first); coefs: B pairs. */
+function mixPerExample(
+  ctx: GpuContext,
+  a: Tensor,
+  b: Tensor,
+  coefs: readonly [number, number][],
+  what: string,
+): Tensor {
+  if (coefs.length !== a.shape[0]) {
+    throw new Error(`${what}: ${coefs.length} timesteps for batch ${a.describe()}`);
+  }
+  const [ca, cb] = coefTensors(ctx, coefs, a.shape.length);
+  const p = mul(ctx, a, ca), q = mul(ctx, b, cb);
+  const out = add(ctx, p, q);
+  if (!ctx.gradEnabled || !out.requiresGrad) { for (const t of [ca, cb, p, q]) t.dispose(); }
+  return out;
 }
 
 /** x0, eps: [B, C, H, W] (any rank >= 1 with batch first); timesteps: B integers. -> x_t, same shape. */
@@ -29,19 +51,28 @@ export function addNoise(
   eps: Tensor,
   timesteps: readonly number[],
 ): Tensor {
-  if (timesteps.length !== x0.shape[0]) {
-    throw new Error(`addNoise: ${timesteps.length} timesteps for batch ${x0.describe()}`);
-  }
-  const [ca, cb] = noiseCoefTensors(ctx, s, timesteps, x0.shape.length);
-  const p = mul(ctx, x0, ca), q = mul(ctx, eps, cb);
-  const xt = add(ctx, p, q);
-  if (!ctx.gradEnabled || !xt.requiresGrad) { for (const t of [ca, cb, p, q]) t.dispose(); }
-  return xt;
+  return mixPerExample(ctx, x0, eps, timesteps.map((t) => s.noiseCoefs(t)), "addNoise");
 }
 
-/** Per-example epsilon loss: mean over (C, H, W) of (pred - eps)^2. [B, ...] x [B, ...] -> [B]. */
-export function epsErrors(ctx: GpuContext, pred: Tensor, eps: Tensor): Tensor {
-  return mseRows(ctx, pred, eps);
+/**
+ * What the network regresses onto at each example's timestep: eps itself for an epsilon model (the
+ * same tensor is returned), v = sqrt(abar) * eps - sqrt(1 - abar) * x0 for v_prediction (a new one).
+ * x0, eps: [B, ...]; -> [B, ...].
+ */
+export function trainingTarget(
+  ctx: GpuContext,
+  s: NoiseSchedule,
+  x0: Tensor,
+  eps: Tensor,
+  timesteps: readonly number[],
+): Tensor {
+  if (s.config.prediction_type === "epsilon") return eps;
+  return mixPerExample(ctx, x0, eps, timesteps.map((t) => s.targetCoefs(t)), "trainingTarget");
+}
+
+/** Per-example loss: mean over (C, H, W) of (pred - target)^2. [B, ...] x [B, ...] -> [B]. */
+export function epsErrors(ctx: GpuContext, pred: Tensor, target: Tensor): Tensor {
+  return mseRows(ctx, pred, target);
 }
 
 /** B training timesteps drawn uniformly from {0 .. T-1}. */

@@ -1,8 +1,16 @@
 // Noise schedules and inference timesteps, in float64, with diffusers' config keys and meaning
-// (DDPMScheduler / DDIMScheduler): betas, alphas_cumprod, set_timesteps spacing, previous timestep.
+// (DDPMScheduler / DDIMScheduler): betas, alphas_cumprod, set_timesteps spacing, previous timestep,
+// what the network predicts (prediction_type) and the zero-terminal-SNR rescale (Lin et al. 2024,
+// "Common Diffusion Noise Schedules and Sample Steps are Flawed"; diffusers' rescale_betas_zero_snr).
 
 export type BetaSchedule = "linear" | "scaled_linear" | "squaredcos_cap_v2";
 export type TimestepSpacing = "leading" | "trailing" | "linspace";
+/**
+ * What the network outputs: epsilon (the noise), or v = sqrt(abar) * eps - sqrt(1 - abar) * x0
+ * (Salimans & Ho 2022). v keeps a learning signal for the prompt at high noise, where an epsilon
+ * model's error hardly depends on x0 (its x0 estimate is divided by sqrt(abar) ~ 0).
+ */
+export type PredictionType = "epsilon" | "v_prediction";
 
 /** The scheduler config (diffusers' scheduler_config.json keys). */
 export interface SchedulerConfig {
@@ -20,7 +28,9 @@ export interface SchedulerConfig {
   clip_sample_range: number;
   /** DDPM only: "fixed_small" (posterior variance) or "fixed_large" (beta_t). */
   variance_type: "fixed_small" | "fixed_large";
-  prediction_type: "epsilon";
+  prediction_type: PredictionType;
+  /** Rescale betas so that abar at the last timestep is exactly 0 (needs v_prediction). */
+  rescale_betas_zero_snr: boolean;
 }
 
 export const DEFAULT_SCHEDULER: SchedulerConfig = {
@@ -35,6 +45,7 @@ export const DEFAULT_SCHEDULER: SchedulerConfig = {
   clip_sample_range: 1,
   variance_type: "fixed_small",
   prediction_type: "epsilon",
+  rescale_betas_zero_snr: false,
 };
 
 /** Merges a partial config (e.g. a parsed scheduler_config.json) over the defaults and validates it. */
@@ -73,7 +84,16 @@ export function validateScheduler(c: SchedulerConfig, where = "scheduler config"
   if (!["fixed_small", "fixed_large"].includes(c.variance_type)) {
     bad("variance_type", "is not one of fixed_small, fixed_large");
   }
-  if (c.prediction_type !== "epsilon") bad("prediction_type", "is not supported (only epsilon)");
+  if (!["epsilon", "v_prediction"].includes(c.prediction_type)) {
+    bad("prediction_type", "is not one of epsilon, v_prediction");
+  }
+  if (typeof c.rescale_betas_zero_snr !== "boolean") bad("rescale_betas_zero_snr", "must be true or false");
+  if (c.rescale_betas_zero_snr && c.prediction_type === "epsilon") {
+    bad(
+      "rescale_betas_zero_snr",
+      "needs prediction_type v_prediction (an epsilon model cannot give x0 at zero SNR)",
+    );
+  }
 }
 
 /** diffusers' np.linspace(a, b, n) in float64. */
@@ -82,8 +102,27 @@ function linspace(a: number, b: number, n: number): number[] {
   return Array.from({ length: n }, (_, i) => a + (b - a) * i / (n - 1));
 }
 
-/** betas[T] for the configured schedule. */
+/** betas[T] for the configured schedule (rescaled to zero terminal SNR when configured). */
 export function betas(c: SchedulerConfig): Float64Array {
+  const b = rawBetas(c);
+  return c.rescale_betas_zero_snr ? rescaleZeroTerminalSnr(b) : b;
+}
+
+/**
+ * diffusers' rescale_zero_terminal_snr (Algorithm 1 of Lin et al.): shift and scale sqrt(abar) so the
+ * last is 0 and the first unchanged, then turn it back into betas (the last beta becomes 1).
+ */
+export function rescaleZeroTerminalSnr(b: Float64Array): Float64Array {
+  const T = b.length;
+  const sqrtAbar = new Float64Array(T);
+  let p = 1;
+  for (let i = 0; i < T; i++) sqrtAbar[i] = Math.sqrt(p *= 1 - b[i]);
+  const first = sqrtAbar[0], last = sqrtAbar[T - 1];
+  const abar = sqrtAbar.map((v) => ((v - last) * first / (first - last)) ** 2);
+  return Float64Array.from({ length: T }, (_, i) => 1 - (i === 0 ? abar[0] : abar[i] / abar[i - 1]));
+}
+
+function rawBetas(c: SchedulerConfig): Float64Array {
   const T = c.num_train_timesteps;
   if (c.beta_schedule === "linear") return Float64Array.from(linspace(c.beta_start, c.beta_end, T));
   if (c.beta_schedule === "scaled_linear") {
@@ -122,6 +161,27 @@ export class NoiseSchedule {
     this.checkT(t);
     const a = this.alphasCumprod[t];
     return [Math.sqrt(a), Math.sqrt(1 - a)];
+  }
+
+  /**
+   * The training target as a mix of x0 and eps: [cX0, cEps] with target = cX0 * x0 + cEps * eps.
+   * epsilon: [0, 1]; v_prediction: [-sqrt(1 - abar_t), sqrt(abar_t)] (diffusers' get_velocity).
+   */
+  targetCoefs(t: number): [number, number] {
+    const [a, b] = this.noiseCoefs(t);
+    return this.config.prediction_type === "v_prediction" ? [-b, a] : [0, 1];
+  }
+
+  /**
+   * The model output turned into estimates of x0 and eps at timestep t (abar = abar_t):
+   * x0 = xX * x_t + xOut * out, eps = eX * x_t + eOut * out.
+   * epsilon: x0 = (x_t - sqrt(1 - abar) out) / sqrt(abar), eps = out.
+   * v:       x0 = sqrt(abar) x_t - sqrt(1 - abar) out,     eps = sqrt(1 - abar) x_t + sqrt(abar) out.
+   */
+  outputCoefs(t: number): { xX: number; xOut: number; eX: number; eOut: number } {
+    const [a, b] = this.noiseCoefs(t);
+    if (this.config.prediction_type === "v_prediction") return { xX: a, xOut: -b, eX: b, eOut: a };
+    return { xX: 1 / a, xOut: -b / a, eX: 0, eOut: 1 };
   }
 
   /** diffusers set_timesteps(n): descending integer timesteps for n inference steps. */

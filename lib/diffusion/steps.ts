@@ -1,6 +1,9 @@
-// One reverse step of DDIM or DDPM (diffusers' DDIMScheduler.step / DDPMScheduler.step with
-// epsilon prediction), as float64 coefficients plus a GPU composition of existing ops.
-//   x0   = (x - sqrt(1 - a_t) * eps) / sqrt(a_t), optionally clipped to [-r, r]
+// One reverse step of DDIM or DDPM (diffusers' DDIMScheduler.step / DDPMScheduler.step), as float64
+// coefficients plus a GPU composition of existing ops. The model output `out` is first read as
+// estimates of x0 and eps (by prediction_type, NoiseSchedule.outputCoefs):
+//   x0   = xX * x + xOut * out, optionally clipped to [-r, r]   (epsilon: (x - sqrt(1-a) out) / sqrt(a))
+//   eps  = eX * x + eOut * out                                  (epsilon: out; diffusers does not
+//                                                                 recompute it from the clipped x0)
 //   prev = c0 * x0 + cEps * eps + cX * x + std * noise
 import type { GpuContext } from "../gpu/context.ts";
 import { relu } from "../ops/unary.ts";
@@ -13,9 +16,14 @@ export type SamplerKind = "ddim" | "ddpm";
 export interface StepCoefs {
   t: number;
   prevT: number;
-  /** sqrt(a_t) and sqrt(1 - a_t): x0 = (x - sqrtOneMinusA * eps) / sqrtA. */
+  /** sqrt(a_t) and sqrt(1 - a_t). */
   sqrtA: number;
   sqrtOneMinusA: number;
+  /** The model output as estimates: x0 = xX * x + xOut * out, eps = eX * x + eOut * out. */
+  xX: number;
+  xOut: number;
+  eX: number;
+  eOut: number;
   c0: number;
   cEps: number;
   cX: number;
@@ -36,6 +44,7 @@ export function ddimCoefs(s: NoiseSchedule, t: number, prevT: number, eta: numbe
     prevT,
     sqrtA: Math.sqrt(a),
     sqrtOneMinusA: Math.sqrt(1 - a),
+    ...s.outputCoefs(t),
     c0: Math.sqrt(aPrev),
     cEps: Math.sqrt(Math.max(0, 1 - aPrev - std * std)),
     cX: 0,
@@ -58,6 +67,7 @@ export function ddpmCoefs(s: NoiseSchedule, t: number, prevT: number): StepCoefs
     prevT,
     sqrtA: Math.sqrt(a),
     sqrtOneMinusA: Math.sqrt(1 - a),
+    ...s.outputCoefs(t),
     c0: Math.sqrt(aPrev) * betaT / (1 - a),
     cEps: 0,
     cX: Math.sqrt(alphaT) * (1 - aPrev) / (1 - a),
@@ -88,33 +98,35 @@ export function clampSym(ctx: GpuContext, x: Tensor, r: number): Tensor {
 }
 
 /**
- * Applies one step: x, eps: [B, C, H, W]; noise: same shape, or null when c.std is 0.
- * clip: the x0 clip range (0: off). Returns a new tensor; no gradients are recorded.
+ * Applies one step: x, out (the model output: eps or v): [B, C, H, W]; noise: same shape, or null when
+ * c.std is 0. clip: the x0 clip range (0: off). Returns a new tensor; no gradients are recorded.
  */
 export function applyStep(
   ctx: GpuContext,
   c: StepCoefs,
   x: Tensor,
-  eps: Tensor,
+  out: Tensor,
   noise: Tensor | null,
   clip = 0,
 ): Tensor {
   return ctx.noGrad(() => {
-    let x0 = scale(ctx, x, 1 / c.sqrtA);
-    accumulate(ctx, x0, eps, -c.sqrtOneMinusA / c.sqrtA);
+    let x0 = scale(ctx, x, c.xX);
+    accumulate(ctx, x0, out, c.xOut);
     if (clip > 0) {
       const k = clampSym(ctx, x0, clip);
       x0.dispose();
       x0 = k;
     }
-    const out = scale(ctx, x0, c.c0);
+    const prev = scale(ctx, x0, c.c0);
     x0.dispose();
-    if (c.cEps) accumulate(ctx, out, eps, c.cEps);
-    if (c.cX) accumulate(ctx, out, x, c.cX);
+    // cEps * eps = cEps * (eX * x + eOut * out): the x part joins cX.
+    if (c.cEps && c.eOut) accumulate(ctx, prev, out, c.cEps * c.eOut);
+    const cx = c.cX + c.cEps * c.eX;
+    if (cx) accumulate(ctx, prev, x, cx);
     if (c.std > 0) {
       if (!noise) throw new Error(`applyStep: t=${c.t} needs noise (std ${c.std})`);
-      accumulate(ctx, out, noise, c.std);
+      accumulate(ctx, prev, noise, c.std);
     }
-    return out;
+    return prev;
   });
 }

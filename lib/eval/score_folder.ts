@@ -1,5 +1,6 @@
 // Scores every row of a dataset folder (generated data or model samples, docs/DATA.md) against its own
-// attributes, and optionally against another row's (the "mismatched prompt" baseline).
+// attributes, and optionally against another row's (the "mismatched prompt" baseline). Rows with a
+// `taste` field (the taste world) also get the taste, guard and headline scores (score_taste.ts).
 
 import { join } from "node:path";
 import { Rng } from "../util/rng.ts";
@@ -8,7 +9,9 @@ import { renderClip, renderScene } from "../world/shapes.ts";
 import { readFrames, readImage } from "../io/images.ts";
 import { type MetadataRow, readMetadata } from "../data/metadata.ts";
 import { pool } from "../data/pool.ts";
+import { parseTaste } from "../world/taste.ts";
 import { readScene, scoreReading } from "./score_image.ts";
+import { scoreTasteReading } from "./score_taste.ts";
 import { scoreClip } from "./score_video.ts";
 import { psnr, ssim } from "./metrics.ts";
 import { bootstrapCI, type Interval } from "./stats.ts";
@@ -17,7 +20,8 @@ export interface ItemScores {
   file_name: string;
   /** Metric name -> value (NaN where a metric does not apply). */
   scores: Record<string, number>;
-  /** Per field, 1 when the reading equals the prompt's value (stills only). */
+  /** Per field, 1 when the reading equals the prompt's value (stills only); `taste`: 1 when the
+   * reading has the taste exactly when the row's taste is preferred. */
   agree?: Record<string, number>;
   /** Per field, the score against another row's attributes, where that field differs. */
   mismatch?: Record<string, number>;
@@ -96,14 +100,25 @@ async function scoreRow(
   out.scores.ssim = ssim(frames[0], ref, size);
   out.agree = {};
   for (const f of SCENE_FIELDS) out.agree[f] = reading.attrs[f] === a[f] ? 1 : 0;
+  const taste = parseTaste(row.raw, where);
+  if (taste !== undefined) {
+    const t = scoreTasteReading(reading, a);
+    Object.assign(out.scores, { taste: t.taste, has_taste: t.hasTaste ? 1 : 0, guard: t.guard });
+    out.scores.headline = t.headline;
+    out.agree.taste = t.hasTaste === (taste === "preferred") ? 1 : 0;
+  }
   if (row.loser_file_name) {
     const lp = await loadPixels(dir, row, clip, true);
-    out.scores.loser_mean = scoreReading(readScene(lp[0], size), a).mean;
+    const lr = readScene(lp[0], size);
+    out.scores.loser_mean = scoreReading(lr, a).mean;
+    if (taste !== undefined) out.scores.loser_taste = scoreTasteReading(lr, a).taste;
   }
   if (other) {
     const s = scoreReading(reading, other);
     out.mismatch = { mean: s.mean };
     for (const f of SCENE_FIELDS) if (other[f] !== a[f]) out.mismatch[f] = s[f];
+    const differs = other.background !== a.background || other.color !== a.color || other.shape !== a.shape;
+    if (taste !== undefined && differs) out.mismatch.guard = scoreTasteReading(reading, other).guard;
   }
   return out;
 }

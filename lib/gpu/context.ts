@@ -4,6 +4,7 @@ import { BufferPool } from "./pool.ts";
 import { type CompiledModule, compileModule, type KernelFile, pipelineKey } from "./kernel.ts";
 import { GpuError, NoAdapterError } from "./errors.ts";
 import { Profiler } from "./profiler.ts";
+import { type BackendChoice, backendLabel, chooseBackend } from "./backend.ts";
 import { Tape } from "../autograd/tape.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 
@@ -83,6 +84,7 @@ export class GpuContext {
     readonly device: GPUDevice,
     readonly adapterInfo: GPUAdapterInfo,
     readonly features: ReadonlySet<string>,
+    readonly backend: BackendChoice,
   ) {
     this.pool = new BufferPool(device);
     this.limits = device.limits;
@@ -98,8 +100,9 @@ export class GpuContext {
   /** Acquires an adapter and a device with the largest limits the adapter offers. */
   static async create(opts: ContextOptions = {}): Promise<GpuContext> {
     if (!("gpu" in navigator)) throw new NoAdapterError();
+    const backend = chooseBackend();
     const adapter = await navigator.gpu.requestAdapter({ powerPreference: opts.powerPreference });
-    if (!adapter) throw new NoAdapterError();
+    if (!adapter) throw new NoAdapterError(backend);
     const requiredLimits: Record<string, number> = {};
     for (const k of LIMIT_KEYS) {
       const v = (adapter.limits as unknown as Record<string, number>)[k];
@@ -108,7 +111,7 @@ export class GpuContext {
     const want: GPUFeatureName[] = [];
     if (adapter.features.has("timestamp-query")) want.push("timestamp-query");
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures: want });
-    const ctx = new GpuContext(device, adapter.info, new Set(device.features));
+    const ctx = new GpuContext(device, adapter.info, new Set(device.features), backend);
     if (opts.profile && ctx.features.has("timestamp-query")) ctx.profiler = new Profiler(device);
     return ctx;
   }
@@ -116,6 +119,11 @@ export class GpuContext {
   get adapterName(): string {
     const i = this.adapterInfo;
     return [i.description, i.vendor, i.architecture].filter((s) => s).join(" / ") || "unknown adapter";
+  }
+
+  /** Backend and adapter, e.g. "Vulkan / llvmpipe (lavapipe) (LLVM 15.0.6, 256 bits) / 65541, software". */
+  get label(): string {
+    return backendLabel(this.backend, this.adapterName, this.isSoftware);
   }
 
   get isSoftware(): boolean {

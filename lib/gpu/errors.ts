@@ -10,9 +10,12 @@ export function formatCompileMessage(file: string, source: string, msg: GPUCompi
 
 /** Thrown when no WebGPU adapter is available; says what to install. */
 export class NoAdapterError extends Error {
-  constructor() {
+  constructor(backend?: { backend: string; reason: string }) {
+    const tried = backend && backend.backend !== "default"
+      ? ` with backend ${backend.backend} (${backend.reason}; set DENO_WEBGPU_BACKEND=gl or =vulkan to choose)`
+      : "";
     super(
-      "no WebGPU adapter found. On Linux without a GPU install Mesa's software Vulkan driver " +
+      `no WebGPU adapter found${tried}. On Linux without a GPU install Mesa's software Vulkan driver ` +
         "(`apt-get install -y mesa-vulkan-drivers`, gives lavapipe) or make sure llvmpipe GL " +
         "(libgl1-mesa-dri, libegl-mesa0) is present; with a GPU, install its Vulkan driver. " +
         "Then rerun; `deno task setup` checks this for you.",

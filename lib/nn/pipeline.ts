@@ -1,7 +1,7 @@
 // The text-to-image model as one bundle: word tokenizer, CLIP-like text encoder, UNet and noise
 // schedule, saved/loaded as a diffusers-style folder (unet/, text_encoder/, tokenizer/, scheduler/).
 import type { GpuContext } from "../gpu/context.ts";
-import { addNoise, epsErrors } from "../diffusion/noise.ts";
+import { addNoise, epsErrors, trainingTarget } from "../diffusion/noise.ts";
 import { type PromptSampleOptions, samplePrompts } from "../diffusion/sampler.ts";
 import { NoiseSchedule, type SchedulerConfig, schedulerConfig } from "../diffusion/schedule.ts";
 import { loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
@@ -69,13 +69,14 @@ export class TextToImage {
   }
 
   /**
-   * Per-example epsilon errors e = mean((eps_theta(x_t, c, t) - eps)^2): x0, eps [B, C, H, W],
+   * Per-example errors e = mean((out_theta(x_t, c, t) - target)^2), target eps or v by the scheduler's
+   * prediction_type: x0, eps [B, C, H, W],
    * timesteps B integers, cond from encode(). -> [B] (recorded on the tape when grads are on).
    */
   denoiseErrors(ctx: GpuContext, x0: Tensor, eps: Tensor, timesteps: number[], cond: Encoded): Tensor {
     const xt = addNoise(ctx, this.schedule, x0, eps, timesteps);
     const pred = this.unet.forward(ctx, xt, timesteps, cond.hidden, cond.mask);
-    return epsErrors(ctx, pred, eps);
+    return epsErrors(ctx, pred, trainingTarget(ctx, this.schedule, x0, eps, timesteps));
   }
 
   /** Images [B, C, H, W] in about [-1, 1] for prompts, one seed per prompt, with CFG (uncond = ""). */

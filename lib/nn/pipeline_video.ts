@@ -3,7 +3,7 @@
 // spatial weights and the motion modules together (config _class_name UNetMotionModel, num_frames).
 // Clips are [B, F, C, H, W] in about [-1, 1].
 import type { GpuContext } from "../gpu/context.ts";
-import { addNoise, epsErrors } from "../diffusion/noise.ts";
+import { addNoise, epsErrors, trainingTarget } from "../diffusion/noise.ts";
 import { samplePrompts } from "../diffusion/sampler.ts";
 import { NoiseSchedule, type SchedulerConfig, schedulerConfig } from "../diffusion/schedule.ts";
 import { loadCheckpoint } from "../io/checkpoint.ts";
@@ -105,7 +105,7 @@ export class TextToVideo {
     if (x0.shape.length !== 5) throw new Error(`denoiseErrors: x0 ${x0.describe()} is not [B, F, C, H, W]`);
     const xt = addNoise(ctx, this.schedule, x0, eps, timesteps);
     const pred = this.unet.forward(ctx, xt, timesteps, cond.hidden, cond.mask);
-    return epsErrors(ctx, pred, eps);
+    return epsErrors(ctx, pred, trainingTarget(ctx, this.schedule, x0, eps, timesteps));
   }
 
   /**

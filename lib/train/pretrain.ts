@@ -55,6 +55,11 @@ export interface PretrainConfig {
     max_length: number;
     beta_schedule: string;
     num_train_timesteps: number;
+    /** What the UNet predicts: epsilon (the shipped bases) or v_prediction (diffusers' names). */
+    prediction_type: string;
+    /** Rescale betas to zero terminal SNR (needs v_prediction); pair with timestep_spacing trailing. */
+    rescale_betas_zero_snr: boolean;
+    timestep_spacing: string;
     init_seed: number;
     /** Video only: an image checkpoint to start from (spatial weights copied, motion modules fresh). */
     init_from_image: string | null;
@@ -104,6 +109,9 @@ export const PRETRAIN_DEFAULTS: PretrainConfig = {
     max_length: 16,
     beta_schedule: "linear",
     num_train_timesteps: 1000,
+    prediction_type: "epsilon",
+    rescale_betas_zero_snr: false,
+    timestep_spacing: "leading",
     init_seed: 0,
     init_from_image: null,
     motion_heads: 8,
@@ -145,6 +153,9 @@ export const PRETRAIN_SCHEMA = defineSchema(PRETRAIN_DEFAULTS, {
   "model.max_length": int({ min: 4 }),
   "model.beta_schedule": oneOf("linear", "scaled_linear", "squaredcos_cap_v2"),
   "model.num_train_timesteps": int({ min: 2 }),
+  "model.prediction_type": oneOf("epsilon", "v_prediction"),
+  "model.rescale_betas_zero_snr": bool(),
+  "model.timestep_spacing": oneOf("leading", "trailing", "linspace"),
   "model.init_seed": int({ min: 0 }),
   "model.init_from_image": str({ nullable: true }),
   "model.motion_heads": int({ min: 1 }),
@@ -204,7 +215,13 @@ export function createModel(ctx: GpuContext, c: PretrainConfig): TextToImage {
         : {}),
     },
     text: { num_hidden_layers: m.text_layers, num_attention_heads: m.text_heads },
-    scheduler: { beta_schedule: m.beta_schedule as never, num_train_timesteps: m.num_train_timesteps },
+    scheduler: {
+      beta_schedule: m.beta_schedule as never,
+      num_train_timesteps: m.num_train_timesteps,
+      prediction_type: m.prediction_type as never,
+      rescale_betas_zero_snr: m.rescale_betas_zero_snr,
+      timestep_spacing: m.timestep_spacing as never,
+    },
   });
 }
 

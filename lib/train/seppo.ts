@@ -10,21 +10,24 @@
 // Images or clips through the same loop: data.frames = F > 0 makes every example [F, 3, H, W] and the
 // model a TextToVideo (lib/nn/bundle.ts); the per-example errors are then means over frames too.
 import { backward } from "../autograd/backward.ts";
-import { addNoise } from "../diffusion/noise.ts";
-import { noiseFor, sampleTimesteps } from "../diffusion/noise.ts";
+import { addNoise, dropPrompts, noiseFor, sampleTimesteps, trainingTarget } from "../diffusion/noise.ts";
 import type { GpuContext } from "../gpu/context.ts";
 import { checkpointDir, cleanCheckpointLeftovers, latestCheckpoint } from "../io/checkpoint.ts";
 import { bool, defineSchema, int, num, oneOf, str } from "../io/config.ts";
 import { loadImageFolder } from "../data/imagefolder.ts";
+import type { MetadataRow } from "../data/metadata.ts";
 import { exampleShape, loadBundle, referenceModel } from "../nn/bundle.ts";
 import { TextToVideo } from "../nn/pipeline_video.ts";
 import { concat, filled, slice } from "../ops/copy.ts";
 import { type AafMode, preferenceLoss } from "../ops/preference_loss.ts";
 import { mean, mseRows } from "../ops/reduce.ts";
+import { scale } from "../ops/scale.ts";
 import { type Tensor, tensor } from "../tensor/tensor.ts";
 import { Progress } from "../util/progress.ts";
 import { Rng } from "../util/rng.ts";
 import { AdamW } from "./adamw.ts";
+import type { AafRow } from "./aaf_log.ts";
+import { Ema } from "./ema.ts";
 import { writeGrid } from "./images.ts";
 import { lrAt } from "./lr.ts";
 import { CheckpointPool, copyWeights, type RefStrategy, selectReference } from "./pool.ts";
@@ -36,6 +39,7 @@ import {
   MetricsLog,
   pruneCheckpoints,
   StopFlag,
+  withWeights,
 } from "./run.ts";
 
 export type Method = "sft" | "dpo" | "spin" | "seppo";
@@ -51,13 +55,24 @@ export interface TrainConfig {
   pool: { size: number; interval: number; gpu_budget_mb: number };
   train: {
     steps: number;
+    /** Micro-batch size; an update sees batch * grad_accum examples. */
     batch: number;
+    /** Micro-batches accumulated per optimizer update (the same update as one batch that many times larger). */
+    grad_accum: number;
     lr: number;
     warmup: number;
     schedule: string;
     min_lr_ratio: number;
     weight_decay: number;
     max_grad_norm: number;
+    /**
+     * EMA of the fine-tuned weights, the weights checkpoints save as the model (what eval sees); 0 = off.
+     * The decay after n updates is min(ema, (1 + n) / (10 + n)), diffusers' EMAModel warmup, so a short
+     * run averages its last updates instead of staying at the base.
+     */
+    ema: number;
+    /** Share of training captions replaced by "" (keeps the unconditional half of CFG trained). */
+    prompt_dropout: number;
     seed: number;
     /** Clips only: train the motion modules alone, the spatial UNet frozen (AnimateDiff's recipe). */
     motion_only: boolean;
@@ -84,12 +99,15 @@ export const TRAIN_DEFAULTS: TrainConfig = {
   train: {
     steps: 200,
     batch: 16,
+    grad_accum: 1,
     lr: 1e-4,
     warmup: 10,
     schedule: "constant",
     min_lr_ratio: 1,
     weight_decay: 0,
     max_grad_norm: 1,
+    ema: 0.999,
+    prompt_dropout: 0.1,
     seed: 0,
     motion_only: false,
   },
@@ -115,12 +133,15 @@ export const TRAIN_SCHEMA = defineSchema(TRAIN_DEFAULTS, {
   "pool.gpu_budget_mb": num({ min: 0 }),
   "train.steps": int({ min: 1 }),
   "train.batch": int({ min: 1 }),
+  "train.grad_accum": int({ min: 1 }),
   "train.lr": num({ gt: 0 }),
   "train.warmup": int({ min: 0 }),
   "train.schedule": oneOf("constant", "cosine", "linear"),
   "train.min_lr_ratio": num({ min: 0, max: 1 }),
   "train.weight_decay": num({ min: 0 }),
   "train.max_grad_norm": num({ min: 0 }),
+  "train.ema": num({ min: 0, lt: 1 }),
+  "train.prompt_dropout": num({ min: 0, max: 1 }),
   "train.seed": int({ min: 0 }),
   "train.motion_only": bool(),
   "log.every": int({ min: 1 }),
@@ -194,6 +215,8 @@ export interface StepStats {
   grad_norm: number;
   updates_per_s: number;
   seconds: number;
+  /** Mean quality of this update's reference samples (with a judge). */
+  ref_quality?: number;
 }
 
 export interface TrainResult {
@@ -204,11 +227,13 @@ export interface TrainResult {
   last: StepStats | null;
 }
 
-const meanOf = (a: ArrayLike<number>, lo: number, hi: number) => {
-  let s = 0;
-  for (let i = lo; i < hi; i++) s += a[i];
-  return s / (hi - lo);
-};
+/** The world's reading of one reference sample: quality in [0, 1], good when > 0.5 (AAF diagnostics). */
+export type RefJudge = (pixels: Float32Array, row: MetadataRow) => number;
+
+/** diffusers' EMAModel decay without use_ema_warmup: min(max, (1 + n) / (10 + n)) after n updates. */
+export function emaDecayAt(n: number, max: number): number {
+  return n <= 0 ? 0 : Math.min(max, (1 + n) / (10 + n));
+}
 
 export async function train(
   ctx: GpuContext,
@@ -219,11 +244,13 @@ export async function train(
     explicit?: Set<string>;
     log?: (s: string) => void;
     quiet?: boolean;
+    /** Scores every reference sample and writes aaf.jsonl (AAF call vs truth), see aaf_log.ts. */
+    judge?: RefJudge;
   } = {},
 ): Promise<TrainResult> {
   const say = o.log ?? console.log;
   const r = resolveMethod(c, o.explicit);
-  const B = c.train.batch, size = c.data.size, F = c.data.frames ?? 0;
+  const B = c.train.batch, K = c.train.grad_accum, N = B * K, size = c.data.size, F = c.data.frames ?? 0;
   if (c.train.motion_only && F === 0) {
     throw new Error(`train.motion_only = true needs clips (data.frames > 0, got ${F})`);
   }
@@ -251,8 +278,11 @@ export async function train(
   const refWeights = refUnet.parameters();
   copyWeights(ctx, policy, refWeights);
   say(
-    `train: method ${r.method}, reference ${r.loser === "none" ? "none" : r.strategy}, aaf ${r.aaf}, ` +
-      `beta ${c.beta}, ${data.items.length} winners${F ? ` (clips of ${F} frames)` : ""}, base ${c.base}` +
+    `train: method ${r.method}` +
+      (r.loser === "none" ? "" : `, reference ${r.strategy}, aaf ${r.aaf}, beta ${c.beta}`) +
+      `, ${data.items.length} winners${F ? ` (clips of ${F} frames)` : ""}, base ${c.base}` +
+      `, ${N} examples per update${K > 1 ? ` (${K} x ${B})` : ""}` +
+      (c.train.ema > 0 ? `, EMA ${c.train.ema}` : "") +
       (trainable === policy ? "" : `, motion modules only (${trainable.size} tensors)`),
   );
   const opt = new AdamW(ctx, [...trainable.values()], {
@@ -260,6 +290,7 @@ export async function train(
     weightDecay: c.train.weight_decay,
     maxGradNorm: c.train.max_grad_norm,
   });
+  const ema = c.train.ema > 0 ? new Ema(ctx, trainable, c.train.ema) : null;
   await Deno.mkdir(c.out, { recursive: true });
   await cleanCheckpointLeftovers(c.out);
   const poolOpts = {
@@ -274,7 +305,14 @@ export async function train(
   if (o.resume && !last) say(`resume: no checkpoint in ${c.out}; starting from the base`);
   if (last) {
     const path = `${last.dir}/trainer_state.safetensors`;
-    const meta = decodeTrainerState(ctx, await Deno.readFile(path), path, trainable, opt, null);
+    const meta = decodeTrainerState(
+      ctx,
+      await Deno.readFile(path),
+      path,
+      trainable,
+      opt,
+      ema?.weights ?? null,
+    );
     start = Number(meta.step);
     pool = await CheckpointPool.restore(ctx, poolOpts, policy, `${last.dir}/pool`);
     say(`resume: ${last.dir} (update ${start}, pool of ${pool.length})`);
@@ -284,10 +322,15 @@ export async function train(
   }
   if (o.configYaml !== undefined) await Deno.writeTextFile(`${c.out}/config.yaml`, o.configYaml);
   const metrics = await MetricsLog.open(`${c.out}/metrics.jsonl`, last ? start : null);
+  const judged = o.judge && r.loser === "ref";
+  const aafLog = judged ? await MetricsLog.open(`${c.out}/aaf.jsonl`, last ? start : null) : null;
   const stop = new StopFlag();
   const T = model.schedule.config.num_train_timesteps;
   const shape = exampleShape(model); // [3, H, W] or [F, 3, H, W]
-  const batchAt = batchSchedule(data, B, c.train.seed, c.data.prefs);
+  const per = shape.reduce((a, b) => a * b, 1);
+  // The data order depends on the examples per update only, so grad_accum k x batch b and 1 x (k b)
+  // see the same examples.
+  const batchAt = batchSchedule(data, N, c.train.seed, c.data.prefs);
   let loadedEntry = -1; // pool entry id currently in the reference UNet
   const progress = o.quiet ? null : new Progress(`train ${r.method}`, c.train.steps);
   progress?.skip(start);
@@ -295,15 +338,23 @@ export async function train(
   let lastStats: StepStats | null = null;
   const sampleDir = `${c.out}/samples`;
   const gridPrompts = [...new Set(data.items.map((x) => x.text))].slice(0, 8);
+  // Checkpoints and sample grids show the EMA weights (what evaluation uses) when EMA is on.
+  const asEvaluated = <T>(
+    fn: () => Promise<T>,
+  ) => (ema ? withWeights(ctx, trainable, ema.weights, fn) : fn());
 
   const saveCheckpoint = async (step: number) => {
     const dir = checkpointDir(c.out, step);
-    const state = await encodeTrainerState(trainable, opt, null, { step: String(step), method: r.method });
-    await model.save(dir, {
+    const state = await encodeTrainerState(trainable, opt, ema?.weights ?? null, {
+      step: String(step),
+      method: r.method,
+    });
+    const extra = {
       "trainer_state.safetensors": state,
       ...(await pool.files("pool/")),
       ...(o.configYaml ? { "train_config.yaml": o.configYaml } : {}),
-    }, c.save.dtype as "F16" | "F32");
+    };
+    await asEvaluated(() => model.save(dir, extra, c.save.dtype as "F16" | "F32"));
     if (!c.save.keep_all) await pruneCheckpoints(c.out, step);
   };
 
@@ -325,102 +376,126 @@ export async function train(
         await pool.loadInto(refIndex, refWeights);
         loadedEntry = entry.id;
       }
+      // Every random draw of the update is made for all N examples up front, in this order, so the
+      // draws of example i do not depend on how the update is split into micro-batches.
       const refSeeds = batch.texts.map(() => rng.next());
-      // Loser slot [B, ...shape]: data losers (dpo), or samples of the reference model for the same
-      // prompts (clips from a video reference).
-      let xl: Tensor | null = null;
-      if (r.loser === "data") xl = tensor(ctx, batch.losers!, [B, ...shape]).keep();
-      if (r.loser === "ref") {
-        xl = (await refModel.generate(ctx, batch.texts, refSeeds, {
-          steps: c.ref.steps,
-          guidance: c.ref.guidance,
-          eta: c.ref.eta,
-        })).keep();
-      }
-      const ts = sampleTimesteps(rng, B, T);
+      const ts = sampleTimesteps(rng, N, T);
       const noiseSeeds = ts.map(() => rng.next());
-      const stats = await ctx.scope(() => {
-        const cond = ctx.noGrad(() => model.encode(ctx, batch.texts));
-        const xw = tensor(ctx, batch.images, [B, ...shape]);
-        const eps = noiseFor(ctx, noiseSeeds, shape);
-        if (!xl) {
-          const ew = mseRows(
-            ctx,
-            model.unet.forward(ctx, addNoise(ctx, model.schedule, xw, eps, ts), ts, cond.hidden, cond.mask),
-            eps,
-          );
-          const none = filled(ctx, [B], 0); // SFT ignores the other three errors
-          const out = preferenceLoss(ctx, ew, none, none, none, { beta: c.beta, aaf: "off", sft: true });
-          const loss = mean(ctx, out.loss);
-          const keep = ctx.noGrad(() => concat(ctx, [out.loss, out.s, out.z, ew, none, none, none], 0))
-            .keep();
-          backward(ctx, loss);
-          return keep;
+      // Prompt dropout on the training captions only; reference samples follow the real prompt.
+      const texts = c.train.prompt_dropout > 0
+        ? dropPrompts(batch.texts, c.train.prompt_dropout, rng)
+        : batch.texts;
+      const kept: Tensor[] = [];
+      const aafRow: AafRow | null = judged
+        ? { step: step + 1, ref_update: entry.update, s: [], quality: [] }
+        : null;
+      for (let a = 0; a < K; a++) {
+        const lo = a * B, hi = lo + B;
+        // Loser slot [B, ...shape]: data losers (dpo), or samples of the reference model for the same
+        // prompts (clips from a video reference).
+        let xl: Tensor | null = null;
+        if (r.loser === "data") {
+          xl = tensor(ctx, batch.losers!.subarray(lo * per, hi * per), [B, ...shape]).keep();
         }
-        // One batched forward of [winners; loser slot] ([2B, ...shape]) with the same t and eps for
-        // both halves; mseRows averages over everything but the batch axis (frames too) -> [2B].
-        const x2 = concat(ctx, [xw, xl], 0);
-        const eps2 = concat(ctx, [eps, eps], 0);
-        const ts2 = [...ts, ...ts];
-        const h2 = concat(ctx, [cond.hidden, cond.hidden], 0);
-        const m2 = concat(ctx, [cond.mask, cond.mask], 0);
-        const xt2 = ctx.noGrad(() => addNoise(ctx, model.schedule, x2, eps2, ts2));
-        const eTheta = mseRows(ctx, model.unet.forward(ctx, xt2, ts2, h2, m2), eps2);
-        const eRef = ctx.noGrad(() => mseRows(ctx, refUnet.forward(ctx, xt2, ts2, h2, m2), eps2));
-        const ethw = slice(ctx, eTheta, 0, 0, B), ethl = slice(ctx, eTheta, 0, B, 2 * B);
-        const erw = slice(ctx, eRef, 0, 0, B), erl = slice(ctx, eRef, 0, B, 2 * B);
-        const out = preferenceLoss(ctx, ethw, erw, ethl, erl, { beta: c.beta, aaf: r.aaf });
-        const loss = mean(ctx, out.loss);
-        const keep = ctx.noGrad(() => concat(ctx, [out.loss, out.s, out.z, ethw, erw, ethl, erl], 0)).keep();
-        backward(ctx, loss);
-        return keep;
-      });
-      xl?.dispose();
+        if (r.loser === "ref") {
+          xl = (await refModel.generate(ctx, batch.texts.slice(lo, hi), refSeeds.slice(lo, hi), {
+            steps: c.ref.steps,
+            guidance: c.ref.guidance,
+            eta: c.ref.eta,
+          })).keep();
+          if (aafRow) {
+            const px = await xl.read();
+            for (let i = 0; i < B; i++) {
+              aafRow.quality.push(
+                o.judge!(px.subarray(i * per, (i + 1) * per), data.items[batch.indices[lo + i]]),
+              );
+            }
+          }
+        }
+        kept.push(
+          await microBatch(ctx, {
+            model,
+            refUnet,
+            aaf: r.aaf,
+            beta: c.beta,
+            xw: batch.images.subarray(lo * per, hi * per),
+            xl,
+            texts: texts.slice(lo, hi),
+            ts: ts.slice(lo, hi),
+            noiseSeeds: noiseSeeds.slice(lo, hi),
+            shape,
+            weight: 1 / K,
+          }),
+        );
+        xl?.dispose();
+        ctx.flush();
+      }
       opt.update(lr);
       opt.zeroGrad();
+      if (ema) {
+        ema.decay = emaDecayAt(step + 1, c.train.ema);
+        ema.update();
+      }
       ctx.flush();
       const done = step + 1;
       await pool.maybeSnapshot(done, policy);
       progress?.tick();
-      if (done % c.log.every === 0 || done === c.train.steps) {
-        const v = await stats.read();
-        const secs = (performance.now() - t0) / 1000;
-        const s = v.subarray(B, 2 * B), z = v.subarray(2 * B, 3 * B);
-        lastStats = {
-          step: done,
-          loss: meanOf(v, 0, B),
-          implicit_acc: Array.from(z).filter((x) => x > 0).length / B,
-          flip_rate: r.loser === "none" ? 0 : Array.from(s).filter((x) => x !== 1).length / B,
-          e_theta_w: meanOf(v, 3 * B, 4 * B),
-          e_ref_w: meanOf(v, 4 * B, 5 * B),
-          e_theta_l: meanOf(v, 5 * B, 6 * B),
-          e_ref_l: meanOf(v, 6 * B, 7 * B),
-          ref_entry: r.loser === "none" ? -1 : refIndex,
-          ref_update: r.loser === "none" ? -1 : entry.update,
-          lr,
-          grad_norm: await opt.lastGradNorm(),
-          updates_per_s: (done - start) / secs,
-          seconds: secs,
-        };
-        metrics.write({ ...lastStats });
-        progress?.note(
-          `loss ${lastStats.loss.toFixed(4)} acc ${lastStats.implicit_acc.toFixed(2)} flip ${
-            lastStats.flip_rate.toFixed(2)
-          }`,
-        );
-        await metrics.flush();
+      const logNow = done % c.log.every === 0 || done === c.train.steps;
+      if (logNow || aafRow) {
+        // [loss, s, z, e_theta_w, e_ref_w, e_theta_l, e_ref_l] per micro-batch, each B long.
+        const parts = await Promise.all(kept.map((k) => k.read()));
+        const col = (j: number) => parts.flatMap((v) => Array.from(v.subarray(j * B, (j + 1) * B)));
+        if (aafRow) {
+          aafRow.s = col(1);
+          aafLog!.write({ ...aafRow });
+          await aafLog!.flush();
+        }
+        if (logNow) {
+          const secs = (performance.now() - t0) / 1000;
+          const s = col(1), z = col(2);
+          const avg = (xs: number[]) => xs.reduce((p, q) => p + q, 0) / xs.length;
+          lastStats = {
+            step: done,
+            loss: avg(col(0)),
+            implicit_acc: z.filter((x) => x > 0).length / N,
+            flip_rate: r.loser === "none" ? 0 : s.filter((x) => x !== 1).length / N,
+            e_theta_w: avg(col(3)),
+            e_ref_w: avg(col(4)),
+            e_theta_l: avg(col(5)),
+            e_ref_l: avg(col(6)),
+            ref_entry: r.loser === "none" ? -1 : refIndex,
+            ref_update: r.loser === "none" ? -1 : entry.update,
+            lr,
+            grad_norm: await opt.lastGradNorm(),
+            updates_per_s: (done - start) / secs,
+            seconds: secs,
+            ...(aafRow ? { ref_quality: avg(aafRow.quality) } : {}),
+          };
+          metrics.write({ ...lastStats });
+          progress?.note(
+            `loss ${lastStats.loss.toFixed(4)}` +
+              (r.loser === "none"
+                ? ""
+                : ` acc ${lastStats.implicit_acc.toFixed(2)} flip ${lastStats.flip_rate.toFixed(2)}`),
+          );
+          await metrics.flush();
+        }
       }
-      stats.persistent = false;
-      stats.dispose();
+      for (const k of kept) {
+        k.persistent = false;
+        k.dispose();
+      }
       if (c.log.sample_every > 0 && done % c.log.sample_every === 0) {
         await Deno.mkdir(sampleDir, { recursive: true });
-        const imgs = await model.generate(ctx, gridPrompts, gridPrompts.map((_, i) => i), {
-          steps: c.log.sample_steps,
-          guidance: c.log.sample_guidance,
+        await asEvaluated(async () => {
+          const imgs = await model.generate(ctx, gridPrompts, gridPrompts.map((_, i) => i), {
+            steps: c.log.sample_steps,
+            guidance: c.log.sample_guidance,
+          });
+          // Images: 4 per row; clips: one per row, F frames wide.
+          await writeGrid(`${sampleDir}/step-${done}.png`, await imgs.read(), size, F || 4);
+          imgs.dispose();
         });
-        // Images: 4 per row; clips: one per row, F frames wide.
-        await writeGrid(`${sampleDir}/step-${done}.png`, await imgs.read(), size, F || 4);
-        imgs.dispose();
       }
       if (done % c.log.ckpt_every === 0 || done === c.train.steps) await saveCheckpoint(done);
     }
@@ -440,7 +515,73 @@ export async function train(
   );
   pool.dispose();
   refUnet.dispose();
+  ema?.dispose();
   opt.dispose();
   model.dispose();
   return { out: c.out, steps: step, seconds, updatesPerSecond: (step - start) / seconds, last: lastStats };
+}
+
+/**
+ * One micro-batch of B examples: forward and backward of the method's loss, scaled by `weight`
+ * (1 / grad_accum), gradients accumulated into the policy's. Returns the per-example statistics
+ * [loss, s, z, e_theta_w, e_ref_w, e_theta_l, e_ref_l] (7B, persistent: the caller disposes them).
+ */
+async function microBatch(
+  ctx: GpuContext,
+  m: {
+    model: Awaited<ReturnType<typeof loadBundle>>;
+    refUnet: ReturnType<typeof referenceModel>["unet"];
+    aaf: AafMode;
+    beta: number;
+    /** Winners [B, ...shape] in [-1, 1]. */
+    xw: Float32Array;
+    /** Loser slot [B, ...shape], or null (sft). */
+    xl: Tensor | null;
+    texts: string[];
+    ts: number[];
+    noiseSeeds: number[];
+    shape: number[];
+    weight: number;
+  },
+): Promise<Tensor> {
+  const { model, refUnet, xl, texts, ts, shape } = m;
+  const B = texts.length;
+  return await ctx.scope(() => {
+    const cond = ctx.noGrad(() => model.encode(ctx, texts));
+    const xw = tensor(ctx, m.xw, [B, ...shape]);
+    const eps = noiseFor(ctx, m.noiseSeeds, shape);
+    if (!xl) {
+      const target = ctx.noGrad(() => trainingTarget(ctx, model.schedule, xw, eps, ts));
+      const ew = mseRows(
+        ctx,
+        model.unet.forward(ctx, addNoise(ctx, model.schedule, xw, eps, ts), ts, cond.hidden, cond.mask),
+        target,
+      );
+      const none = filled(ctx, [B], 0); // SFT ignores the other three errors
+      const out = preferenceLoss(ctx, ew, none, none, none, { beta: m.beta, aaf: "off", sft: true });
+      const loss = scale(ctx, mean(ctx, out.loss), m.weight);
+      const keep = ctx.noGrad(() => concat(ctx, [out.loss, out.s, out.z, ew, none, none, none], 0)).keep();
+      backward(ctx, loss);
+      return keep;
+    }
+    // One batched forward of [winners; loser slot] ([2B, ...shape]) with the same t and eps for
+    // both halves; mseRows averages over everything but the batch axis (frames too) -> [2B].
+    const x2 = concat(ctx, [xw, xl], 0);
+    const eps2 = concat(ctx, [eps, eps], 0);
+    const ts2 = [...ts, ...ts];
+    const h2 = concat(ctx, [cond.hidden, cond.hidden], 0);
+    const m2 = concat(ctx, [cond.mask, cond.mask], 0);
+    const xt2 = ctx.noGrad(() => addNoise(ctx, model.schedule, x2, eps2, ts2));
+    // The regression target (eps, or v for a v_prediction model), shared by policy and reference.
+    const tgt2 = ctx.noGrad(() => trainingTarget(ctx, model.schedule, x2, eps2, ts2));
+    const eTheta = mseRows(ctx, model.unet.forward(ctx, xt2, ts2, h2, m2), tgt2);
+    const eRef = ctx.noGrad(() => mseRows(ctx, refUnet.forward(ctx, xt2, ts2, h2, m2), tgt2));
+    const ethw = slice(ctx, eTheta, 0, 0, B), ethl = slice(ctx, eTheta, 0, B, 2 * B);
+    const erw = slice(ctx, eRef, 0, 0, B), erl = slice(ctx, eRef, 0, B, 2 * B);
+    const out = preferenceLoss(ctx, ethw, erw, ethl, erl, { beta: m.beta, aaf: m.aaf });
+    const loss = scale(ctx, mean(ctx, out.loss), m.weight);
+    const keep = ctx.noGrad(() => concat(ctx, [out.loss, out.s, out.z, ethw, erw, ethl, erl], 0)).keep();
+    backward(ctx, loss);
+    return keep;
+  });
 }

@@ -36,7 +36,13 @@ const GROWTH_PHRASES: Record<Growth, readonly string[]> = {
 export type OmitField = "background" | "color" | "shape" | "size" | "position";
 
 export interface PromptOptions {
-  omit?: OmitField;
+  /** Fields left out of the text: one (caption noise) or several (the taste world never states
+   * size or position). */
+  omit?: OmitField | readonly OmitField[];
+}
+
+function omits(opts: PromptOptions, f: OmitField): boolean {
+  return Array.isArray(opts.omit) ? opts.omit.includes(f) : opts.omit === f;
 }
 
 /** Joins words, dropping empty parts, so an omitted field leaves no double spaces. */
@@ -46,12 +52,11 @@ function words(...parts: string[]): string {
 
 /** A prompt for a still scene, in one of several phrasings chosen by rng. */
 export function promptFor(a: SceneAttrs, rng: Rng, opts: PromptOptions = {}): string {
-  const omit = opts.omit;
-  const size = omit === "size" ? "" : rng.pick(SIZE_WORDS[a.size]);
-  const color = omit === "color" ? "" : a.color;
-  const shape = omit === "shape" ? "shape" : a.shape;
-  const pos = omit === "position" ? "" : rng.pick(POSITION_PHRASES[a.position]);
-  const bg = omit === "background" ? "" : a.background;
+  const size = omits(opts, "size") ? "" : rng.pick(SIZE_WORDS[a.size]);
+  const color = omits(opts, "color") ? "" : a.color;
+  const shape = omits(opts, "shape") ? "shape" : a.shape;
+  const pos = omits(opts, "position") ? "" : rng.pick(POSITION_PHRASES[a.position]);
+  const bg = omits(opts, "background") ? "" : a.background;
   const object = words(size, color, shape);
   switch (rng.int(4)) {
     case 0:
@@ -67,11 +72,10 @@ export function promptFor(a: SceneAttrs, rng: Rng, opts: PromptOptions = {}): st
 
 /** A prompt for a clip; clips keep the object at the centre, so position is not mentioned. */
 export function clipPromptFor(a: ClipAttrs, rng: Rng, opts: PromptOptions = {}): string {
-  const omit = opts.omit;
-  const size = omit === "size" ? "" : rng.pick(SIZE_WORDS[a.size]);
-  const color = omit === "color" ? "" : a.color;
-  const shape = omit === "shape" ? "shape" : a.shape;
-  const bg = omit === "background" ? "" : a.background;
+  const size = omits(opts, "size") ? "" : rng.pick(SIZE_WORDS[a.size]);
+  const color = omits(opts, "color") ? "" : a.color;
+  const shape = omits(opts, "shape") ? "shape" : a.shape;
+  const bg = omits(opts, "background") ? "" : a.background;
   const move = rng.pick(MOTION_PHRASES[a.motion]);
   const grow = a.growth ? rng.pick(GROWTH_PHRASES[a.growth]) : "";
   const object = words(size, color, shape);

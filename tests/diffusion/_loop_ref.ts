@@ -14,14 +14,24 @@ export interface RefLoopOptions {
   varianceType: "fixed_small" | "fixed_large";
   seeds: number[];
   per: number;
-  /** eps(x, t) for one example (float64). */
+  /** The model output (eps, or v with prediction v_prediction) for one example (float64). */
   eps: (x: Float64Array, t: number, example: number) => Float64Array;
+  /** diffusers' prediction_type (default epsilon). */
+  prediction?: "epsilon" | "v_prediction";
 }
 
 export function refLoop(o: RefLoopOptions): Float64Array[] {
   const n = o.timesteps.length;
   const acp = o.alphasCumprod;
   const clamp = (v: number) => (o.clip > 0 ? Math.min(o.clip, Math.max(-o.clip, v)) : v);
+  // diffusers' DDIMScheduler.step / DDPMScheduler.step: pred_original_sample (before clipping) and
+  // pred_epsilon from the model output, per prediction_type.
+  const x0Of = (x: number, out: number, at: number) =>
+    o.prediction === "v_prediction"
+      ? Math.sqrt(at) * x - Math.sqrt(1 - at) * out
+      : (x - Math.sqrt(1 - at) * out) / Math.sqrt(at);
+  const epsOf = (x: number, out: number, at: number) =>
+    o.prediction === "v_prediction" ? Math.sqrt(at) * out + Math.sqrt(1 - at) * x : out;
   return o.seeds.map((seed, b) => {
     let x = randnRef(o.per, seed, 0);
     o.timesteps.forEach((t, k) => {
@@ -35,8 +45,8 @@ export function refLoop(o: RefLoopOptions): Float64Array[] {
         const variance = ((1 - ap) / bt) * (1 - at / ap);
         const std = o.eta * Math.sqrt(variance);
         for (let i = 0; i < o.per; i++) {
-          const x0 = clamp((x[i] - Math.sqrt(bt) * e[i]) / Math.sqrt(at));
-          const dir = Math.sqrt(1 - ap - std * std) * e[i];
+          const x0 = clamp(x0Of(x[i], e[i], at));
+          const dir = Math.sqrt(1 - ap - std * std) * epsOf(x[i], e[i], at);
           out[i] = Math.sqrt(ap) * x0 + dir + (o.eta > 0 ? std * noise[i] : 0);
         }
       } else {
@@ -47,7 +57,7 @@ export function refLoop(o: RefLoopOptions): Float64Array[] {
         let variance = o.varianceType === "fixed_large" ? curB : Math.max(bp / bt * curB, 1e-20);
         if (t === 0) variance = 0;
         for (let i = 0; i < o.per; i++) {
-          const x0 = clamp((x[i] - Math.sqrt(bt) * e[i]) / Math.sqrt(at));
+          const x0 = clamp(x0Of(x[i], e[i], at));
           const mean = (Math.sqrt(ap) * curB / bt) * x0 + (Math.sqrt(curA) * bp / bt) * x[i];
           out[i] = mean + Math.sqrt(variance) * noise[i];
         }

@@ -1,7 +1,7 @@
 // GPU diffusion pieces against float64: add-noise, one step, and whole DDIM/DDPM loops with a seeded
 // dummy model, with and without classifier-free guidance.
 import { deepStrictEqual } from "node:assert/strict";
-import { addNoise, noiseFor } from "../../lib/diffusion/noise.ts";
+import { addNoise, noiseFor, trainingTarget } from "../../lib/diffusion/noise.ts";
 import { NoiseSchedule, type SchedulerConfig, schedulerConfig } from "../../lib/diffusion/schedule.ts";
 import { type CondModel, guided, sample } from "../../lib/diffusion/sampler.ts";
 import { clampSym } from "../../lib/diffusion/steps.ts";
@@ -37,6 +37,28 @@ Deno.test("addNoise matches sqrt(abar) x0 + sqrt(1 - abar) eps per example", asy
   assertClose(out, want, "addNoise", 1e-6, 1e-5);
 });
 
+Deno.test("trainingTarget: eps itself for epsilon, sqrt(abar) eps - sqrt(1 - abar) x0 for v_prediction", async () => {
+  const ctx = await gpu();
+  const ts = [0, 517, 999];
+  const x0 = seeded(3 * PER, 1), eps = seeded(3 * PER, 2);
+  for (const zero of [false, true]) {
+    const s = sched({ prediction_type: "v_prediction", rescale_betas_zero_snr: zero });
+    const out = await ctx.scope(async () => {
+      const e = tensor(ctx, eps, [3, ...SHAPE]);
+      return await trainingTarget(ctx, s, tensor(ctx, x0, [3, ...SHAPE]), e, ts).read();
+    });
+    const want = x0.map((v, i) => {
+      const abar = s.alphasCumprod[ts[Math.floor(i / PER)]];
+      return Math.sqrt(abar) * eps[i] - Math.sqrt(1 - abar) * v;
+    });
+    assertClose(out, want, `v target (zero snr ${zero})`, 1e-6, 1e-5);
+  }
+  await ctx.scope(() => {
+    const e = tensor(ctx, eps, [3, ...SHAPE]);
+    deepStrictEqual(trainingTarget(ctx, sched({}), tensor(ctx, x0, [3, ...SHAPE]), e, ts) === e, true);
+  });
+});
+
 Deno.test("clampSym clips to [-r, r] and passes the inside through", async () => {
   const ctx = await gpu();
   const x = seeded(37, 3, -3, 3);
@@ -66,6 +88,16 @@ const CASES: Case[] = [
   },
   { kind: "ddpm", eta: 0, steps: 12, cfg: { clip_sample: true } },
   { kind: "ddpm", eta: 0, steps: 5, cfg: { variance_type: "fixed_large", timestep_spacing: "trailing" } },
+  // v_prediction, with and without the zero-terminal-SNR rescale (the first trailing step is then at
+  // abar = 0, where x0 = -v and eps = x).
+  { kind: "ddim", eta: 0, steps: 10, cfg: { prediction_type: "v_prediction", clip_sample: false } },
+  {
+    kind: "ddim",
+    eta: 0.5,
+    steps: 7,
+    cfg: { prediction_type: "v_prediction", rescale_betas_zero_snr: true, timestep_spacing: "trailing" },
+  },
+  { kind: "ddpm", eta: 0, steps: 6, cfg: { prediction_type: "v_prediction", timestep_spacing: "trailing" } },
 ];
 
 for (const c of CASES) {
@@ -95,6 +127,7 @@ for (const c of CASES) {
       seeds,
       per: PER,
       eps: (x) => x.map((v) => 0.1 * v),
+      prediction: s.config.prediction_type,
     });
     const flat = new Float64Array(2 * PER);
     want.forEach((w, b) => flat.set(w, b * PER));

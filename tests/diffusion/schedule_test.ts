@@ -70,6 +70,46 @@ Deno.test("with the true noise, DDIM (eta 0) lands exactly on q(x_prev | x0, eps
   }
 });
 
+Deno.test("zero terminal SNR rescale: abar_T = 0, abar_0 kept, sqrt(abar) an affine map of the original", () => {
+  for (const beta_schedule of ["linear", "scaled_linear"] as const) {
+    const raw = new NoiseSchedule(schedulerConfig({ beta_schedule, prediction_type: "v_prediction" }));
+    const z = new NoiseSchedule(
+      schedulerConfig({ beta_schedule, prediction_type: "v_prediction", rescale_betas_zero_snr: true }),
+    );
+    near(z.alphasCumprod[999], 0, 1e-15);
+    near(z.betas[999], 1, 1e-12);
+    near(z.alphasCumprod[0], raw.alphasCumprod[0], 1e-12);
+    const r0 = Math.sqrt(raw.alphasCumprod[0]), rT = Math.sqrt(raw.alphasCumprod[999]);
+    for (const t of [1, 250, 600, 998]) {
+      near(Math.sqrt(z.alphasCumprod[t]), (Math.sqrt(raw.alphasCumprod[t]) - rT) * r0 / (r0 - rT), 1e-10);
+    }
+  }
+  throws(() => schedulerConfig({ rescale_betas_zero_snr: true }), /needs prediction_type v_prediction/);
+  throws(() => schedulerConfig({ prediction_type: "sample" as "epsilon" }), /prediction_type/);
+});
+
+Deno.test("v_prediction: with the true v, DDIM and DDPM steps land on the true posterior quantities", () => {
+  const s = new NoiseSchedule(
+    schedulerConfig({
+      prediction_type: "v_prediction",
+      rescale_betas_zero_snr: true,
+      timestep_spacing: "trailing",
+    }),
+  );
+  const x0 = 0.3, e = -1.2;
+  for (const c of stepPlan("ddim", s, 7, 0)) {
+    const [sa, sb] = s.noiseCoefs(c.t);
+    const xt = sa * x0 + sb * e, v = sa * e - sb * x0;
+    const [tx, te] = s.targetCoefs(c.t);
+    near(tx * x0 + te * e, v, 1e-12);
+    near(c.xX * xt + c.xOut * v, x0, 1e-12); // x0 estimate, also at abar = 0 (t = 999)
+    near(c.eX * xt + c.eOut * v, e, 1e-12);
+    const prev = c.c0 * x0 + c.cEps * (c.eX * xt + c.eOut * v) + c.cX * xt;
+    const ap = s.alphaProd(c.prevT);
+    near(prev, Math.sqrt(ap) * x0 + Math.sqrt(1 - ap) * e, 1e-12);
+  }
+});
+
 Deno.test("config validation names the key and value", () => {
   throws(
     () => schedulerConfig({ beta_schedule: "cosine" as "linear" }, "unet.yaml"),
