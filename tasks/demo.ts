@@ -2,6 +2,7 @@
 // The main job on a small default: from the shipped base model, a short SePPO fine-tune, an
 // evaluation against the base on the same prompts and seeds, and a report (runs/demo/report.html).
 // Generates the synthetic data it needs on first use. Rerunning resumes the fine-tune.
+import { samplerName } from "../lib/diffusion/sampler.ts";
 import { parseArgs } from "node:util";
 import { DEFAULTS, generate } from "../data/generate.ts";
 import { GpuContext } from "../lib/gpu/context.ts";
@@ -101,7 +102,9 @@ const sections: Section[] = [
       kind: "text",
       text:
         `Adapter: ${ctx.label}. SePPO (reference ~ uniform over the checkpoint pool, AAF sign, beta ${config.beta}) ` +
-        `from ${config.base}: ${tr.steps} updates of batch ${config.train.batch}, reference samples with ${config.ref.steps} DDIM ` +
+        `from ${config.base}: ${tr.steps} updates of batch ${config.train.batch}, reference samples with ${config.ref.steps} ${
+          samplerName(config.ref.sampler)
+        } ` +
         `steps; ${
           tr.updatesPerSecond.toFixed(3)
         } updates/s with reference sampling included. Wall time: training ` +

@@ -1,10 +1,12 @@
-// deno task eval-t2i --ckpt DIR [--base DIR] --prompts FILE [--seeds N] [--steps S] [--guidance G]
+// deno task eval-t2i --ckpt DIR [--base DIR] --prompts FILE [--seeds N] [--sampler ddim|dpmsolver++|euler]
+//   [--steps S] [--guidance G]
 //   [--batch B] [--out DIR] [--no-images]
 // Samples the eval prompts with fixed seeds, scores them and writes eval.json + report.md/html.
 import { parseArgs } from "node:util";
 import { GpuContext } from "../lib/gpu/context.ts";
 import { loadPrompts } from "../lib/data/metadata.ts";
 import { evalT2I } from "../lib/eval/eval_image.ts";
+import { parseSampler } from "../lib/diffusion/sampler.ts";
 
 const { values: v } = parseArgs({
   args: Deno.args,
@@ -13,6 +15,7 @@ const { values: v } = parseArgs({
     base: { type: "string" },
     prompts: { type: "string", default: "data/generated/shapes-eval/prompts.jsonl" },
     seeds: { type: "string", default: "4" },
+    sampler: { type: "string" },
     steps: { type: "string", default: "20" },
     guidance: { type: "string", default: "3" },
     batch: { type: "string", default: "32" },
@@ -36,6 +39,7 @@ const prompts = await loadPrompts(v.prompts!);
 const out = v.out ?? `${v.ckpt}/eval`;
 const s = await evalT2I(ctx, v.ckpt, v.base ?? null, prompts, out, {
   seeds: int("seeds", v.seeds!),
+  sampler: parseSampler(v.sampler),
   steps: int("steps", v.steps!),
   guidance,
   batch: int("batch", v.batch!),

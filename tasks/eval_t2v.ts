@@ -2,14 +2,16 @@
 // seeds, scores the clips and writes a report (logic in lib/eval/eval_video.ts).
 //   deno task eval-t2v --ckpt runs/pretrain-moving-shapes/checkpoint-2000 \
 //     --prompts data/generated/moving-shapes-eval-16 --seeds 2 --out out/eval-t2v [--base DIR]
-//     [--steps 20] [--guidance 3] [--batch 8] [--frames F] [--limit N]
+//     [--sampler ddim] [--steps 20] [--guidance 3] [--batch 8] [--frames F] [--limit N]
 
 import { parseArgs } from "node:util";
 import { GpuContext } from "../lib/gpu/context.ts";
 import { evalVideo, type EvalVideoOptions, VIDEO_METRICS } from "../lib/eval/eval_video.ts";
+import { parseSampler } from "../lib/diffusion/sampler.ts";
 
 const USAGE = `usage: deno task eval-t2v --ckpt DIR --prompts FILE|DIR --seeds N --out DIR
-  [--base DIR] [--steps S] [--guidance G] [--batch B] [--frames F] [--limit N] [--bootstrap-seed S]`;
+  [--base DIR] [--sampler ddim|dpmsolver++|euler] [--steps S] [--guidance G] [--batch B] [--frames F]
+  [--limit N] [--bootstrap-seed S]`;
 
 function num(flag: string, v: string | undefined, ok: (x: number) => boolean): number | undefined {
   if (v === undefined) return undefined;
@@ -29,6 +31,7 @@ export function parse(argv: string[]): EvalVideoOptions {
       prompts: { type: "string" },
       seeds: { type: "string" },
       out: { type: "string" },
+      sampler: { type: "string" },
       steps: { type: "string" },
       guidance: { type: "string" },
       batch: { type: "string" },
@@ -47,6 +50,7 @@ export function parse(argv: string[]): EvalVideoOptions {
     prompts: v.prompts!,
     seeds: num("seeds", v.seeds, pos)!,
     out: v.out!,
+    sampler: v.sampler === undefined ? undefined : parseSampler(v.sampler),
     steps: num("steps", v.steps, pos),
     guidance: num("guidance", v.guidance, (x) => x >= 1),
     batch: num("batch", v.batch, pos),

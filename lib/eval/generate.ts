@@ -4,6 +4,7 @@ import type { GpuContext } from "../gpu/context.ts";
 import { writeImage } from "../io/images.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import type { TextToImage } from "../nn/pipeline.ts";
+import type { Sampler } from "../diffusion/sampler.ts";
 import { planarToImages } from "../train/images.ts";
 import type { RgbImage } from "../io/images.ts";
 
@@ -15,6 +16,8 @@ export interface GenItem {
 }
 
 export interface GenOptions {
+  /** Default DEFAULT_SAMPLER (lib/diffusion/sampler.ts). */
+  sampler?: Sampler;
   steps: number;
   guidance: number;
   batch: number;
@@ -33,6 +36,7 @@ export async function generateImages(
   for (let i = 0; i < items.length; i += o.batch) {
     const part = items.slice(i, i + o.batch);
     const x = await model.generate(ctx, part.map((p) => p.text), part.map((p) => p.seed >>> 0), {
+      kind: o.sampler,
       steps: o.steps,
       guidance: o.guidance,
     });

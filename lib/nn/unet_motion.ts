@@ -6,7 +6,6 @@
 import type { GpuContext } from "../gpu/context.ts";
 import { concat, expand, reshape } from "../ops/copy.ts";
 import { timestepEmbedding } from "../ops/embedding.ts";
-import { silu } from "../ops/unary.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { type Init, Module, type StateEntry } from "./module.ts";
 import { MotionModule } from "./temporal.ts";

@@ -5,6 +5,7 @@
 // Clips: when the train config has data.frames > 0, every model (the base lifted to video if it is an
 // image checkpoint) is sampled and scored by lib/eval/eval_video.ts (eval-t2v's report per model
 // under <run>/eval-t2v); the score is the clip's prompt-following mean, the columns video metrics.
+import { samplerName } from "../diffusion/sampler.ts";
 import type { GpuContext } from "../gpu/context.ts";
 import { latestCheckpoint } from "../io/checkpoint.ts";
 import { defineSchema, int, list, num, str } from "../io/config.ts";
@@ -370,7 +371,9 @@ async function reportSections(
         `Base ${c.base}; ${c.train.steps} updates of batch ${c.train.batch} per run; training seeds ${
           c.seeds.join(", ")
         }; ` +
-        `from ${c.train_config}: beta ${t.beta}, lr ${t.train.lr}, reference sampler ${t.ref.steps} DDIM steps at ` +
+        `from ${c.train_config}: beta ${t.beta}, lr ${t.train.lr}, reference sampler ${t.ref.steps} ${
+          samplerName(t.ref.sampler)
+        } steps at ` +
         `guidance ${t.ref.guidance}, pool of ${t.pool.size} every ${t.pool.interval} updates (a variant's own ` +
         `beta= or lr= wins); ` +
         `evaluation on ${nPrompts} prompts x ${c.eval.seeds} seed${
