@@ -12,6 +12,7 @@
 //   --reps N       timed repetitions per loop (median; default 5, SePPO min(N, 3))
 // The same file runs against older revisions (bench/compare.ts copies it into a worktree of one), so it
 // only uses library APIs that exist there and treats newer ones as optional.
+import process from "node:process";
 import { parseArgs } from "node:util";
 import { backward } from "../lib/autograd/backward.ts";
 import { addNoise, noiseFor } from "../lib/diffusion/noise.ts";
@@ -86,6 +87,9 @@ const ts = Array.from({ length: B }, (_, i) => (97 * i) % 1000);
 
 interface LoopResult {
   ms: number;
+  /** Median process CPU ms per run (the software adapter's threads included): other processes on the
+   * machine stretch wall time much more than this. */
+  cpu_ms: number;
   dispatches: number;
   submits: number;
   gflop: number | null;
@@ -95,16 +99,20 @@ interface LoopResult {
 async function time(fn: () => Promise<unknown>, n: number): Promise<LoopResult> {
   await fn();
   await ctx.sync();
-  const ms: number[] = [];
+  const ms: number[] = [], cpu: number[] = [];
   const d0 = stats.dispatches, s0 = stats.submits, f0 = stats.flops;
   for (let r = 0; r < n; r++) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     await fn();
     await ctx.sync();
     ms.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
   }
   return {
     ms: median(ms),
+    cpu_ms: median(cpu),
     dispatches: (stats.dispatches - d0) / n,
     submits: (stats.submits - s0) / n,
     gflop: f0 === undefined ? null : (stats.flops! - f0) / n / 1e9,
@@ -184,7 +192,9 @@ console.log(`backend / adapter: ${backend}; load ${load.map((x) => x.toFixed(2))
 console.log(`unet ${model.unet.numParams()} params; batch ${B}, ${size}x${size}; median of ${reps}`);
 const line = (label: string, r: LoopResult, rate: string) =>
   console.log(
-    `${label.padEnd(36)} ${r.ms.toFixed(1).padStart(8)} ms  ${rate.padEnd(20)} ` +
+    `${label.padEnd(36)} ${r.ms.toFixed(1).padStart(8)} ms (cpu ${r.cpu_ms.toFixed(0)} ms)  ${
+      rate.padEnd(20)
+    } ` +
       `${r.dispatches.toFixed(0)} dispatches, ${r.submits.toFixed(0)} submits` +
       (r.gflop === null ? "" : `, ${r.gflop.toFixed(2)} GFLOP`),
   );
