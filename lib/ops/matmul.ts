@@ -57,6 +57,8 @@ export interface GemmSpec {
 /** Rows per invocation and workgroup height for a shape (small M keeps lanes busy). */
 export function tileFor(M: number): { TM: number; WY: number } {
   if (M >= 64) return { TM: 16, WY: 4 };
+  // 16 rows from 32 on: measured 10-20% faster than 8 for 32-64 channel convolutions (llvmpipe)
+  if (M >= 32) return { TM: 16, WY: Math.ceil(M / 16) };
   if (M >= 16) return { TM: 8, WY: Math.min(8, Math.ceil(M / 8)) };
   const TM = M <= 1 ? 1 : M <= 2 ? 2 : 4;
   return { TM, WY: Math.max(1, Math.ceil(M / TM)) };

@@ -72,7 +72,8 @@ Deno.test("matmul GPU matches reference: awkward sizes, all transposes, gradient
     { ba: 1, bb: 3, M: 9, K: 4, N: 9 }, // tile + 1 column, A broadcast
     { ba: 3, bb: 1, M: 17, K: 33, N: 63 }, // B broadcast, workgroup - 1 columns
     { ba: 1, bb: 1, M: 15, K: 8, N: 65 }, // workgroup + 1 columns
-    { ba: 1, bb: 1, M: 65, K: 9, N: 17 }, // first M on 16-row tiles, one row over 64
+    { ba: 2, bb: 1, M: 33, K: 6, N: 11 }, // 16-row tiles from 32 rows on: 3 tiles, one row over 32
+    { ba: 1, bb: 1, M: 65, K: 9, N: 17 }, // 4 16-row tiles a workgroup, one row over 64
     { ba: 1, bb: 1, M: 127, K: 16, N: 64 },
     { ba: 1, bb: 1, M: 129, K: 7, N: 72 }, // 16-row tiles, one row over 128
   ];
