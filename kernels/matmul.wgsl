@@ -11,7 +11,8 @@
 // sbk, sb1, sb2), else as 8 scalar loads per k (any layout: B^T, heads of a [B, L, H*Dh] tensor).
 // Batch z = z0 + workgroup_id.z (the wrapper dispatches at most 65,535 batches at a time).
 // The K loop runs over [k0, k1) (the wrapper keeps k1 - k0 far below llvmpipe's 65,535 loop cap);
-// acc = 1 adds to C instead of overwriting it (later K chunks).
+// acc = 1 adds to C instead of overwriting it (later K chunks). Epilogue (with acc = 0): epi bit 1
+// adds bias[n] (a Linear's bias), bit 2 adds res at C's own index (a residual laid out like C).
 override TM: u32 = 16u; // rows per invocation, 1..16
 override WX: u32 = 8u;
 override WY: u32 = 4u;
@@ -23,12 +24,15 @@ struct Params {
   sa1: u32, sa2: u32, z0: u32, acc: u32,
   sbk: u32, sbn: u32, sb1: u32, sb2: u32,
   c0: u32, sc1: u32, sc2: u32, scm: u32,
+  epi: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<vec4f>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<storage, read> bs: array<f32>; // the same buffer as b, read by scalars
+@group(0) @binding(5) var<storage, read> bias: array<f32>; // [N] (epi bit 1)
+@group(0) @binding(6) var<storage, read> res: array<f32>; // like C (epi bit 2)
 
 // acc += av * [b0 b1] (one row of the 8-column tile).
 fn step(acc: mat2x4f, av: f32, bm: mat2x4f) -> mat2x4f {
@@ -39,7 +43,14 @@ fn step(acc: mat2x4f, av: f32, bm: mat2x4f) -> mat2x4f {
 fn put1(cOff: u32, row: u32, col: u32, v: f32) {
   if (col < p.n) {
     let i = cOff + row * p.scm + col;
-    c[i] = select(v, c[i] + v, p.acc == 1u);
+    if (p.acc == 1u) {
+      c[i] = c[i] + v;
+    } else {
+      var e = v;
+      if ((p.epi & 1u) != 0u) { e += bias[col]; }
+      if ((p.epi & 2u) != 0u) { e += res[i]; }
+      c[i] = e;
+    }
   }
 }
 

@@ -1,8 +1,7 @@
 // Basic layers: Linear (PyTorch weight layout [out, in]), GroupNorm, LayerNorm.
 import type { GpuContext } from "../gpu/context.ts";
-import { add } from "../ops/binary.ts";
 import { reshape } from "../ops/copy.ts";
-import { matmul } from "../ops/matmul.ts";
+import { linear } from "../ops/matmul.ts";
 import { groupNorm, layerNorm } from "../ops/norm.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { fanInUniform, type Init, Module } from "./module.ts";
@@ -13,7 +12,7 @@ export interface LinearOptions {
   asConv1x1?: boolean;
 }
 
-/** y = x W^T + b. x: [..., in] -> [..., out]. weight: [out, in] (or [out, in, 1, 1]), bias: [out]. */
+/** y = x W^T + b (+ residual). x: [..., in] -> [..., out]. weight: [out, in] (or [out, in, 1, 1]), bias: [out]. */
 export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
@@ -30,19 +29,17 @@ export class Linear extends Module {
     this.bias = opts.bias === false ? null : this.param("bias", [outFeatures], fanInUniform(inFeatures));
   }
 
-  forward(ctx: GpuContext, x: Tensor): Tensor {
+  /** x [..., in] -> [..., out]; residual [..., out] is added in the same GEMM (a residual stream). */
+  forward(ctx: GpuContext, x: Tensor, residual: Tensor | null = null): Tensor {
     const D = x.shape[x.shape.length - 1];
     if (D !== this.inFeatures) {
       throw new Error(`${this.prefix}: input ${x.describe()} has ${D} features, want ${this.inFeatures}`);
     }
-    const w = this.weight.shape.length === 2
-      ? this.weight
-      : reshape(ctx, this.weight, [this.outFeatures, this.inFeatures]);
-    // matmul wants rank >= 2; a [..., in] input is viewed as [rows, in] and back.
+    // one GEMM on [rows, in]; a [..., in] input is viewed as [rows, in] and back.
     const rows = x.size / D;
-    const x2 = x.shape.length === 2 ? x : reshape(ctx, x, [rows, D]);
-    const y2 = matmul(ctx, x2, w, { transB: true });
-    const y = this.bias ? add(ctx, y2, this.bias) : y2;
+    const flat = (t: Tensor, n: number) => t.shape.length === 2 ? t : reshape(ctx, t, [rows, n]);
+    const res = residual ? flat(residual, this.outFeatures) : null;
+    const y = linear(ctx, flat(x, D), this.weight, this.bias, res);
     return x.shape.length === 2 ? y : reshape(ctx, y, [...x.shape.slice(0, -1), this.outFeatures]);
   }
 }

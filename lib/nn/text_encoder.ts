@@ -98,9 +98,8 @@ class EncoderLayer extends Module {
     const n = this.layer_norm1.forward(ctx, x);
     const q = this.q_proj.forward(ctx, n), k = this.k_proj.forward(ctx, n), v = this.v_proj.forward(ctx, n);
     const a = attention(ctx, q, k, v, this.c.num_attention_heads, { causal: true });
-    const h = add(ctx, this.out_proj.forward(ctx, a), x);
-    const m = this.fc2.forward(ctx, gelu(ctx, this.fc1.forward(ctx, this.layer_norm2.forward(ctx, h))));
-    return add(ctx, m, h);
+    const h = this.out_proj.forward(ctx, a, x); // residual adds in the GEMM epilogues
+    return this.fc2.forward(ctx, gelu(ctx, this.fc1.forward(ctx, this.layer_norm2.forward(ctx, h))), h);
   }
 }
 

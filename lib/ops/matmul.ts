@@ -6,7 +6,7 @@ import { MAX_GROUPS } from "../gpu/context.ts";
 import { KernelFile } from "../gpu/kernel.ts";
 import { empty, type Tensor } from "../tensor/tensor.ts";
 import { type GpuContext, record } from "./util.ts";
-import { sumToShape } from "./reduce.ts";
+import { sum, sumToShape } from "./reduce.ts";
 
 const kernel = new KernelFile("matmul.wgsl");
 const WX = 8; // lanes along columns (llvmpipe's SIMD width): A loads stay uniform across them
@@ -52,6 +52,10 @@ export interface GemmSpec {
   sc2?: number;
   /** Add to out instead of overwriting it. */
   accumulate?: boolean;
+  /** Epilogue (not with accumulate): out(z, m, n) += bias[n]. */
+  bias?: Tensor | null;
+  /** Epilogue (not with accumulate): out += residual at out's own index (laid out like out). */
+  residual?: Tensor | null;
 }
 
 /** Rows per invocation and workgroup height for a shape (small M keeps lanes busy). */
@@ -83,6 +87,12 @@ export function gemm(ctx: GpuContext, a: Tensor, b: Tensor, out: Tensor, s: Gemm
   const last = c0 + Math.floor(zl / nc) * sc1 + (zl % nc) * sc2 + (M - 1) * scm + N - 1;
   if (last >= out.size) throw new Error(`gemm: output ${out.describe()} too small for ${batch}x${M}x${N}`);
   const BT = bAsVec4(s) ? 0 : 1;
+  if (s.accumulate && (s.bias || s.residual)) throw new Error("gemm: bias / residual with accumulate");
+  if (s.bias && s.bias.size !== N) throw new Error(`gemm: bias ${s.bias.describe()} for ${N} columns`);
+  if (s.residual && s.residual.size <= last) {
+    throw new Error(`gemm: residual ${s.residual.describe()} smaller than the output`);
+  }
+  const epi = (s.bias ? 1 : 0) | (s.residual ? 2 : 0);
   const { TM, WY } = tileFor(M);
   // At most MAX_GROUPS batches per dispatch (the z dimension's limit); the kernel adds z0.
   for (let z0 = 0; z0 < batch; z0 += MAX_GROUPS) {
@@ -95,7 +105,7 @@ export function gemm(ctx: GpuContext, a: Tensor, b: Tensor, out: Tensor, s: Gemm
       const k1 = Math.min(K, k0 + K_CHUNK);
       ctx.run(kernel, "forward", {
         label: ctx.profiler ? `${batch}x${M}x${K}x${N}${BT ? " BT" : ""}` : undefined,
-        buffers: [a, b, out, b],
+        buffers: [a, b, out, b, s.bias ?? a, s.residual ?? a],
         params: [
           M,
           N,
@@ -117,6 +127,7 @@ export function gemm(ctx: GpuContext, a: Tensor, b: Tensor, out: Tensor, s: Gemm
           sc1,
           sc2,
           scm,
+          epi,
         ],
         groups,
         overrides: { TM, WX, WY, BT },
@@ -124,6 +135,48 @@ export function gemm(ctx: GpuContext, a: Tensor, b: Tensor, out: Tensor, s: Gemm
       });
     }
   }
+}
+
+/**
+ * y = x W^T + bias (+ residual): x [R, in], w [out, in] (or [out, in, 1, 1]), bias [out] | null,
+ * residual [R, out] | null -> [R, out]. One GEMM with the adds in its epilogue (a Linear, and the
+ * residual stream's add after an output projection). Gradients: gx = g W, gw = g^T x, gbias = column
+ * sums of g (chunked reduction), gresidual = g.
+ */
+export function linear(
+  ctx: GpuContext,
+  x: Tensor,
+  w: Tensor,
+  bias: Tensor | null,
+  residual: Tensor | null = null,
+): Tensor {
+  const [R, I] = x.shape, O = w.shape[0];
+  if (x.shape.length !== 2 || w.size !== O * I) {
+    throw new Error(`linear: x ${x.describe()} is not [R, in] for weight ${w.describe()} [out, in]`);
+  }
+  if (bias && bias.size !== O) throw new Error(`linear: bias ${bias.describe()} for ${O} outputs`);
+  if (residual && residual.size !== R * O) {
+    throw new Error(`linear: residual ${residual.describe()} is not [${R}, ${O}]`);
+  }
+  const y = empty(ctx, [R, O]);
+  const rows = { batch: 1, sa1: 0, sb1: 0 };
+  gemm(ctx, x, w, y, { ...rows, M: R, N: O, K: I, sam: I, sak: 1, sbk: 1, sbn: I, bias, residual });
+  const inputs = [x, w, ...(bias ? [bias] : []), ...(residual ? [residual] : [])];
+  return record(ctx, "linear", inputs, y, (g) => {
+    let gx: Tensor | null = null, gw: Tensor | null = null;
+    if (x.requiresGrad) {
+      gx = empty(ctx, [R, I]); // g [R, out] @ w [out, in]
+      gemm(ctx, g, w, gx, { ...rows, M: R, N: I, K: O, sam: O, sak: 1, sbk: I, sbn: 1 });
+    }
+    if (w.requiresGrad) {
+      gw = empty(ctx, w.shape); // g^T [out, R] @ x [R, in]
+      gemm(ctx, g, x, gw, { ...rows, M: O, N: I, K: R, sam: 1, sak: O, sbk: I, sbn: 1 });
+    }
+    const grads = [gx, gw];
+    if (bias) grads.push(bias.requiresGrad ? sum(ctx, g, 0) : null);
+    if (residual) grads.push(residual.requiresGrad ? g.view(residual.shape) : null);
+    return grads;
+  });
 }
 
 function dims(t: Tensor, trans: boolean): { batch: number; rows: number; cols: number } {
