@@ -5,6 +5,8 @@
 // the 8 SIMD lanes, which run along pixels) x 8 pixels of one image row (two vec4 accumulators per
 // channel, unrolled by hand: llvmpipe spills private arrays indexed in loops). Pixel loads are
 // masked gathers, so padding needs no copy. No shared memory (barriers are slow on llvmpipe).
+// The forward's epilogue adds the bias, a per-(image, channel) bias and a residual (hasBias bits 1, 2,
+// 4), so a ResNet block's time-embedding and skip adds cost no pass of their own.
 // backward_weight is an implicit GEMM over output pixels too (tiles of 8 input channels at one tap),
 // split over pixel rows into partial sums that `sum_parts` adds up.
 override TM: u32 = 16u; // channels per invocation, 1..16
@@ -22,8 +24,10 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>; // x (forward, backward_weight), gy (backward_input)
 @group(0) @binding(2) var<storage, read> wt: array<f32>; // weights; gy (backward_weight); partials (sum_parts)
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>; // [Cout] (forward, hasBias bit 1)
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(5) var<storage, read> bias2: array<f32>; // [B, Cout] (forward, hasBias bit 2)
+@group(0) @binding(6) var<storage, read> res: array<f32>; // like dst (forward, hasBias bit 4)
 
 // acc += av * v (one channel of the 8-pixel tile).
 fn step(acc: mat2x4f, av: f32, v: mat2x4f) -> mat2x4f {
@@ -48,7 +52,7 @@ fn gather8(off: u32, start: i32, inc: i32, len: i32) -> mat2x4f {
 }
 
 fn put1(off: u32, i: u32, len: u32, v: f32) {
-  if (i < len) { dst[off + i] = v; }
+  if (i < len) { dst[off + i] = select(v, v + res[off + i], (p.hasBias & 4u) != 0u); }
 }
 
 // dst[off + start + inc * j] = t[j] + b for the j with start + inc * j < len.
@@ -63,7 +67,16 @@ fn scatter8(off: u32, start: u32, inc: u32, len: u32, t: mat2x4f, b: f32) {
   put1(off, start + 7u * inc, len, t[1].w + b);
 }
 
-// y[b, co, oh, ow] = bias[co] + sum_{ci, i, j} w[co, ci, i, j] * x[b, ci, oh*s + i - pad, ow*s + j - pad].
+// What the forward adds to channel co of image b: bias[co] (bit 1) and bias2[b, co] (bit 2, a
+// per-image shift: the ResNet block's time embedding); the residual (bit 4) is added in put1.
+fn biasOf(b: u32, co: u32) -> f32 {
+  var v = 0.0;
+  if ((p.hasBias & 1u) != 0u) { v += bias[co]; }
+  if ((p.hasBias & 2u) != 0u) { v += bias2[b * p.cout + co]; }
+  return v;
+}
+
+// y[b, co, oh, ow] = bias[co] + bias2[b, co] + res[b, co, oh, ow] + sum_{ci, i, j} w[co, ci, i, j] * x[b, ci, oh*s + i - pad, ow*s + j - pad].
 // Invocation: channels co0 .. co0 + TM - 1, pixels ow0 .. ow0 + 7 of row oh (tile t = oh * tilesRow + ow0 / 8).
 @compute @workgroup_size(WX, WY, 1)
 fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
@@ -142,22 +155,22 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid:
   }
   let yo = (b * p.cout + co0) * p.ho * p.wo + oh * p.wo;
   let plane = p.ho * p.wo;
-  scatter8(yo + 0u * plane, ow0, 1u, p.wo, c0, select(0.0, bias[co0 + 0u], p.hasBias == 1u));
-  if (TM > 1u && co0 + 1u < p.cout) { scatter8(yo + 1u * plane, ow0, 1u, p.wo, c1, select(0.0, bias[co0 + 1u], p.hasBias == 1u)); }
-  if (TM > 2u && co0 + 2u < p.cout) { scatter8(yo + 2u * plane, ow0, 1u, p.wo, c2, select(0.0, bias[co0 + 2u], p.hasBias == 1u)); }
-  if (TM > 3u && co0 + 3u < p.cout) { scatter8(yo + 3u * plane, ow0, 1u, p.wo, c3, select(0.0, bias[co0 + 3u], p.hasBias == 1u)); }
-  if (TM > 4u && co0 + 4u < p.cout) { scatter8(yo + 4u * plane, ow0, 1u, p.wo, c4, select(0.0, bias[co0 + 4u], p.hasBias == 1u)); }
-  if (TM > 5u && co0 + 5u < p.cout) { scatter8(yo + 5u * plane, ow0, 1u, p.wo, c5, select(0.0, bias[co0 + 5u], p.hasBias == 1u)); }
-  if (TM > 6u && co0 + 6u < p.cout) { scatter8(yo + 6u * plane, ow0, 1u, p.wo, c6, select(0.0, bias[co0 + 6u], p.hasBias == 1u)); }
-  if (TM > 7u && co0 + 7u < p.cout) { scatter8(yo + 7u * plane, ow0, 1u, p.wo, c7, select(0.0, bias[co0 + 7u], p.hasBias == 1u)); }
-  if (TM > 8u && co0 + 8u < p.cout) { scatter8(yo + 8u * plane, ow0, 1u, p.wo, c8, select(0.0, bias[co0 + 8u], p.hasBias == 1u)); }
-  if (TM > 9u && co0 + 9u < p.cout) { scatter8(yo + 9u * plane, ow0, 1u, p.wo, c9, select(0.0, bias[co0 + 9u], p.hasBias == 1u)); }
-  if (TM > 10u && co0 + 10u < p.cout) { scatter8(yo + 10u * plane, ow0, 1u, p.wo, c10, select(0.0, bias[co0 + 10u], p.hasBias == 1u)); }
-  if (TM > 11u && co0 + 11u < p.cout) { scatter8(yo + 11u * plane, ow0, 1u, p.wo, c11, select(0.0, bias[co0 + 11u], p.hasBias == 1u)); }
-  if (TM > 12u && co0 + 12u < p.cout) { scatter8(yo + 12u * plane, ow0, 1u, p.wo, c12, select(0.0, bias[co0 + 12u], p.hasBias == 1u)); }
-  if (TM > 13u && co0 + 13u < p.cout) { scatter8(yo + 13u * plane, ow0, 1u, p.wo, c13, select(0.0, bias[co0 + 13u], p.hasBias == 1u)); }
-  if (TM > 14u && co0 + 14u < p.cout) { scatter8(yo + 14u * plane, ow0, 1u, p.wo, c14, select(0.0, bias[co0 + 14u], p.hasBias == 1u)); }
-  if (TM > 15u && co0 + 15u < p.cout) { scatter8(yo + 15u * plane, ow0, 1u, p.wo, c15, select(0.0, bias[co0 + 15u], p.hasBias == 1u)); }
+  scatter8(yo + 0u * plane, ow0, 1u, p.wo, c0, biasOf(b, co0 + 0u));
+  if (TM > 1u && co0 + 1u < p.cout) { scatter8(yo + 1u * plane, ow0, 1u, p.wo, c1, biasOf(b, co0 + 1u)); }
+  if (TM > 2u && co0 + 2u < p.cout) { scatter8(yo + 2u * plane, ow0, 1u, p.wo, c2, biasOf(b, co0 + 2u)); }
+  if (TM > 3u && co0 + 3u < p.cout) { scatter8(yo + 3u * plane, ow0, 1u, p.wo, c3, biasOf(b, co0 + 3u)); }
+  if (TM > 4u && co0 + 4u < p.cout) { scatter8(yo + 4u * plane, ow0, 1u, p.wo, c4, biasOf(b, co0 + 4u)); }
+  if (TM > 5u && co0 + 5u < p.cout) { scatter8(yo + 5u * plane, ow0, 1u, p.wo, c5, biasOf(b, co0 + 5u)); }
+  if (TM > 6u && co0 + 6u < p.cout) { scatter8(yo + 6u * plane, ow0, 1u, p.wo, c6, biasOf(b, co0 + 6u)); }
+  if (TM > 7u && co0 + 7u < p.cout) { scatter8(yo + 7u * plane, ow0, 1u, p.wo, c7, biasOf(b, co0 + 7u)); }
+  if (TM > 8u && co0 + 8u < p.cout) { scatter8(yo + 8u * plane, ow0, 1u, p.wo, c8, biasOf(b, co0 + 8u)); }
+  if (TM > 9u && co0 + 9u < p.cout) { scatter8(yo + 9u * plane, ow0, 1u, p.wo, c9, biasOf(b, co0 + 9u)); }
+  if (TM > 10u && co0 + 10u < p.cout) { scatter8(yo + 10u * plane, ow0, 1u, p.wo, c10, biasOf(b, co0 + 10u)); }
+  if (TM > 11u && co0 + 11u < p.cout) { scatter8(yo + 11u * plane, ow0, 1u, p.wo, c11, biasOf(b, co0 + 11u)); }
+  if (TM > 12u && co0 + 12u < p.cout) { scatter8(yo + 12u * plane, ow0, 1u, p.wo, c12, biasOf(b, co0 + 12u)); }
+  if (TM > 13u && co0 + 13u < p.cout) { scatter8(yo + 13u * plane, ow0, 1u, p.wo, c13, biasOf(b, co0 + 13u)); }
+  if (TM > 14u && co0 + 14u < p.cout) { scatter8(yo + 14u * plane, ow0, 1u, p.wo, c14, biasOf(b, co0 + 14u)); }
+  if (TM > 15u && co0 + 15u < p.cout) { scatter8(yo + 15u * plane, ow0, 1u, p.wo, c15, biasOf(b, co0 + 15u)); }
 }
 
 // gx[b, ci, y, x] = sum_{co, i, j} w[co, ci, i, j] * gy[b, co, (y + pad - i) / s, (x + pad - j) / s]

@@ -2,8 +2,6 @@
 //   h = conv1(silu(norm1(x))) + time_emb_proj(silu(temb))[:, :, None, None]
 //   h = conv2(silu(norm2(h)));  out = (shortcut(x) + h) / outputScale
 import type { GpuContext } from "../gpu/context.ts";
-import { add } from "../ops/binary.ts";
-import { reshape } from "../ops/copy.ts";
 import { scale } from "../ops/scale.ts";
 import { silu } from "../ops/unary.ts";
 import type { Tensor } from "../tensor/tensor.ts";
@@ -42,12 +40,11 @@ export class ResnetBlock2D extends Module {
 
   /** x: [B, in, H, W], temb: [B, tembChannels] -> [B, out, H, W]. */
   forward(ctx: GpuContext, x: Tensor, temb: Tensor): Tensor {
-    let h = this.conv1.forward(ctx, this.norm1.forward(ctx, x, true)); // silu fused into the norm
-    const t = this.time_emb_proj.forward(ctx, silu(ctx, temb));
-    h = add(ctx, h, reshape(ctx, t, [t.shape[0], this.outChannels, 1, 1]));
-    h = this.conv2.forward(ctx, this.norm2.forward(ctx, h, true));
+    // silu fused into the norms; the time embedding and the skip added in the convs' epilogues
+    const t = this.time_emb_proj.forward(ctx, silu(ctx, temb)); // [B, out]
+    const h = this.conv1.forward(ctx, this.norm1.forward(ctx, x, true), { channelBias: t });
     const skip = this.conv_shortcut ? this.conv_shortcut.forward(ctx, x) : x;
-    const out = add(ctx, skip, h);
+    const out = this.conv2.forward(ctx, this.norm2.forward(ctx, h, true), { residual: skip });
     return this.outputScale === 1 ? out : scale(ctx, out, 1 / this.outputScale);
   }
 }

@@ -28,6 +28,10 @@ export interface Conv2dOptions {
   stride?: 1 | 2;
   /** Zero padding on every side; default floor(k / 2). */
   padding?: number;
+  /** [B, Cout]: added to every pixel of channel co of image b (a ResNet block's time embedding). */
+  channelBias?: Tensor | null;
+  /** [B, Cout, Ho, Wo]: added to the output (a residual connection). */
+  residual?: Tensor | null;
 }
 
 export interface ConvGeometry {
@@ -120,7 +124,7 @@ type ExtraKey =
   | "z0"
   | "acc";
 
-/** y = conv2d(x, w) + b. */
+/** y = conv2d(x, w) + b (+ channelBias[b, co]) (+ residual), the adds in the conv's epilogue. */
 export function conv2d(
   ctx: GpuContext,
   x: Tensor,
@@ -129,19 +133,41 @@ export function conv2d(
   opts: Conv2dOptions = {},
 ): Tensor {
   const g = convGeometry(x, w, opts);
+  const cb = opts.channelBias ?? null, res = opts.residual ?? null;
   if (b && b.size !== g.Cout) throw new Error(`conv2d: bias ${b.describe()} for ${g.Cout} channels`);
+  if (cb && cb.size !== g.B * g.Cout) {
+    throw new Error(`conv2d: channelBias ${cb.describe()} is not [${g.B}, ${g.Cout}]`);
+  }
   const y = empty(ctx, [g.B, g.Cout, g.Ho, g.Wo]);
-  convForward(ctx, x, w, b, y, g);
-  const inputs = b ? [x, w, b] : [x, w];
+  if (res && res.size !== y.size) {
+    throw new Error(`conv2d: residual ${res.describe()} is not ${y.describe()}`);
+  }
+  convForward(ctx, x, w, b, y, g, cb, res);
+  const inputs = [x, w, ...[b, cb, res].filter((t): t is Tensor => t !== null)];
   return record(ctx, "conv2d", inputs, y, (gy) => {
-    const gx = x.requiresGrad ? convBackwardInput(ctx, gy, w, g) : null;
-    const gw = w.requiresGrad ? convBackwardWeight(ctx, x, gy, g) : null;
-    const gb = b?.requiresGrad ? sum(ctx, gy, [0, 2, 3]) : null;
-    return b ? [gx, gw, gb] : [gx, gw];
+    const grads: (Tensor | null)[] = [
+      x.requiresGrad ? convBackwardInput(ctx, gy, w, g) : null,
+      w.requiresGrad ? convBackwardWeight(ctx, x, gy, g) : null,
+    ];
+    if (b) grads.push(b.requiresGrad ? sum(ctx, gy, [0, 2, 3]) : null);
+    if (cb) grads.push(cb.requiresGrad ? asShape(sum(ctx, gy, [2, 3]), cb.shape) : null);
+    if (res) grads.push(res.requiresGrad ? gy.view(res.shape) : null);
+    return grads;
   });
 }
 
-/** y [B, Cout, Ho, Wo] = conv(x, w) + bias (implicit GEMM: Cout rows x 8-pixel row tiles). */
+/** t viewed as `shape` (t itself when it already has it; else t is released to the view). */
+function asShape(t: Tensor, shape: readonly number[]): Tensor {
+  if (t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i])) return t;
+  const v = t.view(shape);
+  t.dispose();
+  return v;
+}
+
+/**
+ * y [B, Cout, Ho, Wo] = conv(x, w) + bias [+ channelBias [B, Cout]] [+ residual like y] (implicit
+ * GEMM: Cout rows x 8-pixel row tiles).
+ */
 export function convForward(
   ctx: GpuContext,
   x: Tensor,
@@ -149,12 +175,15 @@ export function convForward(
   b: Tensor | null,
   y: Tensor,
   g: ConvGeometry,
+  channelBias: Tensor | null = null,
+  residual: Tensor | null = null,
 ) {
   const tilesRow = Math.ceil(g.Wo / 8), tiles = g.Ho * tilesRow;
   const { TM, WY } = tileFor(g.Cout);
+  const hasBias = (b ? 1 : 0) | (channelBias ? 2 : 0) | (residual ? 4 : 0);
   ctx.run(kernel, "forward", {
-    buffers: [x, w, b ?? w, y],
-    params: params(g, { tiles, tilesRow, hasBias: b ? 1 : 0 }),
+    buffers: [x, w, b ?? w, y, channelBias ?? w, residual ?? w],
+    params: params(g, { tiles, tilesRow, hasBias }),
     groups: [Math.ceil(tiles / WX), Math.ceil(g.Cout / (TM * WY)), g.B],
     overrides: { TM, WX, WY },
     flops: convFlops(g),
@@ -168,7 +197,7 @@ export function convBackwardInput(ctx: GpuContext, gy: Tensor, w: Tensor, g: Con
   const tilesRow = Math.ceil(Math.ceil(g.W / g.s) / 8), tiles = g.s * g.s * Math.ceil(g.H / g.s) * tilesRow;
   const { TM, WY } = tileFor(g.Cin);
   ctx.run(kernel, "backward_input", {
-    buffers: [gy, w, null, gx],
+    buffers: [gy, w, null, gx, null, w], // binding 6: the forward's residual, unread here
     params: params(g, { tiles, tilesRow }),
     groups: [Math.ceil(tiles / WX), Math.ceil(g.Cin / (TM * WY)), g.B],
     overrides: { TM, WX, WY },

@@ -139,3 +139,40 @@ Deno.test("conv2d weight gradient at real sizes: a 16-image batch, and 16,384-pi
   }
   printWorst("conv2d wgrad real");
 });
+
+Deno.test("conv2d epilogues: per-(image, channel) bias and residual, forward and their gradients", async () => {
+  const ctx = await gpu();
+  const cases: [number[], number, 1 | 2, boolean][] = [
+    [[1, 1, 1, 1], 1, 1, false],
+    [[2, 3, 5, 7], 5, 1, true],
+    [[2, 4, 9, 8], 17, 2, true],
+    [[16, 32, 16, 16], 32, 1, true], // the base model's 16x16 ResNet convs at batch 16
+  ];
+  for (const [xs, Cout, s, withBias] of cases) {
+    const label = `conv2d epilogue x[${xs}] -> ${Cout} s${s}`;
+    const x = randNd(xs, 41), w = randNd([Cout, xs[1], 3, 3], 42), b = randNd([Cout], 43);
+    const o = { stride: s };
+    const plain = conv2dRef(x, w, withBias ? b : null, o);
+    const [B, , Ho, Wo] = plain.shape, P = Ho * Wo;
+    const cb = randNd([B, Cout], 44), res = randNd(plain.shape, 45), g = randNd(plain.shape, 46);
+    const want = plain.data.map((v, i) => v + cb.data[Math.floor(i / P)] + res.data[i]);
+    const [gx, gw, gb] = conv2dRefBackward(x, w, g, o);
+    const gcb = new Float64Array(B * Cout);
+    g.data.forEach((v, i) => gcb[Math.floor(i / P)] += v);
+    await ctx.scope(async () => {
+      const [tx, tw, tb, tcb, tres] = [x, w, b, cb, res].map((t) => upload(ctx, t, true));
+      const y = conv2d(ctx, tx, tw, withBias ? tb : null, { ...o, channelBias: tcb, residual: tres });
+      const atol = 2e-6 * Math.max(8, xs[1] * 9);
+      assertClose(await y.read(), want, `${label} forward`, atol, 1e-4);
+      backward(ctx, y, { grad: upload(ctx, g) });
+      assertClose(await tx.grad!.read(), gx.data, `${label} grad x`, 2e-6 * Math.max(8, Cout * 9), 1e-4);
+      assertClose(await tw.grad!.read(), gw.data, `${label} grad w`, 2e-6 * Math.max(8, B * P), 1e-4);
+      if (withBias) {
+        assertClose(await tb.grad!.read(), gb.data, `${label} grad b`, 2e-6 * Math.max(8, B * P), 1e-4);
+      }
+      assertClose(await tcb.grad!.read(), gcb, `${label} grad channelBias`, 2e-6 * Math.max(8, P), 1e-4);
+      assertClose(await tres.grad!.read(), g.data, `${label} grad residual`, 1e-7, 1e-6);
+    });
+  }
+  printWorst("conv2d epilogue");
+});
