@@ -1,0 +1,137 @@
+// deno task sampler-curve: the scorer's score against sampling steps per sampler, on one checkpoint,
+// the eval prompts and fixed seeds (the same images' noise for every sampler and step count), with
+// 95% bootstrap intervals, wall time per sample, a markdown table and an SVG chart (docs/SAMPLERS.md).
+//   --ckpt DIR        default models/base-shapes-16
+//   --prompts FILE    default data/generated/shapes-eval/prompts.jsonl
+//   --samplers LIST   default ddim,dpmsolver++,euler
+//   --steps LIST      default 5,8,10,15,20,50
+//   --seeds N         seeds per prompt (prompt seed + k), default 2
+//   --guidance G      default 3
+//   --json FILE, --svg FILE   results and chart (written atomically)
+import { parseArgs } from "node:util";
+import { loadPrompts } from "../lib/data/metadata.ts";
+import { type Sampler, samplerName, SAMPLERS } from "../lib/diffusion/sampler.ts";
+import { scoreModel } from "../lib/eval/eval_image.ts";
+import { bootstrapCI, type Interval } from "../lib/eval/stats.ts";
+import { lineChart } from "../lib/eval/svg.ts";
+import { GpuContext } from "../lib/gpu/context.ts";
+import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
+import { TextToImage } from "../lib/nn/pipeline.ts";
+import { exitCodeOf, UsageError } from "../lib/util/errors.ts";
+import { Rng } from "../lib/util/rng.ts";
+
+export interface CurvePoint {
+  sampler: Sampler;
+  steps: number;
+  score: Interval;
+  /** Per-sample scores in item order (prompt-major, then seed). */
+  scores: number[];
+  msPerSample: number;
+}
+
+const list = (s: string) => s.split(",").map((x) => x.trim()).filter((x) => x);
+
+async function main() {
+  const { values: v } = parseArgs({
+    args: Deno.args,
+    options: {
+      ckpt: { type: "string", default: "models/base-shapes-16" },
+      prompts: { type: "string", default: "data/generated/shapes-eval/prompts.jsonl" },
+      samplers: { type: "string", default: "ddim,dpmsolver++,euler" },
+      steps: { type: "string", default: "5,8,10,15,20,50" },
+      seeds: { type: "string", default: "2" },
+      guidance: { type: "string", default: "3" },
+      batch: { type: "string", default: "32" },
+      json: { type: "string" },
+      svg: { type: "string" },
+    },
+  });
+  const samplers = list(v.samplers!).map((s) => {
+    if (!(SAMPLERS as readonly string[]).includes(s)) {
+      throw new UsageError(`--samplers: "${s}" is not one of ${SAMPLERS.join(", ")}`);
+    }
+    return s as Sampler;
+  });
+  const steps = list(v.steps!).map((s) => {
+    const n = Number(s);
+    if (!(Number.isInteger(n) && n >= 1)) throw new UsageError(`--steps: "${s}" is not a positive integer`);
+    return n;
+  });
+  const seeds = Number(v.seeds), guidance = Number(v.guidance), batch = Number(v.batch);
+  if (!(Number.isInteger(seeds) && seeds >= 1)) throw new UsageError(`--seeds: "${v.seeds}" is not >= 1`);
+  if (!(guidance >= 1)) throw new UsageError(`--guidance: "${v.guidance}" is not >= 1`);
+  if (!(Number.isInteger(batch) && batch >= 1)) throw new UsageError(`--batch: "${v.batch}" is not >= 1`);
+  const ctx = await GpuContext.create();
+  console.log(`backend / adapter: ${ctx.label}`);
+  const prompts = await loadPrompts(v.prompts!);
+  const model = await TextToImage.load(ctx, v.ckpt!);
+  console.log(`${v.ckpt}: ${prompts.length} prompts x ${seeds} seeds, guidance ${guidance}`);
+  const points: CurvePoint[] = [];
+  for (const sampler of samplers) {
+    for (const n of steps) {
+      const t0 = performance.now();
+      const { scores } = await scoreModel(ctx, model, prompts, {
+        seeds,
+        sampler,
+        steps: n,
+        guidance,
+        batch,
+        saveImages: false,
+      }, null);
+      const ms = (performance.now() - t0) / scores.scores.length;
+      const score = bootstrapCI(scores.scores, new Rng(0).fork("sampler-curve"), { iters: 2000 });
+      points.push({ sampler, steps: n, score, scores: scores.scores, msPerSample: ms });
+      console.log(
+        `${samplerName(sampler).padEnd(17)} ${String(n).padStart(3)} steps: score ${score.mean.toFixed(4)} ` +
+          `[${score.lo.toFixed(4)}, ${score.hi.toFixed(4)}]  ${ms.toFixed(0)} ms/sample`,
+      );
+    }
+  }
+  console.log(`\n${curveTable(points)}`);
+  if (v.json) {
+    await writeJsonAtomic(v.json, {
+      ckpt: v.ckpt,
+      prompts: v.prompts,
+      seeds,
+      guidance,
+      backend: ctx.label,
+      points,
+    });
+  }
+  if (v.svg) await writeFileAtomic(v.svg, curveChart(points, v.ckpt!) + "\n");
+  model.dispose();
+  ctx.destroy();
+}
+
+/** Markdown: one row per step count, one column per sampler (mean [95% CI]). */
+export function curveTable(points: CurvePoint[]): string {
+  const samplers = [...new Set(points.map((p) => p.sampler))];
+  const steps = [...new Set(points.map((p) => p.steps))].sort((a, b) => a - b);
+  const cell = (s: Sampler, n: number) => {
+    const p = points.find((q) => q.sampler === s && q.steps === n);
+    return p ? `${p.score.mean.toFixed(3)} [${p.score.lo.toFixed(3)}, ${p.score.hi.toFixed(3)}]` : "-";
+  };
+  return [
+    `| steps | ${samplers.map(samplerName).join(" | ")} |`,
+    `|---:|${samplers.map(() => "---|").join("")}`,
+    ...steps.map((n) => `| ${n} | ${samplers.map((s) => cell(s, n)).join(" | ")} |`),
+  ].join("\n");
+}
+
+export function curveChart(points: CurvePoint[], ckpt: string): string {
+  const samplers = [...new Set(points.map((p) => p.sampler))];
+  const series = samplers.map((s) => ({
+    name: samplerName(s),
+    points: points.filter((p) => p.sampler === s).map((p) => [p.steps, p.score.mean] as [number, number]),
+  }));
+  return lineChart(`scorer score vs sampling steps (${ckpt})`, series, { xLabel: "steps", yLabel: "score" });
+}
+
+if (import.meta.main) {
+  try {
+    await main();
+  } catch (e) {
+    console.error(`error: ${e instanceof Error ? e.message : e}`);
+    Deno.exit(exitCodeOf(e));
+  }
+}
