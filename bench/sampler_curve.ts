@@ -3,10 +3,12 @@
 // 95% bootstrap intervals, wall time per sample, a markdown table and an SVG chart (docs/SAMPLERS.md).
 //   --ckpt DIR        default models/base-shapes-16
 //   --prompts FILE    default data/generated/shapes-eval/prompts.jsonl
-//   --samplers LIST   default ddim,dpmsolver++,euler
+//   --samplers LIST   default ddim,dpmsolver++,euler; NAME:5/10/20 gives that sampler its own steps
 //   --steps LIST      default 5,8,10,15,20,50
 //   --seeds N         seeds per prompt (prompt seed + k), default 2
 //   --guidance G      default 3
+//   --ref S:N         the point others are compared with, paired per sample (default ddim:10, the
+//                     SePPO reference sampler's old default)
 //   --json FILE, --svg FILE   results and chart (written atomically)
 import { parseArgs } from "node:util";
 import { loadPrompts } from "../lib/data/metadata.ts";
@@ -27,6 +29,8 @@ export interface CurvePoint {
   /** Per-sample scores in item order (prompt-major, then seed). */
   scores: number[];
   msPerSample: number;
+  /** Paired difference to the --ref point (same prompts and seeds): mean and 95% bootstrap interval. */
+  vsRef?: Interval;
 }
 
 const list = (s: string) => s.split(",").map((x) => x.trim()).filter((x) => x);
@@ -44,18 +48,23 @@ async function main() {
       batch: { type: "string", default: "32" },
       json: { type: "string" },
       svg: { type: "string" },
+      ref: { type: "string", default: "ddim:10" },
     },
   });
-  const samplers = list(v.samplers!).map((s) => {
-    if (!(SAMPLERS as readonly string[]).includes(s)) {
-      throw new UsageError(`--samplers: "${s}" is not one of ${SAMPLERS.join(", ")}`);
+  const [refSampler, refSteps] = v.ref!.split(":");
+  const stepList = (flag: string, xs: string[]) =>
+    xs.map((s) => {
+      const n = Number(s);
+      if (!(Number.isInteger(n) && n >= 1)) throw new UsageError(`${flag}: "${s}" is not a positive integer`);
+      return n;
+    });
+  const steps = stepList("--steps", list(v.steps!));
+  const runs = list(v.samplers!).map((item) => {
+    const [name, own] = item.split(":");
+    if (!(SAMPLERS as readonly string[]).includes(name)) {
+      throw new UsageError(`--samplers: "${name}" is not one of ${SAMPLERS.join(", ")}`);
     }
-    return s as Sampler;
-  });
-  const steps = list(v.steps!).map((s) => {
-    const n = Number(s);
-    if (!(Number.isInteger(n) && n >= 1)) throw new UsageError(`--steps: "${s}" is not a positive integer`);
-    return n;
+    return { sampler: name as Sampler, steps: own ? stepList("--samplers", own.split("/")) : steps };
   });
   const seeds = Number(v.seeds), guidance = Number(v.guidance), batch = Number(v.batch);
   if (!(Number.isInteger(seeds) && seeds >= 1)) throw new UsageError(`--seeds: "${v.seeds}" is not >= 1`);
@@ -67,7 +76,7 @@ async function main() {
   const model = await TextToImage.load(ctx, v.ckpt!);
   console.log(`${v.ckpt}: ${prompts.length} prompts x ${seeds} seeds, guidance ${guidance}`);
   const points: CurvePoint[] = [];
-  for (const sampler of samplers) {
+  for (const { sampler, steps } of runs) {
     for (const n of steps) {
       const t0 = performance.now();
       const { scores } = await scoreModel(ctx, model, prompts, {
@@ -87,7 +96,19 @@ async function main() {
       );
     }
   }
+  const ref = points.find((p) => p.sampler === refSampler && p.steps === Number(refSteps));
+  if (ref) {
+    for (const p of points) {
+      const d = p.scores.map((x, i) => x - ref.scores[i]);
+      p.vsRef = bootstrapCI(d, new Rng(0).fork("sampler-curve-paired"), { iters: 2000 });
+    }
+  }
   console.log(`\n${curveTable(points)}`);
+  if (ref) {
+    console.log(
+      `\npaired difference to ${samplerName(ref.sampler)} ${ref.steps} steps:\n${pairedTable(points)}`,
+    );
+  }
   if (v.json) {
     await writeJsonAtomic(v.json, {
       ckpt: v.ckpt,
@@ -110,6 +131,21 @@ export function curveTable(points: CurvePoint[]): string {
   const cell = (s: Sampler, n: number) => {
     const p = points.find((q) => q.sampler === s && q.steps === n);
     return p ? `${p.score.mean.toFixed(3)} [${p.score.lo.toFixed(3)}, ${p.score.hi.toFixed(3)}]` : "-";
+  };
+  return [
+    `| steps | ${samplers.map(samplerName).join(" | ")} |`,
+    `|---:|${samplers.map(() => "---|").join("")}`,
+    ...steps.map((n) => `| ${n} | ${samplers.map((s) => cell(s, n)).join(" | ")} |`),
+  ].join("\n");
+}
+
+/** Markdown: the paired difference of each point to the reference point. */
+export function pairedTable(points: CurvePoint[]): string {
+  const samplers = [...new Set(points.map((p) => p.sampler))];
+  const steps = [...new Set(points.map((p) => p.steps))].sort((a, b) => a - b);
+  const cell = (s: Sampler, n: number) => {
+    const d = points.find((q) => q.sampler === s && q.steps === n)?.vsRef;
+    return d ? `${d.mean >= 0 ? "+" : ""}${d.mean.toFixed(3)} [${d.lo.toFixed(3)}, ${d.hi.toFixed(3)}]` : "-";
   };
   return [
     `| steps | ${samplers.map(samplerName).join(" | ")} |`,
