@@ -9,7 +9,9 @@
 //   --guidance G      default 3
 //   --ref S:N         the point others are compared with, paired per sample (default ddim:10, the
 //                     SePPO reference sampler's old default)
-//   --json FILE, --svg FILE   results and chart (written atomically)
+//   --json FILE, --svg FILE   results and chart (written atomically; the JSON after every point, and
+//                     points already in it, for the same checkpoint, prompts, seeds and guidance, are kept
+//                     instead of measured again)
 import { parseArgs } from "node:util";
 import { loadPrompts } from "../lib/data/metadata.ts";
 import { type Sampler, samplerName, SAMPLERS } from "../lib/diffusion/sampler.ts";
@@ -76,8 +78,22 @@ async function main() {
   const model = await TextToImage.load(ctx, v.ckpt!);
   console.log(`${v.ckpt}: ${prompts.length} prompts x ${seeds} seeds, guidance ${guidance}`);
   const points: CurvePoint[] = [];
+  const head = { ckpt: v.ckpt, prompts: v.prompts, seeds, guidance };
+  const save = async () => {
+    if (v.json) await writeJsonAtomic(v.json, { ...head, backend: ctx.label, points });
+  };
+  const old = v.json ? await Deno.readTextFile(v.json).then(JSON.parse).catch(() => null) : null;
+  const same = old && Object.entries(head).every(([k, x]) => old[k] === x);
   for (const { sampler, steps } of runs) {
     for (const n of steps) {
+      const kept = same
+        ? (old.points as CurvePoint[]).find((p) => p.sampler === sampler && p.steps === n)
+        : null;
+      if (kept) {
+        points.push(kept);
+        console.log(`${samplerName(sampler).padEnd(17)} ${String(n).padStart(3)} steps: kept from ${v.json}`);
+        continue;
+      }
       const t0 = performance.now();
       const { scores } = await scoreModel(ctx, model, prompts, {
         seeds,
@@ -90,6 +106,7 @@ async function main() {
       const ms = (performance.now() - t0) / scores.scores.length;
       const score = bootstrapCI(scores.scores, new Rng(0).fork("sampler-curve"), { iters: 2000 });
       points.push({ sampler, steps: n, score, scores: scores.scores, msPerSample: ms });
+      await save();
       console.log(
         `${samplerName(sampler).padEnd(17)} ${String(n).padStart(3)} steps: score ${score.mean.toFixed(4)} ` +
           `[${score.lo.toFixed(4)}, ${score.hi.toFixed(4)}]  ${ms.toFixed(0)} ms/sample`,
@@ -109,16 +126,7 @@ async function main() {
       `\npaired difference to ${samplerName(ref.sampler)} ${ref.steps} steps:\n${pairedTable(points)}`,
     );
   }
-  if (v.json) {
-    await writeJsonAtomic(v.json, {
-      ckpt: v.ckpt,
-      prompts: v.prompts,
-      seeds,
-      guidance,
-      backend: ctx.label,
-      points,
-    });
-  }
+  await save();
   if (v.svg) await writeFileAtomic(v.svg, curveChart(points, v.ckpt!) + "\n");
   model.dispose();
   ctx.destroy();

@@ -5,13 +5,16 @@
 //   euler        diffusers' EulerDiscreteScheduler with its defaults (s_churn 0, interpolation
 //                "linear", final_sigmas_type "zero"): first order, so DDIM's update on Euler's grid
 // Both read timestep_spacing, steps_offset, prediction_type and the zero-SNR rescale from the
-// model's scheduler config (as diffusers' from_config does), and neither clips x0 (diffusers' DPM and
-// Euler have no clip_sample). Notation, per noise level: sigma = sqrt((1 - abar) / abar) (the VE
+// model's scheduler config (as diffusers' from_config does). With clip_sample (pixel-space models, as
+// the shipped bases), DPM-Solver++ clips its x0 to [-r, r]: diffusers' thresholding = true with its
+// default sample_max_value 1 does exactly that for r = 1 (s = clamp(quantile, 1, 1) = 1), and without
+// it the unclipped x0 of an epsilon model at high noise ruins the second-order steps (docs/SAMPLERS.md).
+// Euler never clips (diffusers' Euler has no such option). Notation, per noise level: sigma = sqrt((1 - abar) / abar) (the VE
 // sigma), alpha = 1 / sqrt(1 + sigma^2) = sqrt(abar), sigma_vp = sigma * alpha = sqrt(1 - abar),
 // lambda = log(alpha / sigma_vp) = -log(sigma). The sampler state is the VP sample x (diffusers'
 // Euler keeps x_ve = x / alpha; the same iterates, rescaled).
 // One step, with out the model output at x (eps or v):
-//   x0   = xX * x + xOut * out                      (convert_model_output)
+//   x0   = xX * x + xOut * out, clipped to [-clip, clip] when clip > 0   (convert_model_output)
 //   next = cX * x + c0 * x0 + c1 * x0_prev          (first order: c1 = 0)
 // DPM-Solver++ first order:  next = (sigma_vp' / sigma_vp) x + alpha' (1 - e^-h) x0, h = lambda' - lambda
 // second order (midpoint):   D1 = (x0 - x0_prev) / r0, r0 = h_prev / h,
@@ -32,6 +35,8 @@ export interface MultistepCoefs {
   order: 1 | 2;
   xX: number;
   xOut: number;
+  /** Clip x0 to [-clip, clip] (0: off). */
+  clip: number;
   cX: number;
   c0: number;
   c1: number;
@@ -118,6 +123,7 @@ export function dpmSolverPlan(s: NoiseSchedule, n: number): MultistepPlan {
   const table = sigmaTable(s);
   const ts = dpmTimesteps(s, n);
   const sig = [...ts.map((t) => table[t]), 0];
+  const clip = s.config.clip_sample ? s.config.clip_sample_range : 0;
   const steps = ts.map((t, i): MultistepCoefs => {
     const sg = sig[i], next = sig[i + 1];
     const alphaNext = 1 / Math.sqrt(1 + next * next);
@@ -131,7 +137,7 @@ export function dpmSolverPlan(s: NoiseSchedule, n: number): MultistepPlan {
       c0 = A * (1 + 0.5 / r0);
       c1 = -A * 0.5 / r0;
     }
-    return { t, sigma: sg, sigmaNext: next, order, ...x0Coefs(s, sg), cX, c0, c1 };
+    return { t, sigma: sg, sigmaNext: next, order, ...x0Coefs(s, sg), clip, cX, c0, c1 };
   });
   return { steps, initScale: 1 };
 }
@@ -150,6 +156,7 @@ export function eulerPlan(s: NoiseSchedule, n: number): MultistepPlan {
       sigmaNext: next,
       order: 1,
       ...x0Coefs(s, sg),
+      clip: 0,
       // x_ve' = x_ve + (x_ve - x0) / sigma * (sigma' - sigma), x_ve = x / alpha
       cX: (alphaNext / alpha) * (next / sg),
       c0: alphaNext * (1 - next / sg),

@@ -8,7 +8,7 @@ import type { Tensor } from "../tensor/tensor.ts";
 import { noiseFor } from "./noise.ts";
 import type { NoiseSchedule } from "./schedule.ts";
 import { UsageError } from "../util/errors.ts";
-import { applyStep, type SamplerKind, stepPlan } from "./steps.ts";
+import { applyStep, clampSym, type SamplerKind, stepPlan } from "./steps.ts";
 import { type MultistepCoefs, type MultistepKind, multistepPlan } from "./multistep.ts";
 
 /** Every sampler `sample` runs (config key sampler / ref.sampler, flag --sampler). */
@@ -127,7 +127,8 @@ async function sampleMultistep(
 }
 
 /**
- * One multistep update: x0 = xX * x + xOut * out, next = cX * x + c0 * x0 + c1 * x0Prev.
+ * One multistep update: x0 = xX * x + xOut * out (clipped when c.clip > 0),
+ * next = cX * x + c0 * x0 + c1 * x0Prev.
  * x, out, x0Prev: [B, ...]. Returns both (x0 is the next step's x0Prev).
  */
 export function multistepUpdate(
@@ -138,8 +139,13 @@ export function multistepUpdate(
   x0Prev: Tensor | null,
 ): { next: Tensor; x0: Tensor } {
   return ctx.noGrad(() => {
-    const x0 = scale(ctx, x, c.xX);
+    let x0 = scale(ctx, x, c.xX);
     accumulate(ctx, x0, out, c.xOut);
+    if (c.clip > 0) {
+      const k = clampSym(ctx, x0, c.clip);
+      x0.dispose();
+      x0 = k;
+    }
     const next = scale(ctx, x0, c.c0);
     if (c.cX) accumulate(ctx, next, x, c.cX);
     if (c.c1) {

@@ -77,6 +77,8 @@ export interface RefMultistepOptions {
   zeroSnr: boolean;
   /** Euler's init_noise_sigma rule depends on it. */
   spacing: "leading" | "trailing" | "linspace";
+  /** DPM-Solver++: thresholding = true with sample_max_value 1 (s = clamp(quantile, 1, 1) = 1) clips x0. */
+  clip: number;
   seeds: number[];
   per: number;
   eps: (x: Float64Array, t: number, example: number) => Float64Array;
@@ -125,7 +127,9 @@ export function refMultistepLoop(o: RefMultistepOptions): Float64Array[] {
       const lowerOrderFinal = i === n - 1; // final_sigmas_type "zero"
       const [at, st] = toAlphaSigma(sigmas[i]);
       const out = o.eps(x, t, b);
-      const x0 = x.map((val, j) => v ? at * val - st * out[j] : (val - st * out[j]) / at);
+      const raw = x.map((val, j) => v ? at * val - st * out[j] : (val - st * out[j]) / at);
+      // _threshold_sample with sample_max_value = clip: s = clamp(quantile(|x0|), 1, clip) = clip (clip = 1)
+      const x0 = o.clip > 0 ? raw.map((val) => Math.min(o.clip, Math.max(-o.clip, val))) : raw;
       outputs[0] = outputs[1];
       outputs[1] = x0;
       const [aT, sT] = toAlphaSigma(sigmas[i + 1]), [aS0, sS0] = toAlphaSigma(sigmas[i]);

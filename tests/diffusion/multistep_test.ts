@@ -45,7 +45,7 @@ Deno.test("DPM-Solver++ coefficients by hand: first order is DDIM, the last step
     const s = sched({ timestep_spacing: "linspace", prediction_type: prediction });
     const plan = dpmSolverPlan(s, 6);
     deepStrictEqual(plan.steps.map((c) => c.order), [1, 2, 2, 2, 2, 1]);
-    const x = 0.7, out = -0.4, m1 = 0.25; // a sample, the model output, the previous x0
+    const x = 0.7, out = -0.04, m1 = 0.25; // a sample, the model output, the previous x0 (inside the clip)
     const apply = (i: number) => {
       const c = plan.steps[i], x0 = c.xX * x + c.xOut * out;
       return { x0, next: c.cX * x + c.c0 * x0 + c.c1 * m1 };
@@ -104,8 +104,8 @@ interface LoopCase {
   cfg: Partial<SchedulerConfig>;
 }
 const CASES: LoopCase[] = [
-  { kind: "dpmsolver++", steps: 10, cfg: { timestep_spacing: "linspace" } },
-  { kind: "dpmsolver++", steps: 8, cfg: {} }, // the shipped base's config: leading
+  { kind: "dpmsolver++", steps: 10, cfg: { timestep_spacing: "linspace", clip_sample: false } },
+  { kind: "dpmsolver++", steps: 8, cfg: {} }, // the shipped base's config: leading, x0 clipped to [-1, 1]
   { kind: "dpmsolver++", steps: 5, cfg: { timestep_spacing: "trailing", beta_schedule: "scaled_linear" } },
   { kind: "dpmsolver++", steps: 15, cfg: { steps_offset: 1, beta_schedule: "squaredcos_cap_v2" } },
   { kind: "dpmsolver++", steps: 6, cfg: { prediction_type: "v_prediction", timestep_spacing: "linspace" } },
@@ -142,6 +142,7 @@ for (const c of CASES) {
       alphasCumprod: s.alphasCumprod,
       zeroSnr: s.config.rescale_betas_zero_snr,
       spacing: s.config.timestep_spacing,
+      clip: c.kind === "dpmsolver++" && s.config.clip_sample ? 1 : 0,
       seeds,
       per,
       eps: (x, t) => x.map((v) => k(t) * v),
