@@ -204,3 +204,44 @@ Deno.test("samplers: eta is ddim-only, unknown names are refused", async () => {
     deepStrictEqual(err, `sampler "heun" is not one of ddim, ddpm, dpmsolver++, euler`);
   });
 });
+
+Deno.test("on Gaussian data with the exact model, DPM-Solver++(2M) tracks the probability-flow ODE better than DDIM", () => {
+  // x0 ~ N(mu, s^2): E[x0 | x_t] = mu + a s^2 (x_t - a mu) / (a^2 s^2 + sig^2), eps = (x_t - a x0hat) / sig,
+  // and the ODE's trajectory through x_T = a_T mu + sqrt(a_T^2 s^2 + sig_T^2) z is
+  // x(t) = a_t mu + sqrt(a_t^2 s^2 + sig_t^2) z. Compared: the state each sampler reaches at its last
+  // timestep (its final step only returns the posterior mean there, the same for both).
+  const mu = 0.3, sd = 0.5, z = 1.7;
+  const s = sched({ timestep_spacing: "trailing", clip_sample: false });
+  const a = (t: number) => Math.sqrt(s.alphasCumprod[t]),
+    sg = (t: number) => Math.sqrt(1 - s.alphasCumprod[t]);
+  const eps = (x: number, t: number) => {
+    const x0 = mu + a(t) * sd * sd * (x - a(t) * mu) / (a(t) ** 2 * sd * sd + sg(t) ** 2);
+    return (x - a(t) * x0) / sg(t);
+  };
+  const onOde = (t: number) => a(t) * mu + Math.sqrt(a(t) ** 2 * sd * sd + sg(t) ** 2) * z;
+  const errs: number[] = [];
+  for (const n of [5, 10, 20]) {
+    const plan = dpmSolverPlan(s, n), ts = plan.steps.map((c) => c.t);
+    deepStrictEqual(ts, s.timesteps(n)); // the same grid as DDIM's with trailing spacing
+    let x = onOde(ts[0]), prev = 0;
+    for (const c of plan.steps.slice(0, -1)) {
+      const x0 = c.xX * x + c.xOut * eps(x, c.t);
+      x = c.cX * x + c.c0 * x0 + c.c1 * prev;
+      prev = x0;
+    }
+    let y = onOde(ts[0]);
+    for (const t of ts.slice(0, -1)) {
+      const d = ddimCoefs(s, t, s.prevTimestep(t, n), 0), out = eps(y, t);
+      y = d.c0 * (d.xX * y + d.xOut * out) + d.cEps * (d.eX * y + d.eOut * out);
+    }
+    const want = onOde(ts[n - 1]), dpmErr = Math.abs(x - want), ddimErr = Math.abs(y - want);
+    console.log(
+      `${n} steps: |x - x_ode| at t=${ts[n - 1]}: DPM-Solver++ ${dpmErr.toExponential(2)}, DDIM ${
+        ddimErr.toExponential(2)
+      }`,
+    );
+    if (!(dpmErr < 0.7 * ddimErr)) throw new Error(`${n} steps: DPM-Solver++ is no closer than DDIM`);
+    errs.push(dpmErr);
+  }
+  if (!(errs[2] < errs[0] / 3)) throw new Error(`DPM-Solver++ errors ${errs} do not shrink with steps`);
+});
