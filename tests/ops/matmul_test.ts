@@ -5,7 +5,7 @@
 // the 65,535 workgroups one dispatch can have along z.
 import { backward } from "../../lib/autograd/backward.ts";
 import { K_CHUNK, linear, matmul, tileFor } from "../../lib/ops/matmul.ts";
-import { matmulRef, matmulRefBackward } from "../../lib/ref/ops.ts";
+import { linearRef, linearRefBackward, matmulRef, matmulRefBackward } from "../../lib/ref/ops.ts";
 import { assertClose, checkVjp, gpu, randNd, upload, worstErrors } from "../_helpers.ts";
 
 interface Case {
@@ -115,12 +115,10 @@ Deno.test("linear (GEMM with bias and residual epilogues) vs float64: forward an
     for (const [withBias, withRes] of combos) {
       const label = `linear [${R},${I}]->${O} bias ${+withBias} res ${+withRes}`;
       const x = randNd([R, I], R + I), w = randNd([O, I], O + 1), b = randNd([O], 2), r = randNd([R, O], 3);
-      const y = matmulRef(x, { data: w.data, shape: [1, O, I] }, false, true);
-      const want = y.data.map((v, i) => v + (withBias ? b.data[i % O] : 0) + (withRes ? r.data[i] : 0));
+      const want = linearRef(x, w, withBias ? b : null, withRes ? r : null).data;
       const g = randNd([R, O], 4);
-      const [gx, gw] = matmulRefBackward(x, { data: w.data, shape: [1, O, I] }, g, false, true);
-      const gb = new Float64Array(O);
-      g.data.forEach((v, i) => gb[i % O] += v);
+      const [gx, gw, gbNd] = linearRefBackward(x, w, g);
+      const gb = gbNd.data;
       await ctx.scope(async () => {
         const tx = upload(ctx, x, true),
           tw = upload(ctx, w, true),
