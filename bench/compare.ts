@@ -139,7 +139,8 @@ async function runBench(cwd: string, flags: string[], tag: string): Promise<Step
   try {
     console.log(`\n== ${tag} (${cwd})`);
     child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-P", "bench/train_step.ts", ...flags, "--json", json],
+      // explicit permissions: older revisions and this tree agree on them
+      args: ["run", "-R", "-W", "-E", "-S", "--allow-ffi", "--allow-run", "bench/train_step.ts", ...flags, "--json", json],
       cwd,
       stdout: "inherit",
       stderr: "inherit",

@@ -1,11 +1,10 @@
 // `deno task bench`: the kernel lab. Measures the adapter (FMA and copy probes), then times every
 // op and pass at UNet-like shapes on our kernels and on TensorFlow.js's WebGPU backend (same
-// adapter, same run, same input numbers), checks that both agree, and prints a table.
-//   --json FILE   also write the rows as JSON ({op, shape, pass, impl, ms, gflops, gbps,
-//                 peak_fraction, vs_tfjs}; null where a figure does not apply)
-//   --quick       tiny shapes, one run each (smoke test)
-//   --no-tfjs     skip TensorFlow.js
-//   --only WORD   only cases whose op contains WORD
+// adapter, same run, same input numbers), checks that both agree, and prints a table. Flags: CLI
+// below (`deno task bench --help`).
+import { defineCli, flag, type FlagValues } from "../lib/cli/flags.ts";
+import { runTask } from "../lib/cli/main.ts";
+import { checkOutFile } from "../lib/cli/paths.ts";
 import { GpuContext } from "../lib/gpu/context.ts";
 import { type Case, convCases, matmulCases, type Side, type Tf } from "./cases.ts";
 import { attentionCases, groupNormCases } from "./layers.ts";
@@ -14,28 +13,23 @@ import { timeOurs, timeTfjs, type Timing } from "./timing.ts";
 import { loadTfjs } from "./tfjs.ts";
 import { formatTable, type Row } from "./table.ts";
 
-interface Flags {
-  json: string | null;
-  quick: boolean;
-  tfjs: boolean;
-  only: string | null;
-}
-
-function parseFlags(args: string[]): Flags {
-  const f: Flags = { json: null, quick: false, tfjs: true, only: null };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === "--json") f.json = args[++i] ?? null;
-    else if (a === "--quick") f.quick = true;
-    else if (a === "--no-tfjs") f.tfjs = false;
-    else if (a === "--only") f.only = args[++i] ?? null;
-    else throw new Error(`bench: unknown flag "${a}" (--json FILE, --quick, --no-tfjs, --only WORD)`);
-    if ((a === "--json" && !f.json) || (a === "--only" && !f.only)) {
-      throw new Error(`bench: ${a} needs a value`);
-    }
-  }
-  return f;
-}
+export const CLI = defineCli({
+  task: "bench",
+  purpose: "the kernel lab: measures the adapter (FMA and copy probes), times every op and pass at " +
+    "UNet-like shapes on our kernels and on TensorFlow.js's WebGPU backend (same adapter, same inputs), " +
+    "checks that both agree, and prints a table.",
+  flags: {
+    json: flag.str(
+      "also write the rows as JSON ({op, shape, pass, impl, ms, gflops, gbps, peak_fraction, " +
+        "vs_tfjs}; null where a figure does not apply)",
+      { arg: "FILE" },
+    ),
+    quick: flag.bool("tiny shapes, one run each (smoke test)"),
+    "no-tfjs": flag.bool("skip TensorFlow.js"),
+    only: flag.str("only the cases whose op contains WORD", { arg: "WORD" }),
+  },
+  examples: ["deno task bench --only matmul --json out/bench-matmul.json"],
+});
 
 /** The case list: the issue's shapes, or tiny ones for --quick. */
 export function benchCases(quick: boolean): Case[] {
@@ -82,8 +76,9 @@ async function timeSide(side: Side | null, time: (run: () => unknown) => Promise
   }
 }
 
-async function main() {
-  const flags = parseFlags(Deno.args);
+async function main(f: FlagValues<typeof CLI.flags>) {
+  if (f.json) await checkOutFile(f.json, "--json", ["json"]);
+  const flags = { json: f.json ?? null, quick: f.quick, tfjs: !f["no-tfjs"], only: f.only ?? null };
   const ctx = await GpuContext.create();
   const load = Deno.loadavg?.() ?? [];
   console.log(`adapter: ${ctx.label}`);
@@ -202,4 +197,4 @@ function row(
   return { op, shape, pass, impl, ms, gflops, gbps, peak_fraction: peak, vs_tfjs: vs, cpu_ms: cpuMs };
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) await runTask(CLI, ({ flags }) => main(flags));

@@ -11,7 +11,8 @@
 //   --only LIST    comma list of train, sample, seppo, peaks (default all)
 //   --reps N       timed repetitions per loop (median; default 5, SePPO min(N, 3))
 // The same file runs against older revisions (bench/compare.ts copies it into a worktree of one), so it
-// only uses library APIs that exist there and treats newer ones as optional.
+// only uses library APIs that exist there and treats newer ones as optional; that is also why it parses
+// its flags with node:util rather than lib/cli (which older revisions lack).
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { backward } from "../lib/autograd/backward.ts";
@@ -54,8 +55,17 @@ const { values: v } = parseArgs({
     profile: { type: "boolean", default: false },
     json: { type: "string" },
     only: { type: "string", default: "train,sample,seppo,peaks" },
+    help: { type: "boolean", default: false },
   },
 });
+if (v.help) {
+  console.log(
+    "usage: deno task bench-step [--batch 16] [--seppo-batch 8] [--config FILE] [--base DIR] [--reps 5]\n" +
+      "  [--profile] [--json FILE] [--only train,sample,seppo,peaks]\n" +
+      "training step, DDIM + CFG sampling step and SePPO update throughput, dispatches, non-GEMM share, GFLOP/s",
+  );
+  Deno.exit(0);
+}
 const positive = (flag: string, s: string | undefined) => {
   const n = Number(s);
   if (!(Number.isInteger(n) && n > 0)) {

@@ -222,7 +222,9 @@ export async function generate(o: GenerateOptions): Promise<{ rows: Record<strin
   for (const d of sub) await Deno.mkdir(join(o.out, d), { recursive: true });
   if (o.pairs) await Deno.mkdir(join(o.out, "losers"), { recursive: true });
   const root = new Rng(o.seed).fork(`${o.world}/${o.split}`);
-  const progress = o.progress === false ? null : new Progress(`${o.world} ${o.split}`, o.count);
+  const progress = o.progress === false
+    ? null
+    : new Progress(`${o.world} ${o.split}`, o.count, { unit: "items" });
   const items = await pool(o.count, o.concurrency, async (i) => {
     const item = await makeItem(o, root, i);
     progress?.tick();

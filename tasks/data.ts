@@ -2,8 +2,10 @@
 //   deno task data --world shapes --split pretrain --count 10000 --size 16 --seed 0 --caption-noise 0.2
 //   deno task data --world moving-shapes --split prefs --frames 8 --pairs --out data/generated/clips
 //   deno task data --world taste --split pretrain --count 20000 --size 16 --taste-share 0.2
-
-import { parseArgs } from "node:util";
+import { defineCli, flag } from "../lib/cli/flags.ts";
+import { runTask } from "../lib/cli/main.ts";
+import { checkOutDir } from "../lib/cli/paths.ts";
+import { UsageError } from "../lib/util/errors.ts";
 import {
   checkOptions,
   DEFAULTS,
@@ -12,83 +14,72 @@ import {
   type Split,
   type World,
 } from "../data/generate.ts";
-import { exitCodeOf, UsageError } from "../lib/util/errors.ts";
 
-const USAGE = `usage: deno task data --world shapes|moving-shapes|taste --split pretrain|prefs|val|eval
-  [--count N] [--size 16|32|64] [--seed S] [--caption-noise P] [--pairs] [--frames F]
-  [--growth P] [--taste-share P] [--concurrency K] [--out DIR]`;
-
-function num(flag: string, v: string | undefined, fallback: number, ok: (x: number) => boolean): number {
-  if (v === undefined) return fallback;
-  const x = Number(v);
-  if (!Number.isFinite(x) || !ok(x)) throw new UsageError(`--${flag}: bad value '${v}'\n${USAGE}`);
-  return x;
-}
-
-const FLAGS = {
-  world: { type: "string" },
-  split: { type: "string" },
-  count: { type: "string" },
-  size: { type: "string" },
-  seed: { type: "string" },
-  "caption-noise": { type: "string" },
-  pairs: { type: "boolean", default: false },
-  frames: { type: "string" },
-  growth: { type: "string" },
-  "taste-share": { type: "string" },
-  concurrency: { type: "string" },
-  out: { type: "string" },
-  help: { type: "boolean", default: false },
-} as const;
-
-/** parseArgs, with an unknown or malformed flag reported as a usage error. */
-function parseFlags(argv: string[]) {
-  try {
-    return parseArgs({ args: argv, options: FLAGS });
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n${USAGE}`);
-  }
-}
-
-function parse(argv: string[]): GenerateOptions {
-  const { values: v } = parseFlags(argv);
-  if (v.help) {
-    console.log(USAGE);
-    Deno.exit(0);
-  }
-  if (!["shapes", "moving-shapes", "taste"].includes(v.world ?? "")) {
-    throw new UsageError(`--world: bad value '${v.world}'\n${USAGE}`);
-  }
-  if (!["pretrain", "prefs", "val", "eval"].includes(v.split ?? "")) {
-    throw new UsageError(`--split: bad value '${v.split}'\n${USAGE}`);
-  }
-  if (v["taste-share"] !== undefined && (v.world !== "taste" || v.split !== "pretrain")) {
-    throw new UsageError(`--taste-share: only for --world taste --split pretrain (${v["taste-share"]})`);
-  }
-  const world = v.world as World, split = v.split as Split;
-  const int = (x: number) => Number.isInteger(x);
-  const o: GenerateOptions = {
-    world,
-    split,
-    count: num("count", v.count, DEFAULTS.count, (x) => int(x) && x > 0),
-    size: num("size", v.size, DEFAULTS.size, (x) => [16, 32, 64].includes(x)),
-    seed: num("seed", v.seed, DEFAULTS.seed, (x) => int(x) && x >= 0),
-    captionNoise: num("caption-noise", v["caption-noise"], DEFAULTS.captionNoise, (x) => x >= 0 && x <= 1),
-    pairs: v.pairs,
-    frames: num("frames", v.frames, DEFAULTS.frames, (x) => int(x) && x >= 2),
-    growth: num("growth", v.growth, DEFAULTS.growth, (x) => x >= 0 && x <= 1),
-    tasteShare: num("taste-share", v["taste-share"], DEFAULTS.tasteShare, (x) => x >= 0 && x <= 1),
-    concurrency: num("concurrency", v.concurrency, DEFAULTS.concurrency, (x) => int(x) && x > 0),
-    out: "",
-  };
-  o.out = v.out ?? `data/generated/${world}-${split}-${o.size}`;
-  checkOptions(o);
-  return o;
-}
+export const CLI = defineCli({
+  task: "data",
+  purpose: "generates a split of a synthetic world (docs/DATA.md): captioned images or clips for " +
+    "pretraining, winners with optional paired losers for preference training, or prompt sets (val: the " +
+    "taste world's, eval).",
+  flags: {
+    world: flag.choice(
+      ["shapes", "moving-shapes", "taste"],
+      "the world: still scenes, moving clips, or scenes with a hidden preferred look",
+      { required: true },
+    ),
+    split: flag.choice(["pretrain", "prefs", "val", "eval"], "what to generate (val: taste world only)", {
+      required: true,
+    }),
+    count: flag.int("items (eval: prompts)", { default: DEFAULTS.count, min: 1 }),
+    size: flag.choice(["16", "32", "64"], "image side in pixels", { default: String(DEFAULTS.size) }),
+    seed: flag.int("seed (the same options give byte-identical files)", { default: DEFAULTS.seed, min: 0 }),
+    "caption-noise": flag.num("share of captions with one wrong or missing field", {
+      default: DEFAULTS.captionNoise,
+      min: 0,
+      max: 1,
+    }),
+    pairs: flag.bool("also render a loser per item with one field changed (pretrain / prefs)"),
+    frames: flag.int("frames per clip (moving-shapes)", { default: DEFAULTS.frames, min: 2 }),
+    growth: flag.num("share of clips that also grow or shrink (moving-shapes)", {
+      default: DEFAULTS.growth,
+      min: 0,
+      max: 1,
+    }),
+    "taste-share": flag.num("share of pretraining scenes with the preferred look (taste pretrain)", {
+      min: 0,
+      max: 1,
+    }),
+    concurrency: flag.int("renders in flight at once", { default: DEFAULTS.concurrency, min: 1 }),
+    out: flag.str("output folder (default data/generated/<world>-<split>-<size>)", { arg: "DIR" }),
+  },
+  examples: [
+    "deno task data --world shapes --split prefs --count 2000 --size 16 --pairs --out data/generated/shapes-prefs",
+  ],
+});
 
 if (import.meta.main) {
-  try {
-    const o = parse(Deno.args);
+  await runTask(CLI, async ({ flags: f }) => {
+    const world = f.world as World, split = f.split as Split, size = Number(f.size);
+    if (f["taste-share"] !== undefined && (world !== "taste" || split !== "pretrain")) {
+      throw new UsageError(
+        `flag --taste-share: only for --world taste --split pretrain (${f["taste-share"]})`,
+      );
+    }
+    const out = await checkOutDir(f.out ?? `data/generated/${world}-${split}-${size}`, "--out");
+    const o: GenerateOptions = {
+      world,
+      split,
+      count: f.count,
+      size,
+      seed: f.seed,
+      captionNoise: f["caption-noise"],
+      pairs: f.pairs,
+      frames: f.frames,
+      growth: f.growth,
+      tasteShare: f["taste-share"] ?? DEFAULTS.tasteShare,
+      concurrency: f.concurrency,
+      out,
+    };
+    checkOptions(o); // the rules between flags (pairs, caption noise, val) live with the generators
     console.error(`generating ${JSON.stringify(o)}`);
     const t0 = performance.now();
     const { rows } = await generate(o);
@@ -98,8 +89,5 @@ if (import.meta.main) {
       `${rows.length} items in ${secs.toFixed(1)}s (${(rows.length / secs).toFixed(0)} items/s), ` +
         `${noisy} noisy captions -> ${o.out}`,
     );
-  } catch (e) {
-    console.error(`error: ${(e as Error).message}`);
-    Deno.exit(exitCodeOf(e));
-  }
+  });
 }

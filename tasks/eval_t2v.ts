@@ -3,70 +3,79 @@
 //   deno task eval-t2v --ckpt runs/pretrain-moving-shapes/checkpoint-2000 \
 //     --prompts data/generated/moving-shapes-eval-16 --seeds 2 --out out/eval-t2v [--base DIR]
 //     [--sampler ddim] [--steps 20] [--guidance 3] [--batch 8] [--frames F] [--limit N]
-
-import { parseArgs } from "node:util";
+import { DEFAULT_SAMPLER, type Sampler, SAMPLERS } from "../lib/diffusion/sampler.ts";
+import { defineCli, flag, parseCli } from "../lib/cli/flags.ts";
+import { runTask } from "../lib/cli/main.ts";
+import { checkInput, checkOutDir } from "../lib/cli/paths.ts";
+import { writeFileAtomic } from "../lib/io/atomic.ts";
+import { dumpYaml } from "../lib/io/config.ts";
 import { GpuContext } from "../lib/gpu/context.ts";
 import { evalVideo, type EvalVideoOptions, VIDEO_METRICS } from "../lib/eval/eval_video.ts";
-import { parseSampler } from "../lib/diffusion/sampler.ts";
 
-const USAGE = `usage: deno task eval-t2v --ckpt DIR --prompts FILE|DIR --seeds N --out DIR
-  [--base DIR] [--sampler ddim|dpmsolver++|euler] [--steps S] [--guidance G] [--batch B] [--frames F]
-  [--limit N] [--bootstrap-seed S]`;
+export const CLI = defineCli({
+  task: "eval-t2v",
+  purpose: "text-to-video evaluation: samples a moving-shapes eval split with fixed seeds, scores every " +
+    "clip (frame scores, motion, VBench-style temporal metrics), writes GIFs and a report, with per-metric " +
+    "win rates against --base.",
+  flags: {
+    ckpt: flag.str("checkpoint to evaluate (a text-to-video folder; an image one runs frame by frame)", {
+      required: true,
+      arg: "DIR",
+    }),
+    prompts: flag.str("prompts.jsonl of a moving-shapes eval split, or its folder", {
+      required: true,
+      arg: "FILE",
+    }),
+    seeds: flag.int("seeds per prompt (row seed + k)", { required: true, min: 1 }),
+    out: flag.str("report folder", { required: true, arg: "DIR" }),
+    base: flag.str("a checkpoint to compare with on the same prompts and seeds", { arg: "DIR" }),
+    sampler: flag.choice(SAMPLERS, "sampler (docs/SAMPLERS.md)", { default: DEFAULT_SAMPLER }),
+    steps: flag.int("sampling steps", { default: 20, min: 1, max: 1000 }),
+    guidance: flag.num("classifier-free guidance scale", { default: 3, min: 1 }),
+    batch: flag.int("clips per GPU batch", { default: 8, min: 1 }),
+    frames: flag.int("clip length (default: the checkpoint's num_frames)", { min: 1 }),
+    limit: flag.int("only the first N prompts (default: all)", { min: 1 }),
+    "bootstrap-seed": flag.int("seed of the bootstrap resampling", { default: 0, min: 0 }),
+  },
+  examples: [
+    "deno task eval-t2v --ckpt models/base-moving-shapes-16 --base models/base-shapes-16 " +
+    "--prompts data/generated/moving-shapes-eval/prompts.jsonl --seeds 1 --limit 8 --out out/eval-t2v",
+  ],
+});
 
-function num(flag: string, v: string | undefined, ok: (x: number) => boolean): number | undefined {
-  if (v === undefined) return undefined;
-  const x = Number(v);
-  if (v.trim() === "" || !Number.isFinite(x) || !ok(x)) {
-    throw new Error(`--${flag}: bad value '${v}'\n${USAGE}`);
-  }
-  return x;
-}
-
+/** The evaluation options of a command line (throws UsageError). */
 export function parse(argv: string[]): EvalVideoOptions {
-  const { values: v } = parseArgs({
-    args: argv,
-    options: {
-      ckpt: { type: "string" },
-      base: { type: "string" },
-      prompts: { type: "string" },
-      seeds: { type: "string" },
-      out: { type: "string" },
-      sampler: { type: "string" },
-      steps: { type: "string" },
-      guidance: { type: "string" },
-      batch: { type: "string" },
-      frames: { type: "string" },
-      limit: { type: "string" },
-      "bootstrap-seed": { type: "string" },
-    },
-  });
-  for (const k of ["ckpt", "prompts", "seeds", "out"] as const) {
-    if (!v[k]) throw new Error(`--${k} is required\n${USAGE}`);
-  }
-  const pos = (x: number) => Number.isInteger(x) && x > 0;
+  const p = parseCli(CLI, argv);
+  if (p === "help") throw new Error("parse: --help is handled by runTask");
+  const f = p.flags;
   return {
-    ckpt: v.ckpt!,
-    base: v.base,
-    prompts: v.prompts!,
-    seeds: num("seeds", v.seeds, pos)!,
-    out: v.out!,
-    sampler: v.sampler === undefined ? undefined : parseSampler(v.sampler),
-    steps: num("steps", v.steps, pos),
-    guidance: num("guidance", v.guidance, (x) => x >= 1),
-    batch: num("batch", v.batch, pos),
-    frames: num("frames", v.frames, pos),
-    limit: num("limit", v.limit, pos),
-    bootstrapSeed: num("bootstrap-seed", v["bootstrap-seed"], (x) => Number.isInteger(x) && x >= 0),
+    ckpt: f.ckpt,
+    base: f.base,
+    prompts: f.prompts,
+    seeds: f.seeds,
+    out: f.out,
+    sampler: f.sampler as Sampler,
+    steps: f.steps,
+    guidance: f.guidance,
+    batch: f.batch,
+    frames: f.frames,
+    limit: f.limit,
+    bootstrapSeed: f["bootstrap-seed"],
   };
 }
 
 if (import.meta.main) {
-  try {
+  await runTask(CLI, async () => {
     const o = parse(Deno.args);
+    await checkInput(o.ckpt, "--ckpt", "folder");
+    if (o.base) await checkInput(o.base, "--base", "folder");
+    await checkInput(o.prompts, "--prompts");
+    await checkOutDir(o.out, "--out");
+    await Deno.mkdir(o.out, { recursive: true });
+    await writeFileAtomic(`${o.out}/config.yaml`, dumpYaml({ task: "eval-t2v", ...o }));
     const ctx = await GpuContext.create();
-    const adapter = `${ctx.label}`;
-    console.error(`adapter: ${adapter}\noptions: ${JSON.stringify(o)}`);
-    const r = await evalVideo(ctx, { ...o, note: `Adapter: ${adapter}.` });
+    console.error(`adapter: ${ctx.label}\noptions: ${JSON.stringify(o)}`);
+    const r = await evalVideo(ctx, { ...o, note: `Adapter: ${ctx.label}.` });
     const f = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? "-" : x.toFixed(3));
     console.log(`| metric | model | 95% CI |${r.base ? " base | win rate |" : ""}`);
     console.log(`|---|---|---|${r.base ? "---|---|" : ""}`);
@@ -77,8 +86,5 @@ if (import.meta.main) {
       console.log(`| ${m} | ${f(s.mean)} | [${f(s.lo)}, ${f(s.hi)}] |${extra}`);
     }
     console.log(`wrote ${o.out}/report.md, report.html, summary.json`);
-  } catch (e) {
-    console.error(`error: ${(e as Error).message}`);
-    Deno.exit(1);
-  }
+  });
 }

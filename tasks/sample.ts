@@ -1,67 +1,90 @@
 // deno task sample --ckpt DIR --prompt "..." [--n 8] [--sampler ddim|dpmsolver++|euler] [--steps 50]
 //   [--guidance G] [--seed S] [--out grid.png]
 // deno task sample --ckpt DIR --prompts FILE --out DIR   (imagefolder layout that `deno task score` reads)
-import { parseArgs } from "node:util";
+// --ckpt takes a checkpoint folder or a run folder (its `latest` checkpoint).
+import { DEFAULT_SAMPLER, type Sampler, SAMPLERS } from "../lib/diffusion/sampler.ts";
+import { defineCli, flag } from "../lib/cli/flags.ts";
+import { runTask } from "../lib/cli/main.ts";
+import { checkInput, checkOutDir, checkOutFile, IMAGE_EXTENSIONS } from "../lib/cli/paths.ts";
 import { GpuContext } from "../lib/gpu/context.ts";
 import { loadPrompts } from "../lib/data/metadata.ts";
 import { generateImages, writeImageFolder } from "../lib/eval/generate.ts";
 import { contactSheet, writeImage } from "../lib/io/images.ts";
+import { resolveCheckpoint } from "../lib/io/checkpoint.ts";
 import { TextToImage } from "../lib/nn/pipeline.ts";
-import { parseSampler } from "../lib/diffusion/sampler.ts";
+import { UsageError } from "../lib/util/errors.ts";
+import { Progress } from "../lib/util/progress.ts";
 
-const { values: v } = parseArgs({
-  args: Deno.args,
-  options: {
-    ckpt: { type: "string" },
-    prompt: { type: "string" },
-    prompts: { type: "string" },
-    n: { type: "string", default: "8" },
-    sampler: { type: "string" },
-    steps: { type: "string", default: "50" },
-    guidance: { type: "string", default: "3" },
-    seed: { type: "string", default: "0" },
-    batch: { type: "string", default: "32" },
-    out: { type: "string" },
+export const CLI = defineCli({
+  task: "sample",
+  purpose: "samples a checkpoint: a contact sheet of one prompt with consecutive seeds (--prompt), or " +
+    "an imagefolder of a prompt file with each row's seed (--prompts; `deno task score` reads it).",
+  usage: "--ckpt DIR (--prompt TEXT [--n N] [--out FILE] | --prompts FILE --out DIR) [flags]",
+  flags: {
+    ckpt: flag.str("checkpoint folder (or a run folder: its latest checkpoint)", {
+      required: true,
+      arg: "DIR",
+    }),
+    prompt: flag.str("the prompt of a contact sheet"),
+    prompts: flag.str("prompt file (JSONL rows with text and seed) or an imagefolder", { arg: "FILE" }),
+    n: flag.int("samples of --prompt", { default: 8, min: 1 }),
+    sampler: flag.choice(SAMPLERS, "sampler (docs/SAMPLERS.md)", { default: DEFAULT_SAMPLER }),
+    steps: flag.int("sampling steps", { default: 50, min: 1, max: 1000 }),
+    guidance: flag.num("classifier-free guidance scale (1 = off)", { default: 3, min: 1 }),
+    seed: flag.int("seed of the first sample of --prompt (then seed + 1, ...)", { default: 0, min: 0 }),
+    batch: flag.int("images per GPU batch", { default: 32, min: 1 }),
+    out: flag.str(
+      `output: an image file for --prompt (${IMAGE_EXTENSIONS.join(", ")}; default sample.png), a folder ` +
+        "for --prompts (default samples)",
+      { arg: "PATH" },
+    ),
+    "allow-non-finite": flag.bool(
+      "load weights holding NaN or infinity (refused otherwise), to inspect a diverged run",
+    ),
   },
+  examples: [
+    'deno task sample --ckpt models/base-shapes-16 --prompt "a large red circle on the left, blue background" --n 16',
+    "deno task sample --ckpt models/base-shapes-16 --prompts data/generated/shapes-eval/prompts.jsonl --out out/samples",
+  ],
 });
-const int = (flag: string, s: string, min = 1) => {
-  const n = Number(s);
-  if (!Number.isInteger(n) || n < min) {
-    throw new Error(`flag --${flag}: expected an integer >= ${min}, got "${s}"`);
-  }
-  return n;
-};
-if (!v.ckpt) throw new Error("flag --ckpt: required (a checkpoint folder)");
-if (!v.prompt === !v.prompts) throw new Error("give exactly one of --prompt TEXT or --prompts FILE");
-const guidance = Number(v.guidance);
-if (!(guidance >= 1)) throw new Error(`flag --guidance: expected a number >= 1, got "${v.guidance}"`);
-const steps = int("steps", v.steps!), batch = int("batch", v.batch!);
-const sampler = parseSampler(v.sampler);
-const ctx = await GpuContext.create();
-console.log(`adapter: ${ctx.label}`);
-const model = await TextToImage.load(ctx, v.ckpt);
-const t0 = performance.now();
-if (v.prompt) {
-  const n = int("n", v.n!), seed = int("seed", v.seed!, 0);
-  const items = Array.from({ length: n }, (_, i) => ({ text: v.prompt!, seed: seed + i }));
-  const imgs = await generateImages(ctx, model, items, { sampler, steps, guidance, batch });
-  const out = v.out ?? "sample.png";
-  await writeImage(out, contactSheet(imgs, { scale: Math.max(1, Math.round(64 / imgs[0].width)), pad: 2 }));
-  console.log(`${n} samples of "${v.prompt}" -> ${out} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
-} else {
-  const rows = await loadPrompts(v.prompts!);
-  const items = rows.map((r) => ({ text: r.text, seed: r.seed, meta: { ...r.attrs, heldout: r.heldout } }));
-  const imgs = await generateImages(ctx, model, items, {
-    sampler,
-    steps,
-    guidance,
-    batch,
-    onBatch: (d, t) => console.log(`sampled ${d}/${t}`),
+
+if (import.meta.main) {
+  await runTask(CLI, async ({ flags: f }) => {
+    if (!f.prompt === !f.prompts) {
+      throw new UsageError("flags --prompt / --prompts: give exactly one of them");
+    }
+    // Validated before the GPU and the model load, so a bad path fails in a second, not after sampling.
+    await checkInput(f.ckpt, "--ckpt", "folder");
+    if (f.prompts) await checkInput(f.prompts, "--prompts");
+    const out = f.prompt
+      ? await checkOutFile(f.out ?? "sample.png", "--out", IMAGE_EXTENSIONS)
+      : await checkOutDir(f.out ?? "samples", "--out");
+    const ctx = await GpuContext.create();
+    console.log(`adapter: ${ctx.label}`);
+    const ckpt = await resolveCheckpoint(f.ckpt);
+    if (ckpt !== f.ckpt) console.log(`checkpoint: ${ckpt}`);
+    const model = await TextToImage.load(ctx, ckpt, { allowNonFinite: f["allow-non-finite"] });
+    const rows = f.prompts ? await loadPrompts(f.prompts) : null;
+    const items = rows
+      ? rows.map((r) => ({ text: r.text, seed: r.seed, meta: { ...r.attrs, heldout: r.heldout } }))
+      : Array.from({ length: f.n }, (_, i) => ({ text: f.prompt!, seed: f.seed + i }));
+    const t0 = performance.now();
+    const progress = new Progress("sample", items.length, { unit: "images" });
+    const imgs = await generateImages(ctx, model, items, {
+      sampler: f.sampler as Sampler,
+      steps: f.steps,
+      guidance: f.guidance,
+      batch: f.batch,
+      progress,
+    });
+    progress.finish();
+    if (rows) await writeImageFolder(out, items, imgs);
+    else {await writeImage(
+        out,
+        contactSheet(imgs, { scale: Math.max(1, Math.round(64 / imgs[0].width)), pad: 2 }),
+      );}
+    const secs = (performance.now() - t0) / 1000;
+    const what = rows ? `${items.length} samples` : `${items.length} samples of ${JSON.stringify(f.prompt)}`;
+    console.log(`${what} -> ${out} (${secs.toFixed(1)} s, ${(items.length / secs).toFixed(2)} samples/s)`);
   });
-  const out = v.out ?? "samples";
-  await writeImageFolder(out, items, imgs);
-  const secs = (performance.now() - t0) / 1000;
-  console.log(
-    `${items.length} samples -> ${out} (${secs.toFixed(1)} s, ${(items.length / secs).toFixed(2)} samples/s)`,
-  );
 }

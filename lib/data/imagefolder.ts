@@ -22,10 +22,11 @@ export interface Batch {
   /** [B, 3, H, W] (clips: [B, F, 3, H, W]), planar, in [-1, 1]. */
   images: Float32Array;
   texts: string[];
-  attrs: (SceneAttrs | ClipAttrs)[];
+  /** The world attributes (null for a plain row: file_name + text only). */
+  attrs: (SceneAttrs | ClipAttrs | null)[];
   /** The paired losers, same layout as images, when every row of the dataset has one. */
   losers?: Float32Array;
-  loserAttrs?: (SceneAttrs | ClipAttrs)[];
+  loserAttrs?: (SceneAttrs | ClipAttrs | null)[];
   /** Row indices into Dataset.items. */
   indices: number[];
 }
@@ -138,4 +139,15 @@ export async function loadImageFolder(dir: string, opts: LoadOptions): Promise<D
     }
   }
   return { dir, size, frames: F, items, pixels, loserPixels, batches };
+}
+
+/** Throws unless every row has a paired loser, naming the first row without one. */
+export function requireLosers(ds: Dataset, why: string): void {
+  if (ds.loserPixels) return;
+  const row = ds.items.find((r) => r.loser_file_name === undefined)!;
+  const missing = ds.items.filter((r) => r.loser_file_name === undefined).length;
+  throw new Error(
+    `${join(ds.dir, "metadata.jsonl")}:${row.line}: no loser_file_name (${why} needs a paired loser on ` +
+      `every row; ${missing} of ${ds.items.length} rows lack one; generate with deno task data --pairs)`,
+  );
 }

@@ -1,15 +1,18 @@
 // Reading metadata.jsonl / prompts.jsonl with errors that name the file, the line and the bad value.
 
-import { join } from "node:path";
-import { type ClipAttrs, type SceneAttrs, validateAttrs } from "../world/attrs.ts";
+import { isAbsolute, join, normalize, sep as SEP } from "node:path";
+import { findDuplicateKey } from "../io/json.ts";
+import { preview } from "../util/text.ts";
+import { type ClipAttrs, SCENE_FIELDS, type SceneAttrs, validateAttrs } from "../world/attrs.ts";
 
 /** One row of an imagefolder dataset (docs/DATA.md). */
 export interface MetadataRow {
-  /** 1-based line number in metadata.jsonl, for error messages. */
+  /** 1-based line number in metadata.jsonl (0: a folder without one), for error messages. */
   line: number;
   file_name: string;
   text: string;
-  attrs: SceneAttrs | ClipAttrs;
+  /** The synthetic world's attributes; null for a plain folder (file_name + text): only its scorer reads them. */
+  attrs: SceneAttrs | ClipAttrs | null;
   /** Render seed: renderScene(attrs, size, new Rng(seed)) reproduces the clean image. */
   seed?: number;
   frames_dir?: string;
@@ -19,23 +22,54 @@ export interface MetadataRow {
   raw: Record<string, unknown>;
 }
 
-/** Parses JSONL text into objects; each error names `where:line`. Blank lines are skipped. */
-export function parseJsonl(text: string, where: string): { line: number; obj: Record<string, unknown> }[] {
+/** A JSONL line longer than this is refused (a row is a caption and a few fields: far below it). */
+export const MAX_LINE_BYTES = 64 * 1024;
+
+/**
+ * Parses JSONL into objects; each error names `where:line`. Blank lines are skipped. Refused: a
+ * line over MAX_LINE_BYTES, invalid UTF-8, malformed JSON, a non-object, a duplicated key (JSON.parse
+ * would silently keep the last one). Errors quote at most a short prefix of the line.
+ */
+export function parseJsonl(
+  input: Uint8Array | string,
+  where: string,
+): { line: number; obj: Record<string, unknown> }[] {
+  const bytes = typeof input === "string" ? new TextEncoder().encode(input) : input;
+  const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
   const out: { line: number; obj: Record<string, unknown> }[] = [];
-  text.split("\n").forEach((raw, k) => {
-    const s = raw.trim();
-    if (s === "") return;
+  let begin = 0;
+  for (let k = 1; begin <= bytes.length; k++) {
+    let end = bytes.indexOf(0x0a, begin);
+    if (end < 0) end = bytes.length;
+    const raw = bytes.subarray(begin, end);
+    begin = end + 1;
+    const at = `${where}:${k}`;
+    if (raw.length > MAX_LINE_BYTES) {
+      throw new Error(
+        `${at}: line of ${raw.length} bytes, over the limit of ${MAX_LINE_BYTES} bytes per row`,
+      );
+    }
+    let s: string;
+    try {
+      s = utf8.decode(raw).trim(); // a BOM on the first line is dropped by the decoder
+    } catch {
+      const shown = new TextDecoder().decode(raw);
+      throw new Error(`${at}: invalid UTF-8 (save the file as UTF-8): ${preview(shown)}`);
+    }
+    if (s === "") continue;
     let obj: unknown;
     try {
       obj = JSON.parse(s);
     } catch (e) {
-      throw new Error(`${where}:${k + 1}: malformed JSON (${(e as Error).message}): ${s.slice(0, 80)}`);
+      throw new Error(`${at}: malformed JSON (${(e as Error).message}): ${preview(s, 80)}`);
     }
     if (typeof obj !== "object" || obj === null || Array.isArray(obj)) {
-      throw new Error(`${where}:${k + 1}: expected a JSON object, got ${s.slice(0, 80)}`);
+      throw new Error(`${at}: expected a JSON object, got ${preview(s, 80)}`);
     }
-    out.push({ line: k + 1, obj: obj as Record<string, unknown> });
-  });
+    const dup = findDuplicateKey(s);
+    if (dup) throw new Error(`${at}: duplicate key ${preview(dup.join("."))} (each field once per row)`);
+    out.push({ line: k, obj: obj as Record<string, unknown> });
+  }
   return out;
 }
 
@@ -43,7 +77,7 @@ function str(obj: Record<string, unknown>, key: string, at: string): string {
   const v = obj[key];
   if (v === undefined || v === null) throw new Error(`${at}: missing field '${key}'`);
   if (typeof v !== "string" || v.trim() === "") {
-    throw new Error(`${at}: field '${key}' must be a non-empty string, got ${JSON.stringify(v)}`);
+    throw new Error(`${at}: field '${key}' must be a non-empty string, got ${preview(JSON.stringify(v))}`);
   }
   return v;
 }
@@ -52,36 +86,141 @@ function optStr(obj: Record<string, unknown>, key: string, at: string): string |
   return obj[key] === undefined || obj[key] === null ? undefined : str(obj, key, at);
 }
 
+/** World attributes when the row has any (then all are checked), else null (a plain row). */
+function optAttrs(obj: Record<string, unknown>, at: string, clip: boolean): SceneAttrs | ClipAttrs | null {
+  const fields = [...SCENE_FIELDS, ...(clip ? ["motion"] : [])];
+  return fields.some((f) => obj[f] !== undefined) ? validateAttrs(obj, at, clip) : null;
+}
+
 /**
- * Reads and checks `dir/metadata.jsonl`: every row needs file_name, text (the caption) and the scene
- * attributes (plus motion for clips); referenced files must exist. Errors quote file, line and value.
+ * `rel` (a dataset-relative path from `field`) as a path inside `dir`, refusing absolute paths and
+ * any that leave the folder, through `..` or through a symlink. `real` is dir's resolved path.
+ */
+export async function containedPath(dir: string, real: string, rel: string, at: string, field: string) {
+  if (isAbsolute(rel) || /^[A-Za-z]:[\\/]/.test(rel) || rel.startsWith("\\")) {
+    throw new Error(`${at}: ${field} ${preview(rel)} is an absolute path; paths are relative to ${dir}`);
+  }
+  const norm = normalize(rel.replaceAll("\\", "/"));
+  if (norm === ".." || norm.startsWith("../")) {
+    throw new Error(`${at}: ${field} ${preview(rel)} points outside the dataset folder ${dir}`);
+  }
+  const path = join(dir, norm);
+  let target: string;
+  try {
+    target = await Deno.realPath(path);
+  } catch {
+    throw new Error(`${at}: file ${preview(rel)} not found (${path})`);
+  }
+  if (target !== real && !target.startsWith(real + SEP)) {
+    throw new Error(
+      `${at}: ${field} ${
+        preview(rel)
+      } resolves (through a symlink) to ${target}, outside the dataset folder ${dir}`,
+    );
+  }
+  return path;
+}
+
+const IMAGE = /\.(png|jpe?g|webp|gif)$/i;
+const sidecar = (file: string) => file.replace(/\.[^./]+$/, "") + ".txt";
+
+/** A caption from `<image minus extension>.txt` beside the image (kohya / many trainers), or null. */
+async function readSidecar(dir: string, real: string, file: string, at: string): Promise<string | null> {
+  const rel = sidecar(file);
+  const exists = await Deno.lstat(join(dir, rel)).then(() => true, () => false);
+  if (!exists) return null;
+  const path = await containedPath(dir, real, rel, at, "caption file");
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(await Deno.readFile(path)).trim();
+  } catch (e) {
+    throw new Error(`${path}: cannot read the caption (${(e as Error).message}; expected UTF-8 text)`);
+  }
+  if (!text) throw new Error(`${path}: empty caption file`);
+  if (text.length > MAX_LINE_BYTES) throw new Error(`${path}: caption over ${MAX_LINE_BYTES} characters`);
+  return text.replace(/\s+/g, " ");
+}
+
+/** A folder without metadata.jsonl: every image (recursively, sorted) with a caption sidecar. */
+async function scanCaptionFolder(dir: string, real: string, path: string): Promise<MetadataRow[]> {
+  const files: string[] = [];
+  const walk = async (rel: string) => {
+    for await (const e of Deno.readDir(join(dir, rel))) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory && !e.name.startsWith(".")) await walk(r);
+      else if (e.isFile && IMAGE.test(e.name)) files.push(r);
+    }
+  };
+  await walk("");
+  files.sort();
+  if (!files.length) throw new Error(`${path}: cannot read (no such file), and ${dir} has no images either`);
+  const rows: MetadataRow[] = [];
+  for (const f of files) {
+    const text = await readSidecar(dir, real, f, join(dir, f));
+    if (text === null) {
+      throw new Error(
+        `${path}: not found, and ${join(dir, f)} has no caption file ${sidecar(f)} beside it ` +
+          `(a folder needs metadata.jsonl rows {"file_name", "text"}, or a .txt caption per image)`,
+      );
+    }
+    rows.push({ line: 0, file_name: f, text, attrs: null, raw: { file_name: f, text } });
+  }
+  return rows;
+}
+
+/**
+ * Reads and checks `dir/metadata.jsonl`: every row needs file_name and a caption (`text`, or a
+ * `.txt` sidecar beside the image); the synthetic world's attributes are optional (all or none; clips
+ * add motion). Without metadata.jsonl, the images with sidecars are the rows. Referenced files must
+ * exist inside `dir`. Errors quote file, line and (a prefix of) the value.
  */
 export async function readMetadata(dir: string, opts: { clip?: boolean } = {}): Promise<MetadataRow[]> {
   const path = join(dir, "metadata.jsonl");
-  let text: string;
+  let real: string;
   try {
-    text = await Deno.readTextFile(path);
+    real = await Deno.realPath(dir);
   } catch (e) {
     throw new Error(`${path}: cannot read (${(e as Error).message})`);
   }
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return await scanCaptionFolder(dir, real, path);
+    throw new Error(`${path}: cannot read (${(e as Error).message})`);
+  }
   const rows: MetadataRow[] = [];
-  for (const { line, obj } of parseJsonl(text, path)) {
+  for (const { line, obj } of parseJsonl(bytes, path)) {
     const at = `${path}:${line}`;
     const clip = opts.clip ?? obj.motion !== undefined;
+    const file_name = str(obj, "file_name", at);
+    const frames_dir = optStr(obj, "frames_dir", at);
+    const loser_file_name = optStr(obj, "loser_file_name", at);
+    const loser_frames_dir = optStr(obj, "loser_frames_dir", at);
+    for (const [field, f] of Object.entries({ file_name, frames_dir, loser_file_name, loser_frames_dir })) {
+      if (f !== undefined) await containedPath(dir, real, f, at, field);
+    }
+    let text = obj.text === undefined || obj.text === null ? null : str(obj, "text", at);
+    text ??= await readSidecar(dir, real, file_name, at);
+    if (text === null) {
+      throw new Error(
+        `${at}: missing field 'text' (and no caption file ${sidecar(file_name)} beside the image)`,
+      );
+    }
     const row: MetadataRow = {
       line,
-      file_name: str(obj, "file_name", at),
-      text: str(obj, "text", at),
-      attrs: validateAttrs(obj, at, clip),
-      frames_dir: optStr(obj, "frames_dir", at),
-      loser_file_name: optStr(obj, "loser_file_name", at),
-      loser_frames_dir: optStr(obj, "loser_frames_dir", at),
+      file_name,
+      text,
+      attrs: optAttrs(obj, at, clip),
+      frames_dir,
+      loser_file_name,
+      loser_frames_dir,
       raw: obj,
     };
     if (obj.seed !== undefined) {
       if (typeof obj.seed !== "number" || !Number.isSafeInteger(obj.seed) || obj.seed < 0) {
         throw new Error(
-          `${at}: field 'seed' must be a non-negative integer, got ${JSON.stringify(obj.seed)}`,
+          `${at}: field 'seed' must be a non-negative integer, got ${preview(JSON.stringify(obj.seed))}`,
         );
       }
       row.seed = obj.seed;
@@ -92,18 +231,26 @@ export async function readMetadata(dir: string, opts: { clip?: boolean } = {}): 
       }
       row.loser_attrs = validateAttrs(obj.loser as Record<string, unknown>, `${at} (loser)`, clip);
     }
-    for (const f of [row.frames_dir ?? row.file_name, row.loser_frames_dir ?? row.loser_file_name]) {
-      if (f === undefined) continue;
-      try {
-        await Deno.stat(join(dir, f));
-      } catch {
-        throw new Error(`${at}: file '${f}' not found (${join(dir, f)})`);
-      }
-    }
     rows.push(row);
   }
   if (rows.length === 0) throw new Error(`${path}: no rows`);
   return rows;
+}
+
+/**
+ * The rows' world attributes, for a scorer of the synthetic worlds; a plain folder (rows without
+ * them) is refused, naming the first such row.
+ */
+export function worldAttrs(rows: MetadataRow[], dir: string, what: string): (SceneAttrs | ClipAttrs)[] {
+  const bad = rows.find((r) => r.attrs === null);
+  if (bad) {
+    const at = bad.line ? `${join(dir, "metadata.jsonl")}:${bad.line}` : join(dir, bad.file_name);
+    throw new Error(
+      `${at}: no world attributes (${SCENE_FIELDS.join(", ")}): ${what} scores images of the synthetic ` +
+        `worlds against them, so it cannot score this folder (training on it needs only file_name and text)`,
+    );
+  }
+  return rows.map((r) => r.attrs!);
 }
 
 /** One eval prompt (eval/prompts.jsonl): text, attributes, and the seed to sample it with. */
@@ -118,7 +265,7 @@ export interface PromptRow {
 /** Reads an eval split's prompts.jsonl (a directory or the file itself). */
 export async function loadPrompts(pathOrDir: string): Promise<PromptRow[]> {
   const path = pathOrDir.endsWith(".jsonl") ? pathOrDir : join(pathOrDir, "prompts.jsonl");
-  const rows = parseJsonl(await Deno.readTextFile(path), path);
+  const rows = parseJsonl(await Deno.readFile(path), path);
   return rows.map(({ line, obj }) => {
     const at = `${path}:${line}`;
     if (typeof obj.seed !== "number" || !Number.isSafeInteger(obj.seed)) {

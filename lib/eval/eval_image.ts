@@ -8,6 +8,7 @@ import { contactSheet, writeImage } from "../io/images.ts";
 import { writeJsonAtomic } from "../io/atomic.ts";
 import { TextToImage } from "../nn/pipeline.ts";
 import { type Sampler, samplerName } from "../diffusion/sampler.ts";
+import { Progress } from "../util/progress.ts";
 import { Rng } from "../util/rng.ts";
 import type { SceneAttrs } from "../world/attrs.ts";
 import { generateImages, type GenItem, writeImageFolder } from "./generate.ts";
@@ -28,6 +29,8 @@ export interface EvalImageOptions {
   /** Write the generated images as an imagefolder under out/samples (and out/base-samples). */
   saveImages: boolean;
   log?: (s: string) => void;
+  /** Show a progress bar (rate, ETA) while sampling (default: when `log` is given). */
+  progress?: boolean;
 }
 
 export interface ModelScores {
@@ -77,13 +80,19 @@ export async function scoreModel(
 ) {
   const model = typeof ckpt === "string" ? await TextToImage.load(ctx, ckpt) : ckpt;
   const items = evalItems(prompts, o.seeds);
+  const progress = (o.progress ?? !!o.log)
+    ? new Progress(`  sampling ${typeof ckpt === "string" ? ckpt : "model"}`, items.length, {
+      unit: "images",
+    })
+    : undefined;
   const images = await generateImages(ctx, model, items, {
     sampler: o.sampler,
     steps: o.steps,
     guidance: o.guidance,
     batch: o.batch,
-    onBatch: (d, t) => o.log?.(`  sampled ${d}/${t}`),
+    progress,
   });
+  progress?.finish();
   const size = model.unet.config.sample_size;
   if (typeof ckpt === "string") model.dispose();
   const s: ModelScores = {

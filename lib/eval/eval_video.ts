@@ -159,15 +159,22 @@ async function evalModel(
   const jobs = rows.flatMap((r) => Array.from({ length: o.seeds }, (_, k) => ({ row: r, k })));
   const folder = join(o.out, name);
   await Deno.mkdir(join(folder, "clips"), { recursive: true });
-  const progress = new Progress(`eval-t2v ${name}`, jobs.length);
+  const progress = new Progress(`eval-t2v ${name}`, jobs.length, { unit: "clips" });
   const batch = o.batch ?? 8, clips: ClipResult[] = [], meta: string[] = [], sheet: RgbImage[] = [];
   try {
     for (let s = 0; s < jobs.length; s += batch) {
       const part = jobs.slice(s, s + batch);
+      const steps = o.steps ?? 20;
+      let ticked = 0; // clips, in fractions per sampling step
       const x = await model.generate(ctx, part.map((j) => j.row.text), part.map((j) => j.row.seed + j.k), {
         kind: o.sampler,
-        steps: o.steps ?? 20,
+        steps,
         guidance: o.guidance ?? 3,
+        onStep: () => {
+          const n = Math.min(part.length / steps, part.length - ticked);
+          ticked += n;
+          progress.tick(n);
+        },
       });
       // [B, F, 3, H, W] planar -> B * F RGB byte frames, clip-major.
       const frames = planarToImages(await x.read(), size);
@@ -214,7 +221,7 @@ async function evalModel(
         meta.push(d.line);
         if (sheet.length < 8 * F) sheet.push(...d.clip);
       }
-      progress.tick(part.length);
+      progress.tick(part.length - ticked);
     }
   } finally {
     progress.finish();

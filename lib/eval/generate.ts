@@ -7,6 +7,7 @@ import type { TextToImage } from "../nn/pipeline.ts";
 import type { Sampler } from "../diffusion/sampler.ts";
 import { planarToImages } from "../train/images.ts";
 import type { RgbImage } from "../io/images.ts";
+import type { Progress } from "../util/progress.ts";
 
 export interface GenItem {
   text: string;
@@ -22,6 +23,8 @@ export interface GenOptions {
   guidance: number;
   batch: number;
   onBatch?: (done: number, total: number) => void;
+  /** Advanced by one per image, in fractions after every sampling step (rate and ETA mid-batch). */
+  progress?: Progress;
 }
 
 /** Images for `items` (one per item), in order. Deterministic per (text, seed), whatever the batch. */
@@ -35,11 +38,18 @@ export async function generateImages(
   const size = model.unet.config.sample_size;
   for (let i = 0; i < items.length; i += o.batch) {
     const part = items.slice(i, i + o.batch);
+    let ticked = 0;
     const x = await model.generate(ctx, part.map((p) => p.text), part.map((p) => p.seed >>> 0), {
       kind: o.sampler,
       steps: o.steps,
       guidance: o.guidance,
+      onStep: o.progress && (() => {
+        const n = Math.min(part.length / o.steps, part.length - ticked);
+        ticked += n;
+        o.progress!.tick(n);
+      }),
     });
+    o.progress?.tick(part.length - ticked);
     out.push(...planarToImages(await x.read(), size));
     x.dispose();
     o.onBatch?.(Math.min(items.length, i + o.batch), items.length);

@@ -7,6 +7,7 @@ import type { GpuContext } from "../gpu/context.ts";
 import { noiseFor } from "../diffusion/noise.ts";
 import type { TextToImage } from "../nn/pipeline.ts";
 import { readAll, tensor } from "../tensor/tensor.ts";
+import type { Progress } from "../util/progress.ts";
 
 export interface PromptGapRow {
   t: number;
@@ -21,7 +22,8 @@ export interface PromptGapRow {
 
 /**
  * images [B, 3, H, W] in [-1, 1] with their captions; one noise draw per image (seeded by index).
- * "shuffled" gives image i the caption of image i+1 (mod B).
+ * "shuffled" gives image i the caption of image i+1 (mod B). `progress` advances by one per UNet pass
+ * (3 per timestep).
  */
 export async function promptGap(
   ctx: GpuContext,
@@ -30,6 +32,7 @@ export async function promptGap(
   texts: readonly string[],
   timesteps: readonly number[],
   seed = 1000,
+  progress?: Progress,
 ): Promise<PromptGapRow[]> {
   const B = texts.length, c = model.unet.config;
   const shape = [c.in_channels, c.sample_size, c.sample_size];
@@ -59,6 +62,8 @@ export async function promptGap(
             ctx.noGrad(() => model.denoiseErrors(ctx, x0, eps, texts.map(() => t), c).keep())
           ),
         );
+        ctx.flush(); // one submission per pass, so the progress follows the work
+        progress?.tick();
       }
     }
     const values = await readAll(ctx, list);

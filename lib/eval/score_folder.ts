@@ -6,8 +6,8 @@ import { join } from "node:path";
 import { Rng } from "../util/rng.ts";
 import { type ClipAttrs, SCENE_FIELDS, type SceneAttrs } from "../world/attrs.ts";
 import { renderClip, renderScene } from "../world/shapes.ts";
-import { readFrames, readImage } from "../io/images.ts";
-import { type MetadataRow, readMetadata } from "../data/metadata.ts";
+import { readFrames, readImage, resizeRgb, type RgbImage } from "../io/images.ts";
+import { type MetadataRow, readMetadata, worldAttrs } from "../data/metadata.ts";
 import { pool } from "../data/pool.ts";
 import { parseTaste } from "../world/taste.ts";
 import { readScene, scoreReading } from "./score_image.ts";
@@ -15,6 +15,7 @@ import { scoreTasteReading } from "./score_taste.ts";
 import { scoreClip } from "./score_video.ts";
 import { psnr, ssim } from "./metrics.ts";
 import { bootstrapCI, type Interval } from "./stats.ts";
+import type { Progress } from "../util/progress.ts";
 
 export interface ItemScores {
   file_name: string;
@@ -37,6 +38,24 @@ export interface FolderReport {
   items: ItemScores[];
 }
 
+/**
+ * A non-square image is centre-cropped to a square of its shorter side: the region training keeps
+ * (lib/data/imagefolder.ts resizes that same centre square to the model's size), scored at its own
+ * resolution.
+ */
+async function square(img: RgbImage, path: string): Promise<Uint8Array> {
+  if (img.width === img.height) return img.data;
+  return (await readImage(path, { size: Math.min(img.width, img.height) })).data;
+}
+
+function squareFrames(frames: RgbImage[]): Promise<Uint8Array[]> {
+  if (frames.length === 0 || frames[0].width === frames[0].height) {
+    return Promise.resolve(frames.map((f) => f.data));
+  }
+  const side = Math.min(frames[0].width, frames[0].height);
+  return Promise.all(frames.map(async (f) => (await resizeRgb(f, side)).data));
+}
+
 async function loadPixels(
   dir: string,
   row: MetadataRow,
@@ -45,14 +64,15 @@ async function loadPixels(
 ): Promise<Uint8Array[]> {
   const file = loser ? row.loser_file_name! : row.file_name;
   const framesDir = loser ? row.loser_frames_dir : row.frames_dir;
-  if (!clip) return [(await readImage(join(dir, file))).data];
-  if (framesDir === undefined) return (await readFrames(join(dir, file))).map((f) => f.data);
+  const still = async (path: string) => await square(await readImage(path), path);
+  if (!clip) return [await still(join(dir, file))];
+  if (framesDir === undefined) return await squareFrames(await readFrames(join(dir, file)));
   const names: string[] = [];
   for await (const e of Deno.readDir(join(dir, framesDir))) {
     if (e.isFile && /\.png$/i.test(e.name)) names.push(e.name);
   }
   names.sort();
-  return Promise.all(names.map(async (n) => (await readImage(join(dir, framesDir, n))).data));
+  return Promise.all(names.map((n) => still(join(dir, framesDir, n))));
 }
 
 function sideOf(px: Uint8Array, where: string): number {
@@ -136,10 +156,11 @@ function summarise(values: Record<string, number[]>, seed: number): Record<strin
  * seeded shuffle with no fixed points. */
 export async function scoreFolder(
   dir: string,
-  opts: { mismatch?: boolean; seed?: number } = {},
+  opts: { mismatch?: boolean; seed?: number; progress?: (total: number) => Progress } = {},
 ): Promise<FolderReport> {
   const rows = await readMetadata(dir);
-  const clip = "motion" in rows[0].attrs;
+  const attrs = worldAttrs(rows, dir, "the scorer");
+  const clip = "motion" in attrs[0];
   const rng = new Rng(opts.seed ?? 0).fork("mismatch");
   const perm = rows.map((_, i) => i);
   if (opts.mismatch && rows.length > 1) {
@@ -149,11 +170,18 @@ export async function scoreFolder(
       if (perm[i] === i) [perm[i], perm[(i + 1) % perm.length]] = [perm[(i + 1) % perm.length], perm[i]];
     }
   }
-  const items = await pool(
-    rows.length,
-    8,
-    (i) => scoreRow(dir, rows[i], clip, opts.mismatch && rows.length > 1 ? rows[perm[i]].attrs : undefined),
-  );
+  const progress = opts.progress?.(rows.length);
+  const items = await pool(rows.length, 8, async (i) => {
+    const r = await scoreRow(
+      dir,
+      rows[i],
+      clip,
+      opts.mismatch && rows.length > 1 ? attrs[perm[i]] : undefined,
+    );
+    progress?.tick();
+    return r;
+  });
+  progress?.finish();
   const values: Record<string, number[]> = {};
   const push = (k: string, v: number) => (values[k] ??= []).push(v);
   for (const it of items) {

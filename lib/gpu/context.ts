@@ -60,7 +60,7 @@ interface UniformChunk {
 
 export class GpuContext {
   readonly pool: BufferPool;
-  readonly tape = new Tape();
+  readonly tape: Tape = new Tape();
   readonly limits: GPUSupportedLimits;
   profiler: Profiler | null = null;
 

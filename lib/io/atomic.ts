@@ -11,14 +11,35 @@ export function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.tmp-${Deno.pid}-${counter++}`);
 }
 
-/** Writes `data` to `path` and fsyncs it (not atomic; used for files inside a fresh temp folder). */
+/** An OS error's reason without Deno's "(os error N): op 'path'" tail. */
+const reason = (e: unknown) => String((e as Error)?.message ?? e).replace(/ \(os error \d+\).*$/, "");
+
+/** A write error that names the file (a disk-full write() says only "No space left on device"). */
+export class WriteError extends Error {
+  override name = "WriteError";
+  constructor(readonly path: string, readonly reason: string, options?: ErrorOptions) {
+    super(`${path}: cannot write (${reason})`, options);
+  }
+}
+
+/**
+ * Writes `data` to `path` and fsyncs it (not atomic; used for files inside a fresh temp folder).
+ * Failures (disk full, read-only) throw a WriteError naming `path`.
+ */
 export async function writeFileSynced(path: string, data: Uint8Array | string): Promise<void> {
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-  const file = await Deno.open(path, { write: true, create: true, truncate: true });
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { write: true, create: true, truncate: true });
+  } catch (e) {
+    throw new WriteError(path, reason(e), { cause: e });
+  }
   try {
     let done = 0;
     while (done < bytes.length) done += await file.write(bytes.subarray(done));
     await file.sync();
+  } catch (e) {
+    throw new WriteError(path, reason(e), { cause: e });
   } finally {
     file.close();
   }
@@ -46,7 +67,9 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
     await Deno.rename(tmp, path);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
-    throw new Error(`${path}: write failed: ${(e as Error).message}`, { cause: e });
+    // Named by the target (the temporary name means nothing to the reader); the old file is intact.
+    const why = e instanceof WriteError ? e.reason : reason(e);
+    throw new Error(`${path}: write failed (${why}); the previous file, if any, is unchanged`, { cause: e });
   }
   await syncDir(dirname(path));
 }

@@ -7,14 +7,22 @@
 // half checkpoint under the real name. One writer per checkpoint folder is assumed: leftover
 // `.tmp-*` folders of the same name are treated as debris of a crashed save.
 import { basename, dirname, join } from "node:path";
-import { syncDir, writeFileSynced } from "./atomic.ts";
-import { encodeSafetensors, readSafetensors, type StInput, type StTensor } from "./safetensors.ts";
+import { syncDir, WriteError, writeFileSynced } from "./atomic.ts";
+import {
+  encodeSafetensors,
+  readSafetensors,
+  SafetensorsError,
+  type StInput,
+  type StTensor,
+} from "./safetensors.ts";
 
 export const CHECKPOINT_FORMAT_VERSION = 1;
 const RESERVED_METADATA = ["format", "seppo_format_version", "config"];
 const MODEL_INDEX = "model_index.json";
 const CONFIG = "config.json";
 const STEP_DIR = /^checkpoint-(\d+)$/;
+/** In a run folder: the name of its newest checkpoint folder (written after every save). */
+export const LATEST = "latest";
 
 export interface ComponentInput {
   config: object;
@@ -41,6 +49,8 @@ export interface LoadedComponent {
 }
 
 export interface LoadedCheckpoint {
+  /** The checkpoint folder read (a run folder given to loadCheckpoint resolves to one). */
+  dir: string;
   modelIndex: Record<string, unknown>;
   components: Record<string, LoadedComponent>;
   /** Every other file, by relative path with "/" separators. */
@@ -155,7 +165,9 @@ export async function saveCheckpoint(dir: string, opts: SaveCheckpointOptions): 
   const tmp = `${dir}.tmp-${Deno.pid}`;
   await removeTmpSiblings(dir);
   try {
-    await Deno.mkdir(tmp, { recursive: true });
+    await Deno.mkdir(tmp, { recursive: true }).catch((e) => {
+      throw new CheckpointError(`${dir}: cannot create ${tmp} (${e.message})`, { cause: e });
+    });
     const dirs = new Set([tmp]);
     // model_index.json goes last: its presence marks a folder written to the end.
     for (
@@ -163,12 +175,19 @@ export async function saveCheckpoint(dir: string, opts: SaveCheckpointOptions): 
     ) {
       const path = join(tmp, ...rel.split("/"));
       dirs.add(dirname(path));
-      await Deno.mkdir(dirname(path), { recursive: true });
-      await writeFileSynced(path, typeof data === "function" ? data() : data);
+      try {
+        await Deno.mkdir(dirname(path), { recursive: true });
+        await writeFileSynced(path, typeof data === "function" ? data() : data);
+      } catch (e) {
+        // Disk full, read-only folder: say which file, and that the previous checkpoint is intact.
+        if (e instanceof CheckpointError || e instanceof SafetensorsError) throw e;
+        const why = e instanceof WriteError ? e.reason : (e as Error).message;
+        throw new CheckpointError(`${dir}: cannot write ${rel} (${why}); nothing was replaced`, { cause: e });
+      }
     }
     for (const d of dirs) await syncDir(d);
   } catch (e) {
-    await removeTree(tmp);
+    await removeTree(tmp).catch(() => {});
     throw e;
   }
   const old = `${dir}.old`;
@@ -207,28 +226,86 @@ async function readJsonObject(path: string): Promise<Record<string, unknown>> {
   return v as Record<string, unknown>;
 }
 
-/** Relative paths ("a/b.json") of every file under `root`. */
+/** Relative paths ("a/b.json") of every file under `root`; folders end in "/". */
 async function listFiles(root: string, prefix = ""): Promise<string[]> {
   const out: string[] = [];
   for await (const e of Deno.readDir(join(root, prefix))) {
     const rel = prefix ? `${prefix}/${e.name}` : e.name;
-    if (e.isDirectory) out.push(...await listFiles(root, rel));
+    if (e.isDirectory) out.push(`${rel}/`, ...await listFiles(root, rel));
     else out.push(rel);
   }
   return out.sort();
 }
 
-/** Loads a checkpoint folder; errors name the folder and the missing or bad file. */
-export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
-  const info = await Deno.stat(dir).catch(() => null);
-  if (!info?.isDirectory) throw new CheckpointError(`${dir}: checkpoint folder not found`);
-  if (!(await exists(join(dir, MODEL_INDEX)))) {
+/**
+ * Throws when `data` holds a NaN or an infinity, naming the file, the tensor, the first bad index
+ * and how many there are. Weights like that sample black images or train on NaN without a word.
+ */
+export function assertFinite(file: string, name: string, data: Float32Array) {
+  let first = -1, count = 0;
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i])) {
+      if (first < 0) first = i;
+      count++;
+    }
+  }
+  if (first >= 0) {
     throw new CheckpointError(
-      `${dir}: missing ${MODEL_INDEX} (not a checkpoint folder, or an incomplete one)`,
+      `${file}: tensor "${name}": ${count} non-finite value(s) of ${data.length}, the first ${
+        data[first]
+      } at index ${first} (a diverged or damaged checkpoint; allowNonFinite / --allow-non-finite loads it for inspection)`,
     );
   }
+}
+
+export interface LoadCheckpointOptions {
+  /** Load tensors holding NaN or infinity (for inspecting a diverged run); refused by default. */
+  allowNonFinite?: boolean;
+}
+
+/**
+ * The checkpoint folder `path` names: the folder itself when it holds model_index.json, else (a run
+ * folder) the checkpoint its `latest` file names, else its newest complete checkpoint-<step>.
+ */
+export async function resolveCheckpoint(path: string): Promise<string> {
+  const info = await Deno.stat(path).catch(() => null);
+  if (!info?.isDirectory) {
+    throw new CheckpointError(`${path}: checkpoint folder not found${info ? " (it is a file)" : ""}`);
+  }
+  if (await exists(join(path, MODEL_INDEX))) return path;
+  const pointer = await Deno.readTextFile(join(path, LATEST)).catch(() => null);
+  if (pointer !== null) {
+    const name = pointer.trim();
+    if (!STEP_DIR.test(name) || !(await exists(join(path, name, MODEL_INDEX)))) {
+      throw new CheckpointError(
+        `${join(path, LATEST)}: names ${
+          JSON.stringify(name.slice(0, 60))
+        }, not a complete checkpoint-<step> ` +
+          `folder in ${path}`,
+      );
+    }
+    return join(path, name);
+  }
+  const last = await latestCheckpoint(path);
+  if (last) return last.dir;
+  throw new CheckpointError(
+    `${path}: missing ${MODEL_INDEX} (not a checkpoint folder, or an incomplete one), and not a run ` +
+      `folder either (no ${LATEST} file, no checkpoint-<step> folder)`,
+  );
+}
+
+/**
+ * Loads a checkpoint folder (or a run folder's latest checkpoint, see resolveCheckpoint); errors
+ * name the folder and the missing or bad file. Every tensor is checked for NaN and infinity.
+ */
+export async function loadCheckpoint(
+  path: string,
+  opts: LoadCheckpointOptions = {},
+): Promise<LoadedCheckpoint> {
+  const dir = await resolveCheckpoint(path);
   const modelIndex = await readJsonObject(join(dir, MODEL_INDEX));
-  const all = await listFiles(dir);
+  const listing = await listFiles(dir);
+  const all = listing.filter((f) => !f.endsWith("/"));
   // diffusers lists components as name: [library, class]; [null, null] marks an absent optional one.
   for (const [name, v] of Object.entries(modelIndex)) {
     if (name.startsWith("_") || !Array.isArray(v) || v[0] === null) continue;
@@ -250,6 +327,8 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
     all.filter((f) => f.includes("/")).map((f) => f.split("/")[0]).filter((n) => listed.has(n)),
   );
   for (const name of folders) {
+    const folder = listing.find((f) => f.startsWith(`${name}/`) && /^[^/]+\/[^/]+\.safetensors\/$/.test(f));
+    if (folder) throw new CheckpointError(`${join(dir, folder)}: is a folder, expected a weights file`);
     const weights = all.filter((f) =>
       f.startsWith(`${name}/`) && f.split("/").length === 2 && f.endsWith(".safetensors")
     );
@@ -276,13 +355,16 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
         `${file}: seppo_format_version ${got} is newer than ${CHECKPOINT_FORMAT_VERSION}`,
       );
     }
+    if (!opts.allowNonFinite) {
+      for (const [tname, t] of tensors) assertFinite(join(dir, weights[0]), tname, t.data);
+    }
     const config = await readJsonObject(join(where, CONFIG));
     components[name] = { config, tensors, weightsFile: basename(weights[0]), metadata };
     used.add(`${name}/${CONFIG}`).add(weights[0]);
   }
   const files: Record<string, Uint8Array> = {};
   for (const rel of all) if (!used.has(rel)) files[rel] = await Deno.readFile(join(dir, ...rel.split("/")));
-  return { modelIndex, components, files };
+  return { dir, modelIndex, components, files };
 }
 
 /** The newest complete `checkpoint-<step>` folder in `runDir` (ignoring .tmp-* and .old), or null. */
@@ -325,4 +407,15 @@ export async function cleanCheckpointLeftovers(runDir: string): Promise<string[]
     }
   }
   return done;
+}
+
+/**
+ * Where an evaluation of `ckpt` writes when no --out is given, never inside a model folder: beside a
+ * run's checkpoint (`<run>/eval-checkpoint-<step>`), else `runs/eval/<folder name>`.
+ */
+export async function defaultEvalOut(ckpt: string, kind = "eval"): Promise<string> {
+  const dir = await resolveCheckpoint(ckpt);
+  return STEP_DIR.test(basename(dir))
+    ? join(dirname(dir), `${kind}-${basename(dir)}`)
+    : join("runs", kind, basename(dir.replace(/\/+$/, "")));
 }

@@ -81,8 +81,28 @@ export async function encodeImage(img: RgbImage, path: string): Promise<Uint8Arr
   throw new Error(`${path}: unsupported image extension '.${ext}' (png, jpg, jpeg, webp)`);
 }
 
+/** The reason in a write error: libvips' log has one "path: write error" line per failed file of
+ * the process and the system error last; Deno's ends "(os error N): write 'path'". */
+function writeReason(e: unknown): string {
+  const lines = String((e as Error)?.message ?? e).split("\n").map((l) => l.trim()).filter(Boolean);
+  return (lines[lines.length - 1] ?? "unknown error").replace(/^system error: /, "").replace(
+    / \(os error.*$/,
+    "",
+  );
+}
+
+/** Runs a write of `path`; a failure (disk full, no permission) names the path and the reason. */
+async function writing(path: string, write: () => Promise<unknown>): Promise<void> {
+  try {
+    await write();
+  } catch (e) {
+    throw new Error(`${path}: cannot write (${writeReason(e)})`, { cause: e });
+  }
+}
+
 export async function writeImage(path: string, img: RgbImage): Promise<void> {
-  await Deno.writeFile(path, await encodeImage(img, path));
+  const data = await encodeImage(img, path);
+  await writing(path, () => Deno.writeFile(path, data));
 }
 
 /** Writes an animated GIF (no dithering: flat colours stay exact) or lossless WebP, looping. */
@@ -99,14 +119,14 @@ export async function writeAnimation(path: string, frames: RgbImage[], delayMs =
   const p = fromRaw({ data: strip, width, height: height * frames.length }, height);
   const ext = path.toLowerCase().split(".").pop();
   const delay = frames.map(() => delayMs);
-  if (ext === "gif") await p.gif({ loop: 0, delay, dither: 0 }).toFile(path);
-  else if (ext === "webp") await p.webp({ loop: 0, delay, lossless: true }).toFile(path);
+  if (ext === "gif") await writing(path, () => p.gif({ loop: 0, delay, dither: 0 }).toFile(path));
+  else if (ext === "webp") await writing(path, () => p.webp({ loop: 0, delay, lossless: true }).toFile(path));
   else throw new Error(`${path}: unsupported animation extension '.${ext}' (gif, webp)`);
 }
 
 /** Rasterises an SVG straight to a PNG file (one sharp pipeline: the generators' fast path). */
 export async function writeSvgPng(svg: string, path: string): Promise<void> {
-  await sharp(new TextEncoder().encode(svg)).removeAlpha().png().toFile(path);
+  await writing(path, () => sharp(new TextEncoder().encode(svg)).removeAlpha().png().toFile(path));
 }
 
 export interface SheetOptions {

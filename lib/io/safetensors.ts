@@ -5,6 +5,7 @@
 // JSON.parse would hide a problem (duplicate keys). Every error names the file and the tensor.
 import { writeFileAtomic } from "./atomic.ts";
 import { bf16ToF32, F16_MAX, f16ToF32, f32ToF16 } from "./f16.ts";
+import { findDuplicateKey } from "./json.ts";
 
 export type StDtype = "F32" | "F16" | "BF16";
 
@@ -60,58 +61,6 @@ interface Entry {
   shape: number[];
   begin: number;
   end: number;
-}
-
-/**
- * The key path of the first duplicated object key in (already valid) JSON text, or null.
- * JSON.parse silently keeps the last duplicate, which would hide a second tensor of the same name.
- */
-function findDuplicateKey(text: string): string[] | null {
-  let i = 0;
-  const ws = () => {
-    while (i < text.length && " \t\n\r".includes(text[i])) i++;
-  };
-  const str = (): string => {
-    const start = i++;
-    while (text[i] !== '"') i += text[i] === "\\" ? 2 : 1;
-    return JSON.parse(text.slice(start, ++i));
-  };
-  const value = (path: string[]): string[] | null => {
-    ws();
-    if (text[i] === '"') {
-      str();
-      return null;
-    }
-    const close = text[i] === "{" ? "}" : text[i] === "[" ? "]" : null;
-    if (!close) {
-      while (i < text.length && !",}] \t\n\r".includes(text[i])) i++; // number, true, false, null
-      return null;
-    }
-    i++;
-    ws();
-    if (text[i] === close) {
-      i++;
-      return null;
-    }
-    const keys = new Set<string>();
-    for (;;) {
-      let sub = path;
-      if (close === "}") {
-        ws();
-        const k = str();
-        if (keys.has(k)) return [...path, k];
-        keys.add(k);
-        ws();
-        i++; // ':'
-        sub = [...path, k];
-      }
-      const dup = value(sub);
-      if (dup) return dup;
-      ws();
-      if (text[i++] === close) return null; // otherwise it was ','
-    }
-  };
-  return value([]);
 }
 
 /** Validates one header entry; `fail` prefixes the file and tensor name. */

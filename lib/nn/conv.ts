@@ -16,7 +16,7 @@ export class Conv2d extends Module {
     readonly outChannels: number,
     readonly kernel: number,
     readonly stride: 1 | 2 = 1,
-    readonly padding = Math.floor(kernel / 2),
+    readonly padding: number = Math.floor(kernel / 2),
     bias = true,
   ) {
     super(init);

@@ -116,6 +116,8 @@ export class Module {
   loadStateDict(
     entries: ReadonlyMap<string, StateEntry>,
     strict = true,
+    /** The file the entries came from, named in the error. */
+    source?: string,
   ): { missing: string[]; unexpected: string[] } {
     const params = this.parameters();
     const missing = [...params.keys()].filter((k) => !entries.has(k));
@@ -135,7 +137,11 @@ export class Module {
       }
     }
     if (problems.length) {
-      throw new Error(`loadStateDict: ${problems.length} problem(s)\n  ${problems.join("\n  ")}`);
+      throw new Error(
+        `${source ? `${source}: ` : ""}loadStateDict: ${problems.length} problem(s)\n  ${
+          problems.join("\n  ")
+        }`,
+      );
     }
     for (const [name, t] of params) {
       const e = entries.get(name);

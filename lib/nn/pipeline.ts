@@ -4,7 +4,12 @@ import type { GpuContext } from "../gpu/context.ts";
 import { addNoise, epsErrors, trainingTarget } from "../diffusion/noise.ts";
 import { type PromptSampleOptions, samplePrompts } from "../diffusion/sampler.ts";
 import { NoiseSchedule, type SchedulerConfig, schedulerConfig } from "../diffusion/schedule.ts";
-import { loadCheckpoint, saveCheckpoint } from "../io/checkpoint.ts";
+import {
+  assertFinite,
+  loadCheckpoint,
+  type LoadCheckpointOptions,
+  saveCheckpoint,
+} from "../io/checkpoint.ts";
 import { readSafetensors, type StTensor } from "../io/safetensors.ts";
 import { type Tensor, tensor } from "../tensor/tensor.ts";
 import { rootInit, type StateEntry } from "./module.ts";
@@ -85,7 +90,7 @@ export class TextToImage {
     prompts: readonly string[],
     seeds: readonly number[],
     o: GenerateOptions = {},
-  ) {
+  ): Promise<Tensor> {
     const c = this.unet.config;
     return await samplePrompts(
       ctx,
@@ -119,8 +124,9 @@ export class TextToImage {
   }
 
   /** Loads a folder written by save() (or a diffusers UNet folder of a supported config). */
-  static async load(ctx: GpuContext, dir: string): Promise<TextToImage> {
-    const ck = await loadCheckpoint(dir);
+  static async load(ctx: GpuContext, path: string, o: LoadCheckpointOptions = {}): Promise<TextToImage> {
+    const ck = await loadCheckpoint(path, o);
+    const dir = ck.dir;
     const file = (rel: string) => {
       const f = ck.files[rel];
       if (!f) throw new Error(`${dir}: missing ${rel}`);
@@ -134,8 +140,8 @@ export class TextToImage {
     );
     const unet = new UNet2DConditionModel(rootInit(ctx, 0), unetC.config);
     const text = new TextEncoder(rootInit(ctx, 0), textC.config);
-    unet.loadStateDict(entries(unetC.tensors));
-    text.loadStateDict(entries(textC.tensors));
+    unet.loadStateDict(entries(unetC.tensors), true, `${dir}/unet/${unetC.weightsFile}`);
+    text.loadStateDict(entries(textC.tensors), true, `${dir}/text_encoder/${textC.weightsFile}`);
     const sched = schedulerConfig(
       file("scheduler/scheduler_config.json"),
       `${dir}/scheduler/scheduler_config.json`,
@@ -217,7 +223,9 @@ export async function loadUNetFolder(ctx: GpuContext, dir: string): Promise<UNet
   const cfgPath = `${dir}/config.json`;
   const raw = JSON.parse(await Deno.readTextFile(cfgPath));
   const unet = new UNet2DConditionModel(rootInit(ctx, 0), unetConfig(raw, cfgPath));
-  const { tensors } = await readSafetensors(`${dir}/diffusion_pytorch_model.safetensors`);
-  unet.loadStateDict(entries(tensors));
+  const file = `${dir}/diffusion_pytorch_model.safetensors`;
+  const { tensors } = await readSafetensors(file);
+  for (const [name, t] of tensors) assertFinite(file, name, t.data);
+  unet.loadStateDict(entries(tensors), true, file);
   return unet;
 }

@@ -6,7 +6,7 @@ import type { GpuContext } from "../gpu/context.ts";
 import { addNoise, epsErrors, trainingTarget } from "../diffusion/noise.ts";
 import { samplePrompts } from "../diffusion/sampler.ts";
 import { NoiseSchedule, type SchedulerConfig, schedulerConfig } from "../diffusion/schedule.ts";
-import { loadCheckpoint } from "../io/checkpoint.ts";
+import { loadCheckpoint, type LoadCheckpointOptions } from "../io/checkpoint.ts";
 import type { StTensor } from "../io/safetensors.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { type Module, rootInit, type StateEntry } from "./module.ts";
@@ -155,14 +155,19 @@ export class TextToVideo {
    * lifted as fromImageModel does, with `frames` (default 8) and fresh motion modules. Motion weights
    * under the original AnimateDiff names load too.
    */
-  static async load(ctx: GpuContext, dir: string, o: { frames?: number } = {}): Promise<TextToVideo> {
-    const ck = await loadCheckpoint(dir);
+  static async load(
+    ctx: GpuContext,
+    path: string,
+    o: { frames?: number } & LoadCheckpointOptions = {},
+  ): Promise<TextToVideo> {
+    const ck = await loadCheckpoint(path, o);
+    const dir = ck.dir;
     const unetC = ck.components.unet;
     if (!unetC || !ck.components.text_encoder) {
       throw new Error(`${dir}: needs unet/ and text_encoder/ components`);
     }
     if (unetC.config._class_name !== "UNetMotionModel") {
-      const t2i = await TextToImage.load(ctx, dir);
+      const t2i = await TextToImage.load(ctx, dir, o);
       try {
         return TextToVideo.fromImageModel(ctx, t2i, o.frames ?? DEFAULT_FRAMES);
       } finally {
@@ -181,8 +186,13 @@ export class TextToVideo {
     const where = `${dir}/unet/config.json`;
     const unet = new UNetMotionModel(rootInit(ctx, 0), motionUNetConfig(unetC.config, where));
     const text = new TextEncoder(rootInit(ctx, 0), ck.components.text_encoder.config);
-    unet.loadStateDict(diffusersMotionNames(entries(unetC.tensors)));
-    text.loadStateDict(entries(ck.components.text_encoder.tensors));
+    unet.loadStateDict(
+      diffusersMotionNames(entries(unetC.tensors)),
+      true,
+      `${dir}/unet/${unetC.weightsFile}`,
+    );
+    const textC = ck.components.text_encoder;
+    text.loadStateDict(entries(textC.tensors), true, `${dir}/text_encoder/${textC.weightsFile}`);
     const sched = schedulerConfig(
       file("scheduler/scheduler_config.json"),
       `${dir}/scheduler/scheduler_config.json`,

@@ -1,6 +1,7 @@
 // Word-level tokenizer over the world's grammar words: ids 0..3 are <pad>, <bos>, <eos>, <unk>, then
 // the words in the saved order. encode() gives [bos, words..., eos, pad...] of fixed length and the
 // key mask (1 for bos/words/eos, 0 for pad) used by cross-attention. Saved as JSON with the model.
+import { preview } from "../util/text.ts";
 import { grammarWords, promptWords } from "../world/prompts.ts";
 
 export const SPECIAL = ["<pad>", "<bos>", "<eos>", "<unk>"] as const;
@@ -68,12 +69,14 @@ export class WordTokenizer {
     const words = promptWords(text);
     const room = this.maxLength - 2;
     if (words.length > room) {
-      this.warnOnce(`truncated:${text}`, `tokenizer: "${text}" has ${words.length} words; keeping ${room}`);
+      // Quoted as a short prefix: a caption can be any length (a 100 MB line once flooded a log).
+      const shown = preview(text);
+      this.warnOnce(`truncated:${shown}`, `tokenizer: ${shown} has ${words.length} words; keeping ${room}`);
     }
     const ids = [BOS];
     for (const w of words.slice(0, room)) {
       const id = this.index.get(w);
-      if (id === undefined) this.warnOnce(w, `tokenizer: unknown word "${w}" -> <unk>`);
+      if (id === undefined) this.warnOnce(preview(w), `tokenizer: unknown word ${preview(w)} -> <unk>`);
       ids.push(id ?? UNK);
     }
     ids.push(EOS);

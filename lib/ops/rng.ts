@@ -21,9 +21,9 @@ function draw(ctx: GpuContext, entry: string, shape: Shape, seed: number, offset
 }
 
 /** Standard normal samples. */
-export const randn = (ctx: GpuContext, shape: Shape, seed: number, offset = 0) =>
+export const randn = (ctx: GpuContext, shape: Shape, seed: number, offset = 0): Tensor =>
   draw(ctx, "normal", shape, seed, offset);
 
 /** Uniform samples in [0, 1). */
-export const rand = (ctx: GpuContext, shape: Shape, seed: number, offset = 0) =>
+export const rand = (ctx: GpuContext, shape: Shape, seed: number, offset = 0): Tensor =>
   draw(ctx, "uniform01", shape, seed, offset);

@@ -40,12 +40,12 @@ export function unary(ctx: GpuContext, op: UnaryOp, x: Tensor): Tensor {
   });
 }
 
-export const silu = (ctx: GpuContext, x: Tensor) => unary(ctx, "silu", x);
-export const gelu = (ctx: GpuContext, x: Tensor) => unary(ctx, "gelu", x);
-export const exp = (ctx: GpuContext, x: Tensor) => unary(ctx, "exp", x);
-export const log = (ctx: GpuContext, x: Tensor) => unary(ctx, "log", x);
-export const sqrt = (ctx: GpuContext, x: Tensor) => unary(ctx, "sqrt", x);
-export const tanh = (ctx: GpuContext, x: Tensor) => unary(ctx, "tanh", x);
-export const sigmoid = (ctx: GpuContext, x: Tensor) => unary(ctx, "sigmoid", x);
-export const relu = (ctx: GpuContext, x: Tensor) => unary(ctx, "relu", x);
-export const square = (ctx: GpuContext, x: Tensor) => unary(ctx, "square", x);
+export const silu = (ctx: GpuContext, x: Tensor): Tensor => unary(ctx, "silu", x);
+export const gelu = (ctx: GpuContext, x: Tensor): Tensor => unary(ctx, "gelu", x);
+export const exp = (ctx: GpuContext, x: Tensor): Tensor => unary(ctx, "exp", x);
+export const log = (ctx: GpuContext, x: Tensor): Tensor => unary(ctx, "log", x);
+export const sqrt = (ctx: GpuContext, x: Tensor): Tensor => unary(ctx, "sqrt", x);
+export const tanh = (ctx: GpuContext, x: Tensor): Tensor => unary(ctx, "tanh", x);
+export const sigmoid = (ctx: GpuContext, x: Tensor): Tensor => unary(ctx, "sigmoid", x);
+export const relu = (ctx: GpuContext, x: Tensor): Tensor => unary(ctx, "relu", x);
+export const square = (ctx: GpuContext, x: Tensor): Tensor => unary(ctx, "square", x);

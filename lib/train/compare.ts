@@ -5,6 +5,10 @@
 // Clips: when the train config has data.frames > 0, every model (the base lifted to video if it is an
 // image checkpoint) is sampled and scored by lib/eval/eval_video.ts (eval-t2v's report per model
 // under <run>/eval-t2v); the score is the clip's prompt-following mean, the columns video metrics.
+// Taste world: when the eval prompts are taste prompts, every sample is scored for taste, guard and
+// headline (the score), reference samples are judged for the AAF diagnostics, and the report answers
+// the paper's claims with paired, seed-aware intervals (lib/train/compare_taste.ts). A variant
+// "sft:time=seppo" is SFT given the wall time of the same seed's seppo run.
 import { samplerName } from "../diffusion/sampler.ts";
 import type { GpuContext } from "../gpu/context.ts";
 import { latestCheckpoint } from "../io/checkpoint.ts";
@@ -19,8 +23,10 @@ import { bootstrapCI, type Interval, winRate } from "../eval/stats.ts";
 import { barChart, lineChart, smooth } from "../eval/svg.ts";
 import { contactSheet, writeImage } from "../io/images.ts";
 import { Rng } from "../util/rng.ts";
-import { fmtSecs } from "./run.ts";
+import { fmtSecs, readMetrics } from "./run.ts";
 import { resolveMethod, train, TRAIN_SCHEMA, type TrainConfig } from "./seppo.ts";
+import { isTastePrompts, TASTE_COLUMNS, tasteColumns, tasteCompareSections } from "./compare_taste.ts";
+import { sampleTaste, tasteJudge } from "../eval/taste_eval.ts";
 
 export interface CompareConfig {
   train_config: string;
@@ -72,7 +78,7 @@ export const COMPARE_SCHEMA = defineSchema(COMPARE_DEFAULTS, {
 export function parseVariant(
   v: string,
   base: TrainConfig,
-): { name: string; slug: string; config: TrainConfig } {
+): { name: string; slug: string; config: TrainConfig; timeOf?: string } {
   const [method, opts = ""] = v.split(":");
   const c: TrainConfig = structuredClone(base);
   if (!["sft", "dpo", "spin", "seppo"].includes(method)) {
@@ -80,25 +86,29 @@ export function parseVariant(
   }
   c.method = method;
   const explicit = new Set<string>();
+  let timeOf: string | undefined;
   for (const kv of opts ? opts.split(",") : []) {
     const [k, val] = kv.split("=");
-    if (k === "ref" && ["initial", "latest", "uniform"].includes(val)) {
+    if (k === "time" && /^[a-z]+$/.test(val ?? "")) timeOf = val;
+    else if (k === "ref" && ["initial", "latest", "uniform"].includes(val)) {
       (c.ref.strategy = val, explicit.add("ref.strategy"));
     } else if (k === "aaf" && ["sign", "indicator", "off"].includes(val)) (c.aaf = val, explicit.add("aaf"));
     else if (k === "beta" && Number(val) > 0) c.beta = Number(val);
     else if (k === "lr" && Number(val) > 0) c.train.lr = Number(val);
     else {throw new Error(
-        `variants: "${v}": expected ref=initial|latest|uniform, aaf=sign|indicator|off, beta=<number > 0> ` +
-          `or lr=<number > 0>, got "${kv}"`,
+        `variants: "${v}": expected ref=initial|latest|uniform, aaf=sign|indicator|off, beta=<number > 0>, ` +
+          `lr=<number > 0> or time=<variant> (equal wall clock), got "${kv}"`,
       );}
   }
   resolveMethod(c, explicit); // refuses e.g. spin:ref=uniform
-  return { name: v, slug: v.replace(/[:=,]/g, "-"), config: c };
+  return { name: v, slug: v.replace(/[:=,]/g, "-"), config: c, ...(timeOf ? { timeOf } : {}) };
 }
 
-interface RunResult {
+export interface RunResult {
   variant: string;
   seed: number;
+  /** Updates trained (an equal-wall-clock variant's count is measured, not configured). */
+  steps?: number;
   scores: number[];
   perAttr: Record<string, number[]>;
   updatesPerSecond: number;
@@ -115,7 +125,7 @@ async function readJson<T>(path: string): Promise<T | null> {
 }
 
 /** Per-sample scores of one model (prompt-major, seed-minor) and per-column values. */
-interface Scored {
+export interface Scored {
   scores: number[];
   perAttr: Record<string, number[]>;
   /** Wall time of sampling and scoring (absent in files from before it was recorded). */
@@ -160,8 +170,7 @@ async function withVideoColumns<T extends { perAttr: Record<string, number[]>; s
 }
 
 async function metricsOf(dir: string): Promise<Record<string, number>[]> {
-  const text = await Deno.readTextFile(`${dir}/metrics.jsonl`).catch(() => "");
-  return text.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
+  return await readMetrics(`${dir}/metrics.jsonl`) as Record<string, number>[];
 }
 
 export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string) => void = console.log) {
@@ -176,12 +185,19 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
   const variants = c.variants.map((v) => parseVariant(v, baseTrain));
   const F = baseTrain.data.frames ?? 0;
   const prompts = await loadPrompts(c.eval.prompts);
+  const taste = F === 0 && await isTastePrompts(c.eval.prompts);
+  for (const v of variants) {
+    if (v.timeOf && !variants.some((w) => w.name === v.timeOf && !w.timeOf)) {
+      throw new Error(`variants: "${v.name}": time=${v.timeOf} needs the variant "${v.timeOf}" in the list`);
+    }
+  }
   const evo = {
     seeds: c.eval.seeds,
     steps: c.eval.steps,
     guidance: c.eval.guidance,
     batch: c.eval.batch,
     saveImages: false,
+    progress: true, // sampling takes most of an evaluation: show its rate and time left
   };
   await Deno.mkdir(`${c.out}/report`, { recursive: true });
   const sheetFor = async (name: string, images: { data: Uint8Array; width: number; height: number }[]) => {
@@ -196,6 +212,11 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
     sheet: string | null,
   ): Promise<Scored & { seconds: number }> => {
     const ts = performance.now();
+    if (taste) {
+      const r = await sampleTaste(ctx, ckpt, prompts, { ...evo, progress: false }, sheet ?? "model");
+      if (sheet) await sheetFor(sheet, r.images);
+      return { ...tasteColumns(r.scores), seconds: (performance.now() - ts) / 1000 };
+    }
     if (F === 0) {
       const r = await scoreModel(ctx, ckpt, prompts, evo, null);
       if (sheet) await sheetFor(sheet, r.images);
@@ -234,8 +255,10 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
   const results: RunResult[] = [];
   const total = variants.length * c.seeds.length;
   let k = 0;
+  // Equal-wall-clock variants run after the variant whose time they take.
+  const ordered = [...variants.filter((v) => !v.timeOf), ...variants.filter((v) => v.timeOf)];
   for (const seed of c.seeds) {
-    for (const v of variants) {
+    for (const v of ordered) {
       k++;
       const dir = `${c.out}/runs/${v.slug}-s${seed}`;
       const done = await readJson<RunResult>(`${dir}/result.json`);
@@ -244,16 +267,23 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
         log(`compare [${k}/${total}] ${v.name} seed ${seed}: done earlier (${done.scores.length} samples)`);
         continue;
       }
-      log(`compare [${k}/${total}] ${v.name} seed ${seed}: training ${c.train.steps} updates`);
       const cfg: TrainConfig = { ...structuredClone(v.config), out: dir };
       cfg.train.seed = seed;
-      const tr = await train(ctx, cfg, { resume: true, quiet: true, log: (s) => log(`  ${s}`) });
+      if (v.timeOf) cfg.train.steps = equalTimeSteps(v, seed, results, cfg, log);
+      log(`compare [${k}/${total}] ${v.name} seed ${seed}: training ${cfg.train.steps} updates`);
+      const tr = await train(ctx, cfg, {
+        resume: true,
+        quiet: true,
+        log: (s) => log(`  ${s}`),
+        ...(taste ? { judge: tasteJudge(cfg.data.size) } : {}),
+      });
       const ck = await latestCheckpoint(dir);
       if (!ck) throw new Error(`${dir}: training left no checkpoint`);
       const r = await score(ck.dir, `${dir}/eval-t2v`, seed === c.seeds[0] ? v.slug : null);
       const res: RunResult = {
         variant: v.name,
         seed,
+        steps: tr.steps,
         scores: r.scores,
         perAttr: r.perAttr,
         updatesPerSecond: tr.updatesPerSecond,
@@ -268,13 +298,46 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
       );
     }
   }
-  const cols = F ? VIDEO_COLUMNS : ATTRS;
-  const sections = await reportSections(c, baseTrain, variants, results, base, prompts.length, cols, F);
-  const world = F ? `moving-shapes world (clips of ${F} frames)` : "shapes world";
+  const cols = F ? VIDEO_COLUMNS : taste ? TASTE_COLUMNS : ATTRS;
+  const sections = taste
+    ? await tasteCompareSections(c, baseTrain, variants, results, base, prompts)
+    : await reportSections(c, baseTrain, variants, results, base, prompts.length, cols, F);
+  const world = F ? `moving-shapes world (clips of ${F} frames)` : taste ? "taste world" : "shapes world";
   await writeReport(`${c.out}/report`, `SePPO and baselines on the ${world}`, sections);
   await writeJsonAtomic(`${c.out}/report/results.json`, { config: c, base, results });
   log(`compare: report ${c.out}/report/report.md (${fmtSecs((performance.now() - t0) / 1000)})`);
   return results;
+}
+
+/**
+ * Updates an equal-wall-clock variant gets: the training seconds of the same seed's `timeOf` run times
+ * this method's measured updates per second (from a probe of a few updates, reused on reruns).
+ */
+function equalTimeSteps(
+  v: { name: string; timeOf?: string },
+  seed: number,
+  results: RunResult[],
+  cfg: TrainConfig,
+  log: (s: string) => void,
+): number {
+  const ref = results.find((r) => r.variant === v.timeOf && r.seed === seed);
+  if (!ref) {
+    throw new Error(`compare: ${v.name} seed ${seed}: no finished ${v.timeOf} run to take the time of`);
+  }
+  const same = results.find((r) => r.seed === seed && r.variant === cfg.method && r.steps);
+  const ups = same?.updatesPerSecond;
+  if (!ups) {
+    throw new Error(
+      `compare: ${v.name}: add the plain "${cfg.method}" variant (its measured updates/s sets the step count)`,
+    );
+  }
+  const steps = Math.max(1, Math.round(ref.trainSeconds * ups));
+  log(
+    `  ${v.name}: ${v.timeOf} trained ${fmtSecs(ref.trainSeconds)}; at ${
+      ups.toFixed(3)
+    } updates/s: ${steps} updates`,
+  );
+  return steps;
 }
 
 const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;

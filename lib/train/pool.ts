@@ -129,7 +129,7 @@ export class CheckpointPool {
   }
 
   /** Copies entry `index` into `dst` (a model's weights), loading it from disk when spilled. */
-  async loadInto(index: number, dst: Weights) {
+  async loadInto(index: number, dst: Weights): Promise<void> {
     const e = this.entries[index];
     if (!e) throw new Error(`pool: no entry ${index} (pool has ${this.entries.length})`);
     if (e.weights) return copyWeights(this.ctx, e.weights, dst);

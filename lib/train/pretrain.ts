@@ -6,8 +6,8 @@
 import { backward } from "../autograd/backward.ts";
 import { dropPrompts, noiseFor, sampleTimesteps } from "../diffusion/noise.ts";
 import type { GpuContext } from "../gpu/context.ts";
-import { checkpointDir, cleanCheckpointLeftovers, latestCheckpoint } from "../io/checkpoint.ts";
-import { bool, defineSchema, int, list, num, oneOf, str } from "../io/config.ts";
+import { checkpointDir } from "../io/checkpoint.ts";
+import { bool, defineSchema, int, list, num, oneOf, type Schema, str } from "../io/config.ts";
 import { loadImageFolder } from "../data/imagefolder.ts";
 import { TextToImage } from "../nn/pipeline.ts";
 import { TextToVideo } from "../nn/pipeline_video.ts";
@@ -15,10 +15,12 @@ import { mean } from "../ops/reduce.ts";
 import { accumulate, scale } from "../ops/scale.ts";
 import { type Tensor, tensor } from "../tensor/tensor.ts";
 import { Progress } from "../util/progress.ts";
+import { StoppedError } from "../util/errors.ts";
 import { Rng } from "../util/rng.ts";
 import { AdamW } from "./adamw.ts";
-import { Ema } from "./ema.ts";
-import { writeGrid } from "./images.ts";
+import { Ema, emaDecayAt } from "./ema.ts";
+import { checkF16Range } from "./guard.ts";
+import { samplePrompts, writeGrid } from "./images.ts";
 import { lrAt } from "./lr.ts";
 import type { Weights } from "./pool.ts";
 import {
@@ -26,11 +28,10 @@ import {
   decodeTrainerState,
   encodeTrainerState,
   fmtSecs,
-  MetricsLog,
-  pruneCheckpoints,
   StopFlag,
   withWeights,
 } from "./run.ts";
+import { RunFolder, type RunOptions } from "./run_folder.ts";
 
 export interface PretrainConfig {
   /** frames > 0: a clip corpus [B, F, 3, H, W] and a text-to-video model (0: stills). */
@@ -77,7 +78,17 @@ export interface PretrainConfig {
     max_grad_norm: number;
     prompt_dropout: number;
     ema: number;
+    /**
+     * EMA decay min(ema, (1 + n) / (10 + n)) after n updates (diffusers' EMAModel warmup) instead of a
+     * fixed `ema`: with a fixed 0.999 the EMA still holds 0.999^n of the initial weights (60% at 500).
+     */
+    ema_warmup: boolean;
     seed: number;
+    /** Checkpoints kept in the run folder, newest first (0: all). */
+    checkpoints_total_limit: number;
+    /** A non-finite loss or gradient norm: "stop" the run, or "skip" the update (lib/train/guard.ts). */
+    nan_policy: string;
+    nan_max_skips: number;
   };
   log: {
     every: number;
@@ -85,6 +96,8 @@ export interface PretrainConfig {
     ckpt_every: number;
     sample_steps: number;
     sample_guidance: number;
+    /** Prompts of the sample grids, or .txt/.jsonl files of them ([]: the first 8 captions). */
+    sample_prompts: string[];
   };
   save: { dtype: string; keep_all: boolean };
   out: string;
@@ -128,14 +141,25 @@ export const PRETRAIN_DEFAULTS: PretrainConfig = {
     max_grad_norm: 1,
     prompt_dropout: 0.1,
     ema: 0.995,
+    ema_warmup: false,
     seed: 0,
+    checkpoints_total_limit: 1,
+    nan_policy: "stop",
+    nan_max_skips: 5,
   },
-  log: { every: 25, sample_every: 500, ckpt_every: 250, sample_steps: 20, sample_guidance: 3 },
+  log: {
+    every: 25,
+    sample_every: 500,
+    ckpt_every: 250,
+    sample_steps: 20,
+    sample_guidance: 3,
+    sample_prompts: [],
+  },
   save: { dtype: "F16", keep_all: false },
   out: "runs/pretrain-shapes",
 };
 
-export const PRETRAIN_SCHEMA = defineSchema(PRETRAIN_DEFAULTS, {
+export const PRETRAIN_SCHEMA: Schema<PretrainConfig> = defineSchema(PRETRAIN_DEFAULTS, {
   "data.dir": str(),
   "data.size": int({ min: 8 }),
   "data.frames": int({ min: 0 }),
@@ -170,12 +194,17 @@ export const PRETRAIN_SCHEMA = defineSchema(PRETRAIN_DEFAULTS, {
   "train.max_grad_norm": num({ min: 0 }),
   "train.prompt_dropout": num({ min: 0, max: 1 }),
   "train.ema": num({ min: 0, lt: 1 }),
+  "train.ema_warmup": bool(),
   "train.seed": int({ min: 0 }),
+  "train.checkpoints_total_limit": int({ min: 0 }),
+  "train.nan_policy": oneOf("stop", "skip"),
+  "train.nan_max_skips": int({ min: 1 }),
   "log.every": int({ min: 1 }),
   "log.sample_every": int({ min: 0 }),
   "log.ckpt_every": int({ min: 1 }),
   "log.sample_steps": int({ min: 1 }),
   "log.sample_guidance": num({ min: 1 }),
+  "log.sample_prompts": list(str()),
   "save.dtype": oneOf("F16", "F32"),
   "save.keep_all": bool(),
   "out": str(),
@@ -253,23 +282,20 @@ export async function createBundle(ctx: GpuContext, c: PretrainConfig): Promise<
   }
 }
 
-/** Fixed prompts for the sample grids: the first rows of the corpus, clean captions preferred. */
-function gridPrompts(texts: string[], n = 8): string[] {
-  return [...new Set(texts)].slice(0, n);
-}
-
 export interface PretrainResult {
   out: string;
   steps: number;
   finalLoss: number;
   seconds: number;
   samplesPerSecond: number;
+  /** The newest checkpoint folder (what to pass to --ckpt), or null when none was saved. */
+  checkpoint: string | null;
 }
 
 export async function pretrain(
   ctx: GpuContext,
   c: PretrainConfig,
-  o: { resume?: boolean; configYaml?: string; log?: (s: string) => void } = {},
+  o: RunOptions & { log?: (s: string) => void } = {},
 ): Promise<PretrainResult> {
   const say = o.log ?? console.log;
   const F = c.data.frames;
@@ -290,32 +316,26 @@ export async function pretrain(
     maxGradNorm: c.train.max_grad_norm,
   });
   const ema = c.train.ema > 0 ? new Ema(ctx, weights, c.train.ema) : null;
-  await Deno.mkdir(c.out, { recursive: true });
-  await cleanCheckpointLeftovers(c.out);
+  const run = await RunFolder.open("pretrain", c, PRETRAIN_SCHEMA, o, say);
   let start = 0;
-  if (o.resume) {
-    const last = await latestCheckpoint(c.out);
-    if (!last) say(`resume: no checkpoint in ${c.out}; starting from scratch`);
-    else {
-      const path = `${last.dir}/trainer_state.safetensors`;
-      const meta = decodeTrainerState(
-        ctx,
-        await Deno.readFile(path),
-        path,
-        weights,
-        opt,
-        ema?.weights ?? null,
-      );
-      start = Number(meta.step);
-      say(`resume: ${last.dir} (update ${start})`);
-    }
+  const last = run.from;
+  if (last) {
+    const path = `${last.dir}/trainer_state.safetensors`;
+    const meta = decodeTrainerState(ctx, await Deno.readFile(path), path, weights, opt, ema?.weights ?? null);
+    start = Number(meta.step);
+    say(`resume: ${last.dir} (update ${start})`);
   }
-  if (o.configYaml !== undefined) await Deno.writeTextFile(`${c.out}/config.yaml`, o.configYaml);
-  const metrics = await MetricsLog.open(`${c.out}/metrics.jsonl`, o.resume ? start : null);
+  if (c.save.dtype === "F16") {
+    await checkF16Range(ctx, ema?.weights ?? weights, last ? last.dir : "the initial model");
+  }
+  const metrics = await run.metrics();
+  const guard = run.guard(opt, c);
+  let skips = 0; // updates skipped since the last metrics row (train.nan_policy skip)
   const stop = new StopFlag();
+  await stop.ready;
   const shape = F ? [F, 3, c.data.size, c.data.size] : [3, c.data.size, c.data.size];
   const T = model.schedule.config.num_train_timesteps;
-  const prompts = gridPrompts(data.items.map((r) => r.text));
+  const prompts = await samplePrompts(c.log.sample_prompts, data.items.map((r) => r.text));
   const perUpdate = c.train.batch * c.train.grad_accum;
   const progress = new Progress("pretrain", c.train.steps);
   progress.skip(start);
@@ -324,16 +344,17 @@ export async function pretrain(
   let reads = Promise.resolve();
   const batchAt = batchSchedule(data, c.train.batch, c.train.seed, c.data.dir);
   const saveCheckpoint = async (step: number) => {
+    skips += (await guard.check()).newSkips; // never save after a non-finite update (policy stop)
     const dir = checkpointDir(c.out, step);
     const state = await encodeTrainerState(weights, opt, ema?.weights ?? null, { step: String(step) });
     const write = () =>
       model.save(dir, {
         "trainer_state.safetensors": state,
-        ...(o.configYaml ? { "pretrain_config.yaml": o.configYaml } : {}),
+        ...run.checkpointFiles(),
       }, c.save.dtype as "F16" | "F32");
     if (ema) await withWeights(ctx, weights, ema.weights, write);
     else await write();
-    if (!c.save.keep_all) await pruneCheckpoints(c.out, step);
+    await run.saved(step);
   };
   let step = start;
   try {
@@ -368,8 +389,9 @@ export async function pretrain(
         } else lossSum = held;
         ctx.flush();
       }
-      opt.update(lr);
+      opt.update(lr, lossSum!); // skipped on the GPU when the loss or the gradient norm is not finite
       opt.zeroGrad();
+      if (ema && c.train.ema_warmup) ema.decay = emaDecayAt(step + 1, c.train.ema);
       ema?.update();
       ctx.flush();
       progress.tick();
@@ -377,7 +399,7 @@ export async function pretrain(
       if (done % c.log.every === 0 || done === c.train.steps) {
         const l = lossSum!;
         const value = l.item();
-        const norm = opt.lastGradNorm();
+        const norm = guard.check();
         const secs = (performance.now() - t0) / 1000;
         reads = reads.then(async () => {
           lastLoss = (await value) * c.train.grad_accum;
@@ -385,11 +407,13 @@ export async function pretrain(
           metrics.write({
             step: done,
             loss: lastLoss,
-            grad_norm: await norm,
+            grad_norm: (await norm).gradNorm,
+            nan_skips: skips + (await norm).newSkips,
             lr,
             samples_per_s: ((done - start) * perUpdate) / secs,
             seconds: secs,
           });
+          skips = 0;
           await metrics.flush();
         });
         await reads;
@@ -402,14 +426,14 @@ export async function pretrain(
           steps: c.log.sample_steps,
           guidance: c.log.sample_guidance,
         });
-        await writeGrid(`${c.out}/samples/step-${done}.png`, await imgs.read(), c.data.size, F || 4);
+        await writeGrid(`${c.out}/samples/step-${done}.png`, await imgs.read(), c.data.size, F || 4, prompts);
         imgs.dispose();
       }
       if (done % c.log.ckpt_every === 0 || done === c.train.steps) await saveCheckpoint(done);
     }
     if (stop.requested && step < c.train.steps) {
       await saveCheckpoint(step);
-      say(`stopped at update ${step}; resume with --resume`);
+      throw new StoppedError(step);
     }
   } finally {
     stop.dispose();
@@ -424,5 +448,6 @@ export async function pretrain(
     finalLoss: lastLoss,
     seconds,
     samplesPerSecond: ((step - start) * perUpdate) / seconds,
+    checkpoint: run.latest(),
   };
 }

@@ -1,28 +1,69 @@
 // What every training run shares: a metrics log (JSONL, truncated on resume so steps never
-// repeat), a stop flag for Ctrl-C / SIGTERM (finish the step, checkpoint, exit), and the trainer
+// repeat), a stop flag for Ctrl-C / SIGTERM (finish the step, checkpoint, exit 130), and the trainer
 // state (raw weights, AdamW moments, EMA) as one safetensors blob inside each checkpoint folder.
 import { writeFileAtomic } from "../io/atomic.ts";
+import { assertFinite } from "../io/checkpoint.ts";
 import { encodeSafetensors, parseSafetensors, type StInput } from "../io/safetensors.ts";
 import type { GpuContext } from "../gpu/context.ts";
 import { readAll, type Tensor } from "../tensor/tensor.ts";
 import type { AdamW } from "./adamw.ts";
 import { Rng } from "../util/rng.ts";
+import { preview } from "../util/text.ts";
 import { cloneWeights, copyWeights, type Weights } from "./pool.ts";
+
+/**
+ * Reads a metrics.jsonl tolerantly: a line that is not a JSON object (the partial last line a crash
+ * or a full disk leaves) is dropped with a warning naming the file and the line. A missing file is
+ * an empty log.
+ */
+export async function readMetrics(
+  path: string,
+  warn: (s: string) => void = console.warn,
+): Promise<Record<string, unknown>[]> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return [];
+    throw new Error(`${path}: cannot read (${(e as Error).message})`, { cause: e });
+  }
+  const lines = text.split("\n");
+  const rows: Record<string, unknown>[] = [];
+  lines.forEach((line, k) => {
+    if (!line.trim()) return;
+    let row: unknown = null;
+    try {
+      row = JSON.parse(line);
+    } catch { /* reported below */ }
+    if (typeof row === "object" && row !== null && !Array.isArray(row)) {
+      rows.push(row as Record<string, unknown>);
+      return;
+    }
+    const last = lines.slice(k + 1).every((l) => !l.trim());
+    warn(`${path}:${k + 1}: ${last ? "partial last line" : "malformed line"} dropped (${preview(line, 40)})`);
+  });
+  return rows;
+}
 
 export class MetricsLog {
   private lines: string[] = [];
 
   private constructor(readonly path: string) {}
 
-  /** Opens `path`; on resume keeps only the rows with step <= `keepUpTo`. */
-  static async open(path: string, keepUpTo: number | null): Promise<MetricsLog> {
+  /**
+   * Opens `path` for a run: a new run (`keepUpTo` null) starts it empty; a resumed one keeps only
+   * the rows with step <= `keepUpTo` (read tolerantly), rewritten atomically.
+   */
+  static async open(
+    path: string,
+    keepUpTo: number | null,
+    warn: (s: string) => void = console.warn,
+  ): Promise<MetricsLog> {
     const log = new MetricsLog(path);
-    if (keepUpTo === null) await writeFileAtomic(path, "");
-    else {
-      const old = await Deno.readTextFile(path).catch(() => "");
-      const kept = old.split("\n").filter((l) => l.trim() && (JSON.parse(l).step ?? 0) <= keepUpTo);
-      await writeFileAtomic(path, kept.map((l) => l + "\n").join(""));
-    }
+    const kept = keepUpTo === null
+      ? []
+      : (await readMetrics(path, warn)).filter((r) => Number(r.step ?? 0) <= keepUpTo);
+    await writeFileAtomic(path, kept.map((r) => JSON.stringify(r) + "\n").join(""));
     return log;
   }
 
@@ -34,33 +75,86 @@ export class MetricsLog {
     if (!this.lines.length) return;
     const text = this.lines.map((l) => l + "\n").join("");
     this.lines = [];
-    await Deno.writeTextFile(this.path, text, { append: true });
+    try {
+      await Deno.writeTextFile(this.path, text, { append: true });
+    } catch (e) {
+      throw new Error(`${this.path}: cannot append metrics (${(e as Error).message})`, { cause: e });
+    }
   }
 }
 
-/** Ctrl-C / SIGTERM: the first asks the loop to stop after the current step; the second exits. */
+const STOP_MESSAGE =
+  "\nstop requested: finishing this update, then writing a checkpoint (Ctrl-C again aborts at once; the " +
+  "last checkpoint written stays)";
+
+/**
+ * Ctrl-C / SIGTERM: the first asks the training loop to stop after the current update (the trainer
+ * saves a checkpoint and throws StoppedError, exit 130); the second ends the process at once. The
+ * signals are taken in a worker thread (lib/train/stop_worker.ts says why), so `requested` turns
+ * true as soon as the signal arrives, even while this thread is blocked in a GPU submission; where
+ * a worker cannot start (permissions), listeners on this thread do the same, later. `await ready`
+ * before the loop; `dispose()` after it (a signal then has its default effect again).
+ */
 export class StopFlag {
-  requested = false;
-  private handler = () => {
-    if (this.requested) Deno.exit(130);
-    this.requested = true;
-    console.error("\nstop requested: finishing this step and writing a checkpoint (Ctrl-C again to abort)");
-  };
+  readonly ready: Promise<void>;
+  #flag = new Int32Array(new SharedArrayBuffer(4));
+  #worker: Worker | null = null;
+  #fallback: (() => void) | null = null;
+  #disposed = false;
 
   constructor() {
+    this.ready = this.#start().catch(() => this.#listenHere());
+  }
+
+  get requested(): boolean {
+    return Atomics.load(this.#flag, 0) === 1;
+  }
+
+  /** Asks for a stop as a signal does (for programs that embed a trainer). */
+  request(): void {
+    Atomics.store(this.#flag, 0, 1);
+  }
+
+  async #start(): Promise<void> {
+    const worker = new Worker(new URL("./stop_worker.ts", import.meta.url), { type: "module" });
+    this.#worker = worker;
+    await new Promise<void>((resolve, reject) => {
+      worker.onmessage = () => resolve();
+      worker.onerror = (e) => {
+        e.preventDefault();
+        worker.terminate();
+        this.#worker = null;
+        reject(new Error(e.message));
+      };
+      worker.postMessage({ flag: this.#flag.buffer, message: STOP_MESSAGE });
+    });
+  }
+
+  #listenHere() {
+    if (this.#fallback || this.#disposed) return;
+    this.#fallback = () => {
+      if (this.requested) Deno.exit(130);
+      this.request();
+      console.error(STOP_MESSAGE);
+    };
     for (const sig of ["SIGINT", "SIGTERM"] as const) {
       try {
-        Deno.addSignalListener(sig, this.handler);
+        Deno.addSignalListener(sig, this.#fallback);
       } catch { /* not supported on this platform */ }
     }
   }
 
   dispose() {
+    this.#disposed = true;
+    this.#worker?.terminate();
+    this.#worker = null;
+    if (!this.#fallback) return;
     for (const sig of ["SIGINT", "SIGTERM"] as const) {
       try {
-        Deno.removeSignalListener(sig, this.handler);
+        Deno.removeSignalListener(sig, this.#fallback);
       } catch { /* ignore */ }
     }
+    this.#fallback = null;
   }
 }
 
@@ -82,6 +176,10 @@ export async function encodeTrainerState(
     if (ema) roles.push([`ema.${name}`, ema.get(name)!]);
   });
   const data = await readAll(opt.m[0].ctx, roles.map(([, t]) => t));
+  // The last line of defence of the non-finite guard: a NaN state is never written (nor pruned for).
+  roles.forEach(([name], i) =>
+    assertFinite(`trainer state at update ${meta.step} (not saved)`, name, data[i])
+  );
   roles.forEach(([name, t], i) => list.push({ name, shape: [...t.shape], data: data[i] }));
   return encodeSafetensors(list, { metadata: { ...meta, adam_step: String(opt.step) } });
 }
@@ -157,14 +255,6 @@ export function batchSchedule<T>(
     next = k + 1;
     return iter.next().value as T;
   };
-}
-
-/** Removes `checkpoint-<n>` folders older than `step` in a run folder. */
-export async function pruneCheckpoints(out: string, step: number) {
-  for await (const e of Deno.readDir(out)) {
-    const m = /^checkpoint-(\d+)$/.exec(e.name);
-    if (m && Number(m[1]) < step) await Deno.remove(`${out}/${e.name}`, { recursive: true });
-  }
 }
 
 /** Formats seconds as 1h02m or 3m05s or 4.2s. */

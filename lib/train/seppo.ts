@@ -13,9 +13,9 @@ import { DEFAULT_SAMPLER, type Sampler, SAMPLERS } from "../diffusion/sampler.ts
 import { backward } from "../autograd/backward.ts";
 import { addNoise, dropPrompts, noiseFor, sampleTimesteps, trainingTarget } from "../diffusion/noise.ts";
 import type { GpuContext } from "../gpu/context.ts";
-import { checkpointDir, cleanCheckpointLeftovers, latestCheckpoint } from "../io/checkpoint.ts";
-import { bool, defineSchema, int, num, oneOf, str } from "../io/config.ts";
-import { loadImageFolder } from "../data/imagefolder.ts";
+import { checkpointDir } from "../io/checkpoint.ts";
+import { bool, defineSchema, int, list, num, oneOf, type Schema, str } from "../io/config.ts";
+import { loadImageFolder, requireLosers } from "../data/imagefolder.ts";
 import type { MetadataRow } from "../data/metadata.ts";
 import { exampleShape, loadBundle, referenceModel } from "../nn/bundle.ts";
 import { TextToVideo } from "../nn/pipeline_video.ts";
@@ -25,11 +25,14 @@ import { mean, mseRows } from "../ops/reduce.ts";
 import { scale } from "../ops/scale.ts";
 import { type Tensor, tensor } from "../tensor/tensor.ts";
 import { Progress } from "../util/progress.ts";
+import { StoppedError } from "../util/errors.ts";
 import { Rng } from "../util/rng.ts";
 import { AdamW } from "./adamw.ts";
 import type { AafRow } from "./aaf_log.ts";
-import { Ema } from "./ema.ts";
-import { writeGrid } from "./images.ts";
+import { Ema, emaDecayAt } from "./ema.ts";
+export { emaDecayAt };
+import { checkF16Range } from "./guard.ts";
+import { samplePrompts, writeGrid } from "./images.ts";
 import { lrAt } from "./lr.ts";
 import { CheckpointPool, copyWeights, type RefStrategy, selectReference } from "./pool.ts";
 import {
@@ -38,10 +41,10 @@ import {
   encodeTrainerState,
   fmtSecs,
   MetricsLog,
-  pruneCheckpoints,
   StopFlag,
   withWeights,
 } from "./run.ts";
+import { RunFolder, type RunOptions } from "./run_folder.ts";
 
 export type Method = "sft" | "dpo" | "spin" | "seppo";
 
@@ -78,6 +81,11 @@ export interface TrainConfig {
     seed: number;
     /** Clips only: train the motion modules alone, the spatial UNet frozen (AnimateDiff's recipe). */
     motion_only: boolean;
+    /** Checkpoints kept in the run folder, newest first (0: all). */
+    checkpoints_total_limit: number;
+    /** A non-finite loss or gradient norm: "stop" the run, or "skip" the update (lib/train/guard.ts). */
+    nan_policy: string;
+    nan_max_skips: number;
   };
   log: {
     every: number;
@@ -85,6 +93,8 @@ export interface TrainConfig {
     ckpt_every: number;
     sample_steps: number;
     sample_guidance: number;
+    /** Prompts of the sample grids, or .txt/.jsonl files of them ([]: the first 8 captions). */
+    sample_prompts: string[];
   };
   save: { dtype: string; keep_all: boolean };
   out: string;
@@ -113,13 +123,23 @@ export const TRAIN_DEFAULTS: TrainConfig = {
     prompt_dropout: 0.1,
     seed: 0,
     motion_only: false,
+    checkpoints_total_limit: 1,
+    nan_policy: "stop",
+    nan_max_skips: 5,
   },
-  log: { every: 10, sample_every: 0, ckpt_every: 50, sample_steps: 20, sample_guidance: 3 },
+  log: {
+    every: 10,
+    sample_every: 0,
+    ckpt_every: 50,
+    sample_steps: 20,
+    sample_guidance: 3,
+    sample_prompts: [],
+  },
   save: { dtype: "F32", keep_all: false },
   out: "runs/seppo",
 };
 
-export const TRAIN_SCHEMA = defineSchema(TRAIN_DEFAULTS, {
+export const TRAIN_SCHEMA: Schema<TrainConfig> = defineSchema(TRAIN_DEFAULTS, {
   "base": str(),
   "data.prefs": str(),
   "data.size": int({ min: 8 }),
@@ -148,11 +168,15 @@ export const TRAIN_SCHEMA = defineSchema(TRAIN_DEFAULTS, {
   "train.prompt_dropout": num({ min: 0, max: 1 }),
   "train.seed": int({ min: 0 }),
   "train.motion_only": bool(),
+  "train.checkpoints_total_limit": int({ min: 0 }),
+  "train.nan_policy": oneOf("stop", "skip"),
+  "train.nan_max_skips": int({ min: 1 }),
   "log.every": int({ min: 1 }),
   "log.sample_every": int({ min: 0 }),
   "log.ckpt_every": int({ min: 1 }),
   "log.sample_steps": int({ min: 1 }),
   "log.sample_guidance": num({ min: 1 }),
+  "log.sample_prompts": list(str()),
   "save.dtype": oneOf("F16", "F32"),
   "save.keep_all": bool(),
   "out": str(),
@@ -163,7 +187,7 @@ export const METHOD_PRESETS: Record<
   Method,
   { strategy?: RefStrategy; aaf?: AafMode; loser: "none" | "data" | "ref" }
 > = {
-  sft: { loser: "none" },
+  sft: { aaf: "off", loser: "none" }, // no loser slot: nothing to flip
   dpo: { strategy: "initial", aaf: "off", loser: "data" },
   spin: { strategy: "latest", aaf: "off", loser: "ref" },
   seppo: { loser: "ref" },
@@ -229,22 +253,17 @@ export interface TrainResult {
   seconds: number;
   updatesPerSecond: number;
   last: StepStats | null;
+  /** The newest checkpoint folder (what to pass to --ckpt), or null when none was saved. */
+  checkpoint: string | null;
 }
 
 /** The world's reading of one reference sample: quality in [0, 1], good when > 0.5 (AAF diagnostics). */
 export type RefJudge = (pixels: Float32Array, row: MetadataRow) => number;
 
-/** diffusers' EMAModel decay without use_ema_warmup: min(max, (1 + n) / (10 + n)) after n updates. */
-export function emaDecayAt(n: number, max: number): number {
-  return n <= 0 ? 0 : Math.min(max, (1 + n) / (10 + n));
-}
-
 export async function train(
   ctx: GpuContext,
   c: TrainConfig,
-  o: {
-    resume?: boolean;
-    configYaml?: string;
+  o: RunOptions & {
     explicit?: Set<string>;
     log?: (s: string) => void;
     quiet?: boolean;
@@ -263,9 +282,7 @@ export async function train(
     throw new Error(`ref.eta = ${c.ref.eta} applies to ref.sampler ddim only (ref.sampler = ${sampler})`);
   }
   const data = await loadImageFolder(c.data.prefs, { size, frames: F || undefined });
-  if (r.loser === "data" && !data.loserPixels) {
-    throw new Error(`${c.data.prefs}: method dpo needs paired losers (generate with --pairs)`);
-  }
+  if (r.loser === "data") requireLosers(data, `method ${r.method}`);
   const model = await loadBundle(ctx, c.base, F);
   if (model.unet.config.sample_size !== size) {
     throw new Error(
@@ -299,8 +316,7 @@ export async function train(
     maxGradNorm: c.train.max_grad_norm,
   });
   const ema = c.train.ema > 0 ? new Ema(ctx, trainable, c.train.ema) : null;
-  await Deno.mkdir(c.out, { recursive: true });
-  await cleanCheckpointLeftovers(c.out);
+  const run = await RunFolder.open("train", c, TRAIN_SCHEMA, o, say);
   const poolOpts = {
     size: c.pool.size,
     interval: c.pool.interval,
@@ -309,8 +325,7 @@ export async function train(
   };
   let pool: CheckpointPool;
   let start = 0;
-  const last = o.resume ? await latestCheckpoint(c.out) : null;
-  if (o.resume && !last) say(`resume: no checkpoint in ${c.out}; starting from the base`);
+  const last = run.from;
   if (last) {
     const path = `${last.dir}/trainer_state.safetensors`;
     const meta = decodeTrainerState(
@@ -328,11 +343,14 @@ export async function train(
     pool = new CheckpointPool(ctx, poolOpts);
     await pool.add(0, policy); // theta_0
   }
-  if (o.configYaml !== undefined) await Deno.writeTextFile(`${c.out}/config.yaml`, o.configYaml);
-  const metrics = await MetricsLog.open(`${c.out}/metrics.jsonl`, last ? start : null);
+  if (c.save.dtype === "F16") await checkF16Range(ctx, ema?.weights ?? policy, last ? last.dir : c.base);
+  const metrics = await run.metrics();
+  const guard = run.guard(opt, c);
+  let skips = 0; // updates skipped since the last metrics row (train.nan_policy skip)
   const judged = o.judge && r.loser === "ref";
   const aafLog = judged ? await MetricsLog.open(`${c.out}/aaf.jsonl`, last ? start : null) : null;
   const stop = new StopFlag();
+  await stop.ready;
   const T = model.schedule.config.num_train_timesteps;
   const shape = exampleShape(model); // [3, H, W] or [F, 3, H, W]
   const per = shape.reduce((a, b) => a * b, 1);
@@ -345,13 +363,14 @@ export async function train(
   const t0 = performance.now();
   let lastStats: StepStats | null = null;
   const sampleDir = `${c.out}/samples`;
-  const gridPrompts = [...new Set(data.items.map((x) => x.text))].slice(0, 8);
+  const gridPrompts = await samplePrompts(c.log.sample_prompts, data.items.map((x) => x.text));
   // Checkpoints and sample grids show the EMA weights (what evaluation uses) when EMA is on.
   const asEvaluated = <T>(
     fn: () => Promise<T>,
   ) => (ema ? withWeights(ctx, trainable, ema.weights, fn) : fn());
 
   const saveCheckpoint = async (step: number) => {
+    skips += (await guard.check()).newSkips; // never save after a non-finite update (policy stop)
     const dir = checkpointDir(c.out, step);
     const state = await encodeTrainerState(trainable, opt, ema?.weights ?? null, {
       step: String(step),
@@ -360,10 +379,10 @@ export async function train(
     const extra = {
       "trainer_state.safetensors": state,
       ...(await pool.files("pool/")),
-      ...(o.configYaml ? { "train_config.yaml": o.configYaml } : {}),
+      ...run.checkpointFiles(),
     };
     await asEvaluated(() => model.save(dir, extra, c.save.dtype as "F16" | "F32"));
-    if (!c.save.keep_all) await pruneCheckpoints(c.out, step);
+    await run.saved(step);
   };
 
   let step = start;
@@ -439,7 +458,7 @@ export async function train(
         xl?.dispose();
         ctx.flush();
       }
-      opt.update(lr);
+      opt.update(lr, kept); // skipped on the GPU when a loss or the gradient norm is not finite
       opt.zeroGrad();
       if (ema) {
         ema.decay = emaDecayAt(step + 1, c.train.ema);
@@ -460,6 +479,7 @@ export async function train(
           await aafLog!.flush();
         }
         if (logNow) {
+          const g = await guard.check();
           const secs = (performance.now() - t0) / 1000;
           const s = col(1), z = col(2);
           const avg = (xs: number[]) => xs.reduce((p, q) => p + q, 0) / xs.length;
@@ -475,12 +495,13 @@ export async function train(
             ref_entry: r.loser === "none" ? -1 : refIndex,
             ref_update: r.loser === "none" ? -1 : entry.update,
             lr,
-            grad_norm: await opt.lastGradNorm(),
+            grad_norm: g.gradNorm,
             updates_per_s: (done - start) / secs,
             seconds: secs,
             ...(aafRow ? { ref_quality: avg(aafRow.quality) } : {}),
           };
-          metrics.write({ ...lastStats });
+          metrics.write({ ...lastStats, nan_skips: skips + g.newSkips });
+          skips = 0;
           progress?.note(
             `loss ${lastStats.loss.toFixed(4)}` +
               (r.loser === "none"
@@ -502,7 +523,7 @@ export async function train(
             guidance: c.log.sample_guidance,
           });
           // Images: 4 per row; clips: one per row, F frames wide.
-          await writeGrid(`${sampleDir}/step-${done}.png`, await imgs.read(), size, F || 4);
+          await writeGrid(`${sampleDir}/step-${done}.png`, await imgs.read(), size, F || 4, gridPrompts);
           imgs.dispose();
         });
       }
@@ -510,7 +531,7 @@ export async function train(
     }
     if (stop.requested && step < c.train.steps) {
       await saveCheckpoint(step);
-      say(`stopped at update ${step}; resume with --resume`);
+      throw new StoppedError(step);
     }
   } finally {
     stop.dispose();
@@ -527,7 +548,14 @@ export async function train(
   ema?.dispose();
   opt.dispose();
   model.dispose();
-  return { out: c.out, steps: step, seconds, updatesPerSecond: (step - start) / seconds, last: lastStats };
+  return {
+    out: c.out,
+    steps: step,
+    seconds,
+    updatesPerSecond: (step - start) / seconds,
+    last: lastStats,
+    checkpoint: run.latest(),
+  };
 }
 
 /**

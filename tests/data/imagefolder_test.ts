@@ -4,6 +4,7 @@ import sharp from "sharp";
 import { Rng } from "../../lib/util/rng.ts";
 import { loadImageFolder } from "../../lib/data/imagefolder.ts";
 import { DEFAULTS, generate } from "../../data/generate.ts";
+import { scoreFolder } from "../../lib/eval/score_folder.ts";
 
 const ATTRS = { background: "blue", color: "red", shape: "circle", size: "large", position: "center" };
 const RED_ON_BLUE = { width: 20, height: 12, channels: 3 as const, background: { r: 30, g: 60, b: 220 } };
@@ -116,7 +117,7 @@ Deno.test("bad input names the file, the line and the value", async () => {
     await writeModes(dir);
     await Deno.writeTextFile(join(dir, "images/broken.png"), "not a png");
     const cases: [string[], RegExp][] = [
-      [[row("rgb.png"), row("gone.png")], /metadata\.jsonl:2: file 'images\/gone\.png' not found/],
+      [[row("rgb.png"), row("gone.png")], /metadata\.jsonl:2: file "images\/gone\.png" not found/],
       [[row("rgb.png"), '{"file_name": "images/rgb.png", "text": '], /metadata\.jsonl:2: malformed JSON/],
       [[row("rgb.png", { shape: undefined })], /metadata\.jsonl:1: missing attribute 'shape'/],
       [[row("rgb.png", { color: "teal" })], /metadata\.jsonl:1: attribute 'color' is "teal"/],
@@ -130,7 +131,63 @@ Deno.test("bad input names the file, the line and the value", async () => {
       await assert.rejects(loadImageFolder(dir, { size: 8 }), re);
     }
     await Deno.remove(join(dir, "metadata.jsonl"));
-    await assert.rejects(loadImageFolder(dir, { size: 8 }), /metadata\.jsonl: cannot read/);
+    await assert.rejects(
+      loadImageFolder(dir, { size: 8 }),
+      /metadata\.jsonl: not found, and .*images\/broken\.png has no caption file images\/broken\.txt/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** A Hugging Face-style folder of the user's own pictures: no world attributes anywhere. */
+async function plainFolder(dir: string, withMetadata: boolean) {
+  await Deno.mkdir(join(dir, "images"), { recursive: true });
+  const pic = (r: number, g: number) => sharp({ create: { ...RED_ON_BLUE, background: { r, g, b: 40 } } });
+  await pic(200, 30).png().toFile(join(dir, "images/a.png"));
+  await pic(30, 200).jpeg().toFile(join(dir, "images/b.jpg"));
+  await pic(120, 120).png().toFile(join(dir, "images/c.png"));
+  await Deno.writeTextFile(join(dir, "images/b.txt"), "a green  picture\n");
+  if (withMetadata) {
+    await writeMeta(dir, [
+      JSON.stringify({ file_name: "images/a.png", text: "a red picture" }),
+      JSON.stringify({ file_name: "images/b.jpg" }), // caption from images/b.txt
+      JSON.stringify({ file_name: "images/c.png", text: "a grey picture" }),
+    ]);
+  } else {
+    await Deno.writeTextFile(join(dir, "images/a.txt"), "a red picture");
+    await Deno.writeTextFile(join(dir, "images/c.txt"), "a grey picture");
+  }
+}
+
+Deno.test("plain imagefolders: file_name + text rows, .txt caption sidecars, no metadata.jsonl; the scorer says it cannot score them", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (const withMetadata of [true, false]) {
+      const d = join(dir, String(withMetadata));
+      await plainFolder(d, withMetadata);
+      const ds = await loadImageFolder(d, { size: 8 });
+      assert.deepEqual(ds.items.map((r) => [r.file_name, r.text, r.attrs]), [
+        ["images/a.png", "a red picture", null],
+        ["images/b.jpg", "a green picture", null],
+        ["images/c.png", "a grey picture", null],
+      ]);
+      const b = ds.batches(3, new Rng(0)).next().value!;
+      assert.equal(b.images.length, 3 * 3 * 8 * 8);
+      assert.deepEqual(b.attrs, [null, null, null]);
+      await assert.rejects(
+        scoreFolder(d),
+        withMetadata
+          ? /metadata\.jsonl:1: no world attributes \(background, color, shape, size, position\): the scorer scores images of the synthetic worlds/
+          : /images\/a\.png: no world attributes .*training on it needs only file_name and text/,
+      );
+    }
+    // A row with neither text nor a sidecar says both.
+    await Deno.remove(join(dir, "true/images/b.txt"));
+    await assert.rejects(
+      loadImageFolder(join(dir, "true"), { size: 8 }),
+      /metadata\.jsonl:2: missing field 'text' \(and no caption file images\/b\.txt beside the image\)/,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

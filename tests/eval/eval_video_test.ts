@@ -132,11 +132,11 @@ Deno.test("summaries skip NaN metrics; paired win rates count ties half and refu
 
 Deno.test("eval-t2v flags: required ones named, bad values quoted; still prompts are refused", async () => {
   const o = parse(["--ckpt", "c", "--prompts", "p.jsonl", "--seeds", "3", "--out", "o", "--steps", "5"]);
-  deepStrictEqual([o.seeds, o.steps, o.guidance], [3, 5, undefined]);
-  throws(() => parse(["--prompts", "p", "--seeds", "1", "--out", "o"]), /--ckpt is required/);
+  deepStrictEqual([o.seeds, o.steps, o.guidance, o.frames], [3, 5, 3, undefined]);
+  throws(() => parse(["--prompts", "p", "--seeds", "1", "--out", "o"]), /flag --ckpt: required/);
   throws(
     () => parse(["--ckpt", "c", "--prompts", "p", "--seeds", "0", "--out", "o"]),
-    /--seeds: bad value '0'/,
+    /flag --seeds: expected an integer >= 1, got 0/,
   );
   throws(
     () => parse(["--ckpt", "c", "--prompts", "p", "--seeds", "1", "--out", "o", "--guidance", "x"]),

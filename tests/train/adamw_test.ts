@@ -1,4 +1,5 @@
 // AdamW with weight decay, bias correction and global-norm clipping vs the float64 reference.
+import assert from "node:assert/strict";
 import { AdamW, flatGroups } from "../../lib/train/adamw.ts";
 import { adamwRef, type AdamWRefState } from "../../lib/ref/ops.ts";
 import { parameter, tensor } from "../../lib/tensor/tensor.ts";
@@ -58,3 +59,59 @@ async function adamwSteps(groupFloats: number | undefined) {
     }
   });
 }
+
+Deno.test("AdamW guard: a NaN/inf gradient, an overflowing norm or a NaN watched loss skips the update, counted", async () => {
+  const ctx = await gpu();
+  await ctx.scope(async () => {
+    const sizes = [1, 65, 257];
+    const params = sizes.map((n, i) => parameter(ctx, Float32Array.from(seeded(n, i + 1)), [n], `p${i}`));
+    const opt = new AdamW(ctx, params, { lr: 0.01, weightDecay: 0.1, maxGradNorm: 1 });
+    const snapshot = async () => [
+      ...await Promise.all(params.map((p) => p.read())),
+      ...await Promise.all(opt.m.map((m) => m.read())),
+      ...await Promise.all(opt.v.map((v) => v.read())),
+    ];
+    // Per update: which parameter gets a bad gradient value (and which), or a bad watched loss.
+    const plan: { bad?: [number, number]; loss?: number; skip: boolean }[] = [
+      { skip: false },
+      { bad: [2, NaN], skip: true }, // update 2
+      { bad: [0, Infinity], skip: true }, // update 3
+      { skip: false },
+      { bad: [1, 3e25], skip: true }, // update 5: finite, but its square overflows f32
+      { loss: NaN, skip: true }, // update 6
+      { loss: -Infinity, skip: true }, // update 7
+      { skip: false },
+    ];
+    for (const [k, u] of plan.entries()) {
+      params.forEach((p, i) => {
+        const g = Float32Array.from(seeded(sizes[i], 10 * k + i, -2, 2));
+        if (u.bad && u.bad[0] === i) g[g.length - 1] = u.bad[1];
+        p.grad = tensor(ctx, g, [sizes[i]]).keep();
+      });
+      const watch = tensor(ctx, Float32Array.of(0.5, u.loss ?? 0.25, 1), [3]);
+      const before = await snapshot();
+      // Odd updates watch two buffers (one per micro-batch), checked as one.
+      opt.update(undefined, k % 2 ? [tensor(ctx, Float32Array.of(1, 2), [2]), watch] : watch);
+      const after = await snapshot();
+      const same = after.every((a, i) => a.every((v, j) => Object.is(v, before[i][j])));
+      if (u.skip) assert.ok(same, `update ${k + 1}: skipped, yet weights or moments changed`);
+      else assert.ok(!same && after.every((a) => a.every(Number.isFinite)), `update ${k + 1} should apply`);
+      opt.zeroGrad();
+    }
+    const g = await opt.readGuard();
+    assert.deepEqual(
+      { ...g, gradNorm: 0 },
+      {
+        gradNorm: 0,
+        skipped: 5,
+        run: 0,
+        longestRun: 3,
+        longestRunEnd: 7,
+        first: 2,
+        last: 7,
+        firstKind: "gradient norm",
+      },
+    );
+    assert.equal(opt.step, plan.length, "skipped updates still advance the bias-correction step");
+  });
+});

@@ -2,16 +2,12 @@
 // checkpoints carry the pool, a resumed run equals an uninterrupted one exactly, the method presets
 // refuse contradictory ablations, and compare's variants parse.
 import assert from "node:assert/strict";
+import sharp from "sharp";
 import { DEFAULTS, generate } from "../../data/generate.ts";
 import { parseVariant } from "../../lib/train/compare.ts";
-import {
-  resolveMethod,
-  train,
-  TRAIN_DEFAULTS,
-  TRAIN_SCHEMA,
-  type TrainConfig,
-} from "../../lib/train/seppo.ts";
-import { parseTask } from "../../lib/train/cli.ts";
+import { resolveMethod, train, TRAIN_DEFAULTS, type TrainConfig } from "../../lib/train/seppo.ts";
+import { parseCli } from "../../lib/cli/flags.ts";
+import { CLI as TRAIN_CLI } from "../../tasks/train.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
 import { gpu } from "../_helpers.ts";
 import { saveTinyBase } from "../_tiny.ts";
@@ -102,6 +98,8 @@ Deno.test("train: every method runs, logs SEPPO.md's quantities, checkpoints the
 
 Deno.test("method presets: fixed settings win, contradictions are refused; compare variants parse", () => {
   const c = structuredClone(TRAIN_DEFAULTS);
+  c.method = "sft";
+  assert.equal(resolveMethod(c).aaf, "off", "sft has no loser slot, so no AAF (its start line said sign)");
   c.method = "spin";
   assert.deepEqual(resolveMethod(c), { method: "spin", strategy: "latest", aaf: "off", loser: "ref" });
   c.ref.strategy = "uniform";
@@ -128,18 +126,21 @@ Deno.test("method presets: fixed settings win, contradictions are refused; compa
 });
 
 Deno.test("train CLI: --method on the seppo preset applies the method's preset; a contradicting flag is refused", () => {
-  const args = (...a: string[]) => ["--config", "configs/seppo-shapes.yaml", ...a];
-  const aliases = { "ref-strategy": "ref.strategy", seed: "train.seed" };
-  const dpo = parseTask(args("--method", "dpo"), TRAIN_SCHEMA, {}, aliases);
+  const parse = (...a: string[]) => {
+    const p = parseCli(TRAIN_CLI, ["--config", "configs/seppo-shapes.yaml", ...a]);
+    if (p === "help") throw new Error("unexpected --help");
+    return p;
+  };
+  const dpo = parse("--method", "dpo");
   assert.deepEqual(resolveMethod(dpo.config, dpo.explicit), {
     method: "dpo",
     strategy: "initial",
     aaf: "off",
     loser: "data",
   });
-  const bad = parseTask(args("--method", "spin", "--ref-strategy", "uniform"), TRAIN_SCHEMA, {}, aliases);
+  const bad = parse("--method", "spin", "--ref-strategy", "uniform");
   assert.throws(() => resolveMethod(bad.config, bad.explicit), /method spin fixes ref.strategy = latest/);
-  const abl = parseTask(args("--aaf", "off", "--seed", "3"), TRAIN_SCHEMA, {}, aliases);
+  const abl = parse("--aaf", "off", "--seed", "3");
   assert.deepEqual(resolveMethod(abl.config, abl.explicit), {
     method: "seppo",
     strategy: "uniform",
@@ -147,4 +148,54 @@ Deno.test("train CLI: --method on the seppo preset applies the method's preset; 
     loser: "ref",
   });
   assert.equal(abl.config.train.seed, 3);
+});
+
+Deno.test("sft trains on a plain imagefolder (file_name + text rows and .txt sidecars, no world attributes)", async () => {
+  const ctx = await gpu();
+  const dir = await Deno.makeTempDir({ prefix: "seppo-plain-" });
+  try {
+    await Deno.mkdir(`${dir}/data/pics`, { recursive: true });
+    const colours = [[200, 30, 30], [30, 200, 30], [30, 30, 200], [220, 220, 30]];
+    const rows: string[] = [];
+    for (const [i, [r, g, b]] of colours.entries()) {
+      await sharp({ create: { width: 24, height: 20, channels: 3, background: { r, g, b } } }).png()
+        .toFile(`${dir}/data/pics/${i}.png`);
+      // Two rows carry their caption, two leave it to a sidecar file beside the picture.
+      if (i % 2) await Deno.writeTextFile(`${dir}/data/pics/${i}.txt`, "a small square on the left");
+      rows.push(JSON.stringify({ file_name: `pics/${i}.png`, ...(i % 2 ? {} : { text: "a red circle" }) }));
+    }
+    await Deno.writeTextFile(`${dir}/data/metadata.jsonl`, rows.join("\n") + "\n");
+    await saveTinyBase(ctx, `${dir}/base`);
+    const c: TrainConfig = {
+      ...structuredClone(TRAIN_DEFAULTS),
+      base: `${dir}/base`,
+      data: { prefs: `${dir}/data`, size: 16 },
+      method: "sft",
+      train: { ...TRAIN_DEFAULTS.train, steps: 3, batch: 2, warmup: 0, lr: 1e-3 },
+      log: {
+        ...TRAIN_DEFAULTS.log,
+        every: 1,
+        ckpt_every: 3,
+        sample_every: 3,
+        sample_steps: 2,
+        sample_prompts: ["a red circle", "a blue square"],
+      },
+      out: `${dir}/run`,
+    };
+    const r = await train(ctx, c, { quiet: true, log: () => {} });
+    assert.equal(r.checkpoint, `${dir}/run/checkpoint-3`);
+    const losses = (await Deno.readTextFile(`${dir}/run/metrics.jsonl`)).trim().split("\n").map((l) =>
+      JSON.parse(l).loss
+    );
+    assert.equal(losses.length, 3);
+    assert.ok(losses.every(Number.isFinite), `losses ${losses}`);
+    // The validation prompts, in the grid and named beside it.
+    assert.ok((await Deno.stat(`${dir}/run/samples/step-3.png`)).size > 0);
+    assert.equal(
+      await Deno.readTextFile(`${dir}/run/samples/step-3.txt`),
+      "row 1, column 1: a red circle\nrow 1, column 2: a blue square\n",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
