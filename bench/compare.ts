@@ -1,12 +1,14 @@
-// deno task bench-against --against REV [--rounds 3] [--json FILE] [-- bench-step flags...]
+// deno task bench-against --against REV [--rounds 3] [--json FILE] [--only LIST --reps N --batch B
+//   --seppo-batch B] (the last four are bench-step's, passed on to both sides)
 // Times a git revision against this working tree side by side: bench/train_step.ts runs on a
 // temporary worktree of REV (under /tmp, with this tree's bench/ copied in so both sides measure the
 // same loops) and on this tree, alternately (round r runs REV first when r is even), and the medians
 // over rounds are compared as ratios. An absolute time is not stable on a shared machine; a ratio of
 // runs taken minutes apart is.
-import { parseArgs } from "node:util";
+import { defineCli, flag, type FlagValues } from "../lib/cli/flags.ts";
+import { runTask } from "../lib/cli/main.ts";
 import { writeJsonAtomic } from "../lib/io/atomic.ts";
-import { exitCodeOf, StoppedError, UsageError } from "../lib/util/errors.ts";
+import { StoppedError, UsageError } from "../lib/util/errors.ts";
 import { median } from "./timing.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -140,7 +142,19 @@ async function runBench(cwd: string, flags: string[], tag: string): Promise<Step
     console.log(`\n== ${tag} (${cwd})`);
     child = new Deno.Command(Deno.execPath(), {
       // explicit permissions: older revisions and this tree agree on them
-      args: ["run", "-R", "-W", "-E", "-S", "--allow-ffi", "--allow-run", "bench/train_step.ts", ...flags, "--json", json],
+      args: [
+        "run",
+        "-R",
+        "-W",
+        "-E",
+        "-S",
+        "--allow-ffi",
+        "--allow-run",
+        "bench/train_step.ts",
+        ...flags,
+        "--json",
+        json,
+      ],
       cwd,
       stdout: "inherit",
       stderr: "inherit",
@@ -157,21 +171,36 @@ async function runBench(cwd: string, flags: string[], tag: string): Promise<Step
 
 let stopped = false;
 
-async function main() {
-  const { values: v, positionals } = parseArgs({
-    args: Deno.args,
-    options: {
-      against: { type: "string" },
-      rounds: { type: "string", default: "3" },
-      json: { type: "string" },
-    },
-    allowPositionals: true,
-  });
-  if (!v.against) throw new UsageError("flag --against: required (a git revision, e.g. fe2e3b8)");
-  const rounds = Number(v.rounds);
-  if (!(Number.isInteger(rounds) && rounds >= 1)) {
-    throw new UsageError(`flag --rounds: expected a positive integer, got "${v.rounds}"`);
+export const CLI = defineCli({
+  task: "bench-against",
+  purpose: "times a git revision against this working tree side by side: bench-step on a temporary " +
+    "worktree of the revision (with this tree's bench/) and on this tree, alternately, for --rounds " +
+    "rounds; prints the medians and their ratios.",
+  usage: "--against REV [flags]",
+  flags: {
+    against: flag.str("the revision to compare with (a commit, tag or branch)", {
+      required: true,
+      arg: "REV",
+    }),
+    rounds: flag.int("rounds (each runs both sides; the first side alternates)", { default: 3, min: 1 }),
+    json: flag.str("write both sides' runs and the summary", { arg: "FILE" }),
+    only: flag.str("bench-step --only (train, sample, seppo, peaks)", { arg: "LIST" }),
+    reps: flag.int("bench-step --reps", { min: 1 }),
+    batch: flag.int("bench-step --batch", { min: 1 }),
+    "seppo-batch": flag.int("bench-step --seppo-batch", { min: 1 }),
+  },
+  examples: [
+    "deno task bench-against --against fe2e3b8 --json out/against.json",
+    "deno task bench-against --against main --rounds 1 --only train,sample --reps 3",
+  ],
+});
+
+async function main(v: FlagValues<typeof CLI.flags>) {
+  const passOn: string[] = [];
+  for (const k of ["only", "reps", "batch", "seppo-batch"] as const) {
+    if (v[k] !== undefined) passOn.push(`--${k}`, String(v[k]));
   }
+  const rounds = v.rounds;
   const head = await git(["rev-parse", "--short", "HEAD"]);
   const dirty = (await git(["status", "--porcelain"])).length > 0;
   const currentName = `${head}${dirty ? "+dirty" : ""}`;
@@ -187,8 +216,8 @@ async function main() {
       const order = r % 2 === 0 ? ["against", "current"] : ["current", "against"];
       for (const side of order) {
         const tag = `round ${r + 1}/${rounds}: ${side === "against" ? wt.sha.slice(0, 8) : currentName}`;
-        if (side === "against") against.push(await runBench(wt.dir, positionals, tag));
-        else current.push(await runBench(ROOT, positionals, tag));
+        if (side === "against") against.push(await runBench(wt.dir, passOn, tag));
+        else current.push(await runBench(ROOT, passOn, tag));
       }
     }
   } finally {
@@ -205,7 +234,7 @@ async function main() {
       against: { rev: v.against, sha: wt.sha, runs: against },
       current: { rev: currentName, runs: current },
       rounds,
-      bench_flags: positionals,
+      bench_flags: passOn,
       summary: rows,
     };
     await writeJsonAtomic(v.json, out);
@@ -213,11 +242,4 @@ async function main() {
   }
 }
 
-if (import.meta.main) {
-  try {
-    await main();
-  } catch (e) {
-    console.error(`error: ${e instanceof Error ? e.message : e}`);
-    Deno.exit(exitCodeOf(e));
-  }
-}
+if (import.meta.main) await runTask(CLI, ({ flags }) => main(flags));

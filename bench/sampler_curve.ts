@@ -1,6 +1,7 @@
 // deno task sampler-curve: the scorer's score against sampling steps per sampler, on one checkpoint,
 // the eval prompts and fixed seeds (the same images' noise for every sampler and step count), with
 // 95% bootstrap intervals, wall time per sample, a markdown table and an SVG chart (docs/SAMPLERS.md).
+// Flags (--help lists them):
 //   --ckpt DIR        default models/base-shapes-16
 //   --prompts FILE    default data/generated/shapes-eval/prompts.jsonl
 //   --samplers LIST   default ddim,dpmsolver++,euler; NAME:5/10/20 gives that sampler its own steps
@@ -12,7 +13,8 @@
 //   --json FILE, --svg FILE   results and chart (written atomically; the JSON after every point, and
 //                     points already in it, for the same checkpoint, prompts, seeds and guidance, are kept
 //                     instead of measured again)
-import { parseArgs } from "node:util";
+import { defineCli, flag, type FlagValues } from "../lib/cli/flags.ts";
+import { runTask } from "../lib/cli/main.ts";
 import { loadPrompts } from "../lib/data/metadata.ts";
 import { type Sampler, samplerName, SAMPLERS } from "../lib/diffusion/sampler.ts";
 import { scoreModel } from "../lib/eval/eval_image.ts";
@@ -21,7 +23,7 @@ import { lineChart } from "../lib/eval/svg.ts";
 import { GpuContext } from "../lib/gpu/context.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
 import { TextToImage } from "../lib/nn/pipeline.ts";
-import { exitCodeOf, UsageError } from "../lib/util/errors.ts";
+import { UsageError } from "../lib/util/errors.ts";
 import { Rng } from "../lib/util/rng.ts";
 
 export interface CurvePoint {
@@ -37,45 +39,57 @@ export interface CurvePoint {
 
 const list = (s: string) => s.split(",").map((x) => x.trim()).filter((x) => x);
 
-async function main() {
-  const { values: v } = parseArgs({
-    args: Deno.args,
-    options: {
-      ckpt: { type: "string", default: "models/base-shapes-16" },
-      prompts: { type: "string", default: "data/generated/shapes-eval/prompts.jsonl" },
-      samplers: { type: "string", default: "ddim,dpmsolver++,euler" },
-      steps: { type: "string", default: "5,8,10,15,20,50" },
-      seeds: { type: "string", default: "2" },
-      guidance: { type: "string", default: "3" },
-      batch: { type: "string", default: "32" },
-      json: { type: "string" },
-      svg: { type: "string" },
-      ref: { type: "string", default: "ddim:10" },
-    },
-  });
-  const [refSampler, refSteps] = v.ref!.split(":");
+export const CLI = defineCli({
+  task: "sampler-curve",
+  purpose: "the scorer's score against sampling steps per sampler on one checkpoint, the eval prompts and " +
+    "fixed seeds (paired with a reference point), as a markdown table, JSON and an SVG chart.",
+  flags: {
+    ckpt: flag.str("checkpoint folder", { default: "models/base-shapes-16", arg: "DIR" }),
+    prompts: flag.str("eval prompts (JSONL)", {
+      default: "data/generated/shapes-eval/prompts.jsonl",
+      arg: "FILE",
+    }),
+    samplers: flag.str("samplers; NAME:5/10/20 gives that sampler its own steps", {
+      default: "ddim,dpmsolver++,euler",
+      arg: "LIST",
+    }),
+    steps: flag.str("step counts", { default: "5,8,10,15,20,50", arg: "LIST" }),
+    seeds: flag.int("seeds per prompt (prompt seed + k)", { default: 2, min: 1 }),
+    guidance: flag.num("classifier-free guidance scale", { default: 3, min: 1 }),
+    batch: flag.int("images per GPU batch", { default: 32, min: 1 }),
+    ref: flag.str("the point the others are compared with, paired per sample", {
+      default: "ddim:10",
+      arg: "S:N",
+    }),
+    json: flag.str("results (kept points are reused on a rerun)", { arg: "FILE" }),
+    svg: flag.str("chart", { arg: "FILE" }),
+  },
+  examples: [
+    "deno task sampler-curve --samplers dpmsolver++:5/10/20,ddim:5/10/20/50 --seeds 1 --json out/curve.json",
+  ],
+});
+
+async function main(v: FlagValues<typeof CLI.flags>) {
+  const [refSampler, refSteps] = v.ref.split(":");
   const stepList = (flag: string, xs: string[]) =>
     xs.map((s) => {
       const n = Number(s);
       if (!(Number.isInteger(n) && n >= 1)) throw new UsageError(`${flag}: "${s}" is not a positive integer`);
       return n;
     });
-  const steps = stepList("--steps", list(v.steps!));
-  const runs = list(v.samplers!).map((item) => {
+  const steps = stepList("--steps", list(v.steps));
+  const runs = list(v.samplers).map((item) => {
     const [name, own] = item.split(":");
     if (!(SAMPLERS as readonly string[]).includes(name)) {
       throw new UsageError(`--samplers: "${name}" is not one of ${SAMPLERS.join(", ")}`);
     }
     return { sampler: name as Sampler, steps: own ? stepList("--samplers", own.split("/")) : steps };
   });
-  const seeds = Number(v.seeds), guidance = Number(v.guidance), batch = Number(v.batch);
-  if (!(Number.isInteger(seeds) && seeds >= 1)) throw new UsageError(`--seeds: "${v.seeds}" is not >= 1`);
-  if (!(guidance >= 1)) throw new UsageError(`--guidance: "${v.guidance}" is not >= 1`);
-  if (!(Number.isInteger(batch) && batch >= 1)) throw new UsageError(`--batch: "${v.batch}" is not >= 1`);
+  const { seeds, guidance, batch } = v;
   const ctx = await GpuContext.create();
   console.log(`backend / adapter: ${ctx.label}`);
-  const prompts = await loadPrompts(v.prompts!);
-  const model = await TextToImage.load(ctx, v.ckpt!);
+  const prompts = await loadPrompts(v.prompts);
+  const model = await TextToImage.load(ctx, v.ckpt);
   console.log(`${v.ckpt}: ${prompts.length} prompts x ${seeds} seeds, guidance ${guidance}`);
   const points: CurvePoint[] = [];
   const head = { ckpt: v.ckpt, prompts: v.prompts, seeds, guidance };
@@ -127,7 +141,7 @@ async function main() {
     );
   }
   await save();
-  if (v.svg) await writeFileAtomic(v.svg, curveChart(points, v.ckpt!) + "\n");
+  if (v.svg) await writeFileAtomic(v.svg, curveChart(points, v.ckpt) + "\n");
   model.dispose();
   ctx.destroy();
 }
@@ -171,11 +185,4 @@ export function curveChart(points: CurvePoint[], ckpt: string): string {
   return lineChart(`scorer score vs sampling steps (${ckpt})`, series, { xLabel: "steps", yLabel: "score" });
 }
 
-if (import.meta.main) {
-  try {
-    await main();
-  } catch (e) {
-    console.error(`error: ${e instanceof Error ? e.message : e}`);
-    Deno.exit(exitCodeOf(e));
-  }
-}
+if (import.meta.main) await runTask(CLI, ({ flags }) => main(flags));

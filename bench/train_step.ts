@@ -31,7 +31,7 @@ import { randn } from "../lib/ops/rng.ts";
 import { empty } from "../lib/tensor/tensor.ts";
 import { AdamW } from "../lib/train/adamw.ts";
 import { copyWeights } from "../lib/train/pool.ts";
-import { createModel, PRETRAIN_SCHEMA } from "../lib/train/pretrain.ts";
+import { createModel, PRETRAIN_SCHEMA, type PretrainConfig } from "../lib/train/pretrain.ts";
 import { TRAIN_DEFAULTS } from "../lib/train/seppo.ts";
 import { fmaProbe } from "./probes.ts";
 import { median, timeOurs } from "./timing.ts";
@@ -44,45 +44,113 @@ export const GEMM_KERNELS = new Set([
   "conv2d.wgsl#backward_weight",
 ]);
 
-const { values: v } = parseArgs({
-  args: Deno.args,
-  options: {
-    batch: { type: "string", default: "16" },
-    "seppo-batch": { type: "string", default: "8" },
-    config: { type: "string", default: "configs/pretrain-shapes.yaml" },
-    base: { type: "string", default: TRAIN_DEFAULTS.base },
-    reps: { type: "string", default: "5" },
-    profile: { type: "boolean", default: false },
-    json: { type: "string" },
-    only: { type: "string", default: "train,sample,seppo,peaks" },
-    help: { type: "boolean", default: false },
-  },
-});
-if (v.help) {
-  console.log(
-    "usage: deno task bench-step [--batch 16] [--seppo-batch 8] [--config FILE] [--base DIR] [--reps 5]\n" +
-      "  [--profile] [--json FILE] [--only train,sample,seppo,peaks]\n" +
-      "training step, DDIM + CFG sampling step and SePPO update throughput, dispatches, non-GEMM share, GFLOP/s",
-  );
-  Deno.exit(0);
-}
-const positive = (flag: string, s: string | undefined) => {
-  const n = Number(s);
-  if (!(Number.isInteger(n) && n > 0)) {
-    throw new Error(`flag --${flag}: expected a positive integer, got "${s}"`);
-  }
-  return n;
+const ONLY = ["train", "sample", "seppo", "peaks"];
+const USAGE = {
+  purpose: "training step, DDIM + CFG sampling step and one SePPO update (its default reference sampler) " +
+    "in one run: samples/s, updates/s, dispatches and submits, the non-GEMM share of GPU time, effective " +
+    "GFLOP/s against the matmul kernel and the FMA probe; --json writes it all.",
+  examples: [
+    "deno task bench-step --only train,sample --profile",
+    "deno task bench-step --json out/step.json",
+  ],
 };
-const B = positive("batch", v.batch), SB = positive("seppo-batch", v["seppo-batch"]);
-const reps = positive("reps", v.reps);
-const only = new Set(v.only!.split(","));
-for (const k of only) {
-  if (!["train", "sample", "seppo", "peaks"].includes(k)) {
-    throw new Error(`flag --only: "${k}" is not one of train, sample, seppo, peaks`);
-  }
+
+interface Options {
+  batch: number;
+  seppoBatch: number;
+  base: string;
+  reps: number;
+  profile: boolean;
+  json?: string;
+  only: Set<string>;
+  cfg: PretrainConfig;
 }
 
-const cfg = loadYamlConfig(v.config!, PRETRAIN_SCHEMA);
+/**
+ * The command line through lib/cli (--help, one-line errors); on older revisions, which lack
+ * lib/cli (bench-against runs this file there), through node:util with the same flags.
+ */
+async function options(): Promise<Options> {
+  const cli = await Promise.all([
+    import("../lib/cli/flags.ts"),
+    import("../lib/cli/main.ts"),
+    import("../lib/cli/config_flags.ts"),
+    import("../lib/util/errors.ts"),
+  ]).catch(() => null);
+  if (cli) {
+    const [{ defineCli, flag }, { startTask }, { configFlags }, { UsageError }] = cli;
+    const { flags: f, config } = startTask(defineCli({
+      task: "bench-step",
+      purpose: USAGE.purpose,
+      flags: {
+        batch: flag.int("training and sampling batch", { default: 16, min: 1 }),
+        "seppo-batch": flag.int("SePPO update batch", { default: 8, min: 1 }),
+        base: flag.str("the checkpoint the SePPO update fine-tunes", {
+          default: TRAIN_DEFAULTS.base,
+          arg: "DIR",
+        }),
+        reps: flag.int("timed repetitions per loop (median; SePPO at most 3)", { default: 5, min: 1 }),
+        profile: flag.bool("also print the per-kernel GPU time tables"),
+        json: flag.str("write every figure as one JSON object", { arg: "FILE" }),
+        only: flag.str(`comma list of ${ONLY.join(", ")}`, { default: ONLY.join(","), arg: "LIST" }),
+      },
+      config: configFlags(PRETRAIN_SCHEMA, { flags: false, file: "configs/pretrain-shapes.yaml" }),
+      examples: USAGE.examples,
+    }));
+    return {
+      batch: f.batch,
+      seppoBatch: f["seppo-batch"],
+      base: f.base,
+      reps: f.reps,
+      profile: f.profile,
+      json: f.json,
+      only: onlySet(f.only, (m) => new UsageError(m)),
+      cfg: config,
+    };
+  }
+  const { values: v } = parseArgs({
+    args: Deno.args,
+    options: {
+      batch: { type: "string", default: "16" },
+      "seppo-batch": { type: "string", default: "8" },
+      config: { type: "string", default: "configs/pretrain-shapes.yaml" },
+      base: { type: "string", default: TRAIN_DEFAULTS.base },
+      reps: { type: "string", default: "5" },
+      profile: { type: "boolean", default: false },
+      json: { type: "string" },
+      only: { type: "string", default: ONLY.join(",") },
+    },
+  });
+  const positive = (name: string, s: string | undefined) => {
+    const n = Number(s);
+    if (!(Number.isInteger(n) && n > 0)) {
+      throw new Error(`flag --${name}: expected a positive integer, got "${s}"`);
+    }
+    return n;
+  };
+  return {
+    batch: positive("batch", v.batch),
+    seppoBatch: positive("seppo-batch", v["seppo-batch"]),
+    base: v.base!,
+    reps: positive("reps", v.reps),
+    profile: v.profile!,
+    json: v.json,
+    only: onlySet(v.only!, (m) => new Error(m)),
+    cfg: loadYamlConfig(v.config!, PRETRAIN_SCHEMA),
+  };
+}
+
+function onlySet(list: string, error: (message: string) => Error): Set<string> {
+  const only = new Set(list.split(","));
+  for (const k of only) {
+    if (!ONLY.includes(k)) throw error(`flag --only: "${k}" is not one of ${ONLY.join(", ")}`);
+  }
+  return only;
+}
+
+const o = await options();
+const B = o.batch, SB = o.seppoBatch, reps = o.reps, only = o.only, cfg = o.cfg;
+const v = { profile: o.profile, base: o.base, json: o.json };
 const ctx = await GpuContext.create();
 const profiler = ctx.features.has("timestamp-query") ? new Profiler(ctx.device) : null;
 const stats = ctx.stats as { dispatches: number; submits: number; flops?: number };
