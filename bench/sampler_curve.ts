@@ -10,6 +10,10 @@
 //   --guidance G      default 3
 //   --ref S:N         the point others are compared with, paired per sample (default ddim:10, the
 //                     SePPO reference sampler's old default)
+// On taste-world prompts (rows with a `taste` field) each point also carries the taste rate, guard and
+// headline per sample, and their paired, prompt-clustered differences to --ref (lib/eval/paired.ts);
+// the score charted is the headline. That is how the SePPO reference sampler's steps are chosen: the
+// fewest whose taste rate and guard are within 0.02 of a 50-step sampler (--ref ddim:50).
 //   --json FILE, --svg FILE   results and chart (written atomically; the JSON after every point, and
 //                     points already in it, for the same checkpoint, prompts, seeds and guidance, are kept
 //                     instead of measured again)
@@ -18,6 +22,10 @@ import { runTask } from "../lib/cli/main.ts";
 import { loadPrompts } from "../lib/data/metadata.ts";
 import { type Sampler, samplerName, SAMPLERS } from "../lib/diffusion/sampler.ts";
 import { scoreModel } from "../lib/eval/eval_image.ts";
+import { loadTastePrompts } from "../lib/eval/eval_taste.ts";
+import { diffBootstrap, type DiffInterval } from "../lib/eval/paired.ts";
+import { metricValues, sampleTaste, TASTE_METRICS, type TasteMetric } from "../lib/eval/taste_eval.ts";
+import { isTastePrompts } from "../lib/train/compare_taste.ts";
 import { bootstrapCI, type Interval } from "../lib/eval/stats.ts";
 import { lineChart } from "../lib/eval/svg.ts";
 import { GpuContext } from "../lib/gpu/context.ts";
@@ -35,7 +43,14 @@ export interface CurvePoint {
   msPerSample: number;
   /** Paired difference to the --ref point (same prompts and seeds): mean and 95% bootstrap interval. */
   vsRef?: Interval;
+  /** Taste prompts: per-sample values of every taste metric (score = headline). */
+  metrics?: Record<TasteMetric, number[]>;
+  /** Taste prompts: each metric's paired, prompt-clustered difference to the --ref point. */
+  metricsVsRef?: Record<TasteMetric, DiffInterval>;
 }
+
+/** The largest |difference| to the reference a point may have and still count as "as good". */
+export const WITHIN = 0.02;
 
 const list = (s: string) => s.split(",").map((x) => x.trim()).filter((x) => x);
 
@@ -88,7 +103,8 @@ async function main(v: FlagValues<typeof CLI.flags>) {
   const { seeds, guidance, batch } = v;
   const ctx = await GpuContext.create();
   console.log(`backend / adapter: ${ctx.label}`);
-  const prompts = await loadPrompts(v.prompts);
+  const taste = await isTastePrompts(v.prompts);
+  const prompts = taste ? await loadTastePrompts(v.prompts) : await loadPrompts(v.prompts);
   const model = await TextToImage.load(ctx, v.ckpt);
   console.log(`${v.ckpt}: ${prompts.length} prompts x ${seeds} seeds, guidance ${guidance}`);
   const points: CurvePoint[] = [];
@@ -109,17 +125,22 @@ async function main(v: FlagValues<typeof CLI.flags>) {
         continue;
       }
       const t0 = performance.now();
-      const { scores } = await scoreModel(ctx, model, prompts, {
-        seeds,
-        sampler,
-        steps: n,
-        guidance,
-        batch,
-        saveImages: false,
-      }, null);
-      const ms = (performance.now() - t0) / scores.scores.length;
-      const score = bootstrapCI(scores.scores, new Rng(0).fork("sampler-curve"), { iters: 2000 });
-      points.push({ sampler, steps: n, score, scores: scores.scores, msPerSample: ms });
+      let perSample: number[], metrics: Record<TasteMetric, number[]> | undefined;
+      if (taste) {
+        const o = { seeds, sampler, steps: n, guidance, batch, progress: false };
+        const { scores } = await sampleTaste(ctx, model, prompts, o, `${sampler}:${n}`);
+        metrics = Object.fromEntries(TASTE_METRICS.map((m) => [m, metricValues(scores, m)])) as Record<
+          TasteMetric,
+          number[]
+        >;
+        perSample = metrics.headline;
+      } else {
+        const o = { seeds, sampler, steps: n, guidance, batch, saveImages: false };
+        perSample = (await scoreModel(ctx, model, prompts, o, null)).scores.scores;
+      }
+      const ms = (performance.now() - t0) / perSample.length;
+      const score = bootstrapCI(perSample, new Rng(0).fork("sampler-curve"), { iters: 2000 });
+      points.push({ sampler, steps: n, score, scores: perSample, msPerSample: ms, metrics });
       await save();
       console.log(
         `${samplerName(sampler).padEnd(17)} ${String(n).padStart(3)} steps: score ${score.mean.toFixed(4)} ` +
@@ -132,6 +153,13 @@ async function main(v: FlagValues<typeof CLI.flags>) {
     for (const p of points) {
       const d = p.scores.map((x, i) => x - ref.scores[i]);
       p.vsRef = bootstrapCI(d, new Rng(0).fork("sampler-curve-paired"), { iters: 2000 });
+      if (p.metrics && ref.metrics) {
+        const cluster = p.scores.map((_, i) => Math.floor(i / seeds));
+        p.metricsVsRef = Object.fromEntries(TASTE_METRICS.map((m) => [
+          m,
+          diffBootstrap([p.metrics![m]], [ref.metrics![m]], cluster, new Rng(0).fork(`sampler-curve-${m}`)),
+        ])) as Record<TasteMetric, DiffInterval>;
+      }
     }
   }
   console.log(`\n${curveTable(points)}`);
@@ -139,6 +167,20 @@ async function main(v: FlagValues<typeof CLI.flags>) {
     console.log(
       `\npaired difference to ${samplerName(ref.sampler)} ${ref.steps} steps:\n${pairedTable(points)}`,
     );
+  }
+  if (ref?.metrics) {
+    console.log(
+      `\ntaste rate and guard, paired difference to ${samplerName(ref.sampler)} ${ref.steps} steps:`,
+    );
+    console.log(tasteTable(points));
+    for (const sm of [...new Set(points.map((p) => p.sampler))]) {
+      const n = fewestWithin(points.filter((p) => p.sampler === sm));
+      console.log(
+        `${samplerName(sm)}: ${
+          n === null ? "no step count" : `${n} steps is the fewest`
+        } with taste rate and guard within ${WITHIN} of the reference`,
+      );
+    }
   }
   await save();
   if (v.svg) await writeFileAtomic(v.svg, curveChart(points, v.ckpt) + "\n");
@@ -173,6 +215,36 @@ export function pairedTable(points: CurvePoint[]): string {
     `| steps | ${samplers.map(samplerName).join(" | ")} |`,
     `|---:|${samplers.map(() => "---|").join("")}`,
     ...steps.map((n) => `| ${n} | ${samplers.map((s) => cell(s, n)).join(" | ")} |`),
+  ].join("\n");
+}
+
+/** The fewest steps whose taste rate and guard differ from the reference by at most WITHIN. */
+export function fewestWithin(points: CurvePoint[]): number | null {
+  const ok = points.filter((p) =>
+    p.metricsVsRef && Math.abs(p.metricsVsRef.taste_rate.diff) <= WITHIN &&
+    Math.abs(p.metricsVsRef.guard.diff) <= WITHIN
+  );
+  return ok.length ? Math.min(...ok.map((p) => p.steps)) : null;
+}
+
+/** Markdown: taste rate and guard of every point, with the paired difference to the reference. */
+export function tasteTable(points: CurvePoint[]): string {
+  const m = (p: CurvePoint, k: TasteMetric) => {
+    const xs = p.metrics![k], mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+    const d = p.metricsVsRef?.[k];
+    const sd = d
+      ? ` (${d.diff >= 0 ? "+" : ""}${d.diff.toFixed(3)} [${d.lo.toFixed(3)}, ${d.hi.toFixed(3)}])`
+      : "";
+    return `${mean.toFixed(3)}${sd}`;
+  };
+  return [
+    "| sampler | steps | taste rate (vs ref) | guard (vs ref) | ms/sample |",
+    "|---|---:|---|---|---:|",
+    ...points.filter((p) => p.metrics).map((p) =>
+      `| ${samplerName(p.sampler)} | ${p.steps} | ${m(p, "taste_rate")} | ${m(p, "guard")} | ${
+        p.msPerSample.toFixed(0)
+      } |`
+    ),
   ].join("\n");
 }
 
