@@ -10,22 +10,28 @@ import { mean } from "../lib/ops/reduce.ts";
 import { randn } from "../lib/ops/rng.ts";
 import { AdamW } from "../lib/train/adamw.ts";
 import { createModel, PRETRAIN_SCHEMA } from "../lib/train/pretrain.ts";
+import { denoHost } from "../lib/host/deno.ts";
 
-const { flags: v, config: cfg } = startTask(defineCli({
-  task: "bench-step",
-  purpose: "end-to-end throughput of a model's training step (forward + backward + AdamW) and of a " +
-    "sampling step (UNet with CFG), in samples/s; --profile adds a per-kernel breakdown from GPU " +
-    "timestamps where the adapter has them. The model is the pretrain config's (--config).",
-  flags: {
-    batch: flag.int("batch size", { default: 16, min: 1 }),
-    reps: flag.int("timed repetitions (the median is reported)", { default: 5, min: 1 }),
-    profile: flag.bool("per-kernel GPU time of one training step"),
-  },
-  config: configFlags(PRETRAIN_SCHEMA, { flags: false, file: "configs/pretrain-shapes.yaml" }),
-  examples: ["deno task bench-step --batch 8 --profile"],
-}));
+const host = denoHost();
+
+const { flags: v, config: cfg } = startTask(
+  host,
+  defineCli({
+    task: "bench-step",
+    purpose: "end-to-end throughput of a model's training step (forward + backward + AdamW) and of a " +
+      "sampling step (UNet with CFG), in samples/s; --profile adds a per-kernel breakdown from GPU " +
+      "timestamps where the adapter has them. The model is the pretrain config's (--config).",
+    flags: {
+      batch: flag.int("batch size", { default: 16, min: 1 }),
+      reps: flag.int("timed repetitions (the median is reported)", { default: 5, min: 1 }),
+      profile: flag.bool("per-kernel GPU time of one training step"),
+    },
+    config: configFlags(host, PRETRAIN_SCHEMA, { flags: false, file: "configs/pretrain-shapes.yaml" }),
+    examples: ["deno task bench-step --batch 8 --profile"],
+  }),
+);
 const B = v.batch, reps = v.reps;
-const ctx = await GpuContext.create({ profile: v.profile });
+const ctx = await GpuContext.create(host, { profile: v.profile });
 const model = createModel(ctx, cfg);
 const size = cfg.data.size;
 const opt = new AdamW(ctx, model.paramList(), { lr: 1e-4, maxGradNorm: 1 });

@@ -7,15 +7,21 @@
 // only the missing steps, saying what it installs and why. Safe to run twice.
 import { defineCli, flag } from "../lib/cli/flags.ts";
 import { startTask } from "../lib/cli/main.ts";
-import { backendLabel, vulkanManifest } from "../lib/gpu/backend.ts";
+import { backendLabel } from "../lib/gpu/backend.ts";
+import { denoHost, vulkanManifest } from "../lib/host/deno.ts";
 
-const { check } = startTask(defineCli({
-  task: "setup",
-  purpose: "makes sure this machine can run the toolkit and installs what it lacks: the npm packages " +
-    "(deno install) and a WebGPU adapter on the faster backend (Mesa's lavapipe via apt-get when root).",
-  flags: { check: flag.bool("quiet when everything is there; do only the missing steps") },
-  examples: ["deno task setup"],
-})).flags;
+const host = denoHost();
+
+const { check } = startTask(
+  host,
+  defineCli({
+    task: "setup",
+    purpose: "makes sure this machine can run the toolkit and installs what it lacks: the npm packages " +
+      "(deno install) and a WebGPU adapter on the faster backend (Mesa's lavapipe via apt-get when root).",
+    flags: { check: flag.bool("quiet when everything is there; do only the missing steps") },
+    examples: ["deno task setup"],
+  }),
+).flags;
 const deno = Deno.execPath();
 const root = new URL("..", import.meta.url).pathname;
 

@@ -21,7 +21,7 @@ export async function loadBundle(ctx: GpuContext, dir: string, frames: number): 
   }
   if (frames > 0) return await TextToVideo.load(ctx, dir, { frames });
   // A video checkpoint read as an image one fails deep in the UNet config; say what to set instead.
-  const cfg = await Deno.readTextFile(`${dir}/unet/config.json`).then(JSON.parse).catch(() => null);
+  const cfg = await ctx.host.fs.readTextFile(`${dir}/unet/config.json`).then(JSON.parse).catch(() => null);
   if (cfg?._class_name === "UNetMotionModel") {
     throw new Error(
       `${dir}: a text-to-video checkpoint (unet UNetMotionModel, num_frames ${cfg.num_frames}) loaded ` +

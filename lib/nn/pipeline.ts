@@ -1,6 +1,7 @@
 // The text-to-image model as one bundle: word tokenizer, CLIP-like text encoder, UNet and noise
 // schedule, saved/loaded as a diffusers-style folder (unet/, text_encoder/, tokenizer/, scheduler/).
 import type { GpuContext } from "../gpu/context.ts";
+import type { Host } from "../host/host.ts";
 import { addNoise, epsErrors, trainingTarget } from "../diffusion/noise.ts";
 import { type PromptSampleOptions, samplePrompts } from "../diffusion/sampler.ts";
 import { NoiseSchedule, type SchedulerConfig, schedulerConfig } from "../diffusion/schedule.ts";
@@ -111,6 +112,7 @@ export class TextToImage {
     dtype: "F32" | "F16" = "F32",
   ) {
     await saveBundle(
+      this.unet.ctx.host,
       dir,
       this,
       {
@@ -125,7 +127,7 @@ export class TextToImage {
 
   /** Loads a folder written by save() (or a diffusers UNet folder of a supported config). */
   static async load(ctx: GpuContext, path: string, o: LoadCheckpointOptions = {}): Promise<TextToImage> {
-    const ck = await loadCheckpoint(path, o);
+    const ck = await loadCheckpoint(ctx.host, path, o);
     const dir = ck.dir;
     const file = (rel: string) => {
       const f = ck.files[rel];
@@ -176,6 +178,7 @@ export function encodePrompts(
 
 /** What a bundle's save() writes: both networks, tokenizer and scheduler, as a diffusers-style folder. */
 export async function saveBundle(
+  host: Host,
   dir: string,
   b: {
     unet: { stateDict(): Promise<Map<string, StateEntry>> };
@@ -189,7 +192,7 @@ export async function saveBundle(
 ) {
   const tensors = async (m: { stateDict(): Promise<Map<string, StateEntry>> }) =>
     [...(await m.stateDict())].map(([name, e]) => ({ name, shape: [...e.shape], data: e.data }));
-  await saveCheckpoint(dir, {
+  await saveCheckpoint(host, dir, {
     modelIndex: {
       _class_name: kind.pipelineClass,
       unet: ["diffusers", kind.unetClass],
@@ -221,10 +224,10 @@ function entries(m: Map<string, StTensor>): Map<string, StateEntry> {
 /** Loads a diffusers UNet folder (config.json + diffusion_pytorch_model.safetensors) of a supported config. */
 export async function loadUNetFolder(ctx: GpuContext, dir: string): Promise<UNet2DConditionModel> {
   const cfgPath = `${dir}/config.json`;
-  const raw = JSON.parse(await Deno.readTextFile(cfgPath));
+  const raw = JSON.parse(await ctx.host.fs.readTextFile(cfgPath));
   const unet = new UNet2DConditionModel(rootInit(ctx, 0), unetConfig(raw, cfgPath));
   const file = `${dir}/diffusion_pytorch_model.safetensors`;
-  const { tensors } = await readSafetensors(file);
+  const { tensors } = await readSafetensors(ctx.host, file);
   for (const [name, t] of tensors) assertFinite(file, name, t.data);
   unet.loadStateDict(entries(tensors), true, file);
   return unet;

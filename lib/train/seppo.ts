@@ -277,7 +277,7 @@ export async function train(
   if (c.train.motion_only && F === 0) {
     throw new Error(`train.motion_only = true needs clips (data.frames > 0, got ${F})`);
   }
-  const data = await loadImageFolder(c.data.prefs, { size, frames: F || undefined });
+  const data = await loadImageFolder(ctx.host, c.data.prefs, { size, frames: F || undefined });
   if (r.loser === "data") requireLosers(data, `method ${r.method}`);
   const model = await loadBundle(ctx, c.base, F);
   if (model.unet.config.sample_size !== size) {
@@ -312,7 +312,7 @@ export async function train(
     maxGradNorm: c.train.max_grad_norm,
   });
   const ema = c.train.ema > 0 ? new Ema(ctx, trainable, c.train.ema) : null;
-  const run = await RunFolder.open("train", c, TRAIN_SCHEMA, o, say);
+  const run = await RunFolder.open(ctx.host, "train", c, TRAIN_SCHEMA, o, say);
   const poolOpts = {
     size: c.pool.size,
     interval: c.pool.interval,
@@ -326,7 +326,7 @@ export async function train(
     const path = `${last.dir}/trainer_state.safetensors`;
     const meta = decodeTrainerState(
       ctx,
-      await Deno.readFile(path),
+      await ctx.host.fs.readFile(path),
       path,
       trainable,
       opt,
@@ -344,8 +344,8 @@ export async function train(
   const guard = run.guard(opt, c);
   let skips = 0; // updates skipped since the last metrics row (train.nan_policy skip)
   const judged = o.judge && r.loser === "ref";
-  const aafLog = judged ? await MetricsLog.open(`${c.out}/aaf.jsonl`, last ? start : null) : null;
-  const stop = new StopFlag();
+  const aafLog = judged ? await MetricsLog.open(ctx.host, `${c.out}/aaf.jsonl`, last ? start : null) : null;
+  const stop = new StopFlag(ctx.host);
   await stop.ready;
   const T = model.schedule.config.num_train_timesteps;
   const shape = exampleShape(model); // [3, H, W] or [F, 3, H, W]
@@ -354,12 +354,12 @@ export async function train(
   // see the same examples.
   const batchAt = batchSchedule(data, N, c.train.seed, c.data.prefs);
   let loadedEntry = -1; // pool entry id currently in the reference UNet
-  const progress = o.quiet ? null : new Progress(`train ${r.method}`, c.train.steps);
+  const progress = o.quiet ? null : new Progress(ctx.host, `train ${r.method}`, c.train.steps);
   progress?.skip(start);
   const t0 = performance.now();
   let lastStats: StepStats | null = null;
   const sampleDir = `${c.out}/samples`;
-  const gridPrompts = await samplePrompts(c.log.sample_prompts, data.items.map((x) => x.text));
+  const gridPrompts = await samplePrompts(ctx.host, c.log.sample_prompts, data.items.map((x) => x.text));
   // Checkpoints and sample grids show the EMA weights (what evaluation uses) when EMA is on.
   const asEvaluated = <T>(
     fn: () => Promise<T>,
@@ -511,14 +511,21 @@ export async function train(
         k.dispose();
       }
       if (c.log.sample_every > 0 && done % c.log.sample_every === 0) {
-        await Deno.mkdir(sampleDir, { recursive: true });
+        await ctx.host.fs.mkdir(sampleDir, { recursive: true });
         await asEvaluated(async () => {
           const imgs = await model.generate(ctx, gridPrompts, gridPrompts.map((_, i) => i), {
             steps: c.log.sample_steps,
             guidance: c.log.sample_guidance,
           });
           // Images: 4 per row; clips: one per row, F frames wide.
-          await writeGrid(`${sampleDir}/step-${done}.png`, await imgs.read(), size, F || 4, gridPrompts);
+          await writeGrid(
+            ctx.host,
+            `${sampleDir}/step-${done}.png`,
+            await imgs.read(),
+            size,
+            F || 4,
+            gridPrompts,
+          );
           imgs.dispose();
         });
       }
