@@ -49,6 +49,13 @@ async function listTree(dir: string, prefix = "", out: Record<string, number> = 
   return out;
 }
 
+/** Writes `dir`/files.json: every file under `dir` with its size, and the models offered. */
+export async function writeManifest(dir: string, models: SiteModel[]): Promise<SiteManifest> {
+  const site: SiteManifest = { version: 1, files: await listTree(dir), models };
+  await Deno.writeTextFile(`${dir}/files.json`, JSON.stringify(site, null, 1) + "\n");
+  return site;
+}
+
 /** node:path goes to the browser shim; sharp (and the Deno host) may not be reached at all. */
 const browserOnly: esbuild.Plugin = {
   name: "seppo-browser",
@@ -120,7 +127,7 @@ export async function buildSite(host: Host, o: BuildOptions): Promise<SiteManife
   await Deno.remove(out, { recursive: true }).catch(() => {});
   await Deno.mkdir(out, { recursive: true });
   const meta = await bundle(`${out}/app.js`, o.minify ?? true);
-  const bytes = Object.values(meta.outputs).reduce((a, x) => a + x.bytes, 0);
+  const bytes = meta.outputs[Object.keys(meta.outputs).find((k) => k.endsWith("app.js"))!].bytes;
   log(
     `web: bundled web/main.ts and ${Object.keys(meta.inputs).length - 1} modules (${
       (bytes / 1024).toFixed(0)
@@ -173,9 +180,8 @@ export async function buildSite(host: Host, o: BuildOptions): Promise<SiteManife
   if (!models.length) {
     throw new Error("web: no text-to-image model folder in models/ (models/*/model_index.json)");
   }
-  const files = await listTree(out);
-  const site: SiteManifest = { version: 1, files, models };
-  await Deno.writeTextFile(`${out}/files.json`, JSON.stringify(site, null, 1) + "\n");
+  const site = await writeManifest(out, models);
+  const files = site.files;
   const total = Object.values(files).reduce((a, b) => a + b, 0);
   log(
     `web: ${out}: ${Object.keys(files).length} files, ${(total / 2 ** 20).toFixed(1)} MB; models ` +

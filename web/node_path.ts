@@ -3,7 +3,7 @@
 // paths without a leading "/" as the browser host's files (lib/host/web_fs.ts) name them.
 export const sep = "/";
 
-/** Collapses "", "." and ".." segments; keeps a leading "/" and returns "." for an empty path. */
+/** Collapses "", "." and ".." segments; keeps a leading and a trailing "/"; "." for an empty path. */
 export function normalize(p: string): string {
   const abs = p.startsWith("/");
   const out: string[] = [];
@@ -12,7 +12,8 @@ export function normalize(p: string): string {
     if (seg === ".." && out.length && out[out.length - 1] !== "..") out.pop();
     else if (seg !== ".." || !abs) out.push(seg);
   }
-  const s = out.join("/");
+  let s = out.join("/");
+  if (s && p.endsWith("/")) s += "/";
   return abs ? "/" + s : s || ".";
 }
 
@@ -49,7 +50,7 @@ export function basename(p: string, ext?: string): string {
 export function extname(p: string): string {
   const b = basename(p);
   const i = b.lastIndexOf(".");
-  return i <= 0 ? "" : b.slice(i);
+  return i <= 0 || b === ".." ? "" : b.slice(i);
 }
 
 export default { sep, normalize, join, isAbsolute, resolve, dirname, basename, extname };

@@ -30,8 +30,13 @@ function fromRaw(img: RgbImage, pageHeight?: number): sharp.Sharp {
 
 const resize = (img: RgbImage, size: number) => rawRgb(toRgb(fromRaw(img), size));
 
+/** A file (path) or encoded bytes as RGB, resized to size x size when given. */
+export function decodeImage(input: string | Uint8Array, size?: number): Promise<RgbImage> {
+  return rawRgb(toRgb(sharp(input), size));
+}
+
 export const denoImages: HostImages = {
-  read: (path, size) => rawRgb(toRgb(sharp(path), size)),
+  read: decodeImage,
   async readFrames(path, size) {
     const meta = await sharp(path, { pages: -1 }).metadata();
     const pages = meta.pages ?? 1;

@@ -269,6 +269,10 @@ export async function train(
     quiet?: boolean;
     /** Scores every reference sample and writes aaf.jsonl (AAF call vs truth), see aaf_log.ts. */
     judge?: RefJudge;
+    /** Called after every update (its grid and checkpoint written), with its stats when it logged. */
+    onUpdate?: (done: number, stats: StepStats | null) => unknown;
+    /** Stops the run like Ctrl-C when requested (the caller disposes it); default: the host's signals. */
+    stop?: StopFlag;
   } = {},
 ): Promise<TrainResult> {
   const say = o.log ?? console.log;
@@ -345,7 +349,7 @@ export async function train(
   let skips = 0; // updates skipped since the last metrics row (train.nan_policy skip)
   const judged = o.judge && r.loser === "ref";
   const aafLog = judged ? await MetricsLog.open(ctx.host, `${c.out}/aaf.jsonl`, last ? start : null) : null;
-  const stop = new StopFlag(ctx.host);
+  const stop = o.stop ?? new StopFlag(ctx.host);
   await stop.ready;
   const T = model.schedule.config.num_train_timesteps;
   const shape = exampleShape(model); // [3, H, W] or [F, 3, H, W]
@@ -530,13 +534,14 @@ export async function train(
         });
       }
       if (done % c.log.ckpt_every === 0 || done === c.train.steps) await saveCheckpoint(done);
+      await o.onUpdate?.(done, logNow ? lastStats : null);
     }
     if (stop.requested && step < c.train.steps) {
       await saveCheckpoint(step);
       throw new StoppedError(step);
     }
   } finally {
-    stop.dispose();
+    if (!o.stop) stop.dispose();
     progress?.finish();
   }
   const seconds = (performance.now() - t0) / 1000;
