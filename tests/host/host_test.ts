@@ -233,7 +233,7 @@ Deno.test("a SePPO run on the browser host (site files, in-memory writes) equals
       },
       out,
     });
-    const a = await train(ctx, config(site, `${runs}/run`), { quiet: true, log: () => {} });
+    await train(ctx, config(site, `${runs}/run`), { quiet: true, log: () => {} });
     const b = await train(webCtx, config("", "runs/web"), { quiet: true, log: () => {} });
     assert.equal(b.checkpoint, "runs/web/checkpoint-2");
     const rows = async (fs: HostFs, dir: string) =>
