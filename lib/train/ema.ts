@@ -5,6 +5,11 @@ import { cloneWeights, type Weights } from "./pool.ts";
 
 const kernel = new KernelFile("adamw.wgsl");
 
+/** diffusers' EMAModel decay without use_ema_warmup: min(max, (1 + n) / (10 + n)) after n updates. */
+export function emaDecayAt(n: number, max: number): number {
+  return n <= 0 ? 0 : Math.min(max, (1 + n) / (10 + n));
+}
+
 export class Ema {
   readonly weights: Weights;
 

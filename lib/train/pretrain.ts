@@ -18,7 +18,7 @@ import { Progress } from "../util/progress.ts";
 import { StoppedError } from "../util/errors.ts";
 import { Rng } from "../util/rng.ts";
 import { AdamW } from "./adamw.ts";
-import { Ema } from "./ema.ts";
+import { Ema, emaDecayAt } from "./ema.ts";
 import { checkF16Range } from "./guard.ts";
 import { samplePrompts, writeGrid } from "./images.ts";
 import { lrAt } from "./lr.ts";
@@ -78,6 +78,11 @@ export interface PretrainConfig {
     max_grad_norm: number;
     prompt_dropout: number;
     ema: number;
+    /**
+     * EMA decay min(ema, (1 + n) / (10 + n)) after n updates (diffusers' EMAModel warmup) instead of a
+     * fixed `ema`: with a fixed 0.999 the EMA still holds 0.999^n of the initial weights (60% at 500).
+     */
+    ema_warmup: boolean;
     seed: number;
     /** Checkpoints kept in the run folder, newest first (0: all). */
     checkpoints_total_limit: number;
@@ -136,6 +141,7 @@ export const PRETRAIN_DEFAULTS: PretrainConfig = {
     max_grad_norm: 1,
     prompt_dropout: 0.1,
     ema: 0.995,
+    ema_warmup: false,
     seed: 0,
     checkpoints_total_limit: 1,
     nan_policy: "stop",
@@ -188,6 +194,7 @@ export const PRETRAIN_SCHEMA: Schema<PretrainConfig> = defineSchema(PRETRAIN_DEF
   "train.max_grad_norm": num({ min: 0 }),
   "train.prompt_dropout": num({ min: 0, max: 1 }),
   "train.ema": num({ min: 0, lt: 1 }),
+  "train.ema_warmup": bool(),
   "train.seed": int({ min: 0 }),
   "train.checkpoints_total_limit": int({ min: 0 }),
   "train.nan_policy": oneOf("stop", "skip"),
@@ -392,6 +399,7 @@ export async function pretrain(
       }
       opt.update(lr, lossSum!); // skipped on the GPU when the loss or the gradient norm is not finite
       opt.zeroGrad();
+      if (ema && c.train.ema_warmup) ema.decay = emaDecayAt(step + 1, c.train.ema);
       ema?.update();
       ctx.flush();
       progress.tick();

@@ -28,7 +28,8 @@ import { StoppedError } from "../util/errors.ts";
 import { Rng } from "../util/rng.ts";
 import { AdamW } from "./adamw.ts";
 import type { AafRow } from "./aaf_log.ts";
-import { Ema } from "./ema.ts";
+import { Ema, emaDecayAt } from "./ema.ts";
+export { emaDecayAt };
 import { checkF16Range } from "./guard.ts";
 import { samplePrompts, writeGrid } from "./images.ts";
 import { lrAt } from "./lr.ts";
@@ -254,11 +255,6 @@ export interface TrainResult {
 
 /** The world's reading of one reference sample: quality in [0, 1], good when > 0.5 (AAF diagnostics). */
 export type RefJudge = (pixels: Float32Array, row: MetadataRow) => number;
-
-/** diffusers' EMAModel decay without use_ema_warmup: min(max, (1 + n) / (10 + n)) after n updates. */
-export function emaDecayAt(n: number, max: number): number {
-  return n <= 0 ? 0 : Math.min(max, (1 + n) / (10 + n));
-}
 
 export async function train(
   ctx: GpuContext,

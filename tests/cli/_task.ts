@@ -37,8 +37,16 @@ export async function runTask(name: string, args: string[]): Promise<TaskRun> {
     code: out.code,
     signal: out.signal,
     stdout: dec.decode(out.stdout),
-    stderr: dec.decode(out.stderr),
+    stderr: withoutLockWait(dec.decode(out.stderr)),
   };
+}
+
+/**
+ * Drops Deno's own "Blocking waiting for file lock on node_modules directory" line: it appears when
+ * another Deno process (a parallel test, a training run) holds the lock; it is not the task's output.
+ */
+export function withoutLockWait(stderr: string): string {
+  return stderr.replace(/^Blocking waiting for file lock on [^\n]*\n/gm, "");
 }
 
 /** A started task whose stderr is read as it comes (to act when a line appears). */
