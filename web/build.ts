@@ -11,6 +11,7 @@ import { parse } from "yaml";
 import { generate, type World } from "../data/generate.ts";
 import type { SiteManifest, SiteModel } from "../lib/host/browser.ts";
 import type { Host } from "../lib/host/host.ts";
+import { UsageError } from "../lib/util/errors.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const rootPath = (rel: string) => new URL(rel, ROOT).pathname;
@@ -21,7 +22,7 @@ export const PREFS_COUNT = 32;
 export const COMPARE_PROMPTS = 4;
 
 export interface BuildOptions {
-  /** Output folder (created; files of a previous build are replaced). */
+  /** Output folder: new, empty, or an earlier build (replaced); anything else is refused. */
   out: string;
   /** Print what is done (default console.log). */
   log?: (s: string) => void;
@@ -120,12 +121,36 @@ async function findModels(log: (s: string) => void) {
   return found;
 }
 
+/**
+ * Empties `out` for a new build: only a folder that is new, empty, or a site this build wrote (its
+ * files.json) is replaced, so `--build .` cannot delete a checkout.
+ */
+async function clearOut(out: string) {
+  const info = await Deno.stat(out).catch(() => null);
+  if (info) {
+    if (!info.isDirectory) throw new UsageError(`flag --build: ${out} is a file, expected a folder`);
+    let empty = true;
+    for await (const _ of Deno.readDir(out)) {
+      empty = false;
+      break;
+    }
+    const manifest = await Deno.readTextFile(`${out}/files.json`).then(JSON.parse).catch(() => null);
+    if (!empty && manifest?.version !== 1) {
+      throw new UsageError(
+        `flag --build: ${out} holds files and is not a site built by deno task web (no files.json); ` +
+          "choose a new or empty folder",
+      );
+    }
+    await Deno.remove(out, { recursive: true });
+  }
+  await Deno.mkdir(out, { recursive: true });
+}
+
 /** Writes the static site into o.out; returns its manifest. `host` runs the data generators. */
 export async function buildSite(host: Host, o: BuildOptions): Promise<SiteManifest> {
   const log = o.log ?? console.log;
   const out = o.out.replace(/\/+$/, "");
-  await Deno.remove(out, { recursive: true }).catch(() => {});
-  await Deno.mkdir(out, { recursive: true });
+  await clearOut(out);
   const meta = await bundle(`${out}/app.js`, o.minify ?? true);
   const bytes = meta.outputs[Object.keys(meta.outputs).find((k) => k.endsWith("app.js"))!].bytes;
   log(
