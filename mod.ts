@@ -26,7 +26,7 @@ export { backward } from "./lib/autograd/backward.ts";
 /** Elementwise binary ops with broadcasting. */
 export { add, div, mul, sub } from "./lib/ops/binary.ts";
 /** Elementwise unary ops. */
-export { exp, gelu, log, relu, sigmoid, silu, sqrt, square, tanh } from "./lib/ops/unary.ts";
+export { exp, gelu, log, quickGelu, relu, sigmoid, silu, sqrt, square, tanh } from "./lib/ops/unary.ts";
 /** Scaling and in-place accumulation. */
 export { accumulate, scale } from "./lib/ops/scale.ts";
 /** (Batched) matrix multiply. */
@@ -35,8 +35,8 @@ export { matmul, type MatmulOptions } from "./lib/ops/matmul.ts";
 export { conv2d, type Conv2dOptions } from "./lib/ops/conv2d.ts";
 /** Group and layer normalisation. */
 export { groupNorm, layerNorm } from "./lib/ops/norm.ts";
-/** Scaled dot-product attention with an optional key mask. */
-export { attention, type AttentionOptions } from "./lib/ops/attention.ts";
+/** Scaled dot-product attention with an optional key mask (chunked when the scores exceed the budget). */
+export { attention, attentionBudget, type AttentionOptions } from "./lib/ops/attention.ts";
 /** Softmax over the last axis. */
 export { softmax } from "./lib/ops/softmax.ts";
 /** Reductions: sum, mean, per-row mean squared error. */
@@ -83,8 +83,25 @@ export { WordTokenizer } from "./lib/nn/tokenizer.ts";
 export { type GenerateOptions, TextToImage } from "./lib/nn/pipeline.ts";
 /** Text-to-video pipeline (UNetMotionModel + the same text encoder). */
 export { TextToVideo } from "./lib/nn/pipeline_video.ts";
-/** Loads either pipeline from a checkpoint folder (frames 0: image, F > 0: video). */
-export { type Bundle, loadBundle } from "./lib/nn/bundle.ts";
+/** Loads a pipeline from a folder (frames 0: image, F > 0: video; a diffusers SD folder: latent). */
+export {
+  type Bundle,
+  generatePixels,
+  type ImageModel,
+  loadBundle,
+  loadImageModel,
+  pixelSize,
+} from "./lib/nn/bundle.ts";
+/** Stable Diffusion 1.x / 2.x from a diffusers StableDiffusionPipeline folder (docs/OWN_MODEL.md). */
+export { type LatentLoadOptions, LatentTextToImage } from "./lib/nn/pipeline_latent.ts";
+/** diffusers' AutoencoderKL (SD's VAE). */
+export { AutoencoderKL, type VaeConfig, vaeConfig } from "./lib/nn/vae.ts";
+/** CLIP's byte-level BPE tokenizer (vocab.json + merges.txt), with CLIP's text clean-up. */
+export { ClipTokenizer, type PromptTokenizer } from "./lib/nn/clip_tokenizer.ts";
+/** LoRA adapters (peft / diffusers 0.30 semantics and file format). */
+export { type LoraConfig, LoraSet, LoraUNet } from "./lib/nn/lora.ts";
+/** A UNetMotionModel from a UNet2DConditionModel folder and a diffusers MotionAdapter folder. */
+export { loadWithMotionAdapter } from "./lib/nn/motion_adapter.ts";
 
 // ---- schedulers and sampling -------------------------------------------------------------------
 
@@ -95,7 +112,7 @@ export {
   type SchedulerConfig,
   schedulerConfig,
 } from "./lib/diffusion/schedule.ts";
-/** The DDIM / DDPM sampling loop and classifier-free guidance. */
+/** The DDIM / DDPM / Euler sampling loop and classifier-free guidance. */
 export { guided, sample, type SampleOptions } from "./lib/diffusion/sampler.ts";
 /** Forward process: add noise at timesteps, draw timesteps and per-example noise. */
 export { addNoise, noiseFor, sampleTimesteps } from "./lib/diffusion/noise.ts";

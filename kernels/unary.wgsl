@@ -1,5 +1,6 @@
 // Elementwise unary functions y = f(x) and their backward gx = gy * f'(x).
-// OP (override): 0 silu, 1 gelu (erf form), 2 exp, 3 log, 4 sqrt, 5 tanh, 6 sigmoid, 7 relu, 8 square.
+// OP (override): 0 silu, 1 gelu (erf form), 2 exp, 3 log, 4 sqrt, 5 tanh, 6 sigmoid, 7 relu, 8 square,
+// 9 quick_gelu (x * sigmoid(1.702 x): CLIP's activation, transformers' "quick_gelu").
 override OP: u32 = 0u;
 override WG: u32 = 64u;
 
@@ -31,6 +32,7 @@ fn f(v: f32) -> f32 {
     case 5u: { return tanh_safe(v); }
     case 6u: { return sigmoid(v); }
     case 7u: { return max(v, 0.0); }
+    case 9u: { return v * sigmoid(1.702 * v); }
     default: { return v * v; }
   }
 }
@@ -48,6 +50,7 @@ fn df(v: f32) -> f32 {
     case 5u: { let t = tanh_safe(v); return 1.0 - t * t; }
     case 6u: { let s = sigmoid(v); return s * (1.0 - s); }
     case 7u: { return select(0.0, 1.0, v > 0.0); }
+    case 9u: { let s = sigmoid(1.702 * v); return s * (1.0 + 1.702 * v * (1.0 - s)); }
     default: { return 2.0 * v; }
   }
 }

@@ -1,6 +1,7 @@
 // deno task sample --ckpt DIR --prompt "..." [--n 8] [--steps 50] [--guidance G] [--seed S] [--out grid.png]
 // deno task sample --ckpt DIR --prompts FILE --out DIR   (imagefolder layout that `deno task score` reads)
-// --ckpt takes a checkpoint folder or a run folder (its `latest` checkpoint).
+// --ckpt takes a checkpoint folder or a run folder (its `latest` checkpoint): a toy model, a diffusers
+// StableDiffusionPipeline folder or a LoRA checkpoint (docs/OWN_MODEL.md); --lora FILE adds adapters.
 import { defineCli, flag } from "../lib/cli/flags.ts";
 import { runTask } from "../lib/cli/main.ts";
 import { checkInput, checkOutDir, checkOutFile, IMAGE_EXTENSIONS } from "../lib/cli/paths.ts";
@@ -9,7 +10,8 @@ import { loadPrompts } from "../lib/data/metadata.ts";
 import { generateImages, writeImageFolder } from "../lib/eval/generate.ts";
 import { contactSheet, writeImage } from "../lib/io/images.ts";
 import { resolveCheckpoint } from "../lib/io/checkpoint.ts";
-import { TextToImage } from "../lib/nn/pipeline.ts";
+import type { SamplerKind } from "../lib/diffusion/steps.ts";
+import { loadImageModel } from "../lib/nn/bundle.ts";
 import { UsageError } from "../lib/util/errors.ts";
 import { Progress } from "../lib/util/progress.ts";
 import { denoHost } from "../lib/host/deno.ts";
@@ -29,7 +31,19 @@ export const CLI = defineCli({
     prompt: flag.str("the prompt of a contact sheet"),
     prompts: flag.str("prompt file (JSONL rows with text and seed) or an imagefolder", { arg: "FILE" }),
     n: flag.int("samples of --prompt", { default: 8, min: 1 }),
-    steps: flag.int("DDIM steps", { default: 50, min: 1, max: 1000 }),
+    steps: flag.int("sampler steps", { default: 50, min: 1, max: 1000 }),
+    sampler: flag.choice(
+      ["ddim", "ddpm", "euler"],
+      "sampler (diffusers' DDIM, DDPM or Euler-discrete step)",
+      {
+        default: "ddim",
+      },
+    ),
+    negative: flag.str("the negative prompt of classifier-free guidance (default: the empty prompt)"),
+    lora: flag.str("a LoRA file (pytorch_lora_weights.safetensors, diffusers or peft keys) for an SD model", {
+      arg: "FILE",
+    }),
+    "lora-scale": flag.num("LoRA scale (diffusers' cross_attention_kwargs scale)", { default: 1 }),
     guidance: flag.num("classifier-free guidance scale (1 = off)", { default: 3, min: 1 }),
     seed: flag.int("seed of the first sample of --prompt (then seed + 1, ...)", { default: 0, min: 0 }),
     batch: flag.int("images per GPU batch", { default: 32, min: 1 }),
@@ -45,6 +59,7 @@ export const CLI = defineCli({
   examples: [
     'deno task sample --ckpt models/base-shapes-16 --prompt "a large red circle on the left, blue background" --n 16',
     "deno task sample --ckpt models/base-shapes-16 --prompts data/generated/shapes-eval/prompts.jsonl --out out/samples",
+    'deno task sample --ckpt ../shared/fixtures/tiny-sd --prompt "a photograph of an astronaut" --steps 10 --guidance 7.5',
   ],
 });
 
@@ -56,6 +71,7 @@ if (import.meta.main) {
     // Validated before the GPU and the model load, so a bad path fails in a second, not after sampling.
     await checkInput(host, f.ckpt, "--ckpt", "folder");
     if (f.prompts) await checkInput(host, f.prompts, "--prompts");
+    if (f.lora) await checkInput(host, f.lora, "--lora");
     const out = f.prompt
       ? await checkOutFile(host, f.out ?? "sample.png", "--out", IMAGE_EXTENSIONS)
       : await checkOutDir(host, f.out ?? "samples", "--out");
@@ -63,7 +79,11 @@ if (import.meta.main) {
     console.log(`adapter: ${ctx.label}`);
     const ckpt = await resolveCheckpoint(host, f.ckpt);
     if (ckpt !== f.ckpt) console.log(`checkpoint: ${ckpt}`);
-    const model = await TextToImage.load(ctx, ckpt, { allowNonFinite: f["allow-non-finite"] });
+    const model = await loadImageModel(ctx, ckpt, {
+      loraFile: f.lora,
+      loraScale: f["lora-scale"],
+      allowNonFinite: f["allow-non-finite"],
+    });
     const rows = f.prompts ? await loadPrompts(host, f.prompts) : null;
     const items = rows
       ? rows.map((r) => ({ text: r.text, seed: r.seed, meta: { ...r.attrs, heldout: r.heldout } }))
@@ -74,6 +94,8 @@ if (import.meta.main) {
       steps: f.steps,
       guidance: f.guidance,
       batch: f.batch,
+      kind: f.sampler as SamplerKind,
+      negative: f.negative,
       progress,
     });
     progress.finish();

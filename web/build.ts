@@ -57,11 +57,12 @@ export async function writeManifest(dir: string, models: SiteModel[]): Promise<S
   return site;
 }
 
-/** node:path goes to the browser shim; sharp (and the Deno host) may not be reached at all. */
+/** node:path and node:crypto go to the browser shims; sharp (and the Deno host) may not be reached at all. */
 const browserOnly: esbuild.Plugin = {
   name: "seppo-browser",
   setup(b) {
     b.onResolve({ filter: /^node:path$/ }, () => ({ path: rootPath("web/node_path.ts") }));
+    b.onResolve({ filter: /^node:crypto$/ }, () => ({ path: rootPath("web/node_crypto.ts") }));
     b.onResolve({ filter: /^sharp$|\/host\/deno[^/]*\.ts$/ }, (a) => ({
       errors: [{ text: `${a.path} must not enter the browser bundle (imported by ${a.importer})` }],
     }));

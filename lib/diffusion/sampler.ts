@@ -6,7 +6,7 @@ import { accumulate, scale } from "../ops/scale.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { noiseFor } from "./noise.ts";
 import type { NoiseSchedule } from "./schedule.ts";
-import { applyStep, type SamplerKind, stepPlan } from "./steps.ts";
+import { applyStep, eulerPlan, type SamplerKind, stepPlan } from "./steps.ts";
 
 /** Predicts epsilon: x [B, C, H, W] at timestep t -> [B, C, H, W]. */
 export type EpsFn = (x: Tensor, t: number) => Tensor;
@@ -25,11 +25,17 @@ export interface SampleOptions {
   shape: readonly number[];
   /** Called after each step (for progress bars); must not read back if speed matters. */
   onStep?: (i: number, t: number) => void;
+  /** Take eps from the clipped x0 (default: true for v_prediction models, false for epsilon ones). */
+  clippedEps?: boolean;
+  /** x_T [B, ...shape] instead of seeded noise (diffusers' latents=); not disposed here. */
+  init?: Tensor;
+  /** Called with x after each step (tests compare every step with diffusers'); must not keep x. */
+  onLatents?: (i: number, x: Tensor) => void | Promise<void>;
 }
 
 /**
- * Runs the reverse process from x_T ~ N(0, I). Example i draws its start noise from stream
- * (seeds[i], offset 0) and the noise of step k from offset (k + 1) * numel(shape).
+ * Runs the reverse process from x_T ~ N(0, I) (times Euler's init_noise_sigma). Example i draws its
+ * start noise from stream (seeds[i], offset 0) and the noise of step k from offset (k + 1) * numel(shape).
  * Returns x_0 [B, ...shape] (persistent to the caller's scope; dispose it when done).
  */
 export async function sample(
@@ -40,21 +46,38 @@ export async function sample(
 ): Promise<Tensor> {
   const plan = stepPlan(o.kind, schedule, o.steps, o.eta ?? 0);
   const per = o.shape.reduce((a, b) => a * b, 1);
-  const clip = schedule.config.clip_sample ? schedule.config.clip_sample_range : 0;
-  let x = ctx.noGrad(() => noiseFor(ctx, o.seeds, o.shape, 0));
+  // Euler never clips its x0 estimate (diffusers' EulerDiscreteScheduler has no clip_sample).
+  const clip = schedule.config.clip_sample && o.kind !== "euler" ? schedule.config.clip_sample_range : 0;
+  // A v model's eps estimate carries classifier-free guidance's exaggeration of x0 with the opposite
+  // sign; next to a clipped x0 that inverts colours (measured on the taste base: a blue background came
+  // out orange at guidance 3). So a v model with clipping takes eps from the clipped x0 (diffusers'
+  // use_clipped_model_output); the option overrides it.
+  const clippedEps = o.clippedEps ?? schedule.config.prediction_type === "v_prediction";
+  const initSigma = o.kind === "euler" ? eulerPlan(schedule, o.steps).initSigma : 1;
+  if (o.init && (o.init.shape[0] !== o.seeds.length || o.init.size !== o.seeds.length * per)) {
+    throw new Error(`sample: init ${o.init.describe()} is not [${o.seeds.length}, ${o.shape.join(", ")}]`);
+  }
+  let x = ctx.noGrad(() => {
+    const x0 = o.init ? scale(ctx, o.init, 1) : noiseFor(ctx, o.seeds, o.shape, 0);
+    if (initSigma === 1) return x0;
+    const s = scale(ctx, x0, initSigma);
+    x0.dispose();
+    return s;
+  });
   for (let k = 0; k < plan.length; k++) {
     const c = plan[k];
     const next = await ctx.scope(() =>
       ctx.noGrad(() => {
-        const e = eps(x, c.t);
+        const e = eps(c.inScale === 1 ? x : scale(ctx, x, c.inScale), c.t);
         const noise = c.std > 0 ? noiseFor(ctx, o.seeds, o.shape, (k + 1) * per) : null;
-        return applyStep(ctx, c, x, e, noise, clip);
+        return applyStep(ctx, c, x, e, noise, clip, clippedEps);
       })
     );
     x.dispose();
     x = next;
     ctx.flush();
     o.onStep?.(k, c.t);
+    await o.onLatents?.(k, x);
   }
   return x;
 }
@@ -124,6 +147,11 @@ export interface PromptSampleOptions {
   eta?: number;
   guidance?: number;
   onStep?: (i: number, t: number) => void;
+  /** The unconditional prompts of CFG, one per prompt (default: "" for each, as diffusers). */
+  negative?: readonly string[];
+  /** Start from these x_T [B, ...shape] instead of seeded noise. */
+  init?: Tensor;
+  onLatents?: (i: number, x: Tensor) => void | Promise<void>;
 }
 
 /**
@@ -144,11 +172,14 @@ export async function samplePrompts(
   if (prompts.length !== seeds.length) {
     throw new Error(`generate: ${prompts.length} prompts, ${seeds.length} seeds`);
   }
+  if (o.negative && o.negative.length !== prompts.length) {
+    throw new Error(`generate: ${o.negative.length} negative prompts for ${prompts.length} prompts`);
+  }
   const g = o.guidance ?? 1;
   return await ctx.scope(async () => {
     const { cond, uncond } = ctx.noGrad(() => ({
       cond: encode(prompts),
-      uncond: g === 1 ? null : encode(prompts.map(() => "")),
+      uncond: g === 1 ? null : encode(o.negative ?? prompts.map(() => "")),
     }));
     const cfg = guided(
       ctx,
@@ -167,6 +198,8 @@ export async function samplePrompts(
         seeds,
         shape,
         onStep: o.onStep,
+        init: o.init,
+        onLatents: o.onLatents,
       });
     } finally {
       cfg.dispose();

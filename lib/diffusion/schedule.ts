@@ -48,6 +48,18 @@ export const DEFAULT_SCHEDULER: SchedulerConfig = {
   rescale_betas_zero_snr: false,
 };
 
+// Keys of diffusers' scheduler configs that would change the noise schedule or the step, accepted
+// only at the value this implementation has. Other keys (another scheduler class's own settings, such
+// as PNDM's skip_prk_steps in SD-1.5's file) are ignored: the folder's scheduler class is replaced
+// by the sampler chosen here, which keeps the training schedule.
+const SCHEDULE_FIXED: Record<string, unknown> = {
+  trained_betas: null,
+  thresholding: false,
+  use_karras_sigmas: false,
+  use_exponential_sigmas: false,
+  use_beta_sigmas: false,
+};
+
 /** Merges a partial config (e.g. a parsed scheduler_config.json) over the defaults and validates it. */
 export function schedulerConfig(
   partial: Partial<SchedulerConfig> = {},
@@ -55,7 +67,14 @@ export function schedulerConfig(
 ): SchedulerConfig {
   const known = new Set(Object.keys(DEFAULT_SCHEDULER));
   const picked: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(partial)) if (known.has(k) && v !== undefined) picked[k] = v;
+  for (const [k, v] of Object.entries(partial)) {
+    if (k in SCHEDULE_FIXED && v !== undefined && JSON.stringify(v) !== JSON.stringify(SCHEDULE_FIXED[k])) {
+      throw new Error(
+        `${where}: ${k} = ${JSON.stringify(v)} is not supported (only ${JSON.stringify(SCHEDULE_FIXED[k])})`,
+      );
+    }
+    if (known.has(k) && v !== undefined) picked[k] = v;
+  }
   const c = { ...DEFAULT_SCHEDULER, ...picked } as SchedulerConfig;
   validateScheduler(c, where);
   return c;
@@ -94,6 +113,34 @@ export function validateScheduler(c: SchedulerConfig, where = "scheduler config"
       "needs prediction_type v_prediction (an epsilon model cannot give x0 at zero SNR)",
     );
   }
+}
+
+/**
+ * scheduler/scheduler_config.json as diffusers 0.30's DDIMScheduler writes it (every key), plus
+ * variance_type when it is not DDPM's default (diffusers' DDIMScheduler ignores it, DDPMScheduler
+ * reads it).
+ */
+export function ddimSchedulerConfigJson(c: SchedulerConfig): Record<string, unknown> {
+  return {
+    _class_name: "DDIMScheduler",
+    _diffusers_version: "0.30.3",
+    beta_end: c.beta_end,
+    beta_schedule: c.beta_schedule,
+    beta_start: c.beta_start,
+    clip_sample: c.clip_sample,
+    clip_sample_range: c.clip_sample_range,
+    dynamic_thresholding_ratio: 0.995,
+    num_train_timesteps: c.num_train_timesteps,
+    prediction_type: c.prediction_type,
+    rescale_betas_zero_snr: c.rescale_betas_zero_snr,
+    sample_max_value: 1.0,
+    set_alpha_to_one: c.set_alpha_to_one,
+    steps_offset: c.steps_offset,
+    thresholding: false,
+    timestep_spacing: c.timestep_spacing,
+    trained_betas: null,
+    ...(c.variance_type === "fixed_small" ? {} : { variance_type: c.variance_type }),
+  };
 }
 
 /** diffusers' np.linspace(a, b, n) in float64. */

@@ -6,7 +6,7 @@ import type { GpuContext } from "../gpu/context.ts";
 import type { PromptRow } from "../data/metadata.ts";
 import { contactSheet, writeImage } from "../io/images.ts";
 import { writeJsonAtomic } from "../io/atomic.ts";
-import { TextToImage } from "../nn/pipeline.ts";
+import { type ImageModel, loadImageModel, pixelSize } from "../nn/bundle.ts";
 import { Progress } from "../util/progress.ts";
 import { Rng } from "../util/rng.ts";
 import type { SceneAttrs } from "../world/attrs.ts";
@@ -70,12 +70,12 @@ export function evalItems(
 /** Generates and scores one model on the eval items; writes its samples when asked. */
 export async function scoreModel(
   ctx: GpuContext,
-  ckpt: string | TextToImage,
+  ckpt: string | ImageModel,
   prompts: PromptRow[],
   o: EvalImageOptions,
   samplesDir: string | null,
 ) {
-  const model = typeof ckpt === "string" ? await TextToImage.load(ctx, ckpt) : ckpt;
+  const model = typeof ckpt === "string" ? await loadImageModel(ctx, ckpt) : ckpt;
   const items = evalItems(prompts, o.seeds);
   const progress = (o.progress ?? !!o.log)
     ? new Progress(ctx.host, `  sampling ${typeof ckpt === "string" ? ckpt : "model"}`, items.length, {
@@ -89,7 +89,7 @@ export async function scoreModel(
     progress,
   });
   progress?.finish();
-  const size = model.unet.config.sample_size;
+  const size = images[0]?.width ?? pixelSize(model);
   if (typeof ckpt === "string") model.dispose();
   const s: ModelScores = {
     ckpt: typeof ckpt === "string" ? ckpt : "(in memory)",

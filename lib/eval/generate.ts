@@ -3,7 +3,8 @@
 import type { GpuContext } from "../gpu/context.ts";
 import { writeImage } from "../io/images.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
-import type { TextToImage } from "../nn/pipeline.ts";
+import { generatePixels, type ImageModel, pixelSize } from "../nn/bundle.ts";
+import type { SamplerKind } from "../diffusion/steps.ts";
 import { planarToImages } from "../train/images.ts";
 import type { RgbImage } from "../io/images.ts";
 import type { Progress } from "../util/progress.ts";
@@ -20,6 +21,10 @@ export interface GenOptions {
   steps: number;
   guidance: number;
   batch: number;
+  /** Sampler (default DDIM). */
+  kind?: SamplerKind;
+  /** The CFG negative prompt for every item (default ""). */
+  negative?: string;
   onBatch?: (done: number, total: number) => void;
   /** Advanced by one per image, in fractions after every sampling step (rate and ETA mid-batch). */
   progress?: Progress;
@@ -28,18 +33,20 @@ export interface GenOptions {
 /** Images for `items` (one per item), in order. Deterministic per (text, seed), whatever the batch. */
 export async function generateImages(
   ctx: GpuContext,
-  model: TextToImage,
+  model: ImageModel,
   items: GenItem[],
   o: GenOptions,
 ): Promise<RgbImage[]> {
   const out: RgbImage[] = [];
-  const size = model.unet.config.sample_size;
+  const size = pixelSize(model);
   for (let i = 0; i < items.length; i += o.batch) {
     const part = items.slice(i, i + o.batch);
     let ticked = 0;
-    const x = await model.generate(ctx, part.map((p) => p.text), part.map((p) => p.seed >>> 0), {
+    const x = await generatePixels(ctx, model, part.map((p) => p.text), part.map((p) => p.seed >>> 0), {
       steps: o.steps,
       guidance: o.guidance,
+      kind: o.kind,
+      negative: o.negative === undefined ? undefined : part.map(() => o.negative!),
       onStep: o.progress && (() => {
         const n = Math.min(part.length / o.steps, part.length - ticked);
         ticked += n;

@@ -32,6 +32,10 @@ async function writeFile(path: string, data: Uint8Array | string, o: WriteOption
 
 const fs: HostFs = {
   readFile: (p) => Deno.readFile(p),
+  async *readChunks(p) {
+    const f = await Deno.open(p);
+    yield* f.readable; // the stream closes the file when it ends or the reader stops
+  },
   readTextFile: (p) => Deno.readTextFile(p),
   readTextFileSync: (p) => Deno.readTextFileSync(p),
   writeFile,

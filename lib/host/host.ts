@@ -38,6 +38,8 @@ export interface WriteOptions {
 
 export interface HostFs {
   readFile(path: string): Promise<Uint8Array>;
+  /** A file in chunks, for hashing large files without holding them whole. */
+  readChunks(path: string): AsyncIterable<Uint8Array>;
   readTextFile(path: string): Promise<string>;
   /** Sync read, for the few callers that cannot await (YAML configs read during flag parsing). */
   readTextFileSync(path: string): string;

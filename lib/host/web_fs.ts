@@ -101,6 +101,10 @@ export class WebFs implements HostFs {
     return new Uint8Array(await res.arrayBuffer());
   }
 
+  async *readChunks(path: string): AsyncIterable<Uint8Array> {
+    yield await this.readFile(path);
+  }
+
   async readTextFile(path: string): Promise<string> {
     return new TextDecoder().decode(await this.readFile(path));
   }

@@ -22,6 +22,8 @@ export interface StInput {
   name: string;
   shape: number[];
   data: Float32Array;
+  /** Overrides the file's dtype for this tensor (e.g. exact F32 tables in an F16 checkpoint). */
+  writeAs?: "F32" | "F16";
 }
 
 export interface StWriteOptions {
@@ -43,6 +45,24 @@ const OTHER_DTYPES = (
   "BOOL U8 I8 I16 U16 I32 U32 I64 U64 F64 F8_E4M3 F8_E5M2 F8_E8M0 F4 F6_E2M3 F6_E3M2 C64"
 ).split(" ");
 const ENTRY_FIELDS = ["dtype", "shape", "data_offsets"];
+// Bytes per element of the other whole-byte dtypes: enough to check the layout of tensors that a
+// reader skips (e.g. transformers' int64 `position_ids` buffer in SD-1.5's text encoder).
+const OTHER_SIZES: Record<string, number> = {
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
+  F8_E8M0: 1,
+  I16: 2,
+  U16: 2,
+  I32: 4,
+  U32: 4,
+  I64: 8,
+  U64: 8,
+  F64: 8,
+  C64: 8,
+};
 
 // The typed-array views below assume the host byte order matches the file's (little-endian).
 const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
@@ -64,8 +84,17 @@ interface Entry {
   end: number;
 }
 
-/** Validates one header entry; `fail` prefixes the file and tensor name. */
-function checkEntry(name: string, raw: unknown, bufLen: number, fail: (m: string) => never): Entry {
+/**
+ * Validates one header entry; `fail` prefixes the file and tensor name. `skipped`: the tensor will
+ * not be decoded, so any whole-byte dtype is accepted (its layout is still checked).
+ */
+function checkEntry(
+  name: string,
+  raw: unknown,
+  bufLen: number,
+  fail: (m: string) => never,
+  skipped = false,
+): Entry {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     fail(`expected an object {dtype, shape, data_offsets}, got ${q(raw)}`);
   }
@@ -74,7 +103,8 @@ function checkEntry(name: string, raw: unknown, bufLen: number, fail: (m: string
   for (const f of Object.keys(e)) if (!ENTRY_FIELDS.includes(f)) fail(`unexpected field "${f}"`);
   const { dtype, shape, data_offsets: offs } = e;
   if (typeof dtype !== "string") fail(`dtype: expected a string, got ${q(dtype)}`);
-  if (!(dtype in SUPPORTED)) {
+  const bytesPer = SUPPORTED[dtype as StDtype] ?? (skipped ? OTHER_SIZES[dtype] : undefined);
+  if (bytesPer === undefined) {
     if (OTHER_DTYPES.includes(dtype)) fail(`dtype ${dtype} is not supported (use F32, F16 or BF16)`);
     fail(`unknown dtype ${q(dtype)} (supported: F32, F16, BF16)`);
   }
@@ -92,7 +122,7 @@ function checkEntry(name: string, raw: unknown, bufLen: number, fail: (m: string
   if (begin > end) fail(`data_offsets: begin ${begin} > end ${end}`);
   if (end > bufLen) fail(`data_offsets [${begin}, ${end}] past the end of the data buffer (${bufLen} bytes)`);
   const elems = shape.reduce((a: number, b: number) => a * b, 1);
-  const want = elems * SUPPORTED[dtype as StDtype];
+  const want = elems * bytesPer;
   if (want !== end - begin) {
     fail(
       `shape ${q(shape)} x ${dtype} needs ${want} bytes, data_offsets [${begin}, ${end}] hold ${end - begin}`,
@@ -152,10 +182,16 @@ function decode(bytes: Uint8Array, e: Entry): Float32Array {
   return e.dtype === "F16" ? f16ToF32(half) : bf16ToF32(half);
 }
 
+export interface StReadOptions {
+  /** Tensors to leave out (not decoded, any dtype; the file's layout is still checked). */
+  skip?: (name: string) => boolean;
+}
+
 /** Parses a whole safetensors file held in memory; `source` names it in errors. */
 export function parseSafetensors(
   bytes: Uint8Array,
   source: string,
+  opts: StReadOptions = {},
 ): { tensors: Map<string, StTensor>; metadata: Record<string, string> } {
   if (!LITTLE_ENDIAN) throw new SafetensorsError(`${source}: big-endian hosts are not supported`);
   const fail = (m: string): never => {
@@ -195,11 +231,15 @@ export function parseSafetensors(
   let metadata: Record<string, string> = {};
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
     if (name === METADATA) metadata = checkMetadata(raw, `${source}: ${METADATA}`);
-    else entries.push(checkEntry(name, raw, bufLen, (m) => fail(`tensor "${name}": ${m}`)));
+    else {
+      const skip = opts.skip?.(name) ?? false;
+      entries.push(checkEntry(name, raw, bufLen, (m) => fail(`tensor "${name}": ${m}`), skip));
+    }
   }
   checkCoverage(entries, bufLen, source);
   const tensors = new Map<string, StTensor>();
   for (const e of entries) {
+    if (opts.skip?.(e.name)) continue;
     tensors.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, data: decode(data, e) });
   }
   return { tensors, metadata };
@@ -209,8 +249,9 @@ export function parseSafetensors(
 export async function readSafetensors(
   host: Host,
   path: string,
+  opts: StReadOptions = {},
 ): Promise<{ tensors: Map<string, StTensor>; metadata: Record<string, string> }> {
-  return parseSafetensors(await host.fs.readFile(path), path);
+  return parseSafetensors(await host.fs.readFile(path), path, opts);
 }
 
 /** Validates the tensors to write; `source` names the destination in errors. */
@@ -258,17 +299,27 @@ export function encodeSafetensors(
   if (dtype !== "F32" && dtype !== "F16") {
     throw new SafetensorsError(`${source}: cannot write dtype ${q(dtype)} (use "F32" or "F16")`);
   }
-  const sorted = checkInputs(tensors, source);
+  const dtypeOf = (t: StInput) => t.writeAs ?? dtype;
+  for (const t of tensors) {
+    if (dtypeOf(t) !== "F32" && dtypeOf(t) !== "F16") {
+      throw new SafetensorsError(`${source}: tensor ${q(t.name)}: cannot write dtype ${q(t.writeAs)}`);
+    }
+  }
+  // As the reference writer: wider dtypes first (so every tensor stays aligned), then by name.
+  const byName = checkInputs(tensors, source);
+  const sorted = [
+    ...byName.filter((t) => dtypeOf(t) === "F32"),
+    ...byName.filter((t) => dtypeOf(t) === "F16"),
+  ];
   const metadata = checkMetadata(opts.metadata, `${source}: metadata`);
-  const size = SUPPORTED[dtype];
   // The header is built as text, not via an object: JSON.stringify would move integer-like names
   // ("0", "12") to the front, and the order in the file must match the data order.
   const parts: string[] = [];
   if (Object.keys(metadata).length > 0) parts.push(`${q(METADATA)}:${JSON.stringify(metadata)}`);
   let offset = 0;
   for (const t of sorted) {
-    const end = offset + t.data.length * size;
-    const entry = { dtype, shape: t.shape, data_offsets: [offset, end] };
+    const end = offset + t.data.length * SUPPORTED[dtypeOf(t)];
+    const entry = { dtype: dtypeOf(t), shape: t.shape, data_offsets: [offset, end] };
     parts.push(`${JSON.stringify(t.name)}:${JSON.stringify(entry)}`);
     offset = end;
   }
@@ -285,7 +336,7 @@ export function encodeSafetensors(
   out.set(header, 8);
   let pos = 8 + header.length;
   for (const t of sorted) {
-    const raw = dtype === "F32" ? t.data : toF16Checked(t, source);
+    const raw = dtypeOf(t) === "F32" ? t.data : toF16Checked(t, source);
     out.set(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength), pos);
     pos += raw.byteLength;
   }

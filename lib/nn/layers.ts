@@ -4,6 +4,7 @@ import { add } from "../ops/binary.ts";
 import { reshape } from "../ops/copy.ts";
 import { matmul } from "../ops/matmul.ts";
 import { groupNorm, layerNorm } from "../ops/norm.ts";
+import { scale } from "../ops/scale.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { fanInUniform, type Init, Module } from "./module.ts";
 
@@ -13,10 +14,24 @@ export interface LinearOptions {
   asConv1x1?: boolean;
 }
 
-/** y = x W^T + b. x: [..., in] -> [..., out]. weight: [out, in] (or [out, in, 1, 1]), bias: [out]. */
+/** A low-rank adapter on a Linear (lib/nn/lora.ts): y += scale * (x down^T) up^T. */
+export interface LinearLora {
+  /** [rank, in] */
+  down: Tensor;
+  /** [out, rank] */
+  up: Tensor;
+  scale: number;
+}
+
+/**
+ * y = x W^T + b (+ the LoRA term when one is attached). x: [..., in] -> [..., out].
+ * weight: [out, in] (or [out, in, 1, 1]), bias: [out].
+ */
 export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
+  /** Set and cleared by lib/nn/lora.ts; null: the plain layer. */
+  lora: LinearLora | null = null;
 
   constructor(
     init: Init,
@@ -41,7 +56,11 @@ export class Linear extends Module {
     // matmul wants rank >= 2; a [..., in] input is viewed as [rows, in] and back.
     const rows = x.size / D;
     const x2 = x.shape.length === 2 ? x : reshape(ctx, x, [rows, D]);
-    const y2 = matmul(ctx, x2, w, { transB: true });
+    let y2 = matmul(ctx, x2, w, { transB: true });
+    if (this.lora) {
+      const d = matmul(ctx, x2, this.lora.down, { transB: true }); // [rows, rank]
+      y2 = add(ctx, y2, scale(ctx, matmul(ctx, d, this.lora.up, { transB: true }), this.lora.scale));
+    }
     const y = this.bias ? add(ctx, y2, this.bias) : y2;
     return x.shape.length === 2 ? y : reshape(ctx, y, [...x.shape.slice(0, -1), this.outFeatures]);
   }

@@ -91,6 +91,11 @@ export class Module {
     for (const s of this.subs) s.collect(out);
   }
 
+  /** This module and every module under it, depth first in registration order. */
+  modules(): Module[] {
+    return [this, ...this.subs.flatMap((m) => m.modules())];
+  }
+
   /** Parameters as a list (for the optimizer). */
   paramList(): Tensor[] {
     return [...this.parameters().values()];

@@ -1,23 +1,22 @@
 // The text-to-image model as one bundle: word tokenizer, CLIP-like text encoder, UNet and noise
-// schedule, saved/loaded as a diffusers-style folder (unet/, text_encoder/, tokenizer/, scheduler/).
+// schedule, saved/loaded as a diffusers-style folder (lib/nn/folder.ts: unet/, text_encoder/,
+// tokenizer/, scheduler/). Pad-token masking in cross-attention is a model option (mask_pad_tokens in
+// model_index.json): on for the toy models, which were trained that way; off is what diffusers does.
 import type { GpuContext } from "../gpu/context.ts";
-import type { Host } from "../host/host.ts";
 import { addNoise, epsErrors, trainingTarget } from "../diffusion/noise.ts";
 import { type PromptSampleOptions, samplePrompts } from "../diffusion/sampler.ts";
 import { NoiseSchedule, type SchedulerConfig, schedulerConfig } from "../diffusion/schedule.ts";
-import {
-  assertFinite,
-  loadCheckpoint,
-  type LoadCheckpointOptions,
-  saveCheckpoint,
-} from "../io/checkpoint.ts";
+import { assertFinite, loadCheckpoint, type LoadCheckpointOptions } from "../io/checkpoint.ts";
 import { readSafetensors, type StTensor } from "../io/safetensors.ts";
+import { filled } from "../ops/copy.ts";
 import { type Tensor, tensor } from "../tensor/tensor.ts";
+import type { PromptTokenizer } from "./clip_tokenizer.ts";
+import { maskPadTokensOf, readWordTokenizer, saveBundle } from "./folder.ts";
 import { rootInit, type StateEntry } from "./module.ts";
 import { TextEncoder, type TextEncoderConfig } from "./text_encoder.ts";
-import { type TokenizerJson, WordTokenizer } from "./tokenizer.ts";
+import { BOS, EOS, PAD, WordTokenizer } from "./tokenizer.ts";
 import { UNet2DConditionModel } from "./unet.ts";
-import { type UNetConfig, unetConfig } from "./unet_config.ts";
+import { unet2dConfigJson, type UNetConfig, unetConfig } from "./unet_config.ts";
 
 export interface T2IOptions {
   unet?: Partial<UNetConfig>;
@@ -27,9 +26,11 @@ export interface T2IOptions {
   maxLength?: number;
   seed?: number;
   tokenizer?: WordTokenizer;
+  /** Cross-attention skips padding tokens (default true for the toy models). */
+  maskPadTokens?: boolean;
 }
 
-/** Encoded prompts: hidden [B, L, D] and the cross-attention key mask [B, L] (pad = 0). */
+/** Encoded prompts: hidden [B, L, D] and the cross-attention key mask [B, L] (pad = 0, or all 1s). */
 export interface Encoded {
   hidden: Tensor;
   mask: Tensor;
@@ -45,6 +46,8 @@ export class TextToImage {
     readonly textEncoder: TextEncoder,
     readonly unet: UNet2DConditionModel,
     scheduler: SchedulerConfig,
+    /** Cross-attention skips padding tokens; false attends to them, as diffusers' pipelines do. */
+    readonly maskPadTokens = true,
   ) {
     this.schedule = new NoiseSchedule(scheduler);
     if (textEncoder.config.hidden_size !== unet.config.cross_attention_dim) {
@@ -65,13 +68,16 @@ export class TextToImage {
       ...o.text,
       vocab_size: tok.size,
       max_position_embeddings: tok.maxLength,
+      bos_token_id: BOS,
+      eos_token_id: EOS,
+      pad_token_id: PAD,
     });
-    return new TextToImage(tok, text, unet, schedulerConfig(o.scheduler ?? {}));
+    return new TextToImage(tok, text, unet, schedulerConfig(o.scheduler ?? {}), o.maskPadTokens ?? true);
   }
 
   /** texts -> hidden states and key mask. Gradients reach the text encoder when it is trainable. */
   encode(ctx: GpuContext, texts: readonly string[]): Encoded {
-    return encodePrompts(ctx, this.tokenizer, this.textEncoder, texts);
+    return encodePrompts(ctx, this.tokenizer, this.textEncoder, texts, this.maskPadTokens);
   }
 
   /**
@@ -118,7 +124,7 @@ export class TextToImage {
       {
         pipelineClass: "SeppoTextToImagePipeline",
         unetClass: "UNet2DConditionModel",
-        unetConfig: { _class_name: "UNet2DConditionModel", ...this.unet.config },
+        unetConfig: unet2dConfigJson(this.unet.config),
       },
       extraFiles,
       dtype,
@@ -136,11 +142,11 @@ export class TextToImage {
     };
     const unetC = ck.components.unet, textC = ck.components.text_encoder;
     if (!unetC || !textC) throw new Error(`${dir}: needs unet/ and text_encoder/ components`);
-    const tok = WordTokenizer.fromJSON(
-      file("tokenizer/tokenizer.json") as TokenizerJson,
-      `${dir}/tokenizer/tokenizer.json`,
+    const tok = readWordTokenizer(ck.files, dir);
+    const unet = new UNet2DConditionModel(
+      rootInit(ctx, 0),
+      unetConfig(unetC.config, `${dir}/unet/config.json`),
     );
-    const unet = new UNet2DConditionModel(rootInit(ctx, 0), unetC.config);
     const text = new TextEncoder(rootInit(ctx, 0), textC.config);
     unet.loadStateDict(entries(unetC.tensors), true, `${dir}/unet/${unetC.weightsFile}`);
     text.loadStateDict(entries(textC.tensors), true, `${dir}/text_encoder/${textC.weightsFile}`);
@@ -148,7 +154,8 @@ export class TextToImage {
       file("scheduler/scheduler_config.json"),
       `${dir}/scheduler/scheduler_config.json`,
     );
-    return new TextToImage(tok, text, unet, sched);
+    const mask = maskPadTokensOf(ck.modelIndex, `${dir}/model_index.json`, true);
+    return new TextToImage(tok, text, unet, sched, mask);
   }
 
   /** Every parameter of both networks (for the optimizer during pretraining). */
@@ -162,59 +169,24 @@ export class TextToImage {
   }
 }
 
-/** texts -> hidden states [B, L, D] and the cross-attention key mask [B, L] (pad = 0): both bundles' encode(). */
+/**
+ * texts -> hidden states [B, L, D] and the cross-attention key mask [B, L]: the tokenizer's (pad = 0)
+ * with maskPads, else all 1s (every token attended, as diffusers does). Every bundle's encode().
+ */
 export function encodePrompts(
   ctx: GpuContext,
-  tokenizer: WordTokenizer,
+  tokenizer: PromptTokenizer,
   textEncoder: TextEncoder,
   texts: readonly string[],
+  maskPads = true,
+  clipSkip = 0,
 ): Encoded {
   const e = tokenizer.encode(texts);
+  const shape = [texts.length, tokenizer.maxLength];
   return {
-    hidden: textEncoder.forward(ctx, e.ids),
-    mask: tensor(ctx, e.mask, [texts.length, tokenizer.maxLength]),
+    hidden: textEncoder.encode(ctx, e.ids, { clipSkip }).hidden,
+    mask: maskPads ? tensor(ctx, e.mask, shape) : filled(ctx, shape, 1),
   };
-}
-
-/** What a bundle's save() writes: both networks, tokenizer and scheduler, as a diffusers-style folder. */
-export async function saveBundle(
-  host: Host,
-  dir: string,
-  b: {
-    unet: { stateDict(): Promise<Map<string, StateEntry>> };
-    textEncoder: TextEncoder;
-    tokenizer: WordTokenizer;
-    schedule: NoiseSchedule;
-  },
-  kind: { pipelineClass: string; unetClass: string; unetConfig: Record<string, unknown> },
-  extraFiles: Record<string, string | Uint8Array>,
-  dtype: "F32" | "F16",
-) {
-  const tensors = async (m: { stateDict(): Promise<Map<string, StateEntry>> }) =>
-    [...(await m.stateDict())].map(([name, e]) => ({ name, shape: [...e.shape], data: e.data }));
-  await saveCheckpoint(host, dir, {
-    modelIndex: {
-      _class_name: kind.pipelineClass,
-      unet: ["diffusers", kind.unetClass],
-      text_encoder: ["transformers", "CLIPTextModel"],
-      tokenizer: ["seppo", "WordTokenizer"],
-      scheduler: ["diffusers", "DDIMScheduler"],
-    },
-    components: {
-      unet: { config: kind.unetConfig, tensors: await tensors(b.unet) },
-      text_encoder: {
-        config: { architectures: ["CLIPTextModel"], ...b.textEncoder.config },
-        tensors: await tensors(b.textEncoder),
-      },
-    },
-    extraFiles: {
-      "tokenizer/tokenizer.json": JSON.stringify(b.tokenizer.toJSON(), null, 1) + "\n",
-      "scheduler/scheduler_config.json":
-        JSON.stringify({ _class_name: "DDIMScheduler", ...b.schedule.config }, null, 2) + "\n",
-      ...extraFiles,
-    },
-    dtype,
-  });
 }
 
 function entries(m: Map<string, StTensor>): Map<string, StateEntry> {

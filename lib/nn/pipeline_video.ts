@@ -1,6 +1,7 @@
 // The text-to-video model as one bundle, TextToImage's twin: word tokenizer, text encoder, a
 // UNetMotionModel and the noise schedule, saved as a diffusers-style folder whose unet/ holds the
-// spatial weights and the motion modules together (config _class_name UNetMotionModel, num_frames).
+// spatial weights and the motion modules together (config _class_name UNetMotionModel; the clip length
+// generate() produces is model_index.json's num_frames).
 // Clips are [B, F, C, H, W] in about [-1, 1].
 import type { GpuContext } from "../gpu/context.ts";
 import { addNoise, epsErrors, trainingTarget } from "../diffusion/noise.ts";
@@ -10,12 +11,14 @@ import { loadCheckpoint, type LoadCheckpointOptions } from "../io/checkpoint.ts"
 import type { StTensor } from "../io/safetensors.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { type Module, rootInit, type StateEntry } from "./module.ts";
-import { type Encoded, encodePrompts, type GenerateOptions, saveBundle, TextToImage } from "./pipeline.ts";
+import { maskPadTokensOf, readWordTokenizer, saveBundle } from "./folder.ts";
+import { type Encoded, encodePrompts, type GenerateOptions, TextToImage } from "./pipeline.ts";
 import { TextEncoder, type TextEncoderConfig } from "./text_encoder.ts";
-import { type TokenizerJson, WordTokenizer } from "./tokenizer.ts";
+import { BOS, EOS, PAD, WordTokenizer } from "./tokenizer.ts";
 import {
   diffusersMotionNames,
   motionConfigJson,
+  motionPositionBuffers,
   type MotionUNetConfig,
   motionUNetConfig,
   UNetMotionModel,
@@ -31,6 +34,8 @@ export interface T2VOptions {
   maxLength?: number;
   seed?: number;
   tokenizer?: WordTokenizer;
+  /** Cross-attention skips padding tokens (default true for the toy models). */
+  maskPadTokens?: boolean;
 }
 
 export const DEFAULT_FRAMES = 8;
@@ -45,6 +50,8 @@ export class TextToVideo {
     scheduler: SchedulerConfig,
     /** Clip length generate() produces. */
     readonly frames: number,
+    /** Cross-attention skips padding tokens; false attends to them, as diffusers' pipelines do. */
+    readonly maskPadTokens = true,
   ) {
     this.schedule = new NoiseSchedule(scheduler);
     if (textEncoder.config.hidden_size !== unet.config.cross_attention_dim) {
@@ -70,8 +77,18 @@ export class TextToVideo {
       ...o.text,
       vocab_size: tok.size,
       max_position_embeddings: tok.maxLength,
+      bos_token_id: BOS,
+      eos_token_id: EOS,
+      pad_token_id: PAD,
     });
-    return new TextToVideo(tok, text, unet, schedulerConfig(o.scheduler ?? {}), o.frames ?? DEFAULT_FRAMES);
+    return new TextToVideo(
+      tok,
+      text,
+      unet,
+      schedulerConfig(o.scheduler ?? {}),
+      o.frames ?? DEFAULT_FRAMES,
+      o.maskPadTokens ?? true,
+    );
   }
 
   /**
@@ -89,12 +106,12 @@ export class TextToVideo {
     copyParams(ctx, t2i.unet, unet.unet, "unet");
     const text = new TextEncoder(rootInit(ctx, 0), t2i.textEncoder.config);
     copyParams(ctx, t2i.textEncoder, text, "text_encoder");
-    return new TextToVideo(t2i.tokenizer, text, unet, { ...t2i.schedule.config }, frames);
+    return new TextToVideo(t2i.tokenizer, text, unet, { ...t2i.schedule.config }, frames, t2i.maskPadTokens);
   }
 
   /** texts -> hidden states [B, L, D] and key mask [B, L] (shared by a clip's frames). */
   encode(ctx: GpuContext, texts: readonly string[]): Encoded {
-    return encodePrompts(ctx, this.tokenizer, this.textEncoder, texts);
+    return encodePrompts(ctx, this.tokenizer, this.textEncoder, texts, this.maskPadTokens);
   }
 
   /**
@@ -144,7 +161,10 @@ export class TextToVideo {
       {
         pipelineClass: "SeppoTextToVideoPipeline",
         unetClass: "UNetMotionModel",
-        unetConfig: motionConfigJson(this.unet.config, this.frames),
+        unetConfig: motionConfigJson(this.unet.config),
+        indexKeys: { num_frames: this.frames },
+        // Exact F32 tables even in an F16 checkpoint: diffusers uses the stored values.
+        unetBuffers: motionPositionBuffers(this.unet).map((t) => ({ ...t, writeAs: "F32" as const })),
       },
       extraFiles,
       dtype,
@@ -180,10 +200,7 @@ export class TextToVideo {
       if (!f) throw new Error(`${dir}: missing ${rel}`);
       return JSON.parse(new TextDecoder().decode(f));
     };
-    const tok = WordTokenizer.fromJSON(
-      file("tokenizer/tokenizer.json") as TokenizerJson,
-      `${dir}/tokenizer/tokenizer.json`,
-    );
+    const tok = readWordTokenizer(ck.files, dir);
     const where = `${dir}/unet/config.json`;
     const unet = new UNetMotionModel(rootInit(ctx, 0), motionUNetConfig(unetC.config, where));
     const text = new TextEncoder(rootInit(ctx, 0), ck.components.text_encoder.config);
@@ -198,9 +215,12 @@ export class TextToVideo {
       file("scheduler/scheduler_config.json"),
       `${dir}/scheduler/scheduler_config.json`,
     );
-    const saved = unetC.config.num_frames;
+    // model_index.json's num_frames; folders written before kept it in unet/config.json.
+    const inIndex = ck.modelIndex.num_frames !== undefined;
+    const saved = inIndex ? ck.modelIndex.num_frames : unetC.config.num_frames;
     if (saved !== undefined && (typeof saved !== "number" || !Number.isInteger(saved))) {
-      throw new Error(`${where}: num_frames = ${JSON.stringify(saved)} must be an integer`);
+      const at = inIndex ? `${dir}/model_index.json` : where;
+      throw new Error(`${at}: num_frames = ${JSON.stringify(saved)} must be an integer`);
     }
     return new TextToVideo(
       tok,
@@ -208,6 +228,7 @@ export class TextToVideo {
       unet,
       sched,
       o.frames ?? (saved as number | undefined) ?? DEFAULT_FRAMES,
+      maskPadTokensOf(ck.modelIndex, `${dir}/model_index.json`, true),
     );
   }
 

@@ -25,8 +25,12 @@ export interface UNetConfig {
   cross_attention_dim: number;
   /** In SD-1.5 configs this is the number of heads (diffusers' historical naming). Int or per block. */
   attention_head_dim: number | number[];
-  /** When set, the number of heads (overrides attention_head_dim, as diffusers does). */
-  num_attention_heads: number | number[] | null;
+  /**
+   * Always null: diffusers 0.30's UNet2DConditionModel refuses any other value ("a naming issue",
+   * it says) and takes the heads from attention_head_dim. (UNetMotionModel's num_attention_heads is
+   * read by lib/nn/unet_motion.ts and stored here as attention_head_dim.)
+   */
+  num_attention_heads: null;
   use_linear_projection: boolean;
   transformer_layers_per_block: number;
   /**
@@ -120,9 +124,9 @@ export function unetConfig(raw: Record<string, unknown> = {}, where = "unet conf
   return c;
 }
 
-/** Heads per down block (diffusers: num_attention_heads or, failing that, attention_head_dim). */
+/** Heads per down block: attention_head_dim, one number or one per block (diffusers' SD-1.x naming). */
 export function headsPerBlock(c: UNetConfig): number[] {
-  const h = c.num_attention_heads ?? c.attention_head_dim;
+  const h = c.attention_head_dim;
   return Array.isArray(h) ? h : c.block_out_channels.map(() => h);
 }
 
@@ -172,8 +176,14 @@ export function validateUNet(c: UNetConfig, where = "unet config") {
       bad("norm_num_groups", `does not divide block_out_channels entry ${ch}`);
     }
   }
+  if (c.num_attention_heads !== null) {
+    bad(
+      "num_attention_heads",
+      "is refused by diffusers 0.30's UNet2DConditionModel; give the number of heads as attention_head_dim",
+    );
+  }
   const heads = headsPerBlock(c);
-  const key = c.num_attention_heads != null ? "num_attention_heads" : "attention_head_dim";
+  const key = "attention_head_dim";
   if (heads.length !== n) bad(key, `must be one number or ${n} numbers`);
   heads.forEach((h, i) => {
     if (!Number.isInteger(h) || h < 1 || c.block_out_channels[i] % h !== 0) {
@@ -194,4 +204,65 @@ export function validateUNet(c: UNetConfig, where = "unet config") {
   }
   const down = 2 ** (n - 1);
   if (c.sample_size % down !== 0) bad("sample_size", `must be divisible by ${down} (${n - 1} downsamplings)`);
+}
+
+// Every key of diffusers 0.30's UNet2DConditionModel config, at its default where this project has
+// no setting of its own (the modelled keys come from the config).
+const UNET2D_DEFAULTS: Record<string, unknown> = {
+  act_fn: "silu",
+  addition_embed_type: null,
+  addition_embed_type_num_heads: 64,
+  addition_time_embed_dim: null,
+  attention_head_dim: 8,
+  attention_type: "default",
+  block_out_channels: [320, 640, 1280, 1280],
+  center_input_sample: false,
+  class_embed_type: null,
+  class_embeddings_concat: false,
+  conv_in_kernel: 3,
+  conv_out_kernel: 3,
+  cross_attention_dim: 1280,
+  cross_attention_norm: null,
+  down_block_types: [],
+  downsample_padding: 1,
+  dropout: 0.0,
+  dual_cross_attention: false,
+  encoder_hid_dim: null,
+  encoder_hid_dim_type: null,
+  flip_sin_to_cos: true,
+  freq_shift: 0,
+  in_channels: 4,
+  layers_per_block: 2,
+  mid_block_only_cross_attention: null,
+  mid_block_scale_factor: 1,
+  mid_block_type: "UNetMidBlock2DCrossAttn",
+  norm_eps: 1e-5,
+  norm_num_groups: 32,
+  num_attention_heads: null,
+  num_class_embeds: null,
+  only_cross_attention: false,
+  out_channels: 4,
+  projection_class_embeddings_input_dim: null,
+  resnet_out_scale_factor: 1.0,
+  resnet_skip_time_act: false,
+  resnet_time_scale_shift: "default",
+  reverse_transformer_layers_per_block: null,
+  sample_size: null,
+  time_cond_proj_dim: null,
+  time_embedding_act_fn: null,
+  time_embedding_dim: null,
+  time_embedding_type: "positional",
+  timestep_post_act: null,
+  transformer_layers_per_block: 1,
+  up_block_types: [],
+  upcast_attention: false,
+  use_linear_projection: false,
+};
+
+/** The config.json diffusers' UNet2DConditionModel.from_pretrained reads: every key, sorted as it writes them. */
+export function unet2dConfigJson(c: UNetConfig): Record<string, unknown> {
+  const out: Record<string, unknown> = { _class_name: "UNet2DConditionModel", _diffusers_version: "0.30.3" };
+  const own = c as unknown as Record<string, unknown>;
+  for (const k of Object.keys(UNET2D_DEFAULTS).sort()) out[k] = k in own ? own[k] : UNET2D_DEFAULTS[k];
+  return out;
 }

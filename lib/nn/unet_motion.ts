@@ -9,7 +9,7 @@ import { timestepEmbedding } from "../ops/embedding.ts";
 import { silu } from "../ops/unary.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { type Init, Module, type StateEntry } from "./module.ts";
-import { MotionModule } from "./temporal.ts";
+import { MotionModule, sinusoidalPositions } from "./temporal.ts";
 import { UNet2DConditionModel } from "./unet.ts";
 import { headsPerBlock, type UNetConfig, unetConfig } from "./unet_config.ts";
 
@@ -48,10 +48,16 @@ const MOTION_FIXED: Record<string, unknown> = {
   mid_block_layers: 1,
 };
 
+// UNetMotionModel hard-codes its timestep embedding (Timesteps(C0, True, 0)): no config keys for it.
+const MOTION_TIME: Record<string, unknown> = { flip_sin_to_cos: true, freq_shift: 0 };
+
 /**
  * A UNetMotionModel config from a diffusers-style object: the motion keys, plus everything
- * UNet2DConditionModel accepts (motion block type names are mapped to the 2D ones). `num_frames`
- * (this project's key for the clip length a bundle generates) is ignored here.
+ * UNet2DConditionModel accepts (motion block type names are mapped to the 2D ones). Heads are
+ * diffusers' num_attention_heads (default 8, as UNetMotionModel has no attention_head_dim); configs
+ * this project wrote before 0.30-compatible folders (num_attention_heads null, attention_head_dim =
+ * heads) still load. Internally the heads live in attention_head_dim, as for the 2D UNet.
+ * `num_frames` (where folders before model_index.json held it kept the clip length) is ignored here.
  */
 export function motionUNetConfig(
   raw: Record<string, unknown> = {},
@@ -63,15 +69,19 @@ export function motionUNetConfig(
     Array.isArray(v) ? v.map((t) => BLOCK_NAMES[t] ?? t) : BLOCK_NAMES[v as string] ?? v;
   for (const [k, v] of Object.entries(raw)) {
     if (k in MOTION_DEFAULTS) (motion as unknown as Record<string, unknown>)[k] = v;
-    else if (k in MOTION_FIXED) {
-      if (JSON.stringify(v) !== JSON.stringify(MOTION_FIXED[k])) {
-        throw new Error(`${where}: ${k} = ${JSON.stringify(v)} is not supported (only ${MOTION_FIXED[k]})`);
+    else if (k in MOTION_FIXED || k in MOTION_TIME) {
+      const want = k in MOTION_FIXED ? MOTION_FIXED[k] : MOTION_TIME[k];
+      if (JSON.stringify(v) !== JSON.stringify(want)) {
+        throw new Error(
+          `${where}: ${k} = ${JSON.stringify(v)} is not supported (only ${JSON.stringify(want)})`,
+        );
       }
-    } else if (k === "num_frames") continue;
+    } else if (k === "num_frames" || k === "num_attention_heads" || k === "attention_head_dim") continue;
     else if (k.endsWith("_block_types") || k === "mid_block_type") spatial[k] = rename(v);
     else spatial[k] = v;
   }
-  const c = { ...unetConfig(spatial, where), ...motion };
+  const heads = raw.num_attention_heads ?? raw.attention_head_dim ?? 8;
+  const c = { ...unetConfig({ ...spatial, attention_head_dim: heads }, where), ...motion };
   validateMotion(c, where);
   return c;
 }
@@ -104,17 +114,87 @@ function validateMotion(c: MotionUNetConfig, where: string) {
   });
 }
 
-/** The config as diffusers' UNetMotionModel writes it (motion block names, _class_name). */
-export function motionConfigJson(c: MotionUNetConfig, frames: number): Record<string, unknown> {
+// Every key of diffusers 0.30's UNetMotionModel config (what from_unet2d writes), at its default where
+// this project has no setting of its own.
+const MOTION_JSON_DEFAULTS: Record<string, unknown> = {
+  act_fn: "silu",
+  addition_embed_type: null,
+  addition_time_embed_dim: null,
+  block_out_channels: [],
+  cross_attention_dim: 1280,
+  down_block_types: [],
+  downsample_padding: 1,
+  encoder_hid_dim: null,
+  encoder_hid_dim_type: null,
+  in_channels: 4,
+  layers_per_block: 2,
+  mid_block_layers: 1,
+  mid_block_scale_factor: 1,
+  motion_max_seq_length: 32,
+  motion_num_attention_heads: 8,
+  norm_eps: 1e-5,
+  norm_num_groups: 32,
+  num_attention_heads: 8,
+  out_channels: 4,
+  projection_class_embeddings_input_dim: null,
+  reverse_motion_num_attention_heads: null,
+  reverse_temporal_transformer_layers_per_block: null,
+  reverse_transformer_layers_per_block: null,
+  sample_size: null,
+  temporal_transformer_layers_per_block: 1,
+  temporal_transformer_layers_per_mid_block: 1,
+  time_cond_proj_dim: null,
+  transformer_layers_per_block: 1,
+  transformer_layers_per_mid_block: null,
+  up_block_types: [],
+  use_linear_projection: false,
+  use_motion_mid_block: true,
+};
+
+/**
+ * The config as diffusers' UNetMotionModel writes it (motion block names, heads as
+ * num_attention_heads, _class_name), plus, only when set, addition_embed_type "text" (which diffusers'
+ * UNetMotionModel does not build). The clip length a bundle generates is model_index.json's num_frames.
+ */
+export function motionConfigJson(c: MotionUNetConfig): Record<string, unknown> {
   const toMotion = Object.fromEntries(Object.entries(BLOCK_NAMES).map(([m, s]) => [s, m]));
-  return {
-    _class_name: "UNetMotionModel",
+  const own: Record<string, unknown> = {
     ...c,
+    num_attention_heads: c.attention_head_dim,
     down_block_types: c.down_block_types.map((t) => toMotion[t]),
     up_block_types: c.up_block_types.map((t) => toMotion[t]),
-    mid_block_type: toMotion[c.mid_block_type],
-    num_frames: frames,
   };
+  const out: Record<string, unknown> = { _class_name: "UNetMotionModel", _diffusers_version: "0.30.3" };
+  for (const k of Object.keys(MOTION_JSON_DEFAULTS).sort()) {
+    out[k] = k in own ? own[k] : MOTION_JSON_DEFAULTS[k];
+  }
+  if (c.addition_embed_type !== null) {
+    out.addition_embed_type = c.addition_embed_type;
+    out.addition_embed_type_num_heads = c.addition_embed_type_num_heads;
+  }
+  return out;
+}
+
+/**
+ * diffusers' persistent `pos_embed.pe` buffers ([1, motion_max_seq_length, C], one per motion
+ * module's transformer block), which its from_pretrained requires in a UNetMotionModel checkpoint.
+ */
+export function motionPositionBuffers(
+  u: UNetMotionModel,
+): { name: string; shape: number[]; data: Float32Array }[] {
+  const out: { name: string; shape: number[]; data: Float32Array }[] = [];
+  const all = [...u.downMotion.flat(), ...(u.midMotion ? [u.midMotion] : []), ...u.upMotion.flat()];
+  for (const m of all) {
+    m.blocks.forEach((_, i) => {
+      const L = u.config.motion_max_seq_length, C = m.channels;
+      out.push({
+        name: `${m.prefix}.transformer_blocks.${i}.pos_embed.pe`,
+        shape: [1, L, C],
+        data: sinusoidalPositions(L, C),
+      });
+    });
+  }
+  return out;
 }
 
 export class UNetMotionModel extends Module {

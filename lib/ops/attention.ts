@@ -8,8 +8,13 @@
 //   O = P V              [B*H, Lq, Dh]  -> merged back to [B, Lq, H*Dh]
 // Backward (P and the split heads are saved, so it costs 4 matmuls against the forward's 2):
 //   dV = P^T dO,  dP = dO V^T,  dS = P * (dP - rowsum(dP * P)) / sqrt(Dh),  dQ = dS K,  dK = dS^T Q
+// When S would exceed `budgetBytes` (default: the adapter's storage binding limit, at most 256 MiB;
+// e.g. SD-1.5's 4096-token self-attention at 64x64 latents is 64 MiB per head), the same math runs
+// in chunks of heads (or of query rows within one head): nothing of size [B*H, Lq, Lk] is kept, and
+// the backward recomputes each chunk's P instead of saving it (memory-efficient attention).
 import { empty, type Tensor } from "../tensor/tensor.ts";
-import { stridedCopy } from "./copy.ts";
+import { add } from "./binary.ts";
+import { concat, slice, stridedCopy } from "./copy.ts";
 import { matmul } from "./matmul.ts";
 import { softmaxBackwardRaw, type SoftmaxMask, softmaxRaw } from "./softmax.ts";
 import { type GpuContext, record, stridesOf } from "./util.ts";
@@ -19,6 +24,13 @@ export interface AttentionOptions {
   keyMask?: Tensor;
   /** Query i attends keys j <= i (top-left aligned, as torch's is_causal); for the text encoder. */
   causal?: boolean;
+  /** Largest score matrix (bytes) computed at once; larger problems run in chunks. */
+  budgetBytes?: number;
+}
+
+/** The score-matrix budget: the binding limit (a buffer bigger than it cannot be bound), capped. */
+export function attentionBudget(ctx: GpuContext, o: AttentionOptions = {}): number {
+  return o.budgetBytes ?? Math.min(256 * 2 ** 20, ctx.limits.maxStorageBufferBindingSize);
 }
 
 /**
@@ -57,6 +69,17 @@ export function attention(
     Lq,
   };
   const split = (x: Tensor, L: number) => splitHeads(ctx, x, B, L, heads, Dh);
+  if (B * heads * Lq * Lk * 4 > attentionBudget(ctx, opts)) {
+    return chunkedAttention(ctx, q, k, v, {
+      B,
+      Lq,
+      Lk,
+      H: heads,
+      Dh,
+      budget: attentionBudget(ctx, opts),
+      mask,
+    });
+  }
   const { qh, kh, vh, p, out } = ctx.noGrad(() => {
     const qh = split(q, Lq), kh = split(k, Lk), vh = split(v, Lk);
     const s = matmul(ctx, qh, kh, { transB: true }); // [B*H, Lq, Lk]
@@ -93,6 +116,177 @@ export function attention(
     h.dispose();
     return m;
   }
+}
+
+interface ChunkGeometry {
+  B: number;
+  Lq: number;
+  Lk: number;
+  H: number;
+  Dh: number;
+  budget: number;
+  mask: SoftmaxMask;
+}
+
+/**
+ * The chunks of a [B*H, Lq, Lk] score matrix that fit the budget: runs of heads with every query, or
+ * (when one head's scores do not fit) query rows of one head. With a key mask a chunk never spans two
+ * batch elements, so each chunk reads one contiguous block of mask rows.
+ */
+function chunksOf(g: ChunkGeometry): { z0: number; z1: number; q0: number; q1: number }[] {
+  const Z = g.B * g.H, perHead = g.Lq * g.Lk * 4;
+  const out: { z0: number; z1: number; q0: number; q1: number }[] = [];
+  let zc = Math.floor(g.budget / perHead);
+  if (zc >= 1) {
+    if (g.mask.keyMask) zc = zc >= g.H ? Math.floor(zc / g.H) * g.H : largestDivisorAtMost(g.H, zc);
+    for (let z0 = 0; z0 < Z; z0 += zc) out.push({ z0, z1: Math.min(Z, z0 + zc), q0: 0, q1: g.Lq });
+    return out;
+  }
+  const qc = Math.max(1, Math.floor(g.budget / (g.Lk * 4)));
+  for (let z = 0; z < Z; z++) {
+    for (let q0 = 0; q0 < g.Lq; q0 += qc) out.push({ z0: z, z1: z + 1, q0, q1: Math.min(g.Lq, q0 + qc) });
+  }
+  return out;
+}
+
+function largestDivisorAtMost(n: number, m: number): number {
+  for (let d = Math.min(n, m); d > 1; d--) if (n % d === 0) return d;
+  return 1;
+}
+
+/** The mask of one chunk: the key-mask rows of its batch elements, rows counted within the chunk. */
+function chunkMask(ctx: GpuContext, g: ChunkGeometry, c: { z0: number; z1: number; q0: number; q1: number }) {
+  const m = g.mask;
+  if (!m.keyMask) return { mask: { scale: m.scale } as SoftmaxMask, rows: null };
+  const b0 = Math.floor(c.z0 / g.H), b1 = Math.floor((c.z1 - 1) / g.H) + 1;
+  const view = m.keyMask.view([g.B, g.Lk]);
+  const rows = slice(ctx, view, 0, b0, b1);
+  view.dispose();
+  const zc = c.z1 - c.z0, qc = c.q1 - c.q0;
+  const rowsPerBatch = zc >= g.H ? g.H * qc : zc * qc; // whole batch elements, or a part of one
+  return { mask: { scale: m.scale, keyMask: rows, rowsPerBatch } as SoftmaxMask, rows };
+}
+
+/**
+ * attention() for problems whose scores exceed the budget: per chunk S = Q K^T, P = softmax, O = P V,
+ * assembled into [B, Lq, H*Dh]; the backward recomputes each chunk's P (nothing big is saved).
+ */
+function chunkedAttention(
+  ctx: GpuContext,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  g: ChunkGeometry,
+): Tensor {
+  if (g.mask.causal) {
+    throw new Error(`attention: causal attention of ${g.Lq}x${g.Lk} exceeds the chunk budget`);
+  }
+  const { B, Lq, Lk, H, Dh } = g;
+  const chunks = chunksOf(g);
+  // [Z, L, Dh] inputs of chunk c: heads z0..z1, queries q0..q1.
+  const part = (x: Tensor, c: { z0: number; z1: number }, rows?: [number, number]) => {
+    const zs = slice(ctx, x, 0, c.z0, c.z1);
+    if (!rows || (rows[0] === 0 && rows[1] === x.shape[1])) return zs;
+    const r = slice(ctx, zs, 1, rows[0], rows[1]);
+    zs.dispose();
+    return r;
+  };
+  /** P of chunk c (softmax of the scaled, masked scores) [zc, qc, Lk]. */
+  const probs = (qh: Tensor, kh: Tensor, c: (typeof chunks)[number]) => {
+    const qc = part(qh, c, [c.q0, c.q1]), kc = part(kh, c);
+    const s = matmul(ctx, qc, kc, { transB: true });
+    const { mask, rows } = chunkMask(ctx, g, c);
+    const p = softmaxRaw(ctx, s, mask);
+    for (const t of [qc, kc, s]) t.dispose();
+    rows?.dispose();
+    return p;
+  };
+  /** Chunk results [zc, qc, Dh] (or [zc, Lk, Dh] summed over query chunks) -> [Z, L, Dh]. */
+  const assemble = (pieces: Tensor[], byQuery: boolean) => {
+    if (pieces.length === 1) return pieces[0];
+    let out: Tensor;
+    if (chunks[0].q1 - chunks[0].q0 === Lq || !byQuery) out = concat(ctx, pieces, 0);
+    else {
+      // Query chunks of one head at a time: join along the query axis, then the heads.
+      const perHead: Tensor[] = [];
+      for (let z = 0, i = 0; z < B * H; z++) {
+        const mine: Tensor[] = [];
+        while (i < chunks.length && chunks[i].z0 === z) mine.push(pieces[i++]);
+        perHead.push(mine.length === 1 ? mine[0] : concat(ctx, mine, 1));
+        if (mine.length > 1) { for (const t of mine) t.dispose(); }
+      }
+      out = concat(ctx, perHead, 0);
+      for (const t of perHead) t.dispose();
+      return out;
+    }
+    for (const t of pieces) t.dispose();
+    return out;
+  };
+  const split = (x: Tensor, L: number) => splitHeads(ctx, x, B, L, H, Dh);
+  const { qh, kh, vh, out } = ctx.noGrad(() => {
+    const qh = split(q, Lq), kh = split(k, Lk), vh = split(v, Lk);
+    const pieces = chunks.map((c) => {
+      const p = probs(qh, kh, c), vc = part(vh, c);
+      const o = matmul(ctx, p, vc); // [zc, qc, Dh]
+      p.dispose();
+      vc.dispose();
+      return o;
+    });
+    const oh = assemble(pieces, true);
+    const out = mergeHeads(ctx, oh, B, Lq, H, Dh);
+    if (oh !== out) oh.dispose();
+    return { qh, kh, vh, out };
+  });
+  const saved = [qh, kh, vh];
+  const y = record(ctx, "attention", [q, k, v], out, (gOut) => {
+    const go = split(gOut, Lq);
+    const gqs: Tensor[] = [], gks: Tensor[] = [], gvs: Tensor[] = [];
+    // dK, dV of a head sum over its query chunks.
+    const sumInto = (list: Tensor[], c: (typeof chunks)[number], t: Tensor) => {
+      if (c.q0 > 0) {
+        const prev = list.pop()!;
+        list.push(add(ctx, prev, t));
+        prev.dispose();
+        t.dispose();
+      } else list.push(t);
+    };
+    for (const c of chunks) {
+      const p = probs(qh, kh, c);
+      const goc = part(go, c, [c.q0, c.q1]);
+      if (v.requiresGrad) sumInto(gvs, c, matmul(ctx, p, goc, { transA: true })); // [zc, Lk, Dh]
+      if (q.requiresGrad || k.requiresGrad) {
+        const vc = part(vh, c);
+        const gp = matmul(ctx, goc, vc, { transB: true }); // [zc, qc, Lk]
+        const gs = softmaxBackwardRaw(ctx, p, gp, { scale: g.mask.scale });
+        for (const t of [vc, gp]) t.dispose();
+        if (q.requiresGrad) {
+          const kc = part(kh, c);
+          gqs.push(matmul(ctx, gs, kc));
+          kc.dispose();
+        }
+        if (k.requiresGrad) {
+          const qc = part(qh, c, [c.q0, c.q1]);
+          sumInto(gks, c, matmul(ctx, gs, qc, { transA: true }));
+          qc.dispose();
+        }
+        gs.dispose();
+      }
+      p.dispose();
+      goc.dispose();
+    }
+    go.dispose();
+    for (const t of saved) t.dispose();
+    const merged = (list: Tensor[], byQuery: boolean, L: number) => {
+      if (!list.length) return null;
+      const h = assemble(list, byQuery);
+      const m = mergeHeads(ctx, h, B, L, H, Dh);
+      if (m !== h) h.dispose();
+      return m;
+    };
+    return [merged(gqs, true, Lq), merged(gks, false, Lk), merged(gvs, false, Lk)];
+  });
+  if (!y.creator) { for (const t of saved) t.dispose(); }
+  return y;
 }
 
 /** [B, L, H*Dh] -> [B*H, L, Dh] (a view when H = 1). */

@@ -16,6 +16,8 @@ export const UNARY = {
   sigmoid: 6,
   relu: 7,
   square: 8,
+  /** x * sigmoid(1.702 x) (CLIP). */
+  quick_gelu: 9,
 } as const;
 export type UnaryOp = keyof typeof UNARY;
 
@@ -49,3 +51,4 @@ export const tanh = (ctx: GpuContext, x: Tensor): Tensor => unary(ctx, "tanh", x
 export const sigmoid = (ctx: GpuContext, x: Tensor): Tensor => unary(ctx, "sigmoid", x);
 export const relu = (ctx: GpuContext, x: Tensor): Tensor => unary(ctx, "relu", x);
 export const square = (ctx: GpuContext, x: Tensor): Tensor => unary(ctx, "square", x);
+export const quickGelu = (ctx: GpuContext, x: Tensor): Tensor => unary(ctx, "quick_gelu", x);

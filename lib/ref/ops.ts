@@ -35,6 +35,10 @@ export const UNARY_REF: Record<string, { f: (v: number) => number; df: (v: numbe
   sigmoid: { f: sig, df: (v) => sig(v) * (1 - sig(v)) },
   relu: { f: (v) => Math.max(v, 0), df: (v) => (v > 0 ? 1 : 0) },
   square: { f: (v) => v * v, df: (v) => 2 * v },
+  quick_gelu: {
+    f: (v) => v * sig(1.702 * v),
+    df: (v) => sig(1.702 * v) * (1 + 1.702 * v * (1 - sig(1.702 * v))),
+  },
 };
 
 export function unaryRef(op: string, x: Nd): Nd {

@@ -16,7 +16,15 @@ import { checkpointDir } from "../io/checkpoint.ts";
 import { bool, defineSchema, int, list, num, oneOf, type Schema, str } from "../io/config.ts";
 import { loadImageFolder, requireLosers } from "../data/imagefolder.ts";
 import type { MetadataRow } from "../data/metadata.ts";
-import { exampleShape, loadBundle, referenceModel } from "../nn/bundle.ts";
+import {
+  exampleShape,
+  generatePixels,
+  loadBundle,
+  pixelSize,
+  referenceModel,
+  toPixels,
+} from "../nn/bundle.ts";
+import { DEFAULT_LORA_TARGETS, loraFromConfig } from "../nn/lora.ts";
 import { TextToVideo } from "../nn/pipeline_video.ts";
 import { concat, filled, slice } from "../ops/copy.ts";
 import { type AafMode, preferenceLoss } from "../ops/preference_loss.ts";
@@ -33,6 +41,7 @@ export { emaDecayAt };
 import { checkF16Range } from "./guard.ts";
 import { samplePrompts, writeGrid } from "./images.ts";
 import { lrAt } from "./lr.ts";
+import { trainingExamples } from "./latent_data.ts";
 import { CheckpointPool, copyWeights, type RefStrategy, selectReference } from "./pool.ts";
 import {
   batchSchedule,
@@ -95,6 +104,11 @@ export interface TrainConfig {
     sample_prompts: string[];
   };
   save: { dtype: string; keep_all: boolean };
+  /**
+   * LoRA adapters on the UNet (latent models only): rank 0 trains the whole UNet; otherwise only the
+   * adapters train and the pool and reference share the frozen base (alpha 0 means alpha = rank).
+   */
+  lora: { rank: number; alpha: number; targets: string[] };
   out: string;
 }
 
@@ -133,6 +147,7 @@ export const TRAIN_DEFAULTS: TrainConfig = {
     sample_prompts: [],
   },
   save: { dtype: "F32", keep_all: false },
+  lora: { rank: 0, alpha: 0, targets: DEFAULT_LORA_TARGETS },
   out: "runs/seppo",
 };
 
@@ -175,6 +190,9 @@ export const TRAIN_SCHEMA: Schema<TrainConfig> = defineSchema(TRAIN_DEFAULTS, {
   "log.sample_prompts": list(str()),
   "save.dtype": oneOf("F16", "F32"),
   "save.keep_all": bool(),
+  "lora.rank": int({ min: 0 }),
+  "lora.alpha": num({ min: 0 }),
+  "lora.targets": list(str(), { minLength: 1 }),
   "out": str(),
 });
 
@@ -279,12 +297,12 @@ export async function train(
   }
   const data = await loadImageFolder(ctx.host, c.data.prefs, { size, frames: F || undefined });
   if (r.loser === "data") requireLosers(data, `method ${r.method}`);
-  const model = await loadBundle(ctx, c.base, F);
-  if (model.unet.config.sample_size !== size) {
-    throw new Error(
-      `data.size ${size} does not match ${c.base}'s unet sample_size ${model.unet.config.sample_size}`,
-    );
+  const model = await loadBundle(ctx, c.base, F, { lora: loraFromConfig(c.lora), seed: c.train.seed });
+  if (pixelSize(model) !== size) {
+    throw new Error(`data.size ${size} does not match ${c.base}'s image size ${pixelSize(model)}`);
   }
+  // Latent models train on VAE latents of the images (encoded once, cached beside the data).
+  const examples = await trainingExamples(ctx, model, data, say);
   model.textEncoder.setTrainable(false);
   // The policy's whole UNet: what the pool snapshots and the reference model receives.
   const policy = model.unet.parameters();
@@ -352,7 +370,7 @@ export async function train(
   const per = shape.reduce((a, b) => a * b, 1);
   // The data order depends on the examples per update only, so grad_accum k x batch b and 1 x (k b)
   // see the same examples.
-  const batchAt = batchSchedule(data, N, c.train.seed, c.data.prefs);
+  const batchAt = batchSchedule(examples, N, c.train.seed, c.data.prefs);
   let loadedEntry = -1; // pool entry id currently in the reference UNet
   const progress = o.quiet ? null : new Progress(ctx.host, `train ${r.method}`, c.train.steps);
   progress?.skip(start);
@@ -427,10 +445,12 @@ export async function train(
             eta: c.ref.eta,
           })).keep();
           if (aafRow) {
-            const px = await xl.read();
+            const pixels = toPixels(ctx, model, xl); // decoded for a latent model
+            const px = await pixels.read(), pp = px.length / B;
+            if (pixels !== xl) pixels.dispose();
             for (let i = 0; i < B; i++) {
               aafRow.quality.push(
-                o.judge!(px.subarray(i * per, (i + 1) * per), data.items[batch.indices[lo + i]]),
+                o.judge!(px.subarray(i * pp, (i + 1) * pp), data.items[batch.indices[lo + i]]),
               );
             }
           }
@@ -513,7 +533,7 @@ export async function train(
       if (c.log.sample_every > 0 && done % c.log.sample_every === 0) {
         await ctx.host.fs.mkdir(sampleDir, { recursive: true });
         await asEvaluated(async () => {
-          const imgs = await model.generate(ctx, gridPrompts, gridPrompts.map((_, i) => i), {
+          const imgs = await generatePixels(ctx, model, gridPrompts, gridPrompts.map((_, i) => i), {
             steps: c.log.sample_steps,
             guidance: c.log.sample_guidance,
           });

@@ -32,6 +32,8 @@ async function specs(): Promise<Record<string, Cli<Flags, unknown>>> {
     compare: "tasks/compare.ts",
     toy: "tasks/toy.ts",
     web: "tasks/web.ts",
+    "upgrade-folder": "tasks/upgrade_folder.ts",
+    "bench-sd15": "bench/sd15_forward.ts",
   };
   const out: Record<string, Cli<Flags, unknown>> = {};
   for (const [name, file] of Object.entries(files)) out[name] = (await import(`../../${file}`)).CLI;
@@ -60,7 +62,7 @@ const oneErrorLine = (stderr: string) => {
 
 Deno.test("--help: every task prints its purpose, usage, every flag and every config key, and an example", async () => {
   const names = taskNames();
-  assert.equal(names.length, 15, `tasks: ${names}`);
+  assert.equal(names.length, 17, `tasks: ${names}`);
   const known = await specs();
   const runs = await pooled(names, 4, (n) => runTask(n, ["--help"]));
   names.forEach((name, i) => {

@@ -18,6 +18,8 @@ export interface RefLoopOptions {
   eps: (x: Float64Array, t: number, example: number) => Float64Array;
   /** diffusers' prediction_type (default epsilon). */
   prediction?: "epsilon" | "v_prediction";
+  /** DDIM: diffusers' use_clipped_model_output (eps recomputed from the clipped x0). */
+  clippedEps?: boolean;
 }
 
 export function refLoop(o: RefLoopOptions): Float64Array[] {
@@ -46,7 +48,10 @@ export function refLoop(o: RefLoopOptions): Float64Array[] {
         const std = o.eta * Math.sqrt(variance);
         for (let i = 0; i < o.per; i++) {
           const x0 = clamp(x0Of(x[i], e[i], at));
-          const dir = Math.sqrt(1 - ap - std * std) * epsOf(x[i], e[i], at);
+          const eps = o.clippedEps && o.clip > 0
+            ? (x[i] - Math.sqrt(at) * x0) / Math.sqrt(bt)
+            : epsOf(x[i], e[i], at);
+          const dir = Math.sqrt(1 - ap - std * std) * eps;
           out[i] = Math.sqrt(ap) * x0 + dir + (o.eta > 0 ? std * noise[i] : 0);
         }
       } else {

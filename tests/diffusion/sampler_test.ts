@@ -98,6 +98,13 @@ const CASES: Case[] = [
     cfg: { prediction_type: "v_prediction", rescale_betas_zero_snr: true, timestep_spacing: "trailing" },
   },
   { kind: "ddpm", eta: 0, steps: 6, cfg: { prediction_type: "v_prediction", timestep_spacing: "trailing" } },
+  // clip_sample with v_prediction: eps from the clipped x0 (use_clipped_model_output), the default for v.
+  {
+    kind: "ddim",
+    eta: 0,
+    steps: 10,
+    cfg: { prediction_type: "v_prediction", clip_sample: true, clip_sample_range: 0.5 },
+  },
 ];
 
 for (const c of CASES) {
@@ -128,6 +135,7 @@ for (const c of CASES) {
       per: PER,
       eps: (x) => x.map((v) => 0.1 * v),
       prediction: s.config.prediction_type,
+      clippedEps: s.config.prediction_type === "v_prediction",
     });
     const flat = new Float64Array(2 * PER);
     want.forEach((w, b) => flat.set(w, b * PER));

@@ -67,7 +67,7 @@ Deno.test("eval-t2v end to end: image checkpoint -> video pretraining (2 updates
   equal(Number.isFinite(r.finalLoss), true);
   const cfg = JSON.parse(await Deno.readTextFile(join(tmp, "run/checkpoint-2/unet/config.json")));
   equal(cfg._class_name, "UNetMotionModel");
-  equal(cfg.num_frames, 2);
+  equal(JSON.parse(await Deno.readTextFile(join(tmp, "run/checkpoint-2/model_index.json"))).num_frames, 2);
 
   const out = join(tmp, "report");
   const res = await evalVideo(ctx, {

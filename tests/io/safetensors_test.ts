@@ -175,6 +175,31 @@ Deno.test("BF16 and mixed dtypes are read from hand-made bytes, including unalig
   assert.deepEqual([...tensors.get("c.full")!.data], [1.25]);
 });
 
+Deno.test("skip: an I64 buffer (transformers' position_ids) is left out, its layout still checked", () => {
+  const ids = new BigInt64Array([0n, 1n, 2n]);
+  const w = Float32Array.of(1.5, -2);
+  const data = new Uint8Array(24 + 8);
+  data.set(new Uint8Array(ids.buffer), 0);
+  data.set(bytesOf(w), 24);
+  const header = {
+    "text_model.embeddings.position_ids": { dtype: "I64", shape: [1, 3], data_offsets: [0, 24] },
+    "w": { dtype: "F32", shape: [2], data_offsets: [24, 32] },
+  };
+  const skip = (n: string) => n.endsWith("position_ids");
+  assert.throws(() => parseSafetensors(craft(header, data), "te.safetensors"), /dtype I64 is not supported/);
+  const { tensors } = parseSafetensors(craft(header, data), "te.safetensors", { skip });
+  assert.deepEqual([...tensors.keys()], ["w"]);
+  assert.deepEqual([...tensors.get("w")!.data], [1.5, -2]);
+  const bad = {
+    ...header,
+    "text_model.embeddings.position_ids": { dtype: "I64", shape: [1, 2], data_offsets: [0, 24] },
+  };
+  assert.throws(
+    () => parseSafetensors(craft(bad, data), "te.safetensors", { skip }),
+    /te.safetensors: tensor "text_model.embeddings.position_ids": shape \[1,2\] x I64 needs 16 bytes/,
+  );
+});
+
 Deno.test("metadata round trips; non-string metadata values are refused on write", () => {
   const meta = { format: "pt", config: JSON.stringify({ lr: 1e-4, name: "ünï" }), empty: "" };
   const t = [{ name: "w", shape: [2], data: Float32Array.of(1, 2) }];

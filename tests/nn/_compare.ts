@@ -15,6 +15,8 @@ export interface CompareOptions {
   /** Gradient tolerances (default 3x the forward ones). */
   gatol?: number;
   grtol?: number;
+  /** Only the parameters this selects are checked (a sub-network, e.g. the VAE's encoder). */
+  params?: (name: string) => boolean;
 }
 
 /** Parameters of a module read back as float64 arrays. */
@@ -42,7 +44,8 @@ export async function compareModule(
   const atol = o.atol ?? 1e-4, rtol = o.rtol ?? 1e-3;
   const gatol = o.gatol ?? 3 * atol, grtol = o.grtol ?? 3 * rtol;
   const T = new RefTape();
-  const P = new RefParams(T, await refValues(m));
+  const inScope = o.params ?? (() => true);
+  const P = new RefParams(T, new Map([...await refValues(m)].filter(([k]) => inScope(k))));
   const xr = inputs.map((x) => T.leaf(x));
   const yr = refFwd(P, xr);
   const unused = [...P.leaves.keys()].filter((k) => !P.used.has(k));
@@ -62,6 +65,7 @@ export async function compareModule(
       assertClose(await xs[i].grad!.read(), xr[i].g!.data, `${label} d input ${i}`, gatol, grtol);
     }
     for (const [name, p] of m.parameters()) {
+      if (!inScope(name)) continue;
       const want = P.leaves.get(name)!.g;
       if (!want) throw new Error(`${label}: reference has no gradient for ${name}`);
       if (!p.grad) throw new Error(`${label}: GPU has no gradient for ${name}`);

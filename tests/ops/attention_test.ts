@@ -44,12 +44,12 @@ interface Case {
   causal?: boolean;
 }
 
-async function checkAttention(c: Case, tol = { atol: 1e-5, rtol: 1e-4 }) {
+async function checkAttention(c: Case, tol = { atol: 1e-5, rtol: 1e-4 }, budgetBytes?: number) {
   const ctx = await gpu();
   const { B, Lq, Lk, H, Dh } = c;
   const label = `attention B=${B} Lq=${Lq} Lk=${Lk} H=${H} Dh=${Dh}${c.mask ? " mask" : ""}${
     c.causal ? " causal" : ""
-  }`;
+  }${budgetBytes ? ` budget ${budgetBytes}` : ""}`;
   const seed = B + 3 * Lq + 5 * Lk + 7 * H + 11 * Dh;
   const q = randNd([B, Lq, H * Dh], seed, -2, 2), k = randNd([B, Lk, H * Dh], seed + 1, -2, 2);
   const v = randNd([B, Lk, H * Dh], seed + 2);
@@ -60,7 +60,7 @@ async function checkAttention(c: Case, tol = { atol: 1e-5, rtol: 1e-4 }) {
   await ctx.scope(async () => {
     const [tq, tk, tv] = [upload(ctx, q, true), upload(ctx, k, true), upload(ctx, v, true)];
     const keyMask = c.mask ? upload(ctx, c.mask) : undefined;
-    const y = attention(ctx, tq, tk, tv, H, { keyMask, causal: c.causal });
+    const y = attention(ctx, tq, tk, tv, H, { keyMask, causal: c.causal, budgetBytes });
     const got = await y.read();
     if (got.some(Number.isNaN)) throw new Error(`${label}: NaN in output`);
     assertClose(got, want.data, `${label} forward`, tol.atol, tol.rtol);
@@ -129,4 +129,27 @@ Deno.test("attention and the norms release their saved tensors (no grad, and aft
   if (ctx.pool.inUse !== before) {
     throw new Error(`forward + backward leaked ${ctx.pool.inUse - before} bytes`);
   }
+});
+
+Deno.test("chunked attention (scores over the budget): heads or query rows at a time, masks, gradients", async () => {
+  const ctx = await gpu();
+  // budgets that force runs of heads (with and without a key mask) and query chunks within one head
+  const cases: [Case, number][] = [
+    [{ B: 2, Lq: 7, Lk: 5, H: 3, Dh: 5 }, 7 * 5 * 4 * 2], // 2 heads per chunk: chunks straddle batch rows
+    [{ B: 3, Lq: 6, Lk: 11, H: 2, Dh: 4, mask: makeMask(3, 11, 5, 0.6, [1]) }, 6 * 11 * 4 * 5], // 4 heads
+    [{ B: 2, Lq: 9, Lk: 4, H: 3, Dh: 3, mask: makeMask(2, 4, 8, 0.7) }, 9 * 4 * 4 * 2], // 1 head (3 has no divisor 2)
+    [{ B: 2, Lq: 33, Lk: 17, H: 2, Dh: 6, mask: makeMask(2, 17, 9, 0.8) }, 17 * 4 * 5], // 5 query rows at a time
+    [{ B: 1, Lq: 65, Lk: 64, H: 1, Dh: 7 }, 64 * 4 * 64], // single head, query chunks of 64 and 1
+  ];
+  for (const [c, budget] of cases) await checkAttention(c, { atol: 1e-5, rtol: 1e-4 }, budget);
+  printWorst();
+  await ctx.sync();
+  const before = ctx.pool.inUse;
+  const x = upload(ctx, randNd([2, 9, 6], 3), true);
+  const y = attention(ctx, x, x, x, 2, { budgetBytes: 9 * 9 * 4 });
+  const gy = upload(ctx, randNd([2, 9, 6], 4));
+  backward(ctx, y, { grad: gy });
+  for (const t of [x, y, gy]) t.dispose();
+  await ctx.sync();
+  if (ctx.pool.inUse !== before) throw new Error(`chunked attention leaked ${ctx.pool.inUse - before} bytes`);
 });

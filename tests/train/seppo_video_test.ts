@@ -69,7 +69,7 @@ Deno.test("train on clips: sft and seppo run on a lifted image base; checkpoints
       const ck = `${dir}/${method}/checkpoint-1`;
       const cfg = JSON.parse(await Deno.readTextFile(`${ck}/unet/config.json`));
       assert.equal(cfg._class_name, "UNetMotionModel", `${ck} is not a video checkpoint`);
-      assert.equal(cfg.num_frames, FRAMES);
+      assert.equal(JSON.parse(await Deno.readTextFile(`${ck}/model_index.json`)).num_frames, FRAMES);
       await assert.rejects(() => loadBundle(ctx, ck, 0), /UNetMotionModel, num_frames 3\) .*set data.frames/);
       const v = await TextToVideo.load(ctx, ck);
       assert.equal(v.frames, FRAMES);
