@@ -1,7 +1,8 @@
 // AdamW (decoupled weight decay, bias correction) and global gradient-norm clipping.
-// `clip` reads the per-parameter squared norms (written by reduce.wgsl, MODE 2) and stores
-// coef[0] = min(1, maxNorm / (norm + 1e-6)) and coef[1] = norm; `step` scales gradients by coef[0],
-// so clipping needs no readback.
+// `clip` reads the squared norms of the flat parameter groups (written by reduce.wgsl, MODE 2) and
+// stores coef[0] = min(1, maxNorm / (norm + 1e-6)) and coef[1] = norm; `step` (one dispatch per flat
+// group of parameters laid end to end, lib/train/adamw.ts) scales gradients by coef[0], so clipping
+// needs no readback.
 // Non-finite guard, also without a readback: `clip` checks the squared norms, the norm and a watched
 // buffer (the step's losses) for NaN/inf and sets coef[2] = 0 when any is; `step` is then a no-op
 // (weights and moments unchanged). coef[3..9] count what was skipped for the next logging readback
@@ -41,8 +42,8 @@ fn finite(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
 }
 
-// One invocation: the parameter count is small (hundreds) and the watched buffer is a few values
-// per example, far below the loop cap.
+// One invocation: the group count is small (one per 16M parameters) and the watched buffer is a few
+// values per example, far below the loop cap.
 @compute @workgroup_size(1)
 fn clip() {
   var total = 0.0;

@@ -5,8 +5,10 @@
 // the 8 SIMD lanes, which run along pixels) x 8 pixels of one image row (two vec4 accumulators per
 // channel, unrolled by hand: llvmpipe spills private arrays indexed in loops). Pixel loads are
 // masked gathers, so padding needs no copy. No shared memory (barriers are slow on llvmpipe).
-// The weight gradient is a GEMM over pixels: `im2col` lays the patches out as [B, P, Np] rows for
-// matmul.wgsl, which writes per-chunk partial sums, and `sum_parts` adds them up.
+// The forward's epilogue adds the bias, a per-(image, channel) bias and a residual (hasBias bits 1, 2,
+// 4), so a ResNet block's time-embedding and skip adds cost no pass of their own.
+// backward_weight is an implicit GEMM over output pixels too (tiles of 8 input channels at one tap),
+// split over pixel rows into partial sums that `sum_parts` adds up.
 override TM: u32 = 16u; // channels per invocation, 1..16
 override WX: u32 = 8u;
 override WY: u32 = 4u;
@@ -16,14 +18,16 @@ struct Params {
   cin: u32, h: u32, w: u32, cout: u32,
   ho: u32, wo: u32, kh: u32, kw: u32,
   stride: u32, pad: u32, tiles: u32, tilesRow: u32,
-  hasBias: u32, np: u32, total: u32, parts: u32,
-  b0: u32, q0: u32, q: u32, qp: u32,
+  hasBias: u32, total: u32, parts: u32, rows: u32,
+  nrows: u32, cblocks: u32, z0: u32, acc: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>; // x (forward, im2col), gy (backward_input)
-@group(0) @binding(2) var<storage, read> wt: array<f32>; // weights; partials for sum_parts
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(1) var<storage, read> src: array<f32>; // x (forward, backward_weight), gy (backward_input)
+@group(0) @binding(2) var<storage, read> wt: array<f32>; // weights; gy (backward_weight); partials (sum_parts)
+@group(0) @binding(3) var<storage, read> bias: array<f32>; // [Cout] (forward, hasBias bit 1)
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(5) var<storage, read> bias2: array<f32>; // [B, Cout] (forward, hasBias bit 2)
+@group(0) @binding(6) var<storage, read> res: array<f32>; // like dst (forward, hasBias bit 4)
 
 // acc += av * v (one channel of the 8-pixel tile).
 fn step(acc: mat2x4f, av: f32, v: mat2x4f) -> mat2x4f {
@@ -48,7 +52,7 @@ fn gather8(off: u32, start: i32, inc: i32, len: i32) -> mat2x4f {
 }
 
 fn put1(off: u32, i: u32, len: u32, v: f32) {
-  if (i < len) { dst[off + i] = v; }
+  if (i < len) { dst[off + i] = select(v, v + res[off + i], (p.hasBias & 4u) != 0u); }
 }
 
 // dst[off + start + inc * j] = t[j] + b for the j with start + inc * j < len.
@@ -63,7 +67,16 @@ fn scatter8(off: u32, start: u32, inc: u32, len: u32, t: mat2x4f, b: f32) {
   put1(off, start + 7u * inc, len, t[1].w + b);
 }
 
-// y[b, co, oh, ow] = bias[co] + sum_{ci, i, j} w[co, ci, i, j] * x[b, ci, oh*s + i - pad, ow*s + j - pad].
+// What the forward adds to channel co of image b: bias[co] (bit 1) and bias2[b, co] (bit 2, a
+// per-image shift: the ResNet block's time embedding); the residual (bit 4) is added in put1.
+fn biasOf(b: u32, co: u32) -> f32 {
+  var v = 0.0;
+  if ((p.hasBias & 1u) != 0u) { v += bias[co]; }
+  if ((p.hasBias & 2u) != 0u) { v += bias2[b * p.cout + co]; }
+  return v;
+}
+
+// y[b, co, oh, ow] = bias[co] + bias2[b, co] + res[b, co, oh, ow] + sum_{ci, i, j} w[co, ci, i, j] * x[b, ci, oh*s + i - pad, ow*s + j - pad].
 // Invocation: channels co0 .. co0 + TM - 1, pixels ow0 .. ow0 + 7 of row oh (tile t = oh * tilesRow + ow0 / 8).
 @compute @workgroup_size(WX, WY, 1)
 fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
@@ -142,29 +155,31 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid:
   }
   let yo = (b * p.cout + co0) * p.ho * p.wo + oh * p.wo;
   let plane = p.ho * p.wo;
-  scatter8(yo + 0u * plane, ow0, 1u, p.wo, c0, select(0.0, bias[co0 + 0u], p.hasBias == 1u));
-  if (TM > 1u && co0 + 1u < p.cout) { scatter8(yo + 1u * plane, ow0, 1u, p.wo, c1, select(0.0, bias[co0 + 1u], p.hasBias == 1u)); }
-  if (TM > 2u && co0 + 2u < p.cout) { scatter8(yo + 2u * plane, ow0, 1u, p.wo, c2, select(0.0, bias[co0 + 2u], p.hasBias == 1u)); }
-  if (TM > 3u && co0 + 3u < p.cout) { scatter8(yo + 3u * plane, ow0, 1u, p.wo, c3, select(0.0, bias[co0 + 3u], p.hasBias == 1u)); }
-  if (TM > 4u && co0 + 4u < p.cout) { scatter8(yo + 4u * plane, ow0, 1u, p.wo, c4, select(0.0, bias[co0 + 4u], p.hasBias == 1u)); }
-  if (TM > 5u && co0 + 5u < p.cout) { scatter8(yo + 5u * plane, ow0, 1u, p.wo, c5, select(0.0, bias[co0 + 5u], p.hasBias == 1u)); }
-  if (TM > 6u && co0 + 6u < p.cout) { scatter8(yo + 6u * plane, ow0, 1u, p.wo, c6, select(0.0, bias[co0 + 6u], p.hasBias == 1u)); }
-  if (TM > 7u && co0 + 7u < p.cout) { scatter8(yo + 7u * plane, ow0, 1u, p.wo, c7, select(0.0, bias[co0 + 7u], p.hasBias == 1u)); }
-  if (TM > 8u && co0 + 8u < p.cout) { scatter8(yo + 8u * plane, ow0, 1u, p.wo, c8, select(0.0, bias[co0 + 8u], p.hasBias == 1u)); }
-  if (TM > 9u && co0 + 9u < p.cout) { scatter8(yo + 9u * plane, ow0, 1u, p.wo, c9, select(0.0, bias[co0 + 9u], p.hasBias == 1u)); }
-  if (TM > 10u && co0 + 10u < p.cout) { scatter8(yo + 10u * plane, ow0, 1u, p.wo, c10, select(0.0, bias[co0 + 10u], p.hasBias == 1u)); }
-  if (TM > 11u && co0 + 11u < p.cout) { scatter8(yo + 11u * plane, ow0, 1u, p.wo, c11, select(0.0, bias[co0 + 11u], p.hasBias == 1u)); }
-  if (TM > 12u && co0 + 12u < p.cout) { scatter8(yo + 12u * plane, ow0, 1u, p.wo, c12, select(0.0, bias[co0 + 12u], p.hasBias == 1u)); }
-  if (TM > 13u && co0 + 13u < p.cout) { scatter8(yo + 13u * plane, ow0, 1u, p.wo, c13, select(0.0, bias[co0 + 13u], p.hasBias == 1u)); }
-  if (TM > 14u && co0 + 14u < p.cout) { scatter8(yo + 14u * plane, ow0, 1u, p.wo, c14, select(0.0, bias[co0 + 14u], p.hasBias == 1u)); }
-  if (TM > 15u && co0 + 15u < p.cout) { scatter8(yo + 15u * plane, ow0, 1u, p.wo, c15, select(0.0, bias[co0 + 15u], p.hasBias == 1u)); }
+  scatter8(yo + 0u * plane, ow0, 1u, p.wo, c0, biasOf(b, co0 + 0u));
+  if (TM > 1u && co0 + 1u < p.cout) { scatter8(yo + 1u * plane, ow0, 1u, p.wo, c1, biasOf(b, co0 + 1u)); }
+  if (TM > 2u && co0 + 2u < p.cout) { scatter8(yo + 2u * plane, ow0, 1u, p.wo, c2, biasOf(b, co0 + 2u)); }
+  if (TM > 3u && co0 + 3u < p.cout) { scatter8(yo + 3u * plane, ow0, 1u, p.wo, c3, biasOf(b, co0 + 3u)); }
+  if (TM > 4u && co0 + 4u < p.cout) { scatter8(yo + 4u * plane, ow0, 1u, p.wo, c4, biasOf(b, co0 + 4u)); }
+  if (TM > 5u && co0 + 5u < p.cout) { scatter8(yo + 5u * plane, ow0, 1u, p.wo, c5, biasOf(b, co0 + 5u)); }
+  if (TM > 6u && co0 + 6u < p.cout) { scatter8(yo + 6u * plane, ow0, 1u, p.wo, c6, biasOf(b, co0 + 6u)); }
+  if (TM > 7u && co0 + 7u < p.cout) { scatter8(yo + 7u * plane, ow0, 1u, p.wo, c7, biasOf(b, co0 + 7u)); }
+  if (TM > 8u && co0 + 8u < p.cout) { scatter8(yo + 8u * plane, ow0, 1u, p.wo, c8, biasOf(b, co0 + 8u)); }
+  if (TM > 9u && co0 + 9u < p.cout) { scatter8(yo + 9u * plane, ow0, 1u, p.wo, c9, biasOf(b, co0 + 9u)); }
+  if (TM > 10u && co0 + 10u < p.cout) { scatter8(yo + 10u * plane, ow0, 1u, p.wo, c10, biasOf(b, co0 + 10u)); }
+  if (TM > 11u && co0 + 11u < p.cout) { scatter8(yo + 11u * plane, ow0, 1u, p.wo, c11, biasOf(b, co0 + 11u)); }
+  if (TM > 12u && co0 + 12u < p.cout) { scatter8(yo + 12u * plane, ow0, 1u, p.wo, c12, biasOf(b, co0 + 12u)); }
+  if (TM > 13u && co0 + 13u < p.cout) { scatter8(yo + 13u * plane, ow0, 1u, p.wo, c13, biasOf(b, co0 + 13u)); }
+  if (TM > 14u && co0 + 14u < p.cout) { scatter8(yo + 14u * plane, ow0, 1u, p.wo, c14, biasOf(b, co0 + 14u)); }
+  if (TM > 15u && co0 + 15u < p.cout) { scatter8(yo + 15u * plane, ow0, 1u, p.wo, c15, biasOf(b, co0 + 15u)); }
 }
 
 // gx[b, ci, y, x] = sum_{co, i, j} w[co, ci, i, j] * gy[b, co, (y + pad - i) / s, (x + pad - j) / s]
 // over the (i, j) where both divisions are exact and land inside gy (exact for stride 2: no
-// atomics, no scatter). Invocation: channels ci0 .. ci0 + TM - 1 of row y, pixels x = r + s * (q0 + k),
-// k < 8, all of one parity r, so each (i, j) is either wholly valid or wholly skipped and the gy
-// reads are 8 consecutive pixels. Tile t = (y * s + r) * tilesRow + q0 / 8.
+// atomics, no scatter). Invocation: channels ci0 .. ci0 + TM - 1 of row y = ry + s * yq, pixels
+// x = rx + s * (q0 + k), k < 8, of one parity (ry, rx): the valid taps are then i = i0 + s * mi and
+// j = j0 + s * mj for every pixel (loops that step by s, no modulo), and the gy reads are 8 consecutive
+// pixels. Tile t = ((ry * s + rx) * ceil(H / s) + yq) * tilesRow + q0 / 8: the 8 lanes of a SIMD
+// group share the parity, so no lane runs taps another skips.
 @compute @workgroup_size(WX, WY, 1)
 fn backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let t = wid.x * WX + lid.x;
@@ -172,10 +187,18 @@ fn backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_i
   let b = wid.z;
   if (t >= p.tiles || ci0 >= p.cin) { return; }
   let s = p.stride;
+  let hq = (p.h + s - 1u) / s;
   let q0 = (t % p.tilesRow) * 8u;
-  let yr = t / p.tilesRow;
-  let y = yr / s;
-  let r = yr % s;
+  let yt = t / p.tilesRow; // (ry * s + rx) * hq + yq
+  let par = yt / hq;
+  let ry = par / s;
+  let rx = par % s;
+  let y = ry + s * (yt % hq);
+  if (y >= p.h) { return; }
+  let i0 = (ry + p.pad) % s;
+  let j0 = (rx + p.pad) % s;
+  let oy0 = i32((y + p.pad - i0) / s); // oy for tap i0 + s * mi is oy0 - mi
+  let ox0 = i32((rx + p.pad - j0) / s) + i32(q0); // first gy pixel for tap j0 + s * mj, minus mj
   let kk = p.kh * p.kw;
   let last = p.cin - 1u;
   let r0 = min(ci0 + 0u, last) * kk;
@@ -213,80 +236,194 @@ fn backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_i
   for (var co = 0u; co < p.cout; co++) {
     let gc = (b * p.cout + co) * p.ho * p.wo;
     let wc = co * p.cin * kk;
-    for (var i = 0u; i < p.kh; i++) {
-      let dy = i32(y + p.pad) - i32(i);
-      if (dy < 0 || dy % i32(s) != 0) { continue; }
-      let oy = u32(dy) / s;
-      if (oy >= p.ho) { continue; }
-      for (var j = 0u; j < p.kw; j++) {
-        let dx = i32(r + p.pad) - i32(j); // x + pad - j = dx + s * (q0 + k)
-        if (dx % i32(s) != 0) { continue; }
-        // dx is a multiple of s (maybe negative), so dx / s is exact
-        let v = gather8(gc + oy * p.wo, dx / i32(s) + i32(q0), 1, i32(p.wo));
-        let o = wc + i * p.kw + j;
-        c0 = step(c0, wt[r0 + o], v);
-        if (TM > 1u) { c1 = step(c1, wt[r1 + o], v); }
-        if (TM > 2u) { c2 = step(c2, wt[r2 + o], v); }
-        if (TM > 3u) { c3 = step(c3, wt[r3 + o], v); }
-        if (TM > 4u) { c4 = step(c4, wt[r4 + o], v); }
-        if (TM > 5u) { c5 = step(c5, wt[r5 + o], v); }
-        if (TM > 6u) { c6 = step(c6, wt[r6 + o], v); }
-        if (TM > 7u) { c7 = step(c7, wt[r7 + o], v); }
-        if (TM > 8u) { c8 = step(c8, wt[r8 + o], v); }
-        if (TM > 9u) { c9 = step(c9, wt[r9 + o], v); }
-        if (TM > 10u) { c10 = step(c10, wt[r10 + o], v); }
-        if (TM > 11u) { c11 = step(c11, wt[r11 + o], v); }
-        if (TM > 12u) { c12 = step(c12, wt[r12 + o], v); }
-        if (TM > 13u) { c13 = step(c13, wt[r13 + o], v); }
-        if (TM > 14u) { c14 = step(c14, wt[r14 + o], v); }
-        if (TM > 15u) { c15 = step(c15, wt[r15 + o], v); }
+    var oy = oy0;
+    for (var i = i0; i < p.kh; i += s) {
+      if (oy >= 0 && oy < i32(p.ho)) {
+        var ox = ox0;
+        for (var j = j0; j < p.kw; j += s) {
+          let v = gather8(gc + u32(oy) * p.wo, ox, 1, i32(p.wo));
+          let o = wc + i * p.kw + j;
+          c0 = step(c0, wt[r0 + o], v);
+          if (TM > 1u) { c1 = step(c1, wt[r1 + o], v); }
+          if (TM > 2u) { c2 = step(c2, wt[r2 + o], v); }
+          if (TM > 3u) { c3 = step(c3, wt[r3 + o], v); }
+          if (TM > 4u) { c4 = step(c4, wt[r4 + o], v); }
+          if (TM > 5u) { c5 = step(c5, wt[r5 + o], v); }
+          if (TM > 6u) { c6 = step(c6, wt[r6 + o], v); }
+          if (TM > 7u) { c7 = step(c7, wt[r7 + o], v); }
+          if (TM > 8u) { c8 = step(c8, wt[r8 + o], v); }
+          if (TM > 9u) { c9 = step(c9, wt[r9 + o], v); }
+          if (TM > 10u) { c10 = step(c10, wt[r10 + o], v); }
+          if (TM > 11u) { c11 = step(c11, wt[r11 + o], v); }
+          if (TM > 12u) { c12 = step(c12, wt[r12 + o], v); }
+          if (TM > 13u) { c13 = step(c13, wt[r13 + o], v); }
+          if (TM > 14u) { c14 = step(c14, wt[r14 + o], v); }
+          if (TM > 15u) { c15 = step(c15, wt[r15 + o], v); }
+          ox -= 1;
+        }
       }
+      oy -= 1;
     }
   }
   let xo = (b * p.cin + ci0) * p.h * p.w + y * p.w;
   let plane = p.h * p.w;
-  scatter8(xo + 0u * plane, r + s * q0, s, p.w, c0, 0.0);
-  if (TM > 1u && ci0 + 1u < p.cin) { scatter8(xo + 1u * plane, r + s * q0, s, p.w, c1, 0.0); }
-  if (TM > 2u && ci0 + 2u < p.cin) { scatter8(xo + 2u * plane, r + s * q0, s, p.w, c2, 0.0); }
-  if (TM > 3u && ci0 + 3u < p.cin) { scatter8(xo + 3u * plane, r + s * q0, s, p.w, c3, 0.0); }
-  if (TM > 4u && ci0 + 4u < p.cin) { scatter8(xo + 4u * plane, r + s * q0, s, p.w, c4, 0.0); }
-  if (TM > 5u && ci0 + 5u < p.cin) { scatter8(xo + 5u * plane, r + s * q0, s, p.w, c5, 0.0); }
-  if (TM > 6u && ci0 + 6u < p.cin) { scatter8(xo + 6u * plane, r + s * q0, s, p.w, c6, 0.0); }
-  if (TM > 7u && ci0 + 7u < p.cin) { scatter8(xo + 7u * plane, r + s * q0, s, p.w, c7, 0.0); }
-  if (TM > 8u && ci0 + 8u < p.cin) { scatter8(xo + 8u * plane, r + s * q0, s, p.w, c8, 0.0); }
-  if (TM > 9u && ci0 + 9u < p.cin) { scatter8(xo + 9u * plane, r + s * q0, s, p.w, c9, 0.0); }
-  if (TM > 10u && ci0 + 10u < p.cin) { scatter8(xo + 10u * plane, r + s * q0, s, p.w, c10, 0.0); }
-  if (TM > 11u && ci0 + 11u < p.cin) { scatter8(xo + 11u * plane, r + s * q0, s, p.w, c11, 0.0); }
-  if (TM > 12u && ci0 + 12u < p.cin) { scatter8(xo + 12u * plane, r + s * q0, s, p.w, c12, 0.0); }
-  if (TM > 13u && ci0 + 13u < p.cin) { scatter8(xo + 13u * plane, r + s * q0, s, p.w, c13, 0.0); }
-  if (TM > 14u && ci0 + 14u < p.cin) { scatter8(xo + 14u * plane, r + s * q0, s, p.w, c14, 0.0); }
-  if (TM > 15u && ci0 + 15u < p.cin) { scatter8(xo + 15u * plane, r + s * q0, s, p.w, c15, 0.0); }
+  let x0 = rx + s * q0;
+  scatter8(xo + 0u * plane, x0, s, p.w, c0, 0.0);
+  if (TM > 1u && ci0 + 1u < p.cin) { scatter8(xo + 1u * plane, x0, s, p.w, c1, 0.0); }
+  if (TM > 2u && ci0 + 2u < p.cin) { scatter8(xo + 2u * plane, x0, s, p.w, c2, 0.0); }
+  if (TM > 3u && ci0 + 3u < p.cin) { scatter8(xo + 3u * plane, x0, s, p.w, c3, 0.0); }
+  if (TM > 4u && ci0 + 4u < p.cin) { scatter8(xo + 4u * plane, x0, s, p.w, c4, 0.0); }
+  if (TM > 5u && ci0 + 5u < p.cin) { scatter8(xo + 5u * plane, x0, s, p.w, c5, 0.0); }
+  if (TM > 6u && ci0 + 6u < p.cin) { scatter8(xo + 6u * plane, x0, s, p.w, c6, 0.0); }
+  if (TM > 7u && ci0 + 7u < p.cin) { scatter8(xo + 7u * plane, x0, s, p.w, c7, 0.0); }
+  if (TM > 8u && ci0 + 8u < p.cin) { scatter8(xo + 8u * plane, x0, s, p.w, c8, 0.0); }
+  if (TM > 9u && ci0 + 9u < p.cin) { scatter8(xo + 9u * plane, x0, s, p.w, c9, 0.0); }
+  if (TM > 10u && ci0 + 10u < p.cin) { scatter8(xo + 10u * plane, x0, s, p.w, c10, 0.0); }
+  if (TM > 11u && ci0 + 11u < p.cin) { scatter8(xo + 11u * plane, x0, s, p.w, c11, 0.0); }
+  if (TM > 12u && ci0 + 12u < p.cin) { scatter8(xo + 12u * plane, x0, s, p.w, c12, 0.0); }
+  if (TM > 13u && ci0 + 13u < p.cin) { scatter8(xo + 13u * plane, x0, s, p.w, c13, 0.0); }
+  if (TM > 14u && ci0 + 14u < p.cin) { scatter8(xo + 14u * plane, x0, s, p.w, c14, 0.0); }
+  if (TM > 15u && ci0 + 15u < p.cin) { scatter8(xo + 15u * plane, x0, s, p.w, c15, 0.0); }
 }
 
-// col[bl, qq, n] = x[b0 + bl, ci, oh*s + i - pad, ow*s + j - pad] for the output pixel q0 + qq = oh * Wo + ow
-// (qq < q) and n = (ci * KH + i) * KW + j; 0 outside x, for qq >= q (rows padding the segment to qp)
-// and for n >= Cin*KH*KW (columns padded to np for matmul.wgsl's vec4 reads). col: [nb, qp, np].
-@compute @workgroup_size(WG)
-fn im2col(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let e = gid.x + gid.y * nwg.x * WG;
-  if (e >= p.total) { return; }
-  let n = e % p.np;
-  let qq = (e / p.np) % p.qp;
-  let b = p.b0 + e / (p.np * p.qp);
-  let q = p.q0 + qq;
+// gw[co, ci, i, j] = sum_{b, oh, ow} gy[b, co, oh, ow] * x[b, ci, oh*s + i - pad, ow*s + j - pad], an
+// implicit GEMM (no patch buffer): rows co (TM per invocation; gy loads are uniform across the 8
+// lanes, which run along columns), columns (tap (i, j), 8 input channels ci0 .. ci0 + 7) per invocation,
+// so the 8 x loads of a pixel share one position and one bounds check. Column tile t = tap * cblocks +
+// ci0 / 8. The reduction runs over output pixels in rows rho = b * Ho + oh: workgroup z takes rows
+// [(z0 + z) * rows, +rows) (rows * Wo stays far below llvmpipe's loop cap) and writes partial sum z
+// (dst offset z * Cout * Cin*KH*KW; acc = 1 adds to it: later passes over more rows). The ow range
+// where the tap lands inside the image is computed once, so the inner loop has no bounds checks.
+@compute @workgroup_size(WX, WY, 1)
+fn backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let t = wid.x * WX + lid.x;
+  let co0 = (wid.y * WY + lid.y) * TM;
+  if (t >= p.tiles || co0 >= p.cout) { return; }
   let kk = p.kh * p.kw;
-  var v = 0.0;
-  if (n < p.cin * kk && qq < p.q) {
-    let ci = n / kk;
-    let i = (n % kk) / p.kw;
-    let j = n % p.kw;
-    let ih = i32((q / p.wo) * p.stride + i) - i32(p.pad);
-    let iw = i32((q % p.wo) * p.stride + j) - i32(p.pad);
-    if (ih >= 0 && ih < i32(p.h) && iw >= 0 && iw < i32(p.w)) {
-      v = src[((b * p.cin + ci) * p.h + u32(ih)) * p.w + u32(iw)];
+  let tap = t / p.cblocks;
+  let ci0 = (t % p.cblocks) * 8u;
+  let i = tap / p.kw;
+  let j = tap % p.kw;
+  let s = p.stride;
+  let hw = p.h * p.w;
+  let plane = p.ho * p.wo;
+  // ow with 0 <= ow * s + j - pad < W
+  let lo = i32(p.pad) - i32(j);
+  let owLo = u32(max(0, (lo + i32(s) - 1) / i32(s)));
+  let owHi = u32(clamp((i32(p.w) - 1 + lo) / i32(s) + 1, 0, i32(p.wo)));
+  let lastC = p.cin - 1u;
+  let x0 = min(ci0 + 0u, lastC) * hw;
+  let x1 = min(ci0 + 1u, lastC) * hw;
+  let x2 = min(ci0 + 2u, lastC) * hw;
+  let x3 = min(ci0 + 3u, lastC) * hw;
+  let x4 = min(ci0 + 4u, lastC) * hw;
+  let x5 = min(ci0 + 5u, lastC) * hw;
+  let x6 = min(ci0 + 6u, lastC) * hw;
+  let x7 = min(ci0 + 7u, lastC) * hw;
+  let last = p.cout - 1u;
+  let r0 = min(co0 + 0u, last) * plane;
+  let r1 = min(co0 + 1u, last) * plane;
+  let r2 = min(co0 + 2u, last) * plane;
+  let r3 = min(co0 + 3u, last) * plane;
+  let r4 = min(co0 + 4u, last) * plane;
+  let r5 = min(co0 + 5u, last) * plane;
+  let r6 = min(co0 + 6u, last) * plane;
+  let r7 = min(co0 + 7u, last) * plane;
+  let r8 = min(co0 + 8u, last) * plane;
+  let r9 = min(co0 + 9u, last) * plane;
+  let r10 = min(co0 + 10u, last) * plane;
+  let r11 = min(co0 + 11u, last) * plane;
+  let r12 = min(co0 + 12u, last) * plane;
+  let r13 = min(co0 + 13u, last) * plane;
+  let r14 = min(co0 + 14u, last) * plane;
+  let r15 = min(co0 + 15u, last) * plane;
+  var c0 = mat2x4f();
+  var c1 = mat2x4f();
+  var c2 = mat2x4f();
+  var c3 = mat2x4f();
+  var c4 = mat2x4f();
+  var c5 = mat2x4f();
+  var c6 = mat2x4f();
+  var c7 = mat2x4f();
+  var c8 = mat2x4f();
+  var c9 = mat2x4f();
+  var c10 = mat2x4f();
+  var c11 = mat2x4f();
+  var c12 = mat2x4f();
+  var c13 = mat2x4f();
+  var c14 = mat2x4f();
+  var c15 = mat2x4f();
+  let chunk = p.z0 + wid.z;
+  let rho0 = chunk * p.rows;
+  let rho1 = min(rho0 + p.rows, p.nrows);
+  for (var rho = rho0; rho < rho1; rho++) {
+    let b = rho / p.ho;
+    let oh = rho - b * p.ho;
+    let ih = i32(oh * s + i) - i32(p.pad);
+    if (ih < 0 || ih >= i32(p.h)) { continue; }
+    let xr = b * p.cin * hw + u32(ih) * p.w + j - p.pad; // + ow * s (wraps back into range for valid ow)
+    let gr = b * p.cout * plane + oh * p.wo;
+    for (var ow = owLo; ow < owHi; ow++) {
+      let xo = xr + ow * s;
+      let v = mat2x4f(vec4f(src[x0 + xo], src[x1 + xo], src[x2 + xo], src[x3 + xo]),
+        vec4f(src[x4 + xo], src[x5 + xo], src[x6 + xo], src[x7 + xo]));
+      let go = gr + ow;
+      c0 = step(c0, wt[r0 + go], v);
+      if (TM > 1u) { c1 = step(c1, wt[r1 + go], v); }
+      if (TM > 2u) { c2 = step(c2, wt[r2 + go], v); }
+      if (TM > 3u) { c3 = step(c3, wt[r3 + go], v); }
+      if (TM > 4u) { c4 = step(c4, wt[r4 + go], v); }
+      if (TM > 5u) { c5 = step(c5, wt[r5 + go], v); }
+      if (TM > 6u) { c6 = step(c6, wt[r6 + go], v); }
+      if (TM > 7u) { c7 = step(c7, wt[r7 + go], v); }
+      if (TM > 8u) { c8 = step(c8, wt[r8 + go], v); }
+      if (TM > 9u) { c9 = step(c9, wt[r9 + go], v); }
+      if (TM > 10u) { c10 = step(c10, wt[r10 + go], v); }
+      if (TM > 11u) { c11 = step(c11, wt[r11 + go], v); }
+      if (TM > 12u) { c12 = step(c12, wt[r12 + go], v); }
+      if (TM > 13u) { c13 = step(c13, wt[r13 + go], v); }
+      if (TM > 14u) { c14 = step(c14, wt[r14 + go], v); }
+      if (TM > 15u) { c15 = step(c15, wt[r15 + go], v); }
     }
   }
-  dst[e] = v;
+  let n = p.cin * kk;
+  let base = wid.z * p.cout * n + ci0 * kk + tap;
+  putw(base, co0 + 0u, ci0, c0);
+  if (TM > 1u) { putw(base, co0 + 1u, ci0, c1); }
+  if (TM > 2u) { putw(base, co0 + 2u, ci0, c2); }
+  if (TM > 3u) { putw(base, co0 + 3u, ci0, c3); }
+  if (TM > 4u) { putw(base, co0 + 4u, ci0, c4); }
+  if (TM > 5u) { putw(base, co0 + 5u, ci0, c5); }
+  if (TM > 6u) { putw(base, co0 + 6u, ci0, c6); }
+  if (TM > 7u) { putw(base, co0 + 7u, ci0, c7); }
+  if (TM > 8u) { putw(base, co0 + 8u, ci0, c8); }
+  if (TM > 9u) { putw(base, co0 + 9u, ci0, c9); }
+  if (TM > 10u) { putw(base, co0 + 10u, ci0, c10); }
+  if (TM > 11u) { putw(base, co0 + 11u, ci0, c11); }
+  if (TM > 12u) { putw(base, co0 + 12u, ci0, c12); }
+  if (TM > 13u) { putw(base, co0 + 13u, ci0, c13); }
+  if (TM > 14u) { putw(base, co0 + 14u, ci0, c14); }
+  if (TM > 15u) { putw(base, co0 + 15u, ci0, c15); }
+}
+
+fn put1w(i: u32, ok: bool, v: f32) {
+  if (ok) { dst[i] = select(v, dst[i] + v, p.acc == 1u); }
+}
+
+// Row co of a weight-gradient tile: gw[co, ci0 + k, tap] for the k with ci0 + k < Cin (base = part
+// offset + ci0 * KK + tap; channels step by KK).
+fn putw(base: u32, co: u32, ci0: u32, t: mat2x4f) {
+  if (co >= p.cout) { return; }
+  let kk = p.kh * p.kw;
+  let o = base + co * p.cin * kk;
+  put1w(o, ci0 < p.cin, t[0].x);
+  put1w(o + kk, ci0 + 1u < p.cin, t[0].y);
+  put1w(o + 2u * kk, ci0 + 2u < p.cin, t[0].z);
+  put1w(o + 3u * kk, ci0 + 3u < p.cin, t[0].w);
+  put1w(o + 4u * kk, ci0 + 4u < p.cin, t[1].x);
+  put1w(o + 5u * kk, ci0 + 5u < p.cin, t[1].y);
+  put1w(o + 6u * kk, ci0 + 6u < p.cin, t[1].z);
+  put1w(o + 7u * kk, ci0 + 7u < p.cin, t[1].w);
 }
 
 // dst[e] = sum_z parts[z * total + e] for e < total (the weight gradient's chunk partials).

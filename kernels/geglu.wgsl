@@ -1,6 +1,7 @@
 // GEGLU after the projection (diffusers' GEGLU): x: [R, 2D] -> y: [R, D],
 // y[r, d] = x[r, d] * gelu(x[r, D + d]) (hidden, gate = x.chunk(2, -1)), exact erf gelu.
-// One thread per output element; the backward thread writes both input gradients of its element:
+// One thread per output element on a grid [D / WG, rows] (row r = wid.y + wid.z * nwg.y: no division
+// per element); the backward thread writes both input gradients of its element:
 //   gx[r, d] = gy * gelu(gate),  gx[r, D + d] = gy * hidden * gelu'(gate).
 override WG: u32 = 64u;
 
@@ -22,19 +23,23 @@ fn erf_approx(v: f32) -> f32 {
 fn cdf(v: f32) -> f32 { return 0.5 * (1.0 + erf_approx(v * 0.70710678118654752)); }
 
 @compute @workgroup_size(WG)
-fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= p.R * p.D) { return; }
-  let h = (i / p.D) * 2u * p.D + i % p.D; // hidden index in x; the gate is D further
+fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u,
+           @builtin(num_workgroups) nwg: vec3u) {
+  let r = wid.y + wid.z * nwg.y;
+  if (gid.x >= p.D || r >= p.R) { return; }
+  let i = r * p.D + gid.x;
+  let h = r * 2u * p.D + gid.x; // hidden index in x; the gate is D further
   let g = x[h + p.D];
   y[i] = x[h] * g * cdf(g);
 }
 
 @compute @workgroup_size(WG)
-fn backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= p.R * p.D) { return; }
-  let h = (i / p.D) * 2u * p.D + i % p.D;
+fn backward(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u,
+            @builtin(num_workgroups) nwg: vec3u) {
+  let r = wid.y + wid.z * nwg.y;
+  if (gid.x >= p.D || r >= p.R) { return; }
+  let i = r * p.D + gid.x;
+  let h = r * 2u * p.D + gid.x;
   let g = x[h + p.D];
   let c = cdf(g);
   let go = gy[i];

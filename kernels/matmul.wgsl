@@ -1,33 +1,38 @@
-// Batched matmul C[z] = op(A[z]) @ B'[z] (kernels for lib/ops/matmul.ts).
+// Batched matmul C[z] = op(A[z]) @ op(B[z]) (kernels for lib/ops/matmul.ts).
 // Register-blocked for the software adapter (llvmpipe: 8 SIMD lanes = 8 invocations along x):
 // each invocation owns TM rows x 8 columns of C (two vec4 accumulators per row, unrolled by hand
 // because llvmpipe spills private arrays indexed in loops); the 8 lanes of a row of the workgroup
-// share their rows, so A loads are uniform across lanes and B loads are vec4. No shared memory
-// (barriers are slow there).
-//   A: element (m, k) at aOff(z) + m * sam + k * sak (any layout, so op(A) = A or A^T for free);
-//   B': row-major [K, n4 * 4] with vec4 rows (the wrapper packs B when it is transposed or
-//       N % 4 != 0, see `pack`); C: row-major [M, N].
-// Batch z = z0 + workgroup_id.z (the wrapper dispatches at most 65,535 batches at a time);
-// aOff(z) = a0 + (z / nc) * sa1 + (z % nc) * sa2 (and the same for B with sb1, sb2), which covers
-// broadcast (stride 0) and chunked reductions (conv weight gradient).
+// share their rows, so A loads are uniform across lanes. No shared memory (barriers are slow there).
+// Every operand is strided, so transposes, head splits and merges cost no copy:
+//   A(z, m, k) = a[a0 + (z / nc) * sa1 + (z % nc) * sa2 + m * sam + k * sak]
+//   B(z, k, n) = b[(z / nc) * sb1 + (z % nc) * sb2 + k * sbk + n * sbn]
+//   C(z, m, n) = c[c0 + (z / nc) * sc1 + (z % nc) * sc2 + m * scm + n]
+// B is read as two vec4 per k when BT = 0 (the wrapper checks sbn = 1 and the vec4 alignment of
+// sbk, sb1, sb2), else as 8 scalar loads per k (any layout: B^T, heads of a [B, L, H*Dh] tensor).
+// Batch z = z0 + workgroup_id.z (the wrapper dispatches at most 65,535 batches at a time).
 // The K loop runs over [k0, k1) (the wrapper keeps k1 - k0 far below llvmpipe's 65,535 loop cap);
-// acc = 1 adds to C instead of overwriting it (later K chunks); C for batch z starts at c0 + z * sc.
+// acc = 1 adds to C instead of overwriting it (later K chunks). Epilogue (with acc = 0): epi bit 1
+// adds bias[n] (a Linear's bias), bit 2 adds res at C's own index (a residual laid out like C).
 override TM: u32 = 16u; // rows per invocation, 1..16
 override WX: u32 = 8u;
 override WY: u32 = 4u;
-override WG: u32 = 256u; // pack: invocations per workgroup
+override BT: u32 = 0u; // 1: scalar strided B loads
 
 struct Params {
   m: u32, n: u32, k0: u32, k1: u32,
-  sam: u32, sak: u32, n4: u32, nc: u32,
-  sa1: u32, sa2: u32, sb1: u32, sb2: u32,
-  sc: u32, acc: u32, c0: u32, a0: u32,
-  z0: u32,
+  sam: u32, sak: u32, nc: u32, a0: u32,
+  sa1: u32, sa2: u32, z0: u32, acc: u32,
+  sbk: u32, sbn: u32, sb1: u32, sb2: u32,
+  c0: u32, sc1: u32, sc2: u32, scm: u32,
+  epi: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<vec4f>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(4) var<storage, read> bs: array<f32>; // the same buffer as b, read by scalars
+@group(0) @binding(5) var<storage, read> bias: array<f32>; // [N] (epi bit 1)
+@group(0) @binding(6) var<storage, read> res: array<f32>; // like C (epi bit 2)
 
 // acc += av * [b0 b1] (one row of the 8-column tile).
 fn step(acc: mat2x4f, av: f32, bm: mat2x4f) -> mat2x4f {
@@ -37,8 +42,15 @@ fn step(acc: mat2x4f, av: f32, bm: mat2x4f) -> mat2x4f {
 
 fn put1(cOff: u32, row: u32, col: u32, v: f32) {
   if (col < p.n) {
-    let i = cOff + row * p.n + col;
-    c[i] = select(v, c[i] + v, p.acc == 1u);
+    let i = cOff + row * p.scm + col;
+    if (p.acc == 1u) {
+      c[i] = c[i] + v;
+    } else {
+      var e = v;
+      if ((p.epi & 1u) != 0u) { e += bias[col]; }
+      if ((p.epi & 2u) != 0u) { e += res[i]; }
+      c[i] = e;
+    }
   }
 }
 
@@ -59,12 +71,26 @@ fn store(cOff: u32, row: u32, col0: u32, t: mat2x4f) {
 @compute @workgroup_size(WX, WY, 1)
 fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let z = p.z0 + wid.z;
-  let aOff = p.a0 + (z / p.nc) * p.sa1 + (z % p.nc) * p.sa2;
-  let bOff = (z / p.nc) * p.sb1 + (z % p.nc) * p.sb2;
+  let zb = z / p.nc;
+  let zc = z - zb * p.nc;
+  let aOff = p.a0 + zb * p.sa1 + zc * p.sa2;
+  let bOff = zb * p.sb1 + zc * p.sb2;
   let row0 = (wid.y * WY + lid.y) * TM;
-  let cg = (wid.x * WX + lid.x) * 2u; // first vec4 column; n4 is even, so cg + 1 < n4
   let col0 = (wid.x * WX + lid.x) * 8u;
   if (row0 >= p.m || col0 >= p.n) { return; }
+  // BT = 0: vec4 index of B(k, col0) is (bOff + k * sbk) / 4 + col0 / 4 (all multiples of 4)
+  let b4 = bOff / 4u + col0 / 4u;
+  let sbk4 = p.sbk / 4u;
+  // BT = 1: offsets of the 8 columns (clamped to N - 1; columns past N are not stored)
+  let lastN = p.n - 1u;
+  let n0 = bOff + min(col0, lastN) * p.sbn;
+  let n1 = bOff + min(col0 + 1u, lastN) * p.sbn;
+  let n2 = bOff + min(col0 + 2u, lastN) * p.sbn;
+  let n3 = bOff + min(col0 + 3u, lastN) * p.sbn;
+  let n4 = bOff + min(col0 + 4u, lastN) * p.sbn;
+  let n5 = bOff + min(col0 + 5u, lastN) * p.sbn;
+  let n6 = bOff + min(col0 + 6u, lastN) * p.sbn;
+  let n7 = bOff + min(col0 + 7u, lastN) * p.sbn;
   let last = p.m - 1u;
   let r0 = aOff + min(row0 + 0u, last) * p.sam;
   let r1 = aOff + min(row0 + 1u, last) * p.sam;
@@ -99,8 +125,15 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid:
   var c14 = mat2x4f();
   var c15 = mat2x4f();
   for (var k = p.k0; k < p.k1; k++) {
-    let bo = bOff + k * p.n4 + cg;
-    let bm = mat2x4f(b[bo], b[bo + 1u]);
+    var bm: mat2x4f;
+    if (BT == 1u) {
+      let kb = k * p.sbk;
+      bm = mat2x4f(vec4f(bs[n0 + kb], bs[n1 + kb], bs[n2 + kb], bs[n3 + kb]),
+        vec4f(bs[n4 + kb], bs[n5 + kb], bs[n6 + kb], bs[n7 + kb]));
+    } else {
+      let bo = b4 + k * sbk4;
+      bm = mat2x4f(b[bo], b[bo + 1u]);
+    }
     let ko = k * p.sak;
     c0 = step(c0, a[r0 + ko], bm);
     if (TM > 1u) { c1 = step(c1, a[r1 + ko], bm); }
@@ -119,7 +152,7 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid:
     if (TM > 14u) { c14 = step(c14, a[r14 + ko], bm); }
     if (TM > 15u) { c15 = step(c15, a[r15 + ko], bm); }
   }
-  let cOff = p.c0 + z * p.sc;
+  let cOff = p.c0 + zb * p.sc1 + zc * p.sc2;
   store(cOff, row0 + 0u, col0, c0);
   if (TM > 1u) { store(cOff, row0 + 1u, col0, c1); }
   if (TM > 2u) { store(cOff, row0 + 2u, col0, c2); }
@@ -136,22 +169,4 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid:
   if (TM > 13u) { store(cOff, row0 + 13u, col0, c13); }
   if (TM > 14u) { store(cOff, row0 + 14u, col0, c14); }
   if (TM > 15u) { store(cOff, row0 + 15u, col0, c15); }
-}
-
-struct PackParams { total: u32, k: u32, n: u32, np: u32, sbk: u32, sbn: u32, nc: u32, sb1: u32, sb2: u32 }
-@group(0) @binding(0) var<uniform> q: PackParams;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
-
-// dst[z, k, n] = B(z, k, n) for n < N, 0 for N <= n < np: B in any layout, out row-major padded.
-@compute @workgroup_size(WG)
-fn pack(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= q.total) { return; }
-  let n = i % q.np;
-  let k = (i / q.np) % q.k;
-  let z = i / (q.np * q.k);
-  var v = 0.0;
-  if (n < q.n) { v = src[(z / q.nc) * q.sb1 + (z % q.nc) * q.sb2 + k * q.sbk + n * q.sbn]; }
-  dst[i] = v;
 }

@@ -1,15 +1,17 @@
 // Group norm and layer norm, forward and backward (lib/ops/norm.ts).
 //
-// Group norm, x: [B, C, S] (S = product of the trailing axes), G groups of Cg = C / G channels.
-// Statistics are split in two so that every reduction loop stays short (llvmpipe cuts loops at
-// 65,535 iterations) and the work spreads over B * C workgroups instead of B * G:
-//   gnChannelStats     one workgroup per (b, c): mean and M2 = sum (x - mean)^2 over S -> cstats
-//   gnGroupStats       one thread per (b, g): Chan's combination of Cg channels -> stats (mean, rstd)
-//   gnForward          one thread per element: y = (x - mean) * rstd * gamma[c] + beta[c]
-//   gnBackwardChannel  one workgroup per (b, c): sum gy * xhat and sum gy over S -> cstats
-//   gnBackwardGroup    threads [0, C): ggamma, gbeta (sum over b); threads [C, C + B*G):
-//                      per (b, g) the means of dxhat = gy * gamma and dxhat * xhat -> aux
-//   gnBackwardInput    one thread per element: gx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat xhat))
+// Group norm, x: [B, C, S] (S = product of the trailing axes), G groups of Cg = C / G channels, with
+// silu fused after the affine when SILU = 1 (every ResNet block normalises then activates). No
+// workgroup barriers (slow on llvmpipe): reductions are chunks of at most a few thousand elements
+// per invocation (llvmpipe cuts loops at 65,535 iterations), combined by a second pass:
+//   gnStats            invocation per (b, g, chunk): chunk mean and M2 -> cstats (one chunk: stats)
+//   gnStatsCombine     invocation per (b, g): Chan's combination of the chunks -> stats (mean, rstd)
+//   gnForward          grid [S / WG, C, B]: y = act((x - mean) * rstd * gamma[c] + beta[c])
+//   gnBackwardChunk    invocation per (b, c, chunk of S): sum g * xhat and sum g -> cstats, where
+//                      g = gy (* silu'(pre-activation) with SILU)
+//   gnBackwardGroup    invocations [0, C): ggamma, gbeta (sum over b and chunks); [C, C + B*G):
+//                      per (b, g) the means of dxhat = g * gamma and dxhat * xhat -> aux
+//   gnBackwardInput    grid [S / WG, C, B]: gx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat xhat))
 // Layer norm, x: [R, D]:
 //   lnForward          one workgroup per row: two-pass mean / variance, y, stats
 //   lnBackward         one workgroup per row: gx with the same formula as group norm
@@ -19,6 +21,7 @@
 //   lnBackwardReduce   thread per d: sums the chunks -> ggamma, gbeta
 override WG: u32 = 64u;
 override CHUNK: u32 = 64u;
+override SILU: u32 = 0u; // group norm: 1 applies silu after the affine (forward and backward)
 
 struct Params {
   B: u32,
@@ -27,7 +30,7 @@ struct Params {
   G: u32,
   eps: f32,
   nChunks: u32,
-  pad0: u32,
+  chunk: u32, // group norm: elements per chunk of a reduction
   pad1: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
@@ -78,77 +81,114 @@ fn treeSum2(t: u32, a: f32, b: f32) -> vec2f {
 fn linearId(gid: vec3u, nwg: vec3u) -> u32 { return gid.x + gid.y * nwg.x * WG; }
 fn groupId(wid: vec3u, nwg: vec3u) -> u32 { return wid.x + wid.y * nwg.x; }
 
-// ---- group norm ---------------------------------------------------------------------------------
+// ---- group norm ----------------------------------------------------------------------------------
 
+// Invocation id = r * nChunks + k: row r = b * G + g (its Cg * S elements are contiguous), chunk k of
+// `chunk` elements; two passes over the chunk give its mean and M2 = sum (x - mean)^2 -> cstats[id]
+// (or, with one chunk, the row's mean and rstd straight to stats).
 @compute @workgroup_size(WG)
-fn gnChannelStats(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-                  @builtin(local_invocation_index) t: u32) {
-  let row = groupId(wid, nwg); // b * C + c; uniform per workgroup, so the early exit is uniform
-  if (row >= p.B * p.C) { return; }
-  let base = row * p.S;
+fn gnStats(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let id = linearId(gid, nwg);
+  if (id >= p.B * p.G * p.nChunks) { return; }
+  let r = id / p.nChunks;
+  let k = id - r * p.nChunks;
+  let n = (p.C / p.G) * p.S;
+  let j0 = k * p.chunk;
+  let j1 = min(j0 + p.chunk, n);
+  let base = r * n;
   var s = 0.0;
-  for (var i = t; i < p.S; i += WG) { s += x[base + i]; }
-  let mean = treeSum1(t, s) / f32(p.S);
+  for (var j = j0; j < j1; j++) { s += x[base + j]; }
+  let cnt = f32(j1 - j0);
+  let mean = s / cnt;
   var m2 = 0.0;
-  for (var i = t; i < p.S; i += WG) { let d = x[base + i] - mean; m2 += d * d; }
-  let total = treeSum1(t, m2);
-  if (t == 0u) {
-    cstats[row * 2u] = mean;
-    cstats[row * 2u + 1u] = total;
+  for (var j = j0; j < j1; j++) { let d = x[base + j] - mean; m2 += d * d; }
+  if (p.nChunks == 1u) {
+    stats[r * 2u] = mean;
+    stats[r * 2u + 1u] = 1.0 / sqrt(m2 / cnt + p.eps);
+  } else {
+    cstats[id * 2u] = mean;
+    cstats[id * 2u + 1u] = m2;
   }
 }
 
+// One invocation per row: Chan's combination of the chunk means and M2s -> stats (mean, rstd).
 @compute @workgroup_size(WG)
-fn gnGroupStats(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let r = linearId(gid, nwg); // b * G + g
+fn gnStatsCombine(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let r = linearId(gid, nwg);
   if (r >= p.B * p.G) { return; }
-  let cg = p.C / p.G;
-  let c0 = r * cg; // (b * C + g * Cg): channel rows of a group are consecutive
+  let n = (p.C / p.G) * p.S;
+  var na = 0.0;
   var mean = 0.0;
-  for (var k = 0u; k < cg; k++) { mean += cstats[(c0 + k) * 2u]; }
-  mean = mean / f32(cg);
   var m2 = 0.0;
-  for (var k = 0u; k < cg; k++) {
-    let d = cstats[(c0 + k) * 2u] - mean;
-    m2 += cstats[(c0 + k) * 2u + 1u] + f32(p.S) * d * d;
+  for (var k = 0u; k < p.nChunks; k++) {
+    let nb = f32(min(p.chunk, n - k * p.chunk));
+    let o = (r * p.nChunks + k) * 2u;
+    let d = cstats[o] - mean;
+    let nab = na + nb;
+    mean += d * nb / nab;
+    m2 += cstats[o + 1u] + d * d * na * nb / nab;
+    na = nab;
   }
   stats[r * 2u] = mean;
-  stats[r * 2u + 1u] = 1.0 / sqrt(m2 / f32(cg * p.S) + p.eps);
+  stats[r * 2u + 1u] = 1.0 / sqrt(m2 / f32(n) + p.eps);
+}
+
+// Elementwise entries run on a grid [ceil(S / WG), C, B]: the element index comes from the grid, no
+// division per element (c / Cg is per workgroup).
+fn gridIndex(gid: vec3u, wid: vec3u) -> u32 { return (wid.z * p.C + wid.y) * p.S + gid.x; }
+
+fn silu(v: f32) -> f32 { return v / (1.0 + exp(-v)); }
+
+// d silu(v) / dv
+fn dsilu(v: f32) -> f32 {
+  let sg = 1.0 / (1.0 + exp(-v));
+  return sg * (1.0 + v * (1.0 - sg));
 }
 
 @compute @workgroup_size(WG)
-fn gnForward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = linearId(gid, nwg);
-  if (i >= p.B * p.C * p.S) { return; }
-  let row = i / p.S;
+fn gnForward(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  if (gid.x >= p.S) { return; }
+  let i = gridIndex(gid, wid);
+  let c = wid.y;
+  let r = wid.z * p.G + c / (p.C / p.G);
+  let v = (x[i] - stats[r * 2u]) * stats[r * 2u + 1u] * gamma[c] + beta[c];
+  y[i] = select(v, silu(v), SILU == 1u);
+}
+
+// The gradient reaching the normalised, affine value: gy, or gy * silu'(xhat * gamma + beta).
+fn gnUpstream(i: u32, xh: f32, c: u32) -> f32 {
+  if (SILU == 1u) { return gy[i] * dsilu(xh * gamma[c] + beta[c]); }
+  return gy[i];
+}
+
+// Invocation id = row * nChunks + k, row = b * C + c, chunk k of its S elements: sums of
+// g * xhat and g (g from gnUpstream) -> cstats[id].
+@compute @workgroup_size(WG)
+fn gnBackwardChunk(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let id = linearId(gid, nwg);
+  if (id >= p.B * p.C * p.nChunks) { return; }
+  let row = id / p.nChunks;
+  let k = id - row * p.nChunks;
   let c = row % p.C;
-  let r = row / (p.C / p.G);
-  y[i] = (x[i] - stats[r * 2u]) * stats[r * 2u + 1u] * gamma[c] + beta[c];
-}
-
-@compute @workgroup_size(WG)
-fn gnBackwardChannel(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-                     @builtin(local_invocation_index) t: u32) {
-  let row = groupId(wid, nwg);
-  if (row >= p.B * p.C) { return; }
   let r = row / (p.C / p.G);
   let mean = stats[r * 2u];
   let rstd = stats[r * 2u + 1u];
   let base = row * p.S;
+  let j1 = min((k + 1u) * p.chunk, p.S);
   var sgx = 0.0;
   var sg = 0.0;
-  for (var i = t; i < p.S; i += WG) {
-    let g = gy[base + i];
-    sgx += g * (x[base + i] - mean) * rstd;
+  for (var j = k * p.chunk; j < j1; j++) {
+    let xh = (x[base + j] - mean) * rstd;
+    let g = gnUpstream(base + j, xh, c);
+    sgx += g * xh;
     sg += g;
   }
-  let tot = treeSum2(t, sgx, sg);
-  if (t == 0u) {
-    cstats[row * 2u] = tot.x;
-    cstats[row * 2u + 1u] = tot.y;
-  }
+  cstats[id * 2u] = sgx;
+  cstats[id * 2u + 1u] = sg;
 }
 
+// Invocations [0, C): ggamma, gbeta (sums over b and chunks); [C, C + B*G): per (b, g) the means of
+// dxhat = g * gamma and dxhat * xhat over the group -> aux.
 @compute @workgroup_size(WG)
 fn gnBackwardGroup(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = linearId(gid, nwg);
@@ -156,8 +196,11 @@ fn gnBackwardGroup(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workg
     var sgx = 0.0;
     var sg = 0.0;
     for (var b = 0u; b < p.B; b++) {
-      sgx += cstats[(b * p.C + i) * 2u];
-      sg += cstats[(b * p.C + i) * 2u + 1u];
+      let o = (b * p.C + i) * p.nChunks;
+      for (var k = 0u; k < p.nChunks; k++) {
+        sgx += cstats[(o + k) * 2u];
+        sg += cstats[(o + k) * 2u + 1u];
+      }
     }
     ggamma[i] = sgx;
     gbeta[i] = sg;
@@ -166,14 +209,21 @@ fn gnBackwardGroup(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workg
   let r = i - p.C; // b * G + g
   if (r >= p.B * p.G) { return; }
   let cg = p.C / p.G;
-  let c0 = r * cg;
+  let row0 = r * cg; // b * C + g * Cg: the group's channel rows are consecutive
   let chan0 = (r % p.G) * cg;
   var m1 = 0.0;
   var m2 = 0.0;
-  for (var k = 0u; k < cg; k++) {
-    let gm = gamma[chan0 + k];
-    m2 += gm * cstats[(c0 + k) * 2u];
-    m1 += gm * cstats[(c0 + k) * 2u + 1u];
+  for (var kc = 0u; kc < cg; kc++) {
+    let gm = gamma[chan0 + kc];
+    let o = (row0 + kc) * p.nChunks;
+    var sgx = 0.0;
+    var sg = 0.0;
+    for (var k = 0u; k < p.nChunks; k++) {
+      sgx += cstats[(o + k) * 2u];
+      sg += cstats[(o + k) * 2u + 1u];
+    }
+    m2 += gm * sgx;
+    m1 += gm * sg;
   }
   let n = f32(cg * p.S);
   aux[r * 2u] = m1 / n;
@@ -181,15 +231,14 @@ fn gnBackwardGroup(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workg
 }
 
 @compute @workgroup_size(WG)
-fn gnBackwardInput(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = linearId(gid, nwg);
-  if (i >= p.B * p.C * p.S) { return; }
-  let row = i / p.S;
-  let c = row % p.C;
-  let r = row / (p.C / p.G);
+fn gnBackwardInput(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  if (gid.x >= p.S) { return; }
+  let i = gridIndex(gid, wid);
+  let c = wid.y;
+  let r = wid.z * p.G + c / (p.C / p.G);
   let rstd = stats[r * 2u + 1u];
   let xh = (x[i] - stats[r * 2u]) * rstd;
-  gx[i] = rstd * (gy[i] * gamma[c] - aux[r * 2u] - xh * aux[r * 2u + 1u]);
+  gx[i] = rstd * (gnUpstream(i, xh, c) * gamma[c] - aux[r * 2u] - xh * aux[r * 2u + 1u]);
 }
 
 // ---- layer norm ---------------------------------------------------------------------------------

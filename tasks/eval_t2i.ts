@@ -1,8 +1,9 @@
-// deno task eval-t2i --ckpt DIR --prompts FILE [--base DIR] [--seeds N] [--steps S] [--guidance G]
+// deno task eval-t2i --ckpt DIR --prompts FILE [--base DIR] [--seeds N] [--sampler S] [--steps S] [--guidance G]
 //   [--batch B] [--out DIR] [--no-images]
 // Samples the eval prompts with fixed seeds, scores them and writes eval.json + report.md/html.
 // Taste-world prompts (rows with a `taste` field) are scored for taste, guard and headline with paired
 // differences against --base (lib/eval/taste_eval.ts); shapes prompts with the shapes scorer.
+import { DEFAULT_SAMPLER, type Sampler, SAMPLERS } from "../lib/diffusion/sampler.ts";
 import { defineCli, flag } from "../lib/cli/flags.ts";
 import { runTask } from "../lib/cli/main.ts";
 import { checkInput, checkOutDir } from "../lib/cli/paths.ts";
@@ -40,7 +41,8 @@ export const CLI = defineCli({
     ),
     base: flag.str("a checkpoint to compare with on the same prompts and seeds", { arg: "DIR" }),
     seeds: flag.int("seeds per prompt (row seed + k)", { default: 4, min: 1 }),
-    steps: flag.int("DDIM steps", { default: 20, min: 1, max: 1000 }),
+    sampler: flag.choice(SAMPLERS, "sampler (docs/SAMPLERS.md)", { default: DEFAULT_SAMPLER }),
+    steps: flag.int("sampling steps", { default: 20, min: 1, max: 1000 }),
     guidance: flag.num("classifier-free guidance scale", { default: 3, min: 1 }),
     batch: flag.int("images per GPU batch", { default: 32, min: 1 }),
     out: flag.str(
@@ -71,6 +73,7 @@ if (import.meta.main) {
       console.log(`adapter: ${ctx.label}`);
       const r = await evalTaste(ctx, f.ckpt, f.base ?? null, prompts, out, {
         seeds: f.seeds,
+        sampler: f.sampler as Sampler,
         steps: f.steps,
         guidance: f.guidance,
         batch: f.batch,

@@ -2,7 +2,8 @@
 // seeds, scores the clips and writes a report (logic in lib/eval/eval_video.ts).
 //   deno task eval-t2v --ckpt runs/pretrain-moving-shapes/checkpoint-2000 \
 //     --prompts data/generated/moving-shapes-eval-16 --seeds 2 --out out/eval-t2v [--base DIR]
-//     [--steps 20] [--guidance 3] [--batch 8] [--frames F] [--limit N]
+//     [--sampler ddim] [--steps 20] [--guidance 3] [--batch 8] [--frames F] [--limit N]
+import { DEFAULT_SAMPLER, type Sampler, SAMPLERS } from "../lib/diffusion/sampler.ts";
 import { defineCli, flag, parseCli } from "../lib/cli/flags.ts";
 import { runTask } from "../lib/cli/main.ts";
 import { checkInput, checkOutDir } from "../lib/cli/paths.ts";
@@ -31,7 +32,8 @@ export const CLI = defineCli({
     seeds: flag.int("seeds per prompt (row seed + k)", { required: true, min: 1 }),
     out: flag.str("report folder", { required: true, arg: "DIR" }),
     base: flag.str("a checkpoint to compare with on the same prompts and seeds", { arg: "DIR" }),
-    steps: flag.int("DDIM steps", { default: 20, min: 1, max: 1000 }),
+    sampler: flag.choice(SAMPLERS, "sampler (docs/SAMPLERS.md)", { default: DEFAULT_SAMPLER }),
+    steps: flag.int("sampling steps", { default: 20, min: 1, max: 1000 }),
     guidance: flag.num("classifier-free guidance scale", { default: 3, min: 1 }),
     batch: flag.int("clips per GPU batch", { default: 8, min: 1 }),
     frames: flag.int("clip length (default: the checkpoint's num_frames)", { min: 1 }),
@@ -55,6 +57,7 @@ export function parse(argv: string[]): EvalVideoOptions {
     prompts: f.prompts,
     seeds: f.seeds,
     out: f.out,
+    sampler: f.sampler as Sampler,
     steps: f.steps,
     guidance: f.guidance,
     batch: f.batch,

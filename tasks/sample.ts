@@ -1,7 +1,9 @@
-// deno task sample --ckpt DIR --prompt "..." [--n 8] [--steps 50] [--guidance G] [--seed S] [--out grid.png]
+// deno task sample --ckpt DIR --prompt "..." [--n 8] [--sampler ddim|dpmsolver++|euler] [--steps 50]
+//   [--guidance G] [--seed S] [--out grid.png]
 // deno task sample --ckpt DIR --prompts FILE --out DIR   (imagefolder layout that `deno task score` reads)
 // --ckpt takes a checkpoint folder or a run folder (its `latest` checkpoint): a toy model, a diffusers
 // StableDiffusionPipeline folder or a LoRA checkpoint (docs/OWN_MODEL.md); --lora FILE adds adapters.
+import { DEFAULT_SAMPLER, type Sampler, SAMPLERS } from "../lib/diffusion/sampler.ts";
 import { defineCli, flag } from "../lib/cli/flags.ts";
 import { runTask } from "../lib/cli/main.ts";
 import { checkInput, checkOutDir, checkOutFile, IMAGE_EXTENSIONS } from "../lib/cli/paths.ts";
@@ -10,7 +12,6 @@ import { loadPrompts } from "../lib/data/metadata.ts";
 import { generateImages, writeImageFolder } from "../lib/eval/generate.ts";
 import { contactSheet, writeImage } from "../lib/io/images.ts";
 import { resolveCheckpoint } from "../lib/io/checkpoint.ts";
-import type { SamplerKind } from "../lib/diffusion/steps.ts";
 import { loadImageModel } from "../lib/nn/bundle.ts";
 import { UsageError } from "../lib/util/errors.ts";
 import { Progress } from "../lib/util/progress.ts";
@@ -31,14 +32,8 @@ export const CLI = defineCli({
     prompt: flag.str("the prompt of a contact sheet"),
     prompts: flag.str("prompt file (JSONL rows with text and seed) or an imagefolder", { arg: "FILE" }),
     n: flag.int("samples of --prompt", { default: 8, min: 1 }),
-    steps: flag.int("sampler steps", { default: 50, min: 1, max: 1000 }),
-    sampler: flag.choice(
-      ["ddim", "ddpm", "euler"],
-      "sampler (diffusers' DDIM, DDPM or Euler-discrete step)",
-      {
-        default: "ddim",
-      },
-    ),
+    sampler: flag.choice(SAMPLERS, "sampler (docs/SAMPLERS.md)", { default: DEFAULT_SAMPLER }),
+    steps: flag.int("sampling steps", { default: 50, min: 1, max: 1000 }),
     negative: flag.str("the negative prompt of classifier-free guidance (default: the empty prompt)"),
     lora: flag.str("a LoRA file (pytorch_lora_weights.safetensors, diffusers or peft keys) for an SD model", {
       arg: "FILE",
@@ -91,10 +86,10 @@ if (import.meta.main) {
     const t0 = performance.now();
     const progress = new Progress(host, "sample", items.length, { unit: "images" });
     const imgs = await generateImages(ctx, model, items, {
+      sampler: f.sampler as Sampler,
       steps: f.steps,
       guidance: f.guidance,
       batch: f.batch,
-      kind: f.sampler as SamplerKind,
       negative: f.negative,
       progress,
     });

@@ -1,12 +1,41 @@
-// The sampling loop (DDIM or DDPM) and classifier-free guidance. The model is any function that
-// predicts epsilon for a batch at one timestep, so the loop is tested with a dummy model.
+// The sampling loop (DDIM, DDPM, DPM-Solver++(2M) or Euler) and classifier-free guidance. The model is
+// any function that predicts epsilon (or v) for a batch at one timestep, so the loop is tested with a
+// dummy model.
 import type { GpuContext } from "../gpu/context.ts";
 import { concat, slice } from "../ops/copy.ts";
 import { accumulate, scale } from "../ops/scale.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { noiseFor } from "./noise.ts";
 import type { NoiseSchedule } from "./schedule.ts";
-import { applyStep, eulerPlan, type SamplerKind, stepPlan } from "./steps.ts";
+import { UsageError } from "../util/errors.ts";
+import { applyStep, clampSym, eulerPlan, type SamplerKind, stepPlan } from "./steps.ts";
+import { type MultistepCoefs, type MultistepKind, multistepPlan } from "./multistep.ts";
+
+/** Every sampler `sample` runs (config key sampler / ref.sampler, flag --sampler). */
+export type Sampler = SamplerKind | MultistepKind;
+export const SAMPLERS: readonly Sampler[] = ["ddim", "ddpm", "dpmsolver++", "euler"];
+/** The default of `deno task sample`, the eval tasks and the SePPO reference sampler (docs/SAMPLERS.md). */
+export const DEFAULT_SAMPLER: Sampler = "ddim";
+
+/** How reports name a sampler: DDIM, DDPM, DPM-Solver++(2M), Euler. */
+export function samplerName(kind: string | undefined): string {
+  const names: Record<string, string> = {
+    ddim: "DDIM",
+    ddpm: "DDPM",
+    "dpmsolver++": "DPM-Solver++(2M)",
+    euler: "Euler",
+  };
+  return names[kind ?? DEFAULT_SAMPLER] ?? String(kind);
+}
+
+/** A --sampler flag's value, or a UsageError naming the flag and the choices. */
+export function parseSampler(value: string | undefined, flag = "--sampler"): Sampler {
+  if (value === undefined) return DEFAULT_SAMPLER;
+  if (!(SAMPLERS as readonly string[]).includes(value)) {
+    throw new UsageError(`${flag}: "${value}" is not one of ${SAMPLERS.join(", ")}`);
+  }
+  return value as Sampler;
+}
 
 /** Predicts epsilon: x [B, C, H, W] at timestep t -> [B, C, H, W]. */
 export type EpsFn = (x: Tensor, t: number) => Tensor;
@@ -15,9 +44,9 @@ export type EpsFn = (x: Tensor, t: number) => Tensor;
 export type CondModel = (x: Tensor, timesteps: number[], hidden: Tensor, keyMask: Tensor | null) => Tensor;
 
 export interface SampleOptions {
-  kind: SamplerKind;
+  kind: Sampler;
   steps: number;
-  /** DDIM only: 0 deterministic, 1 DDPM-like variance. */
+  /** DDIM only: 0 deterministic, 1 DDPM-like variance (other samplers refuse eta > 0). */
   eta?: number;
   /** One seed per example; the batch size is seeds.length. */
   seeds: readonly number[];
@@ -44,6 +73,14 @@ export async function sample(
   eps: EpsFn,
   o: SampleOptions,
 ): Promise<Tensor> {
+  if (!SAMPLERS.includes(o.kind)) throw new Error(`sampler "${o.kind}" is not one of ${SAMPLERS.join(", ")}`);
+  if ((o.kind === "dpmsolver++" || o.kind === "euler") && (o.eta ?? 0) > 0) {
+    throw new Error(`sampler ${o.kind}: eta = ${o.eta} applies to ddim only (use 0)`);
+  }
+  if (o.kind === "dpmsolver++") {
+    if (o.init || o.onLatents) throw new Error("sampler dpmsolver++: init and onLatents are not supported");
+    return await sampleMultistep(ctx, schedule, eps, o.kind, o);
+  }
   const plan = stepPlan(o.kind, schedule, o.steps, o.eta ?? 0);
   const per = o.shape.reduce((a, b) => a * b, 1);
   // Euler never clips its x0 estimate (diffusers' EulerDiscreteScheduler has no clip_sample).
@@ -80,6 +117,69 @@ export async function sample(
     await o.onLatents?.(k, x);
   }
   return x;
+}
+
+/** The DPM-Solver++ / Euler loop (lib/diffusion/multistep.ts): deterministic, keeps the last x0. */
+async function sampleMultistep(
+  ctx: GpuContext,
+  schedule: NoiseSchedule,
+  eps: EpsFn,
+  kind: MultistepKind,
+  o: SampleOptions,
+): Promise<Tensor> {
+  const plan = multistepPlan(kind, schedule, o.steps);
+  let x = ctx.noGrad(() => {
+    const z = noiseFor(ctx, o.seeds, o.shape, 0);
+    if (plan.initScale === 1) return z;
+    const s = scale(ctx, z, plan.initScale);
+    z.dispose();
+    return s;
+  });
+  let x0Prev: Tensor | null = null;
+  for (let k = 0; k < plan.steps.length; k++) {
+    const c = plan.steps[k];
+    const { next, x0 } = await ctx.scope(() =>
+      ctx.noGrad(() => multistepUpdate(ctx, c, x, eps(x, c.t), x0Prev))
+    );
+    x.dispose();
+    x0Prev?.dispose();
+    x = next;
+    x0Prev = x0;
+    ctx.flush();
+    o.onStep?.(k, c.t);
+  }
+  x0Prev?.dispose();
+  return x;
+}
+
+/**
+ * One multistep update: x0 = xX * x + xOut * out (clipped when c.clip > 0),
+ * next = cX * x + c0 * x0 + c1 * x0Prev.
+ * x, out, x0Prev: [B, ...]. Returns both (x0 is the next step's x0Prev).
+ */
+export function multistepUpdate(
+  ctx: GpuContext,
+  c: MultistepCoefs,
+  x: Tensor,
+  out: Tensor,
+  x0Prev: Tensor | null,
+): { next: Tensor; x0: Tensor } {
+  return ctx.noGrad(() => {
+    let x0 = scale(ctx, x, c.xX);
+    accumulate(ctx, x0, out, c.xOut);
+    if (c.clip > 0) {
+      const k = clampSym(ctx, x0, c.clip);
+      x0.dispose();
+      x0 = k;
+    }
+    const next = scale(ctx, x0, c.c0);
+    if (c.cX) accumulate(ctx, next, x, c.cX);
+    if (c.c1) {
+      if (!x0Prev) throw new Error(`multistep: the order-2 step at t=${c.t} needs the previous x0`);
+      accumulate(ctx, next, x0Prev, c.c1);
+    }
+    return { next, x0 };
+  });
 }
 
 /** eps = eps_u + g * (eps_c - eps_u) from a [2B, ...] batch ordered [uncond; cond]. */
@@ -142,7 +242,7 @@ export function guided(
 
 /** Options of a prompt-conditioned generation (the bundles' generate()). */
 export interface PromptSampleOptions {
-  kind?: SamplerKind;
+  kind?: Sampler;
   steps?: number;
   eta?: number;
   guidance?: number;
@@ -192,7 +292,7 @@ export async function samplePrompts(
     );
     try {
       return await sample(ctx, schedule, cfg.eps, {
-        kind: o.kind ?? "ddim",
+        kind: o.kind ?? DEFAULT_SAMPLER,
         steps: o.steps ?? 20,
         eta: o.eta ?? 0,
         seeds,

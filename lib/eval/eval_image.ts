@@ -7,6 +7,7 @@ import type { PromptRow } from "../data/metadata.ts";
 import { contactSheet, writeImage } from "../io/images.ts";
 import { writeJsonAtomic } from "../io/atomic.ts";
 import { type ImageModel, loadImageModel, pixelSize } from "../nn/bundle.ts";
+import { type Sampler, samplerName } from "../diffusion/sampler.ts";
 import { Progress } from "../util/progress.ts";
 import { Rng } from "../util/rng.ts";
 import type { SceneAttrs } from "../world/attrs.ts";
@@ -20,6 +21,8 @@ export const ATTRS = ["background", "color", "shape", "size", "position"] as con
 
 export interface EvalImageOptions {
   seeds: number;
+  /** Default DEFAULT_SAMPLER (lib/diffusion/sampler.ts). */
+  sampler?: Sampler;
   steps: number;
   guidance: number;
   batch: number;
@@ -83,6 +86,7 @@ export async function scoreModel(
     })
     : undefined;
   const images = await generateImages(ctx, model, items, {
+    sampler: o.sampler,
     steps: o.steps,
     guidance: o.guidance,
     batch: o.batch,
@@ -121,7 +125,10 @@ export async function evalT2I(
 ): Promise<EvalSummary> {
   const t0 = performance.now();
   await ctx.host.fs.mkdir(out, { recursive: true });
-  o.log?.(`eval: ${ckpt} on ${prompts.length} prompts x ${o.seeds} seeds`);
+  o.log?.(
+    `eval: ${ckpt} on ${prompts.length} prompts x ${o.seeds} seeds, ${samplerName(o.sampler)} ` +
+      `${o.steps} steps, guidance ${o.guidance}`,
+  );
   const mine = await scoreModel(ctx, ckpt, prompts, o, o.saveImages ? `${out}/samples` : null);
   let theirs: Awaited<ReturnType<typeof scoreModel>> | null = null;
   if (base) {

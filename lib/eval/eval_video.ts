@@ -3,6 +3,7 @@
 // writes the clips in the moving-shapes layout (PNG frames, GIF, metadata.jsonl; docs/DATA.md), scores
 // them with lib/eval/score_video.ts, and writes a report (report.md, report.html, summary.json) with
 // 95% bootstrap intervals and win rates against the base.
+import { type Sampler, samplerName } from "../diffusion/sampler.ts";
 import { join } from "node:path";
 import type { GpuContext } from "../gpu/context.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
@@ -79,6 +80,8 @@ export interface EvalVideoOptions {
   /** Seeds per prompt: row.seed + k for k < seeds. */
   seeds: number;
   out: string;
+  /** Default DEFAULT_SAMPLER (lib/diffusion/sampler.ts). */
+  sampler?: Sampler;
   steps?: number;
   guidance?: number;
   /** Clips per generate() call (default 8). */
@@ -165,6 +168,7 @@ async function evalModel(
       const steps = o.steps ?? 20;
       let ticked = 0; // clips, in fractions per sampling step
       const x = await model.generate(ctx, part.map((j) => j.row.text), part.map((j) => j.row.seed + j.k), {
+        kind: o.sampler,
         steps,
         guidance: o.guidance ?? 3,
         onStep: () => {
@@ -315,7 +319,7 @@ export function reportSections(o: EvalVideoOptions, prompts: number, r: EvalVide
     `Checkpoint: ${o.ckpt}${o.base ? `; base: ${o.base}` : ""}.`,
     `Prompts: ${prompts} from ${o.prompts}, ${o.seeds} seed(s) each (prompt seed + k), ${model.clips.length} clips ` +
     `of ${model.frames} frames at ${model.size}x${model.size}.`,
-    `Sampling: DDIM, ${o.steps ?? 20} steps, guidance ${
+    `Sampling: ${samplerName(o.sampler)}, ${o.steps ?? 20} steps, guidance ${
       o.guidance ?? 3
     }. Intervals: 95% percentile bootstrap ` +
     `over clips; win rate: share of (prompt, seed) pairs where the model scores higher than the base (ties half).`,

@@ -4,7 +4,7 @@ import type { GpuContext } from "../gpu/context.ts";
 import { writeImage } from "../io/images.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { generatePixels, type ImageModel, pixelSize } from "../nn/bundle.ts";
-import type { SamplerKind } from "../diffusion/steps.ts";
+import type { Sampler } from "../diffusion/sampler.ts";
 import { planarToImages } from "../train/images.ts";
 import type { RgbImage } from "../io/images.ts";
 import type { Progress } from "../util/progress.ts";
@@ -18,11 +18,11 @@ export interface GenItem {
 }
 
 export interface GenOptions {
+  /** Default DEFAULT_SAMPLER (lib/diffusion/sampler.ts). */
+  sampler?: Sampler;
   steps: number;
   guidance: number;
   batch: number;
-  /** Sampler (default DDIM). */
-  kind?: SamplerKind;
   /** The CFG negative prompt for every item (default ""). */
   negative?: string;
   onBatch?: (done: number, total: number) => void;
@@ -43,9 +43,9 @@ export async function generateImages(
     const part = items.slice(i, i + o.batch);
     let ticked = 0;
     const x = await generatePixels(ctx, model, part.map((p) => p.text), part.map((p) => p.seed >>> 0), {
+      kind: o.sampler,
       steps: o.steps,
       guidance: o.guidance,
-      kind: o.kind,
       negative: o.negative === undefined ? undefined : part.map(() => o.negative!),
       onStep: o.progress && (() => {
         const n = Math.min(part.length / o.steps, part.length - ticked);

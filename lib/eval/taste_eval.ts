@@ -3,6 +3,7 @@
 // the base is a paired, prompt-clustered bootstrap interval (lib/eval/paired.ts) with the design's
 // minimum detectable effect. Writes eval.json (per-sample scores of both models), labelled side-by-side
 // sample pairs and a report that opens with the verdict.
+import type { Sampler } from "../diffusion/sampler.ts";
 import type { GpuContext } from "../gpu/context.ts";
 import type { PromptRow } from "../data/metadata.ts";
 import { contactSheet, type RgbImage, writeImage } from "../io/images.ts";
@@ -22,6 +23,8 @@ import type { Host } from "../host/host.ts";
 
 export interface TasteEvalOptions {
   seeds: number;
+  /** Default DEFAULT_SAMPLER (lib/diffusion/sampler.ts). */
+  sampler?: Sampler;
   steps: number;
   guidance: number;
   batch: number;
@@ -88,6 +91,7 @@ export async function sampleTaste(
   let shown = 0;
   try {
     const images = await generateImages(ctx, model, items, {
+      sampler: o.sampler,
       steps: o.steps,
       guidance: o.guidance,
       batch: o.batch,

@@ -35,6 +35,8 @@ export interface Dispatch {
   overrides?: Record<string, number>;
   /** Extra detail for the profiler (e.g. a shape), appended to "file#entry". */
   label?: string;
+  /** Multiply-adds x 2 this dispatch does (GEMM-like kernels), counted in stats.flops for the bench. */
+  flops?: number;
 }
 
 const f32word = new Float32Array(1);
@@ -77,8 +79,8 @@ export class GpuContext {
   private lost: string | null = null;
   private gradOff = 0;
   private scopes: Set<Tensor>[] = [];
-  /** Counts for tests and the bench. */
-  stats = { dispatches: 0, submits: 0, syncs: 0 };
+  /** Counts for tests and the bench (flops: what dispatches declared, see Dispatch.flops). */
+  stats = { dispatches: 0, submits: 0, syncs: 0, flops: 0 };
 
   private constructor(
     /** Files, images, the process: what lib/ needs from Deno or a page. */
@@ -197,6 +199,7 @@ export class GpuContext {
     if (this.profiler) this.endPass();
     this.kernelsInFlight.push(label);
     this.stats.dispatches++;
+    this.stats.flops += d.flops ?? 0;
   }
 
   /** Encodes a buffer-to-buffer copy (ordered with the dispatches around it). */

@@ -26,12 +26,21 @@ export class Attention extends Module {
     this.to_out = this.sub(new Linear(this.at("to_out.0"), inner, queryDim));
   }
 
-  /** x: [B, Lq, queryDim], context: [B, Lk, contextDim] or null, keyMask: [B, Lk] -> [B, Lq, queryDim]. */
-  forward(ctx: GpuContext, x: Tensor, context: Tensor | null = null, keyMask: Tensor | null = null): Tensor {
+  /**
+   * x: [B, Lq, queryDim], context: [B, Lk, contextDim] or null, keyMask: [B, Lk] -> [B, Lq, queryDim];
+   * residual [B, Lq, queryDim] is added by the output projection's GEMM.
+   */
+  forward(
+    ctx: GpuContext,
+    x: Tensor,
+    context: Tensor | null = null,
+    keyMask: Tensor | null = null,
+    residual: Tensor | null = null,
+  ): Tensor {
     const c = context ?? x;
     const q = this.to_q.forward(ctx, x), k = this.to_k.forward(ctx, c), v = this.to_v.forward(ctx, c);
     const o = attention(ctx, q, k, v, this.heads, keyMask ? { keyMask } : {});
-    return this.to_out.forward(ctx, o);
+    return this.to_out.forward(ctx, o, residual);
   }
 }
 
@@ -47,8 +56,9 @@ export class FeedForward extends Module {
     this.out = this.sub(new Linear(this.at("net.2"), inner, dim));
   }
 
-  forward(ctx: GpuContext, x: Tensor): Tensor {
-    return this.out.forward(ctx, geglu(ctx, this.proj.forward(ctx, x)));
+  /** residual [..., dim] is added by the output GEMM. */
+  forward(ctx: GpuContext, x: Tensor, residual: Tensor | null = null): Tensor {
+    return this.out.forward(ctx, geglu(ctx, this.proj.forward(ctx, x)), residual);
   }
 }
 
@@ -73,9 +83,10 @@ export class BasicTransformerBlock extends Module {
 
   /** x: [B, L, dim], context: [B, Lk, crossDim], keyMask: [B, Lk] (cross-attention only). */
   forward(ctx: GpuContext, x: Tensor, context: Tensor, keyMask: Tensor | null = null): Tensor {
-    let h = add(ctx, this.attn1.forward(ctx, this.norm1.forward(ctx, x)), x);
-    h = add(ctx, this.attn2.forward(ctx, this.norm2.forward(ctx, h), context, keyMask), h);
-    return add(ctx, this.ff.forward(ctx, this.norm3.forward(ctx, h)), h);
+    // each residual add happens in the output projection's GEMM epilogue
+    let h = this.attn1.forward(ctx, this.norm1.forward(ctx, x), null, null, x);
+    h = this.attn2.forward(ctx, this.norm2.forward(ctx, h), context, keyMask, h);
+    return this.ff.forward(ctx, this.norm3.forward(ctx, h), h);
   }
 }
 

@@ -25,9 +25,12 @@ export class Conv2d extends Module {
     this.bias = bias ? this.param("bias", [outChannels], fanInUniform(fanIn)) : null;
   }
 
-  /** x: [B, in, H, W] -> [B, out, H', W']. */
-  forward(ctx: GpuContext, x: Tensor): Tensor {
-    return conv2d(ctx, x, this.weight, this.bias, { stride: this.stride, padding: this.padding });
+  /**
+   * x: [B, in, H, W] -> [B, out, H', W']; extra.channelBias [B, out] and extra.residual [B, out, H', W']
+   * are added in the conv's epilogue.
+   */
+  forward(ctx: GpuContext, x: Tensor, extra: { channelBias?: Tensor; residual?: Tensor } = {}): Tensor {
+    return conv2d(ctx, x, this.weight, this.bias, { stride: this.stride, padding: this.padding, ...extra });
   }
 }
 

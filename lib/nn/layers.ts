@@ -2,7 +2,7 @@
 import type { GpuContext } from "../gpu/context.ts";
 import { add } from "../ops/binary.ts";
 import { reshape } from "../ops/copy.ts";
-import { matmul } from "../ops/matmul.ts";
+import { linear, matmul } from "../ops/matmul.ts";
 import { groupNorm, layerNorm } from "../ops/norm.ts";
 import { scale } from "../ops/scale.ts";
 import type { Tensor } from "../tensor/tensor.ts";
@@ -24,7 +24,7 @@ export interface LinearLora {
 }
 
 /**
- * y = x W^T + b (+ the LoRA term when one is attached). x: [..., in] -> [..., out].
+ * y = x W^T + b (+ residual) (+ the LoRA term when one is attached). x: [..., in] -> [..., out].
  * weight: [out, in] (or [out, in, 1, 1]), bias: [out].
  */
 export class Linear extends Module {
@@ -45,28 +45,29 @@ export class Linear extends Module {
     this.bias = opts.bias === false ? null : this.param("bias", [outFeatures], fanInUniform(inFeatures));
   }
 
-  forward(ctx: GpuContext, x: Tensor): Tensor {
+  /** x [..., in] -> [..., out]; residual [..., out] is added in the same GEMM (a residual stream). */
+  forward(ctx: GpuContext, x: Tensor, residual: Tensor | null = null): Tensor {
     const D = x.shape[x.shape.length - 1];
     if (D !== this.inFeatures) {
       throw new Error(`${this.prefix}: input ${x.describe()} has ${D} features, want ${this.inFeatures}`);
     }
-    const w = this.weight.shape.length === 2
-      ? this.weight
-      : reshape(ctx, this.weight, [this.outFeatures, this.inFeatures]);
-    // matmul wants rank >= 2; a [..., in] input is viewed as [rows, in] and back.
+    // one GEMM on [rows, in]; a [..., in] input is viewed as [rows, in] and back.
     const rows = x.size / D;
-    const x2 = x.shape.length === 2 ? x : reshape(ctx, x, [rows, D]);
-    let y2 = matmul(ctx, x2, w, { transB: true });
+    const flat = (t: Tensor, n: number) => t.shape.length === 2 ? t : reshape(ctx, t, [rows, n]);
+    const x2 = flat(x, D);
+    let res = residual ? flat(residual, this.outFeatures) : null;
     if (this.lora) {
+      // The LoRA term joins the residual the GEMM adds: scale * (x down^T) up^T.
       const d = matmul(ctx, x2, this.lora.down, { transB: true }); // [rows, rank]
-      y2 = add(ctx, y2, scale(ctx, matmul(ctx, d, this.lora.up, { transB: true }), this.lora.scale));
+      const l = scale(ctx, matmul(ctx, d, this.lora.up, { transB: true }), this.lora.scale);
+      res = res ? add(ctx, res, l) : l;
     }
-    const y = this.bias ? add(ctx, y2, this.bias) : y2;
+    const y = linear(ctx, x2, this.weight, this.bias, res);
     return x.shape.length === 2 ? y : reshape(ctx, y, [...x.shape.slice(0, -1), this.outFeatures]);
   }
 }
 
-/** torch.nn.GroupNorm(groups, C, eps, affine): x [B, C, ...] -> same. */
+/** torch.nn.GroupNorm(groups, C, eps, affine): x [B, C, ...] -> same; silu = true fuses silu after it. */
 export class GroupNorm extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor;
@@ -80,8 +81,8 @@ export class GroupNorm extends Module {
     this.bias = this.param("bias", [channels], { kind: "const", value: 0 });
   }
 
-  forward(ctx: GpuContext, x: Tensor): Tensor {
-    return groupNorm(ctx, x, this.weight, this.bias, this.groups, this.eps);
+  forward(ctx: GpuContext, x: Tensor, silu = false): Tensor {
+    return groupNorm(ctx, x, this.weight, this.bias, this.groups, this.eps, silu);
   }
 }
 

@@ -3,8 +3,6 @@
 //   tembChannels is null: the VAE's blocks, temb_channels=None in diffusers)
 //   h = conv2(silu(norm2(h)));  out = (shortcut(x) + h) / outputScale
 import type { GpuContext } from "../gpu/context.ts";
-import { add } from "../ops/binary.ts";
-import { reshape } from "../ops/copy.ts";
 import { scale } from "../ops/scale.ts";
 import { silu } from "../ops/unary.ts";
 import type { Tensor } from "../tensor/tensor.ts";
@@ -46,15 +44,15 @@ export class ResnetBlock2D extends Module {
 
   /** x: [B, in, H, W], temb: [B, tembChannels] (null without a time embedding) -> [B, out, H, W]. */
   forward(ctx: GpuContext, x: Tensor, temb: Tensor | null): Tensor {
-    let h = this.conv1.forward(ctx, silu(ctx, this.norm1.forward(ctx, x)));
+    // silu fused into the norms; the time embedding and the skip added in the convs' epilogues
+    let t: Tensor | undefined;
     if (this.time_emb_proj) {
       if (!temb) throw new Error(`${this.prefix}: needs a time embedding`);
-      const t = this.time_emb_proj.forward(ctx, silu(ctx, temb));
-      h = add(ctx, h, reshape(ctx, t, [t.shape[0], this.outChannels, 1, 1]));
+      t = this.time_emb_proj.forward(ctx, silu(ctx, temb)); // [B, out]
     }
-    h = this.conv2.forward(ctx, silu(ctx, this.norm2.forward(ctx, h)));
+    const h = this.conv1.forward(ctx, this.norm1.forward(ctx, x, true), t ? { channelBias: t } : {});
     const skip = this.conv_shortcut ? this.conv_shortcut.forward(ctx, x) : x;
-    const out = add(ctx, skip, h);
+    const out = this.conv2.forward(ctx, this.norm2.forward(ctx, h, true), { residual: skip });
     return this.outputScale === 1 ? out : scale(ctx, out, 1 / this.outputScale);
   }
 }

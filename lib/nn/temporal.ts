@@ -55,9 +55,10 @@ export class TemporalTransformerBlock extends Module {
 
   /** x: [N, F, dim] (N = batch * pixels), pe: [F, dim] (broadcast over N) -> [N, F, dim]. */
   forward(ctx: GpuContext, x: Tensor, pe: Tensor): Tensor {
-    let h = add(ctx, this.attn1.forward(ctx, add(ctx, this.norm1.forward(ctx, x), pe)), x);
-    h = add(ctx, this.attn2.forward(ctx, add(ctx, this.norm2.forward(ctx, h), pe)), h);
-    return add(ctx, this.ff.forward(ctx, this.norm3.forward(ctx, h)), h);
+    // residual adds in the output projections' GEMM epilogues
+    let h = this.attn1.forward(ctx, add(ctx, this.norm1.forward(ctx, x), pe), null, null, x);
+    h = this.attn2.forward(ctx, add(ctx, this.norm2.forward(ctx, h), pe), null, null, h);
+    return this.ff.forward(ctx, this.norm3.forward(ctx, h), h);
   }
 }
 

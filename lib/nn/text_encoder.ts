@@ -239,10 +239,9 @@ class EncoderLayer extends Module {
     const n = this.layer_norm1.forward(ctx, x);
     const q = this.q_proj.forward(ctx, n), k = this.k_proj.forward(ctx, n), v = this.v_proj.forward(ctx, n);
     const a = attention(ctx, q, k, v, this.c.num_attention_heads, { causal: true });
-    const h = add(ctx, this.out_proj.forward(ctx, a), x);
+    const h = this.out_proj.forward(ctx, a, x); // residual adds in the GEMM epilogues
     const act = this.c.hidden_act === "quick_gelu" ? quickGelu : gelu;
-    const m = this.fc2.forward(ctx, act(ctx, this.fc1.forward(ctx, this.layer_norm2.forward(ctx, h))));
-    return add(ctx, m, h);
+    return this.fc2.forward(ctx, act(ctx, this.fc1.forward(ctx, this.layer_norm2.forward(ctx, h))), h);
   }
 }
 

@@ -138,7 +138,7 @@ export class UNet2DConditionModel extends Module {
     }
     h = this.mid_block.forward(ctx, h, cond);
     for (const b of this.up_blocks) h = b.forward(ctx, h, skips, cond);
-    return this.conv_out.forward(ctx, silu(ctx, this.conv_norm_out.forward(ctx, h)));
+    return this.conv_out.forward(ctx, this.conv_norm_out.forward(ctx, h, true)); // silu fused
   }
 
   /**

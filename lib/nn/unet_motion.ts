@@ -6,7 +6,6 @@
 import type { GpuContext } from "../gpu/context.ts";
 import { concat, expand, reshape } from "../ops/copy.ts";
 import { timestepEmbedding } from "../ops/embedding.ts";
-import { silu } from "../ops/unary.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { type Init, Module, type StateEntry } from "./module.ts";
 import { MotionModule, sinusoidalPositions } from "./temporal.ts";
@@ -323,7 +322,7 @@ export class UNetMotionModel extends Module {
       });
       if (b.upsampler) h = b.upsampler.forward(ctx, h);
     });
-    const out = u.conv_out.forward(ctx, silu(ctx, u.conv_norm_out.forward(ctx, h)));
+    const out = u.conv_out.forward(ctx, u.conv_norm_out.forward(ctx, h, true)); // silu fused
     return reshape(ctx, out, [B, F, c.out_channels, H, W]);
   }
 }

@@ -2,11 +2,12 @@
 // softmax kernel (kernels/softmax.wgsl, which holds attention's WGSL: scale, key mask and causal
 // masking are fused into it), recorded on the tape as one op with an exact backward.
 //
-// Forward, per batch b and head h (heads split out of the last axis, as diffusers' Attention):
+// Forward, per batch b and head h (heads are slices of the last axis, as diffusers' Attention; the
+// GEMMs read and write them in place through strides, so heads are never split or merged by copies):
 //   S = Q K^T            [B*H, Lq, Lk]
 //   P = softmax(S / sqrt(Dh), masked)
-//   O = P V              [B*H, Lq, Dh]  -> merged back to [B, Lq, H*Dh]
-// Backward (P and the split heads are saved, so it costs 4 matmuls against the forward's 2):
+//   O = P V              written into [B, Lq, H*Dh]
+// Backward (P is saved, so it costs 4 matmuls against the forward's 2):
 //   dV = P^T dO,  dP = dO V^T,  dS = P * (dP - rowsum(dP * P)) / sqrt(Dh),  dQ = dS K,  dK = dS^T Q
 // When S would exceed `budgetBytes` (default: the adapter's storage binding limit, at most 256 MiB;
 // e.g. SD-1.5's 4096-token self-attention at 64x64 latents is 64 MiB per head), the same math runs
@@ -15,7 +16,7 @@
 import { empty, type Tensor } from "../tensor/tensor.ts";
 import { add } from "./binary.ts";
 import { concat, slice, stridedCopy } from "./copy.ts";
-import { matmul } from "./matmul.ts";
+import { gemm, matmul } from "./matmul.ts";
 import { softmaxBackwardRaw, type SoftmaxMask, softmaxRaw } from "./softmax.ts";
 import { type GpuContext, record, stridesOf } from "./util.ts";
 
@@ -68,7 +69,6 @@ export function attention(
     causal: !!opts.causal,
     Lq,
   };
-  const split = (x: Tensor, L: number) => splitHeads(ctx, x, B, L, heads, Dh);
   if (B * heads * Lq * Lk * 4 > attentionBudget(ctx, opts)) {
     return chunkedAttention(ctx, q, k, v, {
       B,
@@ -80,42 +80,82 @@ export function attention(
       mask,
     });
   }
-  const { qh, kh, vh, p, out } = ctx.noGrad(() => {
-    const qh = split(q, Lq), kh = split(k, Lk), vh = split(v, Lk);
-    const s = matmul(ctx, qh, kh, { transB: true }); // [B*H, Lq, Lk]
+  // Heads are read and written in place: for z = b * H + h, head h of x [B, L, H*Dh] row l is at
+  // b * L * HD + l * HD + h * Dh (no split or merge copies; see GemmSpec in lib/ops/matmul.ts).
+  const hq = head(Lq, heads, Dh), hk = head(Lk, heads, Dh);
+  const BH = B * heads, nc = heads;
+  const { p, out } = ctx.noGrad(() => {
+    const s = empty(ctx, [BH, Lq, Lk]); // S = Q K^T
+    gemm(ctx, q, k, s, { batch: BH, nc, M: Lq, N: Lk, K: Dh, ...headA(hq), ...headBT(hk) });
     const p = softmaxRaw(ctx, s, mask);
     s.dispose();
-    const oh = matmul(ctx, p, vh); // [B*H, Lq, Dh]
-    const out = mergeHeads(ctx, oh, B, Lq, heads, Dh);
-    oh.dispose();
-    return { qh, kh, vh, p, out };
+    const out = empty(ctx, [B, Lq, HD]); // O = P V
+    gemm(ctx, p, v, out, {
+      batch: BH,
+      nc,
+      M: Lq,
+      N: Dh,
+      K: Lk,
+      ...scoresA(Lq, Lk, heads),
+      ...headB(hk),
+      ...headOut(hq),
+    });
+    return { p, out };
   });
-  const saved = [qh, kh, vh, p];
   const y = record(ctx, "attention", [q, k, v], out, (gOut) => {
-    const go = split(gOut, Lq);
-    const gv = v.requiresGrad ? merge(matmul(ctx, p, go, { transA: true }), Lk) : null;
-    let gq: Tensor | null = null, gk: Tensor | null = null;
+    let gq: Tensor | null = null, gk: Tensor | null = null, gv: Tensor | null = null;
+    if (v.requiresGrad) {
+      gv = empty(ctx, [B, Lk, HD]); // dV = P^T dO
+      gemm(ctx, p, gOut, gv, {
+        batch: BH,
+        nc,
+        M: Lk,
+        N: Dh,
+        K: Lq,
+        ...scoresAT(Lq, Lk, heads),
+        ...headB(hq),
+        ...headOut(hk),
+      });
+    }
     if (q.requiresGrad || k.requiresGrad) {
-      const gp = matmul(ctx, go, vh, { transB: true }); // [B*H, Lq, Lk]
+      const gp = empty(ctx, [BH, Lq, Lk]); // dP = dO V^T
+      gemm(ctx, gOut, v, gp, { batch: BH, nc, M: Lq, N: Lk, K: Dh, ...headA(hq), ...headBT(hk) });
       const gs = softmaxBackwardRaw(ctx, p, gp, mask);
       gp.dispose();
-      if (q.requiresGrad) gq = merge(matmul(ctx, gs, kh), Lq);
-      if (k.requiresGrad) gk = merge(matmul(ctx, gs, qh, { transA: true }), Lk);
+      if (q.requiresGrad) {
+        gq = empty(ctx, [B, Lq, HD]); // dQ = dS K
+        gemm(ctx, gs, k, gq, {
+          batch: BH,
+          nc,
+          M: Lq,
+          N: Dh,
+          K: Lk,
+          ...scoresA(Lq, Lk, heads),
+          ...headB(hk),
+          ...headOut(hq),
+        });
+      }
+      if (k.requiresGrad) {
+        gk = empty(ctx, [B, Lk, HD]); // dK = dS^T Q
+        gemm(ctx, gs, q, gk, {
+          batch: BH,
+          nc,
+          M: Lk,
+          N: Dh,
+          K: Lq,
+          ...scoresAT(Lq, Lk, heads),
+          ...headB(hq),
+          ...headOut(hk),
+        });
+      }
       gs.dispose();
     }
-    go.dispose();
-    for (const t of saved) t.dispose();
+    p.dispose();
     return [gq, gk, gv];
   });
-  // Not recorded: nothing will read the saved tensors again.
-  if (!y.creator) { for (const t of saved) t.dispose(); }
+  // Not recorded: nothing will read the probabilities again.
+  if (!y.creator) p.dispose();
   return y;
-
-  function merge(h: Tensor, L: number): Tensor {
-    const m = mergeHeads(ctx, h, B, L, heads, Dh);
-    h.dispose();
-    return m;
-  }
 }
 
 interface ChunkGeometry {
@@ -307,3 +347,24 @@ function mergeHeads(ctx: GpuContext, x: Tensor, B: number, L: number, H: number,
   stridedCopy(ctx, x, out, [B, H, L, Dh], stridesOf([B, H, L, Dh]), [os[0], os[2], os[1], os[3]]);
   return out;
 }
+
+/** Where the heads of a [B, L, H*Dh] tensor are: batch stride s1, head stride s2, row stride. */
+interface Head {
+  s1: number;
+  s2: number;
+  row: number;
+}
+const head = (L: number, H: number, Dh: number): Head => ({ s1: L * H * Dh, s2: Dh, row: H * Dh });
+
+/** A(z, m = l, k = d) = head rows. */
+const headA = (h: Head) => ({ sam: h.row, sak: 1, sa1: h.s1, sa2: h.s2 });
+/** B(z, k = d, n = l): a head transposed (scalar loads). */
+const headBT = (h: Head) => ({ sbk: 1, sbn: h.row, sb1: h.s1, sb2: h.s2 });
+/** B(z, k = l, n = d): a head. */
+const headB = (h: Head) => ({ sbk: h.row, sbn: 1, sb1: h.s1, sb2: h.s2 });
+/** Output (z, m = l, n = d) into a head. */
+const headOut = (h: Head) => ({ scm: h.row, sc1: h.s1, sc2: h.s2 });
+/** A(z, m = query, k = key) of contiguous scores [B*H, Lq, Lk] (z = (z / H) * H + z % H). */
+const scoresA = (Lq: number, Lk: number, H: number) => ({ sam: Lk, sak: 1, sa1: H * Lq * Lk, sa2: Lq * Lk });
+/** A(z, m = key, k = query): the scores transposed. */
+const scoresAT = (Lq: number, Lk: number, H: number) => ({ sam: 1, sak: Lk, sa1: H * Lq * Lk, sa2: Lq * Lk });

@@ -1,12 +1,12 @@
 // Elementwise binary ops with broadcasting (kernels/binary.wgsl). Backward rules are compositions.
-import { groups1d } from "../gpu/context.ts";
 import { KernelFile } from "../gpu/kernel.ts";
 import { empty, type Tensor } from "../tensor/tensor.ts";
 import {
   assertRank,
   broadcastShapes,
   broadcastStrides,
-  elementGroups,
+  coalesce,
+  elementwisePlan,
   type GpuContext,
   record,
   vec8,
@@ -22,18 +22,23 @@ function launch(ctx: GpuContext, op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   const shape = broadcastShapes(a.shape, b.shape, op);
   assertRank(shape, op);
   const out = empty(ctx, shape);
-  ctx.run(kernel, "forward", {
+  if (!out.size) return out;
+  const c = coalesce(shape, [broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape)]);
+  const plan = elementwisePlan(c.dims);
+  const front = (xs: number[], v: number) => [...new Array(plan.pad).fill(v), ...xs];
+  ctx.run(kernel, plan.kind === "loop" ? "forward" : plan.kind, {
     buffers: [a, b, out],
     params: [
       out.size,
-      shape.length,
+      c.dims.length,
       0,
       0,
-      ...vec8(shape, op),
-      ...vec8(broadcastStrides(a.shape, shape), op),
-      ...vec8(broadcastStrides(b.shape, shape), op),
+      ...vec8(front(c.dims, 1), op),
+      ...vec8(front(c.strides[0], 0), op),
+      ...vec8(front(c.strides[1], 0), op),
     ],
-    groups: groups1d(elementGroups(out.size)),
+    groups: plan.groups,
+    label: ctx.profiler ? `[${c.dims}]` : undefined,
     overrides: { OP: OPS[op] },
   });
   return out;

@@ -1,29 +1,37 @@
 // conv2d, NCHW (kernels/conv2d.wgsl): x [B, Cin, H, W], w [Cout, Cin, KH, KW], b [Cout] | null
 // -> y [B, Cout, Ho, Wo], Ho = floor((H + 2 pad - KH) / s) + 1. Gradients for x, w and b.
-// Forward and input gradient are implicit GEMMs; the weight gradient is a GEMM over pixels
-// (gy [Cout, pixels] @ patches [pixels, Cin*KH*KW]) split into chunks whose partial sums are added
+// Forward, input gradient and weight gradient are implicit GEMMs (no patch buffer). The weight
+// gradient reduces over output pixels, split into chunks of pixel rows whose partial sums are added
 // at the end, so no invocation loops long (llvmpipe cuts loops at 65,535) and the work spreads.
-import { groups1d } from "../gpu/context.ts";
+import { groups1d, MAX_GROUPS } from "../gpu/context.ts";
 import { KernelFile } from "../gpu/kernel.ts";
 import { empty, type Tensor } from "../tensor/tensor.ts";
 import { type GpuContext, record } from "./util.ts";
-import { gemm, tileFor } from "./matmul.ts";
+import { tileFor } from "./matmul.ts";
 import { sum } from "./reduce.ts";
 
 const kernel = new KernelFile("conv2d.wgsl");
 const WX = 8;
 const WG = 256;
-/** Budget (floats) for one im2col block of the weight gradient; larger inputs go in segments. */
-const COL_FLOATS = 4 << 20;
-/** Budget (floats) for the weight gradient's partial sums. */
-const PART_FLOATS = 4 << 20;
-/** Most partial sums the weight gradient splits its pixel reduction into. */
-const MAX_PARTS = 32;
+/** Weight gradient: how it splits its reduction over output pixels (tests pass small values). */
+export interface WeightGradSplit {
+  /** Most output pixels one invocation sums over per pass (far below llvmpipe's 65,535 loop cap). */
+  kMax: number;
+  /** Split into partial sums until about this many invocations run (both software cores busy). */
+  minInvocations: number;
+  /** Budget (floats) for the partial sums. */
+  partFloats: number;
+}
+const WGRAD_SPLIT: WeightGradSplit = { kMax: 4096, minInvocations: 512, partFloats: 4 << 20 };
 
 export interface Conv2dOptions {
   stride?: 1 | 2;
   /** Zero padding on every side; default floor(k / 2). */
   padding?: number;
+  /** [B, Cout]: added to every pixel of channel co of image b (a ResNet block's time embedding). */
+  channelBias?: Tensor | null;
+  /** [B, Cout, Ho, Wo]: added to the output (a residual connection). */
+  residual?: Tensor | null;
 }
 
 export interface ConvGeometry {
@@ -61,19 +69,24 @@ export function convGeometry(x: Tensor, w: Tensor, opts: Conv2dOptions = {}): Co
   return { B, Cin, H, W, Cout, KH, KW, s, pad, Ho, Wo };
 }
 
+/** 2 x multiply-adds of one pass (forward, input gradient and weight gradient each do this many). */
+export function convFlops(g: ConvGeometry): number {
+  return 2 * g.B * g.Cout * g.Cin * g.KH * g.KW * g.Ho * g.Wo;
+}
+
 /** Uniform words shared by every entry point (see Params in the WGSL). */
 function params(g: ConvGeometry, extra: Partial<Record<ExtraKey, number>> = {}): number[] {
   const e = {
     tiles: 0,
     tilesRow: 0,
     hasBias: 0,
-    np: 0,
     total: 0,
     parts: 0,
-    b0: 0,
-    q0: 0,
-    q: 0,
-    qp: 0,
+    rows: 0,
+    nrows: 0,
+    cblocks: 0,
+    z0: 0,
+    acc: 0,
     ...extra,
   };
   return [
@@ -90,18 +103,28 @@ function params(g: ConvGeometry, extra: Partial<Record<ExtraKey, number>> = {}):
     e.tiles,
     e.tilesRow,
     e.hasBias,
-    e.np,
     e.total,
     e.parts,
-    e.b0,
-    e.q0,
-    e.q,
-    e.qp,
+    e.rows,
+    e.nrows,
+    e.cblocks,
+    e.z0,
+    e.acc,
   ];
 }
-type ExtraKey = "tiles" | "tilesRow" | "hasBias" | "np" | "total" | "parts" | "b0" | "q0" | "q" | "qp";
+type ExtraKey =
+  | "tiles"
+  | "tilesRow"
+  | "hasBias"
+  | "total"
+  | "parts"
+  | "rows"
+  | "nrows"
+  | "cblocks"
+  | "z0"
+  | "acc";
 
-/** y = conv2d(x, w) + b. */
+/** y = conv2d(x, w) + b (+ channelBias[b, co]) (+ residual), the adds in the conv's epilogue. */
 export function conv2d(
   ctx: GpuContext,
   x: Tensor,
@@ -110,19 +133,41 @@ export function conv2d(
   opts: Conv2dOptions = {},
 ): Tensor {
   const g = convGeometry(x, w, opts);
+  const cb = opts.channelBias ?? null, res = opts.residual ?? null;
   if (b && b.size !== g.Cout) throw new Error(`conv2d: bias ${b.describe()} for ${g.Cout} channels`);
+  if (cb && cb.size !== g.B * g.Cout) {
+    throw new Error(`conv2d: channelBias ${cb.describe()} is not [${g.B}, ${g.Cout}]`);
+  }
   const y = empty(ctx, [g.B, g.Cout, g.Ho, g.Wo]);
-  convForward(ctx, x, w, b, y, g);
-  const inputs = b ? [x, w, b] : [x, w];
+  if (res && res.size !== y.size) {
+    throw new Error(`conv2d: residual ${res.describe()} is not ${y.describe()}`);
+  }
+  convForward(ctx, x, w, b, y, g, cb, res);
+  const inputs = [x, w, ...[b, cb, res].filter((t): t is Tensor => t !== null)];
   return record(ctx, "conv2d", inputs, y, (gy) => {
-    const gx = x.requiresGrad ? convBackwardInput(ctx, gy, w, g) : null;
-    const gw = w.requiresGrad ? convBackwardWeight(ctx, x, gy, g) : null;
-    const gb = b?.requiresGrad ? sum(ctx, gy, [0, 2, 3]) : null;
-    return b ? [gx, gw, gb] : [gx, gw];
+    const grads: (Tensor | null)[] = [
+      x.requiresGrad ? convBackwardInput(ctx, gy, w, g) : null,
+      w.requiresGrad ? convBackwardWeight(ctx, x, gy, g) : null,
+    ];
+    if (b) grads.push(b.requiresGrad ? sum(ctx, gy, [0, 2, 3]) : null);
+    if (cb) grads.push(cb.requiresGrad ? asShape(sum(ctx, gy, [2, 3]), cb.shape) : null);
+    if (res) grads.push(res.requiresGrad ? gy.view(res.shape) : null);
+    return grads;
   });
 }
 
-/** y [B, Cout, Ho, Wo] = conv(x, w) + bias (implicit GEMM: Cout rows x 8-pixel row tiles). */
+/** t viewed as `shape` (t itself when it already has it; else t is released to the view). */
+function asShape(t: Tensor, shape: readonly number[]): Tensor {
+  if (t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i])) return t;
+  const v = t.view(shape);
+  t.dispose();
+  return v;
+}
+
+/**
+ * y [B, Cout, Ho, Wo] = conv(x, w) + bias [+ channelBias [B, Cout]] [+ residual like y] (implicit
+ * GEMM: Cout rows x 8-pixel row tiles).
+ */
 export function convForward(
   ctx: GpuContext,
   x: Tensor,
@@ -130,89 +175,72 @@ export function convForward(
   b: Tensor | null,
   y: Tensor,
   g: ConvGeometry,
+  channelBias: Tensor | null = null,
+  residual: Tensor | null = null,
 ) {
   const tilesRow = Math.ceil(g.Wo / 8), tiles = g.Ho * tilesRow;
   const { TM, WY } = tileFor(g.Cout);
+  const hasBias = (b ? 1 : 0) | (channelBias ? 2 : 0) | (residual ? 4 : 0);
   ctx.run(kernel, "forward", {
-    buffers: [x, w, b ?? w, y],
-    params: params(g, { tiles, tilesRow, hasBias: b ? 1 : 0 }),
+    buffers: [x, w, b ?? w, y, channelBias ?? w, residual ?? w],
+    params: params(g, { tiles, tilesRow, hasBias }),
     groups: [Math.ceil(tiles / WX), Math.ceil(g.Cout / (TM * WY)), g.B],
     overrides: { TM, WX, WY },
+    flops: convFlops(g),
   });
 }
 
 /** gx [B, Cin, H, W] from gy [B, Cout, Ho, Wo] (exact for stride 2: tiles of one pixel parity). */
 export function convBackwardInput(ctx: GpuContext, gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
   const gx = empty(ctx, [g.B, g.Cin, g.H, g.W]);
-  const tilesRow = Math.ceil(Math.ceil(g.W / g.s) / 8), tiles = g.H * g.s * tilesRow;
+  // per parity (ry, rx): ceil(H / s) rows of ceil(ceil(W / s) / 8) 8-pixel tiles
+  const tilesRow = Math.ceil(Math.ceil(g.W / g.s) / 8), tiles = g.s * g.s * Math.ceil(g.H / g.s) * tilesRow;
   const { TM, WY } = tileFor(g.Cin);
   ctx.run(kernel, "backward_input", {
-    buffers: [gy, w, null, gx],
+    buffers: [gy, w, null, gx, null, w], // binding 6: the forward's residual, unread here
     params: params(g, { tiles, tilesRow }),
     groups: [Math.ceil(tiles / WX), Math.ceil(g.Cin / (TM * WY)), g.B],
     overrides: { TM, WX, WY },
+    flops: convFlops(g),
   });
   return gx;
 }
 
 /**
- * gw [Cout, Cin, KH, KW] = sum over images and pixels of gy[b, co, q] * patch[b, q, (ci, i, j)].
- * Pixels go in segments of whole images (or of rows of one image when an image's patches exceed
- * COL_FLOATS); each segment is split into `nc` chunks per image, and chunk z of every segment adds
- * into partial sum z; the partials are summed at the end.
+ * gw [Cout, Cin, KH, KW] = sum over images and output pixels of gy[b, co, q] * x[b, ci, patch(q, i, j)].
+ * The B * Ho pixel rows are split into `parts` chunks of `rows` rows (partial sums, summed at the end)
+ * and, when one chunk would loop over more than kMax pixels, into several passes that add into them.
  */
 export function convBackwardWeight(
   ctx: GpuContext,
   x: Tensor,
   gy: Tensor,
   g: ConvGeometry,
-  budget = { colFloats: COL_FLOATS, partFloats: PART_FLOATS },
+  split: WeightGradSplit = WGRAD_SPLIT,
 ): Tensor {
-  const N = g.Cin * g.KH * g.KW, np = Math.ceil(N / 8) * 8, P = g.Ho * g.Wo;
-  const gw = empty(ctx, [g.Cout, g.Cin, g.KH, g.KW]);
-  const maxRows = Math.max(8, Math.floor(budget.colFloats / np)); // patch rows per im2col block
-  const Q = Math.min(P, maxRows); // pixels per segment of one image
-  const nb = Q === P ? Math.max(1, Math.min(g.B, Math.floor(maxRows / P))) : 1; // images per block
-  const maxParts = Math.max(1, Math.min(MAX_PARTS, Math.floor(budget.partFloats / (g.Cout * N))));
-  const nc = Math.max(1, Math.min(Math.floor(maxParts / nb), Math.ceil(Q / 64))); // chunks per image
-  const Pc = Math.ceil(Q / nc), qp = Pc * nc;
-  const parts = nb * nc;
-  const out = parts === 1 ? gw : empty(ctx, [parts, g.Cout, N]);
-  const col = empty(ctx, [nb, qp, np]);
-  let first = true;
-  for (let b0 = 0; b0 < g.B; b0 += nb) {
-    const nbHere = Math.min(nb, g.B - b0);
-    for (let q0 = 0; q0 < P; q0 += Q) {
-      const q = Math.min(Q, P - q0);
-      const total = nbHere * qp * np;
-      ctx.run(kernel, "im2col", {
-        buffers: [x, null, null, col],
-        params: params(g, { np, total, b0, q0, q, qp }),
-        groups: groups1d(Math.ceil(total / WG)),
-        overrides: { WG },
-      });
-      // Rows past q in a chunk are zero in col, so the gy values read there (the next pixels) drop out.
-      gemm(ctx, gy, col, out, {
-        batch: nbHere * nc,
-        nc,
-        M: g.Cout,
-        N,
-        K: Pc,
-        sam: P,
-        sak: 1,
-        sa1: g.Cout * P,
-        sa2: Pc,
-        sbk: np,
-        sbn: 1,
-        sb1: qp * np,
-        sb2: Pc * np,
-        accumulate: !first,
-        aOffset: b0 * g.Cout * P + q0,
-      });
-      first = false;
-    }
+  const N = g.Cin * g.KH * g.KW, nrows = g.B * g.Ho;
+  if (g.Wo > split.kMax) {
+    throw new Error(`conv2d: weight gradient of ${g.Wo}-pixel rows exceeds ${split.kMax}`);
   }
-  col.dispose();
+  const gw = empty(ctx, [g.Cout, g.Cin, g.KH, g.KW]);
+  const cblocks = Math.ceil(g.Cin / 8), tiles = g.KH * g.KW * cblocks;
+  const { TM, WY } = tileFor(g.Cout);
+  const invocations = tiles * Math.ceil(g.Cout / TM);
+  const maxParts = Math.max(1, Math.min(MAX_GROUPS, Math.floor(split.partFloats / (g.Cout * N))));
+  // rows per chunk: at most kMax pixels, and small enough that the chunks fill minInvocations
+  const wantParts = Math.min(maxParts, Math.ceil(split.minInvocations / invocations));
+  const rows = Math.max(1, Math.min(Math.floor(split.kMax / g.Wo), Math.ceil(nrows / wantParts)));
+  const chunks = Math.ceil(nrows / rows), parts = Math.min(chunks, maxParts);
+  const out = parts === 1 ? gw : empty(ctx, [parts, g.Cout, N]);
+  for (let z0 = 0; z0 < chunks; z0 += parts) {
+    ctx.run(kernel, "backward_weight", {
+      buffers: [x, gy, null, out],
+      params: params(g, { tiles, cblocks, rows, nrows, z0, acc: z0 > 0 ? 1 : 0 }),
+      groups: [Math.ceil(tiles / WX), Math.ceil(g.Cout / (TM * WY)), Math.min(parts, chunks - z0)],
+      overrides: { TM, WX, WY },
+      flops: z0 === 0 ? convFlops(g) : 0,
+    });
+  }
   if (out !== gw) {
     const total = g.Cout * N;
     ctx.run(kernel, "sum_parts", {

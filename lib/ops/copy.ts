@@ -5,7 +5,9 @@ import { empty, numel, type Shape, shapeStr, type Tensor } from "../tensor/tenso
 import {
   assertRank,
   broadcastStrides,
+  coalesce,
   elementGroups,
+  elementwisePlan,
   type GpuContext,
   record,
   stridesOf,
@@ -27,18 +29,22 @@ export function stridedCopy(
 ) {
   const n = numel(dims);
   if (!n) return;
-  ctx.run(kernel, "forward", {
+  const c = coalesce(dims, [ss, ds]);
+  const plan = elementwisePlan(c.dims);
+  const front = (xs: number[], v: number) => [...new Array(plan.pad).fill(v), ...xs];
+  ctx.run(kernel, plan.kind === "loop" ? "forward" : plan.kind, {
     buffers: [src, dst],
     params: [
       n,
-      dims.length,
+      c.dims.length,
       srcOffset,
       dstOffset,
-      ...vec8(dims, "copy"),
-      ...vec8(ss, "copy"),
-      ...vec8(ds, "copy"),
+      ...vec8(front(c.dims, 1), "copy"),
+      ...vec8(front(c.strides[0], 0), "copy"),
+      ...vec8(front(c.strides[1], 0), "copy"),
     ],
-    groups: groups1d(elementGroups(n)),
+    groups: plan.groups,
+    label: ctx.profiler ? `[${c.dims}]` : undefined,
   });
 }
 

@@ -14,9 +14,23 @@ const overrides = { WG, CHUNK };
  */
 export const LN_ROW_MAX = 2048;
 
+/** Chunks for a reduction of `rows` rows of n elements: at most GN_CHUNK_MAX per invocation, about
+ * GN_THREADS invocations in flight, at least GN_CHUNK_MIN elements each. */
+function chunking(rows: number, n: number): { chunk: number; nChunks: number } {
+  const want = Math.max(
+    Math.ceil(n / GN_CHUNK_MAX),
+    Math.min(Math.ceil(GN_THREADS / rows), Math.ceil(n / GN_CHUNK_MIN)),
+    1,
+  );
+  const chunk = Math.ceil(n / want);
+  return { chunk, nChunks: Math.ceil(n / chunk) };
+}
+const GN_CHUNK_MIN = 256, GN_CHUNK_MAX = 4096, GN_THREADS = 512;
+
 /**
  * Group norm as torch.nn.GroupNorm: x [B, C, ...spatial] (any trailing axes, none included),
  * gamma, beta [C]; statistics per (batch, group of C / groups channels), biased variance.
+ * silu = true returns silu(groupNorm(x)) with the activation fused (forward and backward).
  */
 export function groupNorm(
   ctx: GpuContext,
@@ -25,6 +39,7 @@ export function groupNorm(
   beta: Tensor,
   groups: number,
   eps: number,
+  silu = false,
 ): Tensor {
   if (x.shape.length < 2) throw new Error(`groupNorm: ${x.describe()} needs [B, C, ...]`);
   const [B, C] = x.shape;
@@ -33,53 +48,56 @@ export function groupNorm(
     throw new Error(`groupNorm: ${C} channels of ${x.describe()} not divisible into ${groups} groups`);
   }
   checkAffine("groupNorm", gamma, beta, C);
-  if (S / WG >= MAX_GROUPS || B >= MAX_GROUPS || C >= MAX_GROUPS) {
-    throw new Error(`groupNorm: ${x.describe()} exceeds the per-invocation loop cap`);
+  if (Math.ceil(S / WG) > MAX_GROUPS || B > MAX_GROUPS || C > MAX_GROUPS) {
+    throw new Error(`groupNorm: ${x.describe()} exceeds the dispatch grid (${MAX_GROUPS} per dimension)`);
   }
-  const params = [B, C, S, groups, f32bits(eps), 0, 0, 0];
-  const cstats = empty(ctx, [B * C, 2]);
-  const stats = empty(ctx, [B * groups, 2]);
+  const ov = { ...overrides, SILU: silu ? 1 : 0 };
+  const grid: [number, number, number] = [Math.ceil(S / WG), C, B];
+  const R = B * groups, n = (C / groups) * S;
+  const st = chunking(R, n);
+  const params = [B, C, S, groups, f32bits(eps), st.nChunks, st.chunk, 0];
+  const stats = empty(ctx, [R, 2]);
   const y = empty(ctx, x.shape);
-  ctx.run(kernel, "gnChannelStats", {
-    buffers: [x, null, null, null, null, null, null, cstats],
+  const cstats = st.nChunks > 1 ? empty(ctx, [R * st.nChunks, 2]) : null;
+  ctx.run(kernel, "gnStats", {
+    buffers: [x, null, null, null, stats, null, null, cstats ?? y], // y: unused there
     params,
-    groups: groups1d(B * C),
-    overrides,
+    groups: groups1d(elementGroups(R * st.nChunks, WG)),
+    overrides: ov,
   });
-  ctx.run(kernel, "gnGroupStats", {
-    buffers: [null, null, null, null, stats, null, null, cstats],
-    params,
-    groups: groups1d(elementGroups(B * groups, WG)),
-    overrides,
-  });
-  ctx.run(kernel, "gnForward", {
-    buffers: [x, gamma, beta, y, stats],
-    params,
-    groups: groups1d(elementGroups(x.size, WG)),
-    overrides,
-  });
-  cstats.dispose();
-  const out = record(ctx, "groupNorm", [x, gamma, beta], y, (gy) => {
-    const part = empty(ctx, [B * C, 2]);
-    const aux = empty(ctx, [B * groups, 2]);
-    const gx = empty(ctx, x.shape), gg = empty(ctx, [C]), gb = empty(ctx, [C]);
-    ctx.run(kernel, "gnBackwardChannel", {
-      buffers: [x, null, null, null, stats, gy, null, part],
+  if (cstats) {
+    ctx.run(kernel, "gnStatsCombine", {
+      buffers: [null, null, null, null, stats, null, null, cstats],
       params,
-      groups: groups1d(B * C),
-      overrides,
+      groups: groups1d(elementGroups(R, WG)),
+      overrides: ov,
+    });
+    cstats.dispose();
+  }
+  ctx.run(kernel, "gnForward", { buffers: [x, gamma, beta, y, stats], params, groups: grid, overrides: ov });
+  const out = record(ctx, silu ? "groupNormSilu" : "groupNorm", [x, gamma, beta], y, (gy) => {
+    const bk = chunking(B * C, S);
+    const bparams = [B, C, S, groups, f32bits(eps), bk.nChunks, bk.chunk, 0];
+    const part = empty(ctx, [B * C * bk.nChunks, 2]);
+    const aux = empty(ctx, [R, 2]);
+    const gx = empty(ctx, x.shape), gg = empty(ctx, [C]), gb = empty(ctx, [C]);
+    ctx.run(kernel, "gnBackwardChunk", {
+      buffers: [x, gamma, beta, null, stats, gy, null, part],
+      params: bparams,
+      groups: groups1d(elementGroups(B * C * bk.nChunks, WG)),
+      overrides: ov,
     });
     ctx.run(kernel, "gnBackwardGroup", {
       buffers: [null, gamma, null, null, null, null, null, part, gg, gb, aux],
-      params,
-      groups: groups1d(elementGroups(C + B * groups, WG)),
-      overrides,
+      params: bparams,
+      groups: groups1d(elementGroups(C + R, WG)),
+      overrides: ov,
     });
     ctx.run(kernel, "gnBackwardInput", {
-      buffers: [x, gamma, null, null, stats, gy, gx, null, null, null, aux],
-      params,
-      groups: groups1d(elementGroups(x.size, WG)),
-      overrides,
+      buffers: [x, gamma, beta, null, stats, gy, gx, null, null, null, aux],
+      params: bparams,
+      groups: grid,
+      overrides: ov,
     });
     part.dispose();
     aux.dispose();

@@ -1,5 +1,7 @@
 // Reductions (kernels/reduce.wgsl): sum / mean over axes, per-example mean squared error,
-// sum of squares, and sumToShape (the backward of broadcasting).
+// sum of squares, and sumToShape (the backward of broadcasting). Reductions that keep one block of
+// adjacent axes (all of these in the UNet: bias gradients, per-example errors, full sums) take the
+// chunked barrier-free path; others the workgroup-tree kernel.
 import { f32bits, groups1d, MAX_GROUPS } from "../gpu/context.ts";
 import { KernelFile } from "../gpu/kernel.ts";
 import { empty, type Shape, shapeStr, type Tensor } from "../tensor/tensor.ts";
@@ -10,7 +12,78 @@ import { scale } from "./scale.ts";
 
 const kernel = new KernelFile("reduce.wgsl");
 const WG = 128;
+const CHUNK_WG = 64;
 const MODES = { sum: 0, sqdiff: 1, sumsq: 2 } as const;
+/** Chunked reductions: elements per invocation (loops far below llvmpipe's 65,535 cap) ... */
+const CHUNK_MIN = 64, CHUNK_MAX = 4096;
+/** ... and about this many invocations in flight, so both software cores get work. */
+const CHUNK_THREADS = 512;
+
+/**
+ * The [A, C, S] view of reducing a contiguous `shape` over `axes` when the kept axes are one block
+ * of adjacent axes (size-1 axes ignored): A = reduced axes before it, C = kept, S = reduced after.
+ * null when kept axes are separated by reduced ones.
+ */
+export function reduceAsACS(shape: Shape, axes: number[]): { A: number; C: number; S: number } | null {
+  let A = 1, C = 1, S = 1, seen = 0; // seen: 0 before the kept block, 1 inside, 2 after
+  for (let k = 0; k < shape.length; k++) {
+    const d = shape[k];
+    if (d === 1) continue;
+    if (axes.includes(k)) {
+      if (seen === 0) A *= d;
+      else {
+        seen = 2;
+        S *= d;
+      }
+    } else {
+      if (seen === 2) return null;
+      seen = 1;
+      C *= d;
+    }
+  }
+  return { A, C, S };
+}
+
+/** out[dstOffset + c] = scale * sum over (a, s) of term(a[(a * C + c) * S + s]) without barriers. */
+function reduceChunked(
+  ctx: GpuContext,
+  mode: keyof typeof MODES,
+  a: Tensor,
+  b: Tensor | null,
+  { A, C, S }: { A: number; C: number; S: number },
+  out: Tensor,
+  scaleBy: number,
+  dstOffset: number,
+) {
+  const n = A * S;
+  const nChunks = Math.max(
+    Math.ceil(n / CHUNK_MAX),
+    Math.min(Math.ceil(CHUNK_THREADS / C), Math.ceil(n / CHUNK_MIN)),
+    1,
+  );
+  const chunk = Math.ceil(n / nChunks), k = Math.ceil(n / chunk);
+  const direct = k === 1 ? 1 : 0;
+  const part = direct ? null : empty(ctx, [k, C]);
+  const q = [A, C, S, chunk, k, f32bits(scaleBy), dstOffset, direct];
+  const overrides = { MODE: MODES[mode], WG: CHUNK_WG };
+  ctx.run(kernel, "chunked", {
+    buffers: [a, b ?? a, out, null, part ?? out],
+    params: q,
+    paramsBinding: 4,
+    label: ctx.profiler ? `[${A},${C},${S}]/${k}` : undefined,
+    groups: groups1d(Math.ceil((C * k) / CHUNK_WG)),
+    overrides,
+  });
+  if (!part) return;
+  ctx.run(kernel, "chunkedFinish", {
+    buffers: [null, null, out, null, part],
+    params: q,
+    paramsBinding: 4,
+    groups: groups1d(Math.ceil(C / CHUNK_WG)),
+    overrides,
+  });
+  part.dispose();
+}
 
 /**
  * Low-level reduction of `a` (and `b` for sqdiff) over `axes`, written to out[dstOffset + o].
@@ -30,8 +103,12 @@ export function reduceInto(
   const kept = a.shape.map((_, k) => k).filter((k) => !axes.includes(k));
   const nOut = kept.reduce((p, k) => p * a.shape[k], 1);
   const nRed = axes.reduce((p, k) => p * a.shape[k], 1);
-  if (nRed / WG > MAX_GROUPS) throw new Error(`reduce: ${nRed} elements per output exceed the loop cap`);
   if (dstOffset + nOut > out.size) throw new Error(`reduce: output ${out.describe()} too small`);
+  const acs = reduceAsACS(a.shape, axes);
+  if (acs && Math.ceil(nRed / CHUNK_MAX) <= MAX_GROUPS) {
+    return reduceChunked(ctx, mode, a, b, acs, out, scaleBy, dstOffset);
+  }
+  if (nRed / WG > MAX_GROUPS) throw new Error(`reduce: ${nRed} elements per output exceed the loop cap`);
   ctx.run(kernel, "forward", {
     buffers: [a, b ?? a, out],
     params: [

@@ -1,5 +1,5 @@
 // Shared helpers for op wrappers: recording on the tape, shapes, strides, dispatch sizes.
-import type { GpuContext } from "../gpu/context.ts";
+import { type GpuContext, groups1d, MAX_GROUPS } from "../gpu/context.ts";
 import type { BackwardRule } from "../autograd/tape.ts";
 import { type Shape, shapeStr, type Tensor } from "../tensor/tensor.ts";
 
@@ -79,3 +79,49 @@ export function elementGroups(n: number, wg = WG): number {
 }
 
 export type { GpuContext, Tensor };
+
+/**
+ * Merges adjacent axes that every stride list walks as one (stride[k] = stride[k + 1] * dims[k + 1]
+ * in each list) and drops size-1 axes: the same iteration with the fewest axes (at least one).
+ */
+export function coalesce(dims: readonly number[], lists: readonly (readonly number[])[]) {
+  const d: number[] = [];
+  const s: number[][] = lists.map(() => []);
+  for (let k = 0; k < dims.length; k++) {
+    if (dims[k] === 1) continue;
+    const last = d.length - 1;
+    if (last >= 0 && lists.every((l, j) => s[j][last] === l[k] * dims[k])) {
+      d[last] *= dims[k];
+      lists.forEach((l, j) => s[j][last] = l[k]);
+    } else {
+      d.push(dims[k]);
+      lists.forEach((l, j) => s[j].push(l[k]));
+    }
+  }
+  if (!d.length) return { dims: [1], strides: lists.map(() => [0]) };
+  return { dims: d, strides: s };
+}
+
+/**
+ * How an elementwise kernel walks `dims` (coalesced): "flat" for one axis (linear id, folded into y
+ * past 65,535 workgroups), "grid" for 2-4 axes that fit a grid [ceil(d3 / wg), d2, d0 * d1] (indices
+ * from the grid, one division per workgroup), else "loop" (div/mod per axis per element). Grid dims
+ * come back padded to 4 at the front.
+ */
+export function elementwisePlan(
+  dims: readonly number[],
+  wg = WG,
+): { kind: "flat" | "grid" | "loop"; groups: [number, number, number]; pad: number } {
+  const n = numelOf(dims);
+  if (dims.length === 1) return { kind: "flat", groups: groups1d(elementGroups(n, wg)), pad: 0 };
+  if (dims.length <= 4) {
+    const d = [...new Array(4 - dims.length).fill(1), ...dims];
+    const groups: [number, number, number] = [Math.ceil(d[3] / wg), d[2], d[0] * d[1]];
+    if (groups.every((g) => g <= MAX_GROUPS)) return { kind: "grid", groups, pad: 4 - dims.length };
+  }
+  return { kind: "loop", groups: groups1d(elementGroups(n, wg)), pad: 0 };
+}
+
+function numelOf(dims: readonly number[]) {
+  return dims.reduce((a, b) => a * b, 1);
+}

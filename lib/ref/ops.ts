@@ -235,6 +235,26 @@ export function matmulRefBackward(a: Nd, b: Nd, g: Nd, ta = false, tb = false): 
   return [ga, gb];
 }
 
+/** lib/ops/matmul.ts linear: x [R, in] @ w[out, in]^T + bias [out] + residual [R, out] (either may be null). */
+export function linearRef(x: Nd, w: Nd, bias: Nd | null, residual: Nd | null): Nd {
+  const O = w.shape[0], I = x.shape[1];
+  const y = matmulRef(x, { data: w.data, shape: [O, I] }, false, true);
+  y.data.forEach((v, i) => y.data[i] = v + (bias ? bias.data[i % O] : 0) + (residual ? residual.data[i] : 0));
+  return y;
+}
+
+/** VJP of linearRef: [gx, gw, gbias (column sums), gresidual (= g)]. */
+export function linearRefBackward(x: Nd, w: Nd, g: Nd): [Nd, Nd, Nd, Nd] {
+  const O = w.shape[0], I = x.shape[1];
+  const [gx, gw] = matmulRefBackward(x, { data: w.data, shape: [O, I] }, g, false, true);
+  const gb = ndZeros([O]);
+  g.data.forEach((v, i) => gb.data[i % O] += v);
+  return [gx, { data: gw.data, shape: [...w.shape] }, gb, {
+    data: Float64Array.from(g.data),
+    shape: [...g.shape],
+  }];
+}
+
 // ---- optimizer ---------------------------------------------------------------------------------
 
 export interface AdamWRefState {

@@ -9,6 +9,7 @@
 // headline (the score), reference samples are judged for the AAF diagnostics, and the report answers
 // the paper's claims with paired, seed-aware intervals (lib/train/compare_taste.ts). A variant
 // "sft:time=seppo" is SFT given the wall time of the same seed's seppo run.
+import { samplerName } from "../diffusion/sampler.ts";
 import type { GpuContext } from "../gpu/context.ts";
 import { latestCheckpoint } from "../io/checkpoint.ts";
 import { defineSchema, int, list, num, str } from "../io/config.ts";
@@ -442,7 +443,9 @@ async function reportSections(
         `Base ${c.base}; ${c.train.steps} updates of batch ${c.train.batch} per run; training seeds ${
           c.seeds.join(", ")
         }; ` +
-        `from ${c.train_config}: beta ${t.beta}, lr ${t.train.lr}, reference sampler ${t.ref.steps} DDIM steps at ` +
+        `from ${c.train_config}: beta ${t.beta}, lr ${t.train.lr}, reference sampler ${t.ref.steps} ${
+          samplerName(t.ref.sampler)
+        } steps at ` +
         `guidance ${t.ref.guidance}, pool of ${t.pool.size} every ${t.pool.interval} updates (a variant's own ` +
         `beta= or lr= wins); ` +
         `evaluation on ${nPrompts} prompts x ${c.eval.seeds} seed${

@@ -2,6 +2,7 @@
 // claim is a paired difference on the same eval prompts and seeds, with a seed-aware 95% interval (runs
 // resampled per method, prompts jointly; lib/eval/paired.ts), a Holm-corrected verdict over the family
 // of the paper's pre-stated claims, and the design's minimum detectable effect.
+import { samplerName } from "../diffusion/sampler.ts";
 import type { PromptRow } from "../data/metadata.ts";
 import { parseJsonl } from "../data/metadata.ts";
 import type { TasteSampleScores } from "../eval/eval_taste.ts";
@@ -212,7 +213,9 @@ export async function tasteCompareSections(
       c.seeds.join(", ")
     }; from ${c.train_config}: beta ` +
     `${t.beta}, lr ${t.train.lr}, EMA ${t.train.ema}, prompt dropout ${t.train.prompt_dropout}, reference sampler ` +
-    `${t.ref.steps} DDIM steps at guidance ${t.ref.guidance}, pool of ${t.pool.size} every ${t.pool.interval} ` +
+    `${t.ref.steps} ${
+      samplerName(t.ref.sampler)
+    } steps at guidance ${t.ref.guidance}, pool of ${t.pool.size} every ${t.pool.interval} ` +
     `updates. Evaluation: ${prompts.length} prompts (${prompts.filter((p) => p.heldout).length} held-out ` +
     `compositions) x ${S} seeds, ${c.eval.steps} DDIM steps, guidance ${c.eval.guidance}; every model on the same ` +
     `prompts and seeds. Headline = taste x guard per sample (docs/DATA.md). Intervals: 95%, bootstrap over ` +

@@ -2,6 +2,7 @@
 // preferred winners only, evaluate it against the base on fixed eval prompts and seeds, and write a
 // report that opens with what changed and by how much (runs/demo/report.html, summary.json).
 // Generates the data it needs on first use; rerunning resumes the fine-tune.
+import { samplerName } from "../diffusion/sampler.ts";
 import { generate } from "../../data/generate.ts";
 import { DEFAULTS } from "../../data/generate.ts";
 import type { GpuContext } from "../gpu/context.ts";
@@ -278,7 +279,9 @@ async function demoSections(
           `Adapter: ${o.adapter}. From ${o.configPath} (effective config below and in config.yaml): method ` +
           `${c.method}, reference ~ ${c.ref.strategy} over a pool of ${c.pool.size} snapshots taken every ` +
           `${c.pool.interval} updates, AAF ${c.aaf}, beta ${c.beta}, lr ${c.train.lr} (warmup ${c.train.warmup}), ` +
-          `EMA ${c.train.ema}, prompt dropout ${c.train.prompt_dropout}, reference sampler ${c.ref.steps} DDIM ` +
+          `EMA ${c.train.ema}, prompt dropout ${c.train.prompt_dropout}, reference sampler ${c.ref.steps} ${
+            samplerName(c.ref.sampler)
+          } ` +
           `steps at guidance ${c.ref.guidance}. Eval: ${r.prompts} prompts x ${r.seeds} seeds, ${o.evalSteps} DDIM ` +
           `steps at guidance ${c.log.sample_guidance}. Wall time: data ${fmtSecs(s.seconds_by_part.data)}, ` +
           `training ${fmtSecs(s.seconds_by_part.train)}, evaluation ${

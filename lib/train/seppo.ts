@@ -9,6 +9,7 @@
 // in one batched forward each, apply the loss-family kernel, step AdamW, snapshot into the pool.
 // Images or clips through the same loop: data.frames = F > 0 makes every example [F, 3, H, W] and the
 // model a TextToVideo (lib/nn/bundle.ts); the per-example errors are then means over frames too.
+import { DEFAULT_SAMPLER, type Sampler, SAMPLERS } from "../diffusion/sampler.ts";
 import { backward } from "../autograd/backward.ts";
 import { addNoise, dropPrompts, noiseFor, sampleTimesteps, trainingTarget } from "../diffusion/noise.ts";
 import type { GpuContext } from "../gpu/context.ts";
@@ -61,7 +62,8 @@ export interface TrainConfig {
   /** frames: 0 (or absent) = images [3, H, W]; F > 0 = clips [F, 3, H, W] and a text-to-video model. */
   data: { prefs: string; size: number; frames?: number };
   method: string;
-  ref: { strategy: string; steps: number; guidance: number; eta: number };
+  /** sampler: ddim | dpmsolver++ | euler (| ddpm); default DEFAULT_SAMPLER; eta is ddim's only. */
+  ref: { strategy: string; sampler?: string; steps: number; guidance: number; eta: number };
   aaf: string;
   beta: number;
   pool: { size: number; interval: number; gpu_budget_mb: number };
@@ -116,7 +118,8 @@ export const TRAIN_DEFAULTS: TrainConfig = {
   base: "models/base-shapes-16",
   data: { prefs: "data/generated/shapes-prefs", size: 16, frames: 0 },
   method: "seppo",
-  ref: { strategy: "uniform", steps: 10, guidance: 3, eta: 0 },
+  // 8 DDIM steps: the base's reference samples score as with 10 (docs/SAMPLERS.md), at 80% of the cost
+  ref: { strategy: "uniform", sampler: DEFAULT_SAMPLER, steps: 8, guidance: 3, eta: 0 },
   aaf: "sign",
   beta: 2000,
   pool: { size: 7, interval: 30, gpu_budget_mb: 512 },
@@ -158,6 +161,7 @@ export const TRAIN_SCHEMA: Schema<TrainConfig> = defineSchema(TRAIN_DEFAULTS, {
   "data.frames": int({ min: 0 }),
   "method": oneOf("sft", "dpo", "spin", "seppo"),
   "ref.strategy": oneOf("initial", "latest", "uniform"),
+  "ref.sampler": oneOf(...SAMPLERS),
   "ref.steps": int({ min: 1, max: 1000 }),
   "ref.guidance": num({ min: 1 }),
   "ref.eta": num({ min: 0, max: 1 }),
@@ -294,6 +298,10 @@ export async function train(
   const B = c.train.batch, K = c.train.grad_accum, N = B * K, size = c.data.size, F = c.data.frames ?? 0;
   if (c.train.motion_only && F === 0) {
     throw new Error(`train.motion_only = true needs clips (data.frames > 0, got ${F})`);
+  }
+  const sampler = c.ref.sampler ?? DEFAULT_SAMPLER;
+  if (c.ref.eta > 0 && sampler !== "ddim") {
+    throw new Error(`ref.eta = ${c.ref.eta} applies to ref.sampler ddim only (ref.sampler = ${sampler})`);
   }
   const data = await loadImageFolder(ctx.host, c.data.prefs, { size, frames: F || undefined });
   if (r.loser === "data") requireLosers(data, `method ${r.method}`);
@@ -440,6 +448,7 @@ export async function train(
         }
         if (r.loser === "ref") {
           xl = (await refModel.generate(ctx, batch.texts.slice(lo, hi), refSeeds.slice(lo, hi), {
+            kind: sampler as Sampler,
             steps: c.ref.steps,
             guidance: c.ref.guidance,
             eta: c.ref.eta,

@@ -100,6 +100,9 @@ Deno.test("attention GPU matches reference at realistic sizes", async () => {
   await checkAttention({ B: 2, Lq: 256, Lk: 77, H: 8, Dh: 40, mask: makeMask(2, 77, 7, 0.9) });
   // self-attention over a 32x32 latent
   await checkAttention({ B: 1, Lq: 1024, Lk: 1024, H: 2, Dh: 32 });
+  // the base model's 8x8 level at batch 16: self-attention and cross-attention to 16 masked tokens
+  await checkAttention({ B: 16, Lq: 64, Lk: 64, H: 4, Dh: 16 });
+  await checkAttention({ B: 16, Lq: 64, Lk: 16, H: 4, Dh: 16, mask: makeMask(16, 16, 8, 0.5) });
   printWorst();
 });
 

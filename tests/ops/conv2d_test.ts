@@ -1,9 +1,9 @@
 // conv2d: float64 reference vs finite differences, then GPU forward, input, weight and bias gradients
 // vs the reference at awkward sizes (1 pixel, 1 channel, 8-pixel tiles -1/+1, 16-channel tiles +1,
-// odd sizes, stride 2 on odd and even images, 1x1 and 5x5 kernels), the weight gradient's segment
-// and chunk paths with small budgets, and a UNet-sized layer.
+// odd sizes, stride 2 on odd and even images, 1x1 and 5x5 kernels), the weight gradient's chunk,
+// pass and partial-sum paths with small budgets, and UNet-sized layers.
 import { backward } from "../../lib/autograd/backward.ts";
-import { conv2d, convBackwardWeight, convGeometry } from "../../lib/ops/conv2d.ts";
+import { conv2d, convBackwardWeight, convGeometry, type WeightGradSplit } from "../../lib/ops/conv2d.ts";
 import { conv2dRef, conv2dRefBackward } from "../../lib/ref/conv.ts";
 import { assertClose, checkVjp, gpu, randNd, upload, worstErrors } from "../_helpers.ts";
 
@@ -76,6 +76,8 @@ Deno.test("conv2d GPU matches reference at awkward sizes (forward, grad x, w, b)
     { B: 1, Cin: 5, H: 6, W: 17, Cout: 17, k: 3, s: 1 }, // 16-channel tile + 1
     { B: 2, Cin: 17, H: 4, W: 16, Cout: 15, k: 3, s: 2 }, // 16 + 1 input channels for grad x
     { B: 2, Cin: 4, H: 9, W: 15, Cout: 8, k: 1, s: 1 }, // 1x1 (default padding 0)
+    { B: 2, Cin: 7, H: 5, W: 6, Cout: 16, k: 3, s: 1 }, // 8-channel weight-gradient tile - 1
+    { B: 1, Cin: 9, H: 6, W: 5, Cout: 9, k: 3, s: 2 }, // 8-channel tile + 1
     { B: 1, Cin: 3, H: 10, W: 10, Cout: 2, k: 3, s: 2, pad: 0 },
     { B: 1, Cin: 2, H: 6, W: 11, Cout: 3, k: 5, s: 1 },
     { B: 1, Cin: 2, H: 9, W: 6, Cout: 3, k: 5, s: 2, pad: 1 },
@@ -90,29 +92,87 @@ Deno.test("conv2d GPU at a UNet size: 3x3 32->48 on 2x32x16x16 and its stride-2 
   printWorst("conv2d ");
 });
 
-Deno.test("conv2d weight gradient: image segments, chunk partials and one-part paths agree", async () => {
+Deno.test("conv2d weight gradient: row chunks, passes adding into partial sums, one part", async () => {
   const ctx = await gpu();
-  const c = { B: 3, Cin: 3, H: 13, W: 11, Cout: 5, k: 3 };
+  const c = { B: 3, Cin: 9, H: 13, W: 11, Cout: 17, k: 3 };
   const x = randNd([c.B, c.Cin, c.H, c.W], 21), w = randNd([c.Cout, c.Cin, c.k, c.k], 22);
   for (const s of [1, 2] as const) {
     const o = { stride: s };
     const want = conv2dRef(x, w, null, o);
     const g = randNd(want.shape, 23);
     const [, gw] = conv2dRefBackward(x, w, g, o);
-    // colFloats 16*40: segments of 20 pixel rows inside one image; 640: several images per block;
-    // partFloats below one part: a single accumulated sum.
-    for (
-      const budget of [{ colFloats: 16 * 20, partFloats: 1 << 20 }, { colFloats: 640, partFloats: 1 << 20 }, {
-        colFloats: 1 << 20,
-        partFloats: 10,
-      }]
-    ) {
+    const splits: WeightGradSplit[] = [
+      { kMax: 2 * 11, minInvocations: 1e6, partFloats: 1 << 20 }, // 2-row chunks, rows inside an image
+      { kMax: 5 * 11, minInvocations: 1e6, partFloats: 3 * 17 * 81 }, // 3 partial sums, several passes
+      { kMax: 11, minInvocations: 1, partFloats: 10 }, // one sum, one row per pass
+      { kMax: 4096, minInvocations: 1, partFloats: 1 << 20 }, // everything in one chunk
+    ];
+    for (const split of splits) {
       await ctx.scope(async () => {
         const tx = upload(ctx, x), tw = upload(ctx, w), tg = upload(ctx, g);
-        const got = convBackwardWeight(ctx, tx, tg, convGeometry(tx, tw, o), budget);
-        assertClose(await got.read(), gw.data, `conv2d wgrad s${s} ${JSON.stringify(budget)}`, 1e-5, 1e-4);
+        const got = convBackwardWeight(ctx, tx, tg, convGeometry(tx, tw, o), split);
+        assertClose(await got.read(), gw.data, `conv2d wgrad s${s} ${JSON.stringify(split)}`, 1e-5, 1e-4);
       });
     }
   }
   printWorst("conv2d wgrad");
+});
+
+Deno.test("conv2d weight gradient at real sizes: a 16-image batch, and 16,384-pixel loops per invocation", async () => {
+  const ctx = await gpu();
+  const cases: [number[], number[], 1 | 2, WeightGradSplit | undefined][] = [
+    [[16, 64, 8, 8], [64, 64, 3, 3], 1, undefined], // the base model's 8x8 level at batch 16
+    [[16, 32, 16, 16], [32, 32, 3, 3], 2, undefined], // its downsampler
+    [[1, 3, 128, 128], [8, 3, 3, 3], 1, { kMax: 16384, minInvocations: 1, partFloats: 1 << 20 }],
+  ];
+  for (const [xs, ws, s, split] of cases) {
+    const x = randNd(xs, 31), w = randNd(ws, 32);
+    const want = conv2dRef(x, w, null, { stride: s });
+    const g = randNd(want.shape, 33);
+    const [, gw] = conv2dRefBackward(x, w, g, { stride: s });
+    const P = want.shape[0] * want.shape[2] * want.shape[3];
+    await ctx.scope(async () => {
+      const tx = upload(ctx, x), tw = upload(ctx, w), tg = upload(ctx, g);
+      const got = convBackwardWeight(ctx, tx, tg, convGeometry(tx, tw, { stride: s }), split);
+      assertClose(await got.read(), gw.data, `conv2d wgrad real x[${xs}] s${s}`, 2e-6 * P, 1e-4);
+    });
+  }
+  printWorst("conv2d wgrad real");
+});
+
+Deno.test("conv2d epilogues: per-(image, channel) bias and residual, forward and their gradients", async () => {
+  const ctx = await gpu();
+  const cases: [number[], number, 1 | 2, boolean][] = [
+    [[1, 1, 1, 1], 1, 1, false],
+    [[2, 3, 5, 7], 5, 1, true],
+    [[2, 4, 9, 8], 17, 2, true],
+    [[16, 32, 16, 16], 32, 1, true], // the base model's 16x16 ResNet convs at batch 16
+  ];
+  for (const [xs, Cout, s, withBias] of cases) {
+    const label = `conv2d epilogue x[${xs}] -> ${Cout} s${s}`;
+    const x = randNd(xs, 41), w = randNd([Cout, xs[1], 3, 3], 42), b = randNd([Cout], 43);
+    const o = { stride: s };
+    const plain = conv2dRef(x, w, withBias ? b : null, o);
+    const [B, , Ho, Wo] = plain.shape, P = Ho * Wo;
+    const cb = randNd([B, Cout], 44), res = randNd(plain.shape, 45), g = randNd(plain.shape, 46);
+    const want = plain.data.map((v, i) => v + cb.data[Math.floor(i / P)] + res.data[i]);
+    const [gx, gw, gb] = conv2dRefBackward(x, w, g, o);
+    const gcb = new Float64Array(B * Cout);
+    g.data.forEach((v, i) => gcb[Math.floor(i / P)] += v);
+    await ctx.scope(async () => {
+      const [tx, tw, tb, tcb, tres] = [x, w, b, cb, res].map((t) => upload(ctx, t, true));
+      const y = conv2d(ctx, tx, tw, withBias ? tb : null, { ...o, channelBias: tcb, residual: tres });
+      const atol = 2e-6 * Math.max(8, xs[1] * 9);
+      assertClose(await y.read(), want, `${label} forward`, atol, 1e-4);
+      backward(ctx, y, { grad: upload(ctx, g) });
+      assertClose(await tx.grad!.read(), gx.data, `${label} grad x`, 2e-6 * Math.max(8, Cout * 9), 1e-4);
+      assertClose(await tw.grad!.read(), gw.data, `${label} grad w`, 2e-6 * Math.max(8, B * P), 1e-4);
+      if (withBias) {
+        assertClose(await tb.grad!.read(), gb.data, `${label} grad b`, 2e-6 * Math.max(8, B * P), 1e-4);
+      }
+      assertClose(await tcb.grad!.read(), gcb, `${label} grad channelBias`, 2e-6 * Math.max(8, P), 1e-4);
+      assertClose(await tres.grad!.read(), g.data, `${label} grad residual`, 1e-7, 1e-6);
+    });
+  }
+  printWorst("conv2d epilogue");
 });

@@ -2,6 +2,7 @@
 // backward, at awkward sizes including one that needs more than 65535 workgroups.
 import { backward } from "../../lib/autograd/backward.ts";
 import { add, div, mul, sub } from "../../lib/ops/binary.ts";
+import { broadcastShapes, broadcastStrides, coalesce, elementwisePlan } from "../../lib/ops/util.ts";
 import { scale } from "../../lib/ops/scale.ts";
 import { sum } from "../../lib/ops/reduce.ts";
 import { UNARY, unary, type UnaryOp } from "../../lib/ops/unary.ts";
@@ -52,6 +53,13 @@ Deno.test("binary ops with broadcasting: forward and backward vs float64 referen
     [[2, 7, 3], [3]],
     [[1, 9], [4, 1]],
     [[2, 3, 4, 5], [1, 3, 1, 1]],
+    // one walk each (lib/ops/util.ts elementwisePlan): flat, grid with 2, 3 and 4 coalesced axes, loop
+    [[5, 7], [1]], // scalar: flat
+    [[130, 64], [64]], // a Linear bias: grid [130, 64]
+    [[4, 64, 65], [4, 64, 1]], // a per-(b, c) broadcast (temb): grid [256, 65]
+    [[3, 5, 2, 7], [3, 1, 2, 1]], // nothing coalesces: grid of 4 axes
+    [[2, 3, 2, 3, 2], [2, 1, 2, 1, 2]], // 5 axes: loop
+    [[70000, 2], [2]], // 70000 rows exceed the grid's y: loop
   ];
   for (const [op, fn] of Object.entries(fns)) {
     for (const [sa, sb] of shapes) {
@@ -82,5 +90,29 @@ Deno.test("elementwise ops beyond 65535 workgroups (dispatch folded into y)", as
     const got = await z.read();
     const want = x.data.map((v) => 2 * Math.tanh(v) + 1);
     assertClose(got, want, "tanh+scale n>65535*64", 1e-5, 1e-5);
+    const s = await add(ctx, z, tx).read(); // same shape: the flat walk, folded
+    assertClose(s, want.map((v, i) => v + x.data[i]), "add n>65535*64", 1e-5, 1e-5);
   });
+});
+
+Deno.test("coalesce and elementwisePlan: the walk each broadcast takes", () => {
+  const walk = (a: number[], b: number[]) => {
+    const shape = broadcastShapes(a, b, "t");
+    const c = coalesce(shape, [broadcastStrides(a, shape), broadcastStrides(b, shape)]);
+    return `${elementwisePlan(c.dims).kind} [${c.dims}] a[${c.strides[0]}] b[${c.strides[1]}]`;
+  };
+  const cases: [number[], number[], string][] = [
+    [[16, 64, 8, 8], [16, 64, 8, 8], "flat [65536] a[1] b[1]"],
+    [[5, 7], [1], "flat [35] a[1] b[0]"],
+    [[130, 64], [64], "grid [130,64] a[64,1] b[0,1]"],
+    [[4, 64, 65], [4, 64, 1], "grid [256,65] a[65,1] b[1,0]"],
+    [[3, 5, 2, 7], [3, 1, 2, 1], "grid [3,5,2,7] a[70,14,7,1] b[2,0,1,0]"],
+    [[2, 3, 2, 3, 2], [2, 1, 2, 1, 2], "loop [2,3,2,3,2] a[36,12,6,2,1] b[4,0,2,0,1]"],
+    [[70000, 2], [2], "loop [70000,2] a[2,1] b[0,1]"],
+    [[1, 1], [1, 1], "flat [1] a[0] b[0]"],
+  ];
+  for (const [a, b, want] of cases) {
+    const got = walk(a, b);
+    if (got !== want) throw new Error(`[${a}] x [${b}]: ${got}, want ${want}`);
+  }
 });

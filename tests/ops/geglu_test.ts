@@ -15,7 +15,8 @@ Deno.test("gegluRef VJP matches finite differences", () => {
 
 Deno.test("geglu GPU matches reference at awkward and realistic sizes", async () => {
   const ctx = await gpu();
-  const cases = [[2], [1, 2], [3, 126], [2, 5, 130], [7, 66], [2, 256, 2 * 320]];
+  // [65537, 2]: rows past the grid's y, folded into z
+  const cases = [[2], [1, 2], [3, 126], [2, 5, 130], [7, 66], [2, 256, 2 * 320], [65537, 2]];
   for (const shape of cases) {
     const label = `geglu ${JSON.stringify(shape)}`;
     const x = randNd(shape, shape.length * 17 + shape.at(-1)!, -4, 4);

@@ -4,8 +4,8 @@
 // batch broadcast on either side, K past one dispatch's K chunk, the attention shape and a batch past
 // the 65,535 workgroups one dispatch can have along z.
 import { backward } from "../../lib/autograd/backward.ts";
-import { K_CHUNK, matmul, tileFor } from "../../lib/ops/matmul.ts";
-import { matmulRef, matmulRefBackward } from "../../lib/ref/ops.ts";
+import { K_CHUNK, linear, matmul, tileFor } from "../../lib/ops/matmul.ts";
+import { linearRef, linearRefBackward, matmulRef, matmulRefBackward } from "../../lib/ref/ops.ts";
 import { assertClose, checkVjp, gpu, randNd, upload, worstErrors } from "../_helpers.ts";
 
 interface Case {
@@ -72,7 +72,8 @@ Deno.test("matmul GPU matches reference: awkward sizes, all transposes, gradient
     { ba: 1, bb: 3, M: 9, K: 4, N: 9 }, // tile + 1 column, A broadcast
     { ba: 3, bb: 1, M: 17, K: 33, N: 63 }, // B broadcast, workgroup - 1 columns
     { ba: 1, bb: 1, M: 15, K: 8, N: 65 }, // workgroup + 1 columns
-    { ba: 1, bb: 1, M: 65, K: 9, N: 17 }, // first M on 16-row tiles, one row over 64
+    { ba: 2, bb: 1, M: 33, K: 6, N: 11 }, // 16-row tiles from 32 rows on: 3 tiles, one row over 32
+    { ba: 1, bb: 1, M: 65, K: 9, N: 17 }, // 4 16-row tiles a workgroup, one row over 64
     { ba: 1, bb: 1, M: 127, K: 16, N: 64 },
     { ba: 1, bb: 1, M: 129, K: 7, N: 72 }, // 16-row tiles, one row over 128
   ];
@@ -96,4 +97,45 @@ Deno.test("matmul GPU past 65,535 batches (two dispatches along z): temporal att
   await check({ ba: 65537, bb: 65537, M: 8, K: 4, N: 8 }, false, true); // Q @ K^T per position
   await check({ ba: 65537, bb: 1, M: 3, K: 5, N: 7 }, false, false); // B broadcast, packed B
   printWorst("matmul ");
+});
+
+Deno.test("linear (GEMM with bias and residual epilogues) vs float64: forward and every gradient", async () => {
+  const ctx = await gpu();
+  // [R, in, out]: 1 row, 1 input, tile +- 1, the base model's attention and feed-forward shapes
+  const cases: [number, number, number][] = [[1, 1, 1], [3, 5, 7], [17, 8, 9], [65, 33, 63], [1024, 64, 64], [
+    512,
+    64,
+    512,
+  ]];
+  for (const [R, I, O] of cases) {
+    // every epilogue combination at the small sizes, both adds at the real ones (the reference is slow)
+    const combos = R * I * O > 1e5
+      ? [[true, true]]
+      : [[true, true], [true, false], [false, true], [false, false]];
+    for (const [withBias, withRes] of combos) {
+      const label = `linear [${R},${I}]->${O} bias ${+withBias} res ${+withRes}`;
+      const x = randNd([R, I], R + I), w = randNd([O, I], O + 1), b = randNd([O], 2), r = randNd([R, O], 3);
+      const want = linearRef(x, w, withBias ? b : null, withRes ? r : null).data;
+      const g = randNd([R, O], 4);
+      const [gx, gw, gbNd] = linearRefBackward(x, w, g);
+      const gb = gbNd.data;
+      await ctx.scope(async () => {
+        const tx = upload(ctx, x, true),
+          tw = upload(ctx, w, true),
+          tb = upload(ctx, b, true),
+          tr = upload(ctx, r, true);
+        const out = linear(ctx, tx, tw, withBias ? tb : null, withRes ? tr : null);
+        const atol = 2e-6 * Math.max(8, I);
+        assertClose(await out.read(), want, `${label} forward`, atol, 1e-4);
+        backward(ctx, out, { grad: upload(ctx, g) });
+        assertClose(await tx.grad!.read(), gx.data, `${label} grad x`, 2e-6 * Math.max(8, O), 1e-4);
+        assertClose(await tw.grad!.read(), gw.data, `${label} grad w`, 2e-6 * Math.max(8, R), 1e-4);
+        if (withBias) {
+          assertClose(await tb.grad!.read(), gb, `${label} grad bias`, 2e-6 * Math.max(8, R), 1e-4);
+        }
+        if (withRes) assertClose(await tr.grad!.read(), g.data, `${label} grad residual`, 1e-7, 1e-6); // g itself (f32)
+      });
+    }
+  }
+  printWorst("linear");
 });

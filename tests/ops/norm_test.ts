@@ -1,5 +1,5 @@
-// Group norm and layer norm: float64 reference vs finite differences, GPU vs reference forward and
-// every backward (x, gamma, beta) at awkward sizes and one realistic size each.
+// Group norm (alone and with silu fused) and layer norm: float64 reference vs finite differences, GPU
+// vs reference forward and every backward (x, gamma, beta) at awkward sizes and realistic sizes.
 import { backward } from "../../lib/autograd/backward.ts";
 import { groupNorm, layerNorm, LN_ROW_MAX } from "../../lib/ops/norm.ts";
 import type { Nd } from "../../lib/ref/nd.ts";
@@ -9,6 +9,7 @@ import {
   layerNormRef,
   layerNormRefBackward,
 } from "../../lib/ref/layers.ts";
+import { unaryRef, unaryRefBackward } from "../../lib/ref/ops.ts";
 import { assertClose, checkVjp, gpu, randNd, upload, worstErrors } from "../_helpers.ts";
 
 Deno.test("groupNormRef and layerNormRef VJPs match finite differences", () => {
@@ -69,23 +70,36 @@ Deno.test("groupNorm GPU matches reference at awkward and realistic sizes", asyn
     [[2, 4, 3, 5, 7], 2], // [B, C, F, H, W]
     [[3, 64, 1, 1], 32],
     [[2, 96, 3, 5], 32], // 3 channels per group
+    [[16, 32, 16, 16], 8], // the base model's 16x16 level at batch 16: 4 chunks per group
     [[8, 64, 32, 32], 32], // realistic UNet size
-    [[1, 32, 2, 128, 128], 32], // 32768 positions per channel: long strided loops
+    [[1, 32, 2, 128, 128], 32], // 32768 positions per channel: 8 statistics chunks, 16 per channel back
+    [[2, 4, 4097], 2], // chunks of unequal length (8194 = 2 x 4097 per group)
   ];
   for (const [shape, g] of cases) {
     // Offset mean so that the two-pass statistics must not cancel; groups of a few elements get
     // centred data instead (their variance can be tiny, and f32 rounding of x then dominates gx).
     const perGroup = shape.slice(1).reduce((a, b) => a * b, 1) / g;
     const x = perGroup < 16 ? randNd(shape, shape.length + g) : randNd(shape, shape.length + g, 2, 5);
-    await checkNorm(
-      `groupNorm ${JSON.stringify(shape)} G=${g}`,
-      x,
-      shape[1],
-      (ctx, tx, tg, tb) => groupNorm(ctx, tx, tg, tb, g, 1e-5),
-      (x, ga, be) => groupNormRef(x, ga, be, g, 1e-5),
-      (x, ga, be, gy) => groupNormRefBackward(x, ga, be, g, 1e-5, gy),
-      TOL,
-    );
+    for (const silu of [false, true]) {
+      await checkNorm(
+        `groupNorm${silu ? "+silu" : ""} ${JSON.stringify(shape)} G=${g}`,
+        x,
+        shape[1],
+        (ctx, tx, tg, tb) => groupNorm(ctx, tx, tg, tb, g, 1e-5, silu),
+        (x, ga, be) =>
+          silu ? unaryRef("silu", groupNormRef(x, ga, be, g, 1e-5)) : groupNormRef(x, ga, be, g, 1e-5),
+        (x, ga, be, gy) =>
+          groupNormRefBackward(
+            x,
+            ga,
+            be,
+            g,
+            1e-5,
+            silu ? unaryRefBackward("silu", groupNormRef(x, ga, be, g, 1e-5), gy) : gy,
+          ),
+        TOL,
+      );
+    }
   }
   printWorst("groupNorm");
 });

@@ -22,7 +22,13 @@ Deno.test("sum / mean over chosen axes: forward and backward", async () => {
     [[7, 129], [0]],
     [[2, 3, 5, 4], [1, 2, 3]],
     [[2, 3, 5, 4], [0, 2]],
-    [[3, 300, 300], [0, 1, 2]], // 270000 per output: strided loop + tree
+    [[3, 300, 300], [0, 1, 2]], // 270000 per output: 66 chunks
+    [[2, 3, 5, 4], [1, 3]], // kept axes 0 and 2 apart: the workgroup-tree kernel
+    [[1024, 64], [0]], // a Linear bias gradient: [A, C, 1]
+    [[16, 64, 8, 8], [0, 2, 3]], // a conv bias gradient: [A, C, S]
+    [[2, 1, 3, 1, 5], [0, 3, 4]], // size-1 axes inside the blocks
+    [[5, 4097], [1]], // per-row sums one past the chunk limit: 2 chunks per row
+    [[1, 1, 1], [0, 2]],
   ];
   for (const [shape, axes] of cases) {
     for (const kind of ["sum", "mean"] as const) {
@@ -57,7 +63,7 @@ Deno.test("sum with more than 65535 outputs (workgroups folded into y)", async (
 
 Deno.test("mseRows (per-example MSE): forward and backward", async () => {
   const ctx = await gpu();
-  for (const shape of [[1, 1], [3, 3, 5, 5], [5, 2, 65]]) {
+  for (const shape of [[1, 1], [3, 3, 5, 5], [5, 2, 65], [16, 3, 16, 16]]) {
     await ctx.scope(async () => {
       const a = randNd(shape, 1), b = randNd(shape, 2);
       const ta = upload(ctx, a, true), tb = upload(ctx, b, true);
@@ -125,5 +131,33 @@ Deno.test("permute, slice, concat, expand, reshape: forward and backward", async
       }
     }
     assertClose(await ty.grad!.read(), gy, "concat+expand+reshape grad y");
+  });
+});
+
+Deno.test("strided copies on every walk (flat, grid of 2-4 axes, loop): permute, concat, slice vs reference", async () => {
+  const ctx = await gpu();
+  const perms: [number[], number[]][] = [
+    [[16, 64, 8, 8], [0, 2, 3, 1]], // NCHW -> NHWC: grid [16, 64, 64]
+    [[2, 8, 5, 6], [0, 2, 1, 3]], // split heads: grid of 4 axes
+    [[2, 3, 2, 3, 2], [4, 3, 2, 1, 0]], // 5 axes: loop
+    [[70000, 2], [1, 0]], // grid with a long inner axis
+    [[1, 7, 1], [2, 1, 0]], // size-1 axes only: flat
+  ];
+  for (const [shape, perm] of perms) {
+    await ctx.scope(async () => {
+      const x = randNd(shape, 7);
+      assertClose(
+        await permute(ctx, upload(ctx, x), perm).read(),
+        R.permuteRef(x, perm).data,
+        `permute [${shape}]`,
+      );
+    });
+  }
+  await ctx.scope(async () => {
+    const a = randNd([4, 64, 8, 8], 8), b = randNd([4, 32, 8, 8], 9);
+    const ta = upload(ctx, a), tb = upload(ctx, b);
+    assertClose(await concat(ctx, [ta, tb], 1).read(), R.concatRef([a, b], 1).data, "concat channels (grid)");
+    assertClose(await concat(ctx, [ta, ta], 0).read(), R.concatRef([a, a], 0).data, "concat batch (flat)");
+    assertClose(await slice(ctx, ta, 3, 2, 7).read(), R.sliceRef(a, 3, 2, 7).data, "slice last axis (grid)");
   });
 });

@@ -64,3 +64,13 @@ Deno.test("ref: matmul VJPs (all transposes, batch broadcast) match finite diffe
     }
   }
 });
+
+Deno.test("ref: linear (x W^T + bias + residual) VJP matches finite differences", () => {
+  const [R_, I, O] = [3, 4, 5];
+  checkVjp(
+    "linear",
+    [randNd([R_, I], 1), randNd([O, I], 2), randNd([O], 3), randNd([R_, O], 4)],
+    ([x, w, b, r]) => R.linearRef(x, w, b, r),
+    ([x, w], g) => R.linearRefBackward(x, w, g),
+  );
+});

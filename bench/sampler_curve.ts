@@ -1,0 +1,191 @@
+// deno task sampler-curve: the scorer's score against sampling steps per sampler, on one checkpoint,
+// the eval prompts and fixed seeds (the same images' noise for every sampler and step count), with
+// 95% bootstrap intervals, wall time per sample, a markdown table and an SVG chart (docs/SAMPLERS.md).
+// Flags (--help lists them):
+//   --ckpt DIR        default models/base-shapes-16
+//   --prompts FILE    default data/generated/shapes-eval/prompts.jsonl
+//   --samplers LIST   default ddim,dpmsolver++,euler; NAME:5/10/20 gives that sampler its own steps
+//   --steps LIST      default 5,8,10,15,20,50
+//   --seeds N         seeds per prompt (prompt seed + k), default 2
+//   --guidance G      default 3
+//   --ref S:N         the point others are compared with, paired per sample (default ddim:10, the
+//                     SePPO reference sampler's old default)
+//   --json FILE, --svg FILE   results and chart (written atomically; the JSON after every point, and
+//                     points already in it, for the same checkpoint, prompts, seeds and guidance, are kept
+//                     instead of measured again)
+import { defineCli, flag, type FlagValues } from "../lib/cli/flags.ts";
+import { runTask } from "../lib/cli/main.ts";
+import { loadPrompts } from "../lib/data/metadata.ts";
+import { type Sampler, samplerName, SAMPLERS } from "../lib/diffusion/sampler.ts";
+import { scoreModel } from "../lib/eval/eval_image.ts";
+import { bootstrapCI, type Interval } from "../lib/eval/stats.ts";
+import { lineChart } from "../lib/eval/svg.ts";
+import { GpuContext } from "../lib/gpu/context.ts";
+import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
+import { TextToImage } from "../lib/nn/pipeline.ts";
+import { UsageError } from "../lib/util/errors.ts";
+import { Rng } from "../lib/util/rng.ts";
+import { denoHost } from "../lib/host/deno.ts";
+
+const host = denoHost();
+
+export interface CurvePoint {
+  sampler: Sampler;
+  steps: number;
+  score: Interval;
+  /** Per-sample scores in item order (prompt-major, then seed). */
+  scores: number[];
+  msPerSample: number;
+  /** Paired difference to the --ref point (same prompts and seeds): mean and 95% bootstrap interval. */
+  vsRef?: Interval;
+}
+
+const list = (s: string) => s.split(",").map((x) => x.trim()).filter((x) => x);
+
+export const CLI = defineCli({
+  task: "sampler-curve",
+  purpose: "the scorer's score against sampling steps per sampler on one checkpoint, the eval prompts and " +
+    "fixed seeds (paired with a reference point), as a markdown table, JSON and an SVG chart.",
+  flags: {
+    ckpt: flag.str("checkpoint folder", { default: "models/base-shapes-16", arg: "DIR" }),
+    prompts: flag.str("eval prompts (JSONL)", {
+      default: "data/generated/shapes-eval/prompts.jsonl",
+      arg: "FILE",
+    }),
+    samplers: flag.str("samplers; NAME:5/10/20 gives that sampler its own steps", {
+      default: "ddim,dpmsolver++,euler",
+      arg: "LIST",
+    }),
+    steps: flag.str("step counts", { default: "5,8,10,15,20,50", arg: "LIST" }),
+    seeds: flag.int("seeds per prompt (prompt seed + k)", { default: 2, min: 1 }),
+    guidance: flag.num("classifier-free guidance scale", { default: 3, min: 1 }),
+    batch: flag.int("images per GPU batch", { default: 32, min: 1 }),
+    ref: flag.str("the point the others are compared with, paired per sample", {
+      default: "ddim:10",
+      arg: "S:N",
+    }),
+    json: flag.str("results (kept points are reused on a rerun)", { arg: "FILE" }),
+    svg: flag.str("chart", { arg: "FILE" }),
+  },
+  examples: [
+    "deno task sampler-curve --samplers dpmsolver++:5/10/20,ddim:5/10/20/50 --seeds 1 --json out/curve.json",
+  ],
+});
+
+async function main(v: FlagValues<typeof CLI.flags>) {
+  const [refSampler, refSteps] = v.ref.split(":");
+  const stepList = (flag: string, xs: string[]) =>
+    xs.map((s) => {
+      const n = Number(s);
+      if (!(Number.isInteger(n) && n >= 1)) throw new UsageError(`${flag}: "${s}" is not a positive integer`);
+      return n;
+    });
+  const steps = stepList("--steps", list(v.steps));
+  const runs = list(v.samplers).map((item) => {
+    const [name, own] = item.split(":");
+    if (!(SAMPLERS as readonly string[]).includes(name)) {
+      throw new UsageError(`--samplers: "${name}" is not one of ${SAMPLERS.join(", ")}`);
+    }
+    return { sampler: name as Sampler, steps: own ? stepList("--samplers", own.split("/")) : steps };
+  });
+  const { seeds, guidance, batch } = v;
+  const ctx = await GpuContext.create(host);
+  console.log(`backend / adapter: ${ctx.label}`);
+  const prompts = await loadPrompts(host, v.prompts);
+  const model = await TextToImage.load(ctx, v.ckpt);
+  console.log(`${v.ckpt}: ${prompts.length} prompts x ${seeds} seeds, guidance ${guidance}`);
+  const points: CurvePoint[] = [];
+  const head = { ckpt: v.ckpt, prompts: v.prompts, seeds, guidance };
+  const save = async () => {
+    if (v.json) await writeJsonAtomic(host, v.json, { ...head, backend: ctx.label, points });
+  };
+  const old = v.json ? await Deno.readTextFile(v.json).then(JSON.parse).catch(() => null) : null;
+  const same = old && Object.entries(head).every(([k, x]) => old[k] === x);
+  for (const { sampler, steps } of runs) {
+    for (const n of steps) {
+      const kept = same
+        ? (old.points as CurvePoint[]).find((p) => p.sampler === sampler && p.steps === n)
+        : null;
+      if (kept) {
+        points.push(kept);
+        console.log(`${samplerName(sampler).padEnd(17)} ${String(n).padStart(3)} steps: kept from ${v.json}`);
+        continue;
+      }
+      const t0 = performance.now();
+      const { scores } = await scoreModel(ctx, model, prompts, {
+        seeds,
+        sampler,
+        steps: n,
+        guidance,
+        batch,
+        saveImages: false,
+      }, null);
+      const ms = (performance.now() - t0) / scores.scores.length;
+      const score = bootstrapCI(scores.scores, new Rng(0).fork("sampler-curve"), { iters: 2000 });
+      points.push({ sampler, steps: n, score, scores: scores.scores, msPerSample: ms });
+      await save();
+      console.log(
+        `${samplerName(sampler).padEnd(17)} ${String(n).padStart(3)} steps: score ${score.mean.toFixed(4)} ` +
+          `[${score.lo.toFixed(4)}, ${score.hi.toFixed(4)}]  ${ms.toFixed(0)} ms/sample`,
+      );
+    }
+  }
+  const ref = points.find((p) => p.sampler === refSampler && p.steps === Number(refSteps));
+  if (ref) {
+    for (const p of points) {
+      const d = p.scores.map((x, i) => x - ref.scores[i]);
+      p.vsRef = bootstrapCI(d, new Rng(0).fork("sampler-curve-paired"), { iters: 2000 });
+    }
+  }
+  console.log(`\n${curveTable(points)}`);
+  if (ref) {
+    console.log(
+      `\npaired difference to ${samplerName(ref.sampler)} ${ref.steps} steps:\n${pairedTable(points)}`,
+    );
+  }
+  await save();
+  if (v.svg) await writeFileAtomic(host, v.svg, curveChart(points, v.ckpt) + "\n");
+  model.dispose();
+  ctx.destroy();
+}
+
+/** Markdown: one row per step count, one column per sampler (mean [95% CI]). */
+export function curveTable(points: CurvePoint[]): string {
+  const samplers = [...new Set(points.map((p) => p.sampler))];
+  const steps = [...new Set(points.map((p) => p.steps))].sort((a, b) => a - b);
+  const cell = (s: Sampler, n: number) => {
+    const p = points.find((q) => q.sampler === s && q.steps === n);
+    return p ? `${p.score.mean.toFixed(3)} [${p.score.lo.toFixed(3)}, ${p.score.hi.toFixed(3)}]` : "-";
+  };
+  return [
+    `| steps | ${samplers.map(samplerName).join(" | ")} |`,
+    `|---:|${samplers.map(() => "---|").join("")}`,
+    ...steps.map((n) => `| ${n} | ${samplers.map((s) => cell(s, n)).join(" | ")} |`),
+  ].join("\n");
+}
+
+/** Markdown: the paired difference of each point to the reference point. */
+export function pairedTable(points: CurvePoint[]): string {
+  const samplers = [...new Set(points.map((p) => p.sampler))];
+  const steps = [...new Set(points.map((p) => p.steps))].sort((a, b) => a - b);
+  const cell = (s: Sampler, n: number) => {
+    const d = points.find((q) => q.sampler === s && q.steps === n)?.vsRef;
+    return d ? `${d.mean >= 0 ? "+" : ""}${d.mean.toFixed(3)} [${d.lo.toFixed(3)}, ${d.hi.toFixed(3)}]` : "-";
+  };
+  return [
+    `| steps | ${samplers.map(samplerName).join(" | ")} |`,
+    `|---:|${samplers.map(() => "---|").join("")}`,
+    ...steps.map((n) => `| ${n} | ${samplers.map((s) => cell(s, n)).join(" | ")} |`),
+  ].join("\n");
+}
+
+export function curveChart(points: CurvePoint[], ckpt: string): string {
+  const samplers = [...new Set(points.map((p) => p.sampler))];
+  const series = samplers.map((s) => ({
+    name: samplerName(s),
+    points: points.filter((p) => p.sampler === s).map((p) => [p.steps, p.score.mean] as [number, number]),
+  }));
+  return lineChart(`scorer score vs sampling steps (${ckpt})`, series, { xLabel: "steps", yLabel: "score" });
+}
+
+if (import.meta.main) await runTask(host, CLI, ({ flags }) => main(flags));
