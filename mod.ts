@@ -4,7 +4,15 @@
 
 // ---- context and tensors ------------------------------------------------------------------------
 
-/** The one GPU context every op takes first: device, kernel cache, buffer pool, autograd tape. */
+/**
+ * The host: what the library needs from the machine (files, images, the process, kernel sources),
+ * passed explicitly (GpuContext.create(host), then ctx.host; file functions take it first). Deno's is
+ * denoHost(); a page's is browserHost() (lib/host/browser.ts, what web/ bundles).
+ */
+export { denoHost } from "./lib/host/deno.ts";
+export { browserHost, type SiteManifest, type SiteModel } from "./lib/host/browser.ts";
+export type { FileInfo, Host, HostFs, HostImages, HostProcess } from "./lib/host/host.ts";
+/** The one GPU context every op takes first: device, kernel cache, buffer pool, autograd tape, host. */
 export { type ContextOptions, GpuContext } from "./lib/gpu/context.ts";
 /** Errors from the GPU layer: no adapter found, and validation / out-of-memory / device-lost errors. */
 export { GpuError, NoAdapterError } from "./lib/gpu/errors.ts";

@@ -10,6 +10,9 @@ import { runTask } from "../lib/cli/main.ts";
 import { writeJsonAtomic } from "../lib/io/atomic.ts";
 import { StoppedError, UsageError } from "../lib/util/errors.ts";
 import { median } from "./timing.ts";
+import { denoHost } from "../lib/host/deno.ts";
+
+const host = denoHost();
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -237,9 +240,9 @@ async function main(v: FlagValues<typeof CLI.flags>) {
       bench_flags: passOn,
       summary: rows,
     };
-    await writeJsonAtomic(v.json, out);
+    await writeJsonAtomic(host, v.json, out);
     console.log(`wrote ${v.json}`);
   }
 }
 
-if (import.meta.main) await runTask(CLI, ({ flags }) => main(flags));
+if (import.meta.main) await runTask(host, CLI, ({ flags }) => main(flags));

@@ -12,6 +12,9 @@ import { copyProbe, fmaProbe } from "./probes.ts";
 import { timeOurs, timeTfjs, type Timing } from "./timing.ts";
 import { loadTfjs } from "./tfjs.ts";
 import { formatTable, type Row } from "./table.ts";
+import { denoHost } from "../lib/host/deno.ts";
+
+const host = denoHost();
 
 export const CLI = defineCli({
   task: "bench",
@@ -77,9 +80,9 @@ async function timeSide(side: Side | null, time: (run: () => unknown) => Promise
 }
 
 async function main(f: FlagValues<typeof CLI.flags>) {
-  if (f.json) await checkOutFile(f.json, "--json", ["json"]);
+  if (f.json) await checkOutFile(host, f.json, "--json", ["json"]);
   const flags = { json: f.json ?? null, quick: f.quick, tfjs: !f["no-tfjs"], only: f.only ?? null };
-  const ctx = await GpuContext.create();
+  const ctx = await GpuContext.create(host);
   const load = Deno.loadavg?.() ?? [];
   console.log(`adapter: ${ctx.label}`);
   console.log(
@@ -197,4 +200,4 @@ function row(
   return { op, shape, pass, impl, ms, gflops, gbps, peak_fraction: peak, vs_tfjs: vs, cpu_ms: cpuMs };
 }
 
-if (import.meta.main) await runTask(CLI, ({ flags }) => main(flags));
+if (import.meta.main) await runTask(host, CLI, ({ flags }) => main(flags));

@@ -33,6 +33,9 @@ import { writeFileAtomic, writeJsonAtomic } from "../lib/io/atomic.ts";
 import { TextToImage } from "../lib/nn/pipeline.ts";
 import { UsageError } from "../lib/util/errors.ts";
 import { Rng } from "../lib/util/rng.ts";
+import { denoHost } from "../lib/host/deno.ts";
+
+const host = denoHost();
 
 export interface CurvePoint {
   sampler: Sampler;
@@ -101,16 +104,16 @@ async function main(v: FlagValues<typeof CLI.flags>) {
     return { sampler: name as Sampler, steps: own ? stepList("--samplers", own.split("/")) : steps };
   });
   const { seeds, guidance, batch } = v;
-  const ctx = await GpuContext.create();
+  const ctx = await GpuContext.create(host);
   console.log(`backend / adapter: ${ctx.label}`);
-  const taste = await isTastePrompts(v.prompts);
-  const prompts = taste ? await loadTastePrompts(v.prompts) : await loadPrompts(v.prompts);
+  const taste = await isTastePrompts(host, v.prompts);
+  const prompts = taste ? await loadTastePrompts(host, v.prompts) : await loadPrompts(host, v.prompts);
   const model = await TextToImage.load(ctx, v.ckpt);
   console.log(`${v.ckpt}: ${prompts.length} prompts x ${seeds} seeds, guidance ${guidance}`);
   const points: CurvePoint[] = [];
   const head = { ckpt: v.ckpt, prompts: v.prompts, seeds, guidance };
   const save = async () => {
-    if (v.json) await writeJsonAtomic(v.json, { ...head, backend: ctx.label, points });
+    if (v.json) await writeJsonAtomic(host, v.json, { ...head, backend: ctx.label, points });
   };
   const old = v.json ? await Deno.readTextFile(v.json).then(JSON.parse).catch(() => null) : null;
   const same = old && Object.entries(head).every(([k, x]) => old[k] === x);
@@ -183,7 +186,7 @@ async function main(v: FlagValues<typeof CLI.flags>) {
     }
   }
   await save();
-  if (v.svg) await writeFileAtomic(v.svg, curveChart(points, v.ckpt) + "\n");
+  if (v.svg) await writeFileAtomic(host, v.svg, curveChart(points, v.ckpt) + "\n");
   model.dispose();
   ctx.destroy();
 }
@@ -257,4 +260,4 @@ export function curveChart(points: CurvePoint[], ckpt: string): string {
   return lineChart(`scorer score vs sampling steps (${ckpt})`, series, { xLabel: "steps", yLabel: "score" });
 }
 
-if (import.meta.main) await runTask(CLI, ({ flags }) => main(flags));
+if (import.meta.main) await runTask(host, CLI, ({ flags }) => main(flags));

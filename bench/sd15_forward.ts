@@ -16,6 +16,9 @@ import { UsageError } from "../lib/util/errors.ts";
 import { describeUNet, UNet2DConditionModel } from "../lib/nn/unet.ts";
 import { mean } from "../lib/ops/reduce.ts";
 import { randn } from "../lib/ops/rng.ts";
+import { denoHost } from "../lib/host/deno.ts";
+
+const host = denoHost();
 
 /** runwayml/stable-diffusion-v1-5 unet/config.json, as published. */
 export const SD15_UNET = {
@@ -65,7 +68,7 @@ function rssMiB(): { peak: number; now: number } {
 }
 
 if (import.meta.main) {
-  await runTask(CLI, async ({ flags: f }) => await bench(f.batch, f.latent, f["lora-backward"]));
+  await runTask(host, CLI, async ({ flags: f }) => await bench(f.batch, f.latent, f["lora-backward"]));
 }
 
 async function bench(B: number, S: number, withLora: boolean) {
@@ -84,7 +87,7 @@ async function bench(B: number, S: number, withLora: boolean) {
     } CPU s)`;
   };
 
-  const ctx = await GpuContext.create();
+  const ctx = await GpuContext.create(host);
   console.log(`adapter: ${ctx.label}; binding limit ${gib(ctx.limits.maxStorageBufferBindingSize)} GiB`);
   let t0 = performance.now();
   c0 = cpuUsage();

@@ -55,6 +55,14 @@ const USAGE = {
   ],
 };
 
+// Revisions with lib/host pass the host first to the functions that reach files or the process
+// (startTask, configFlags, GpuContext.create); older ones take no host.
+const host = await import("../lib/host/deno.ts").then((m) => m.denoHost()).catch(() => null);
+// deno-lint-ignore no-explicit-any
+function withHost<F extends (...a: any[]) => any>(f: F): (...a: unknown[]) => ReturnType<F> {
+  return (...a: unknown[]) => f(...(host ? [host, ...a] : a));
+}
+
 interface Options {
   batch: number;
   seppoBatch: number;
@@ -79,7 +87,7 @@ async function options(): Promise<Options> {
   ]).catch(() => null);
   if (cli) {
     const [{ defineCli, flag }, { startTask }, { configFlags }, { UsageError }] = cli;
-    const { flags: f, config } = startTask(defineCli({
+    const { flags: f, config } = withHost(startTask)(defineCli({
       task: "bench-step",
       purpose: USAGE.purpose,
       flags: {
@@ -94,7 +102,7 @@ async function options(): Promise<Options> {
         json: flag.str("write every figure as one JSON object", { arg: "FILE" }),
         only: flag.str(`comma list of ${ONLY.join(", ")}`, { default: ONLY.join(","), arg: "LIST" }),
       },
-      config: configFlags(PRETRAIN_SCHEMA, { flags: false, file: "configs/pretrain-shapes.yaml" }),
+      config: withHost(configFlags)(PRETRAIN_SCHEMA, { flags: false, file: "configs/pretrain-shapes.yaml" }),
       examples: USAGE.examples,
     }));
     return {
@@ -105,7 +113,7 @@ async function options(): Promise<Options> {
       profile: f.profile,
       json: f.json,
       only: onlySet(f.only, (m) => new UsageError(m)),
-      cfg: config,
+      cfg: config as PretrainConfig,
     };
   }
   const { values: v } = parseArgs({
@@ -136,7 +144,7 @@ async function options(): Promise<Options> {
     profile: v.profile!,
     json: v.json,
     only: onlySet(v.only!, (m) => new Error(m)),
-    cfg: loadYamlConfig(v.config!, PRETRAIN_SCHEMA),
+    cfg: withHost(loadYamlConfig)(v.config!, PRETRAIN_SCHEMA) as PretrainConfig,
   };
 }
 
@@ -151,7 +159,7 @@ function onlySet(list: string, error: (message: string) => Error): Set<string> {
 const o = await options();
 const B = o.batch, SB = o.seppoBatch, reps = o.reps, only = o.only, cfg = o.cfg;
 const v = { profile: o.profile, base: o.base, json: o.json };
-const ctx = await GpuContext.create();
+const ctx: GpuContext = await withHost(GpuContext.create.bind(GpuContext))();
 const profiler = ctx.features.has("timestamp-query") ? new Profiler(ctx.device) : null;
 const stats = ctx.stats as { dispatches: number; submits: number; flops?: number };
 // "Vulkan / llvmpipe (lavapipe) ..., software" (older revisions have no label: the env override or

@@ -19,6 +19,7 @@ import {
   sampleAttrs,
   sampleLook,
 } from "./sampling.ts";
+import type { Host } from "../lib/host/host.ts";
 
 export type World = "shapes" | "moving-shapes" | "taste";
 /** val (taste world only) and eval are prompts only. */
@@ -108,12 +109,13 @@ function pad(i: number): string {
 
 /** Renders one item (and its loser); returns its metadata row and its first frame for the sheet. */
 async function makeItem(
+  host: Host,
   o: GenerateOptions,
   root: Rng,
   i: number,
 ): Promise<[Record<string, unknown>, RgbImage[]]> {
   const rng = root.fork(i);
-  if (o.world === "taste") return makeTasteItem(o, rng, i);
+  if (o.world === "taste") return makeTasteItem(host, o, rng, i);
   const clip = o.world === "moving-shapes";
   const a = sampleAttrs(rng.fork("attrs"), {
     clip,
@@ -127,7 +129,7 @@ async function makeItem(
     return [{ id: i, text: cap.text, ...attrFields(a, o.world), seed, heldout: isHeldout(a) }, []];
   }
   const name = clip ? `clips/${pad(i)}` : `images/${pad(i)}.png`;
-  const shown = await writeItem(o, a, seed, name);
+  const shown = await writeItem(host, o, a, seed, name);
   const row: Record<string, unknown> = {
     file_name: clip ? `${name}.gif` : name,
     text: cap.text,
@@ -140,7 +142,7 @@ async function makeItem(
     const field = rng.fork("loser").pick(changeableFields(a));
     const loser = changeField(a, field, rng.fork("loser-value"));
     const lname = clip ? `losers/${pad(i)}` : `losers/${pad(i)}.png`;
-    await writeItem(o, loser, seed, lname); // same seed: same jitter, only the field differs
+    await writeItem(host, o, loser, seed, lname); // same seed: same jitter, only the field differs
     row.loser_file_name = clip ? `${lname}.gif` : lname;
     if (clip) row.loser_frames_dir = lname;
     row.loser_field = field;
@@ -157,6 +159,7 @@ async function makeItem(
  * prompt, content and jitter seed with one of the 9 other looks.
  */
 async function makeTasteItem(
+  host: Host,
   o: GenerateOptions,
   rng: Rng,
   i: number,
@@ -179,13 +182,13 @@ async function makeTasteItem(
   const a: SceneAttrs = { ...content, ...look };
   const cap = caption(a, rng.fork("caption"), o.captionNoise, { contentOnly: true });
   const name = `images/${pad(i)}.png`;
-  await writeItem(o, a, seed, name);
+  await writeItem(host, o, a, seed, name);
   const row: Record<string, unknown> = { file_name: name, text: cap.text, ...attrFields(a, o.world), seed };
   if (cap.noise) row.noise = cap.noise;
   if (o.pairs) {
     const loser: SceneAttrs = { ...a, ...rng.fork("loser").pick(OTHER_LOOKS) };
     const lname = `losers/${pad(i)}.png`;
-    await writeItem(o, loser, seed, lname); // same seed: same jitter, only the look differs
+    await writeItem(host, o, loser, seed, lname); // same seed: same jitter, only the look differs
     row.loser_file_name = lname;
     row.loser_field = "taste";
     row.loser = attrFields(loser, o.world);
@@ -194,19 +197,27 @@ async function makeTasteItem(
 }
 
 /** Writes one still (PNG) or clip (PNG frames, GIF, WebP); returns the frames for the contact sheet. */
-async function writeItem(o: GenerateOptions, a: AnyAttrs, seed: number, name: string): Promise<RgbImage[]> {
+async function writeItem(
+  host: Host,
+  o: GenerateOptions,
+  a: AnyAttrs,
+  seed: number,
+  name: string,
+): Promise<RgbImage[]> {
   const path = join(o.out, name);
   if (!("motion" in a)) {
     const svg = sceneSvg(a, layoutScene(a, new Rng(seed)), o.size);
-    await writeSvgPng(svg, path);
+    await writeSvgPng(host, svg, path);
     return [];
   }
-  await Deno.mkdir(path, { recursive: true });
-  const frames = (await renderClip(a as ClipAttrs, o.size, o.frames, new Rng(seed)))
+  await host.fs.mkdir(path, { recursive: true });
+  const frames = (await renderClip(host, a as ClipAttrs, o.size, o.frames, new Rng(seed)))
     .map((data) => ({ data, width: o.size, height: o.size }));
-  await Promise.all(frames.map((f, k) => writeImage(join(path, `${String(k).padStart(2, "0")}.png`), f)));
-  await writeAnimation(`${path}.gif`, frames);
-  await writeAnimation(`${path}.webp`, frames);
+  await Promise.all(
+    frames.map((f, k) => writeImage(host, join(path, `${String(k).padStart(2, "0")}.png`), f)),
+  );
+  await writeAnimation(host, `${path}.gif`, frames);
+  await writeAnimation(host, `${path}.webp`, frames);
   return frames;
 }
 
@@ -215,18 +226,18 @@ function jsonl(rows: unknown[]): string {
 }
 
 /** Generates one split into o.out; returns the number of items written. */
-export async function generate(o: GenerateOptions): Promise<{ rows: Record<string, unknown>[] }> {
+export async function generate(host: Host, o: GenerateOptions): Promise<{ rows: Record<string, unknown>[] }> {
   checkOptions(o);
-  await Deno.mkdir(o.out, { recursive: true });
+  await host.fs.mkdir(o.out, { recursive: true });
   const sub = promptsOnly(o.split) ? [] : o.world === "moving-shapes" ? ["clips"] : ["images"];
-  for (const d of sub) await Deno.mkdir(join(o.out, d), { recursive: true });
-  if (o.pairs) await Deno.mkdir(join(o.out, "losers"), { recursive: true });
+  for (const d of sub) await host.fs.mkdir(join(o.out, d), { recursive: true });
+  if (o.pairs) await host.fs.mkdir(join(o.out, "losers"), { recursive: true });
   const root = new Rng(o.seed).fork(`${o.world}/${o.split}`);
   const progress = o.progress === false
     ? null
-    : new Progress(`${o.world} ${o.split}`, o.count, { unit: "items" });
+    : new Progress(host, `${o.world} ${o.split}`, o.count, { unit: "items" });
   const items = await pool(o.count, o.concurrency, async (i) => {
-    const item = await makeItem(o, root, i);
+    const item = await makeItem(host, o, root, i);
     progress?.tick();
     return item;
   });
@@ -248,20 +259,25 @@ export async function generate(o: GenerateOptions): Promise<{ rows: Record<strin
       }
       : {}),
   };
-  await Deno.writeTextFile(join(o.out, "dataset.json"), JSON.stringify(info, null, 2) + "\n");
+  await host.fs.writeFile(join(o.out, "dataset.json"), JSON.stringify(info, null, 2) + "\n");
   const listing = promptsOnly(o.split) ? "prompts.jsonl" : "metadata.jsonl";
-  await Deno.writeTextFile(join(o.out, listing), jsonl(rows));
+  await host.fs.writeFile(join(o.out, listing), jsonl(rows));
   if (o.split !== "pretrain") {
     const note = o.split === "prefs" ? "excluded from this split" : "rows with heldout: true";
     const held = { note: `(colour, shape) pairs held out of prefs: ${note}`, pairs: HELDOUT };
-    await Deno.writeTextFile(join(o.out, "heldout.json"), JSON.stringify(held, null, 2) + "\n");
+    await host.fs.writeFile(join(o.out, "heldout.json"), JSON.stringify(held, null, 2) + "\n");
   }
-  if (!promptsOnly(o.split)) await writeSheet(o, rows, items.map(([, f]) => f));
+  if (!promptsOnly(o.split)) await writeSheet(host, o, rows, items.map(([, f]) => f));
   return { rows };
 }
 
 /** sheet.png: the first 64 images (8 columns), or the first 8 clips one per row, 4x upscaled. */
-async function writeSheet(o: GenerateOptions, rows: Record<string, unknown>[], frames: RgbImage[][]) {
+async function writeSheet(
+  host: Host,
+  o: GenerateOptions,
+  rows: Record<string, unknown>[],
+  frames: RgbImage[][],
+) {
   let tiles: RgbImage[], cols: number;
   if (o.world === "moving-shapes") {
     tiles = frames.slice(0, 8).flat();
@@ -269,12 +285,14 @@ async function writeSheet(o: GenerateOptions, rows: Record<string, unknown>[], f
   } else {
     tiles = await Promise.all(
       rows.slice(0, 64).map(async (r) => ({
-        data: await renderScene(r as unknown as SceneAttrs, o.size, new Rng(r.seed as number)),
+        data: await renderScene(host, r as unknown as SceneAttrs, o.size, new Rng(r.seed as number)),
         width: o.size,
         height: o.size,
       })),
     );
     cols = 8;
   }
-  if (tiles.length > 0) await writeImage(join(o.out, "sheet.png"), contactSheet(tiles, { cols, scale: 4 }));
+  if (tiles.length > 0) {
+    await writeImage(host, join(o.out, "sheet.png"), contactSheet(tiles, { cols, scale: 4 }));
+  }
 }

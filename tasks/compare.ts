@@ -8,6 +8,9 @@ import { checkOutDir } from "../lib/cli/paths.ts";
 import { writeFileAtomic } from "../lib/io/atomic.ts";
 import { GpuContext } from "../lib/gpu/context.ts";
 import { compare, COMPARE_SCHEMA } from "../lib/train/compare.ts";
+import { denoHost } from "../lib/host/deno.ts";
+
+const host = denoHost();
 
 export const CLI = defineCli({
   task: "compare",
@@ -15,7 +18,7 @@ export const CLI = defineCli({
     "several training seeds, evaluates each on the same prompts and seeds, and writes one report " +
     "(report.md / report.html). Rerunning the same command resumes where it stopped.",
   flags: {},
-  config: configFlags(COMPARE_SCHEMA, { flags: true }),
+  config: configFlags(host, COMPARE_SCHEMA, { flags: true }),
   notes: [
     'A variant is a method with optional overrides: "sft", "seppo:ref=initial", "seppo:aaf=off", ' +
     '"seppo:beta=500,lr=3e-5"; train_config is the train task\'s YAML the variants start from.',
@@ -24,11 +27,11 @@ export const CLI = defineCli({
 });
 
 if (import.meta.main) {
-  await runTask(CLI, async ({ config, yaml }) => {
-    await checkOutDir(config.out, "--out");
+  await runTask(host, CLI, async ({ config, yaml }) => {
+    await checkOutDir(host, config.out, "--out");
     await Deno.mkdir(config.out, { recursive: true });
-    await writeFileAtomic(`${config.out}/config.yaml`, yaml);
-    const ctx = await GpuContext.create();
+    await writeFileAtomic(host, `${config.out}/config.yaml`, yaml);
+    const ctx = await GpuContext.create(host);
     console.log(`adapter: ${ctx.label}`);
     console.log(`effective config:\n${yaml}`);
     await compare(ctx, config).catch(rerunToResume);

@@ -14,6 +14,9 @@ import {
   type Split,
   type World,
 } from "../data/generate.ts";
+import { denoHost } from "../lib/host/deno.ts";
+
+const host = denoHost();
 
 export const CLI = defineCli({
   task: "data",
@@ -57,14 +60,14 @@ export const CLI = defineCli({
 });
 
 if (import.meta.main) {
-  await runTask(CLI, async ({ flags: f }) => {
+  await runTask(host, CLI, async ({ flags: f }) => {
     const world = f.world as World, split = f.split as Split, size = Number(f.size);
     if (f["taste-share"] !== undefined && (world !== "taste" || split !== "pretrain")) {
       throw new UsageError(
         `flag --taste-share: only for --world taste --split pretrain (${f["taste-share"]})`,
       );
     }
-    const out = await checkOutDir(f.out ?? `data/generated/${world}-${split}-${size}`, "--out");
+    const out = await checkOutDir(host, f.out ?? `data/generated/${world}-${split}-${size}`, "--out");
     const o: GenerateOptions = {
       world,
       split,
@@ -82,7 +85,7 @@ if (import.meta.main) {
     checkOptions(o); // the rules between flags (pairs, caption noise, val) live with the generators
     console.error(`generating ${JSON.stringify(o)}`);
     const t0 = performance.now();
-    const { rows } = await generate(o);
+    const { rows } = await generate(host, o);
     const secs = (performance.now() - t0) / 1000;
     const noisy = rows.filter((r) => r.noise).length;
     console.log(

@@ -11,50 +11,56 @@ import { GpuContext } from "../lib/gpu/context.ts";
 import { runDemo } from "../lib/train/demo.ts";
 import { fmtSecs } from "../lib/train/run.ts";
 import { TRAIN_SCHEMA } from "../lib/train/seppo.ts";
+import { denoHost } from "../lib/host/deno.ts";
 
-const { flags: v, config } = startTask(defineCli({
-  task: "demo",
-  purpose: "the main job: a SePPO fine-tune of the shipped taste base on preferred winners only, an " +
-    "evaluation against the base on the same prompts and seeds (taste and guard scores, paired differences " +
-    "with 95% intervals), and a report (report.html, report.md, summary.json). Generates the data it needs " +
-    "on first use; running it again resumes the fine-tune.",
-  flags: {
-    steps: flag.int("SePPO updates (default: the config's train.steps)", { min: 1 }),
-    "eval-prompts": flag.int("eval prompts (the first rows of the taste eval split)", {
-      default: 64,
-      min: 1,
-    }),
-    "eval-seeds": flag.int("seeds per eval prompt", { default: 2, min: 1 }),
-    "eval-steps": flag.int("DDIM steps of the eval sampler", { default: 20, min: 1, max: 1000 }),
-    overwrite: flag.bool(
-      "move an earlier run in <out>/seppo aside (to <out>/seppo.old-<time>) and start afresh",
-    ),
-    out: flag.str("output folder (the run in <out>/seppo, the report in <out>)", {
-      default: "runs/demo",
-      arg: "DIR",
-    }),
-  },
-  config: configFlags(TRAIN_SCHEMA, { flags: false, file: "configs/seppo-taste.yaml" }),
-  notes: [
-    "The --config file sets the fine-tune; the demo then sets train.steps, out and log.ckpt_every.",
-    "The eval prompts and seeds are fixed (data/generated/taste-eval, generated with seed 3).",
-    "Running it again resumes <out>/seppo; after changing the config, pass --overwrite (the old run is kept aside).",
-  ],
-  examples: ["deno task demo --steps 80 --out runs/demo-80"],
-}));
+const host = denoHost();
+
+const { flags: v, config } = startTask(
+  host,
+  defineCli({
+    task: "demo",
+    purpose: "the main job: a SePPO fine-tune of the shipped taste base on preferred winners only, an " +
+      "evaluation against the base on the same prompts and seeds (taste and guard scores, paired differences " +
+      "with 95% intervals), and a report (report.html, report.md, summary.json). Generates the data it needs " +
+      "on first use; running it again resumes the fine-tune.",
+    flags: {
+      steps: flag.int("SePPO updates (default: the config's train.steps)", { min: 1 }),
+      "eval-prompts": flag.int("eval prompts (the first rows of the taste eval split)", {
+        default: 64,
+        min: 1,
+      }),
+      "eval-seeds": flag.int("seeds per eval prompt", { default: 2, min: 1 }),
+      "eval-steps": flag.int("DDIM steps of the eval sampler", { default: 20, min: 1, max: 1000 }),
+      overwrite: flag.bool(
+        "move an earlier run in <out>/seppo aside (to <out>/seppo.old-<time>) and start afresh",
+      ),
+      out: flag.str("output folder (the run in <out>/seppo, the report in <out>)", {
+        default: "runs/demo",
+        arg: "DIR",
+      }),
+    },
+    config: configFlags(host, TRAIN_SCHEMA, { flags: false, file: "configs/seppo-taste.yaml" }),
+    notes: [
+      "The --config file sets the fine-tune; the demo then sets train.steps, out and log.ckpt_every.",
+      "The eval prompts and seeds are fixed (data/generated/taste-eval, generated with seed 3).",
+      "Running it again resumes <out>/seppo; after changing the config, pass --overwrite (the old run is kept aside).",
+    ],
+    examples: ["deno task demo --steps 80 --out runs/demo-80"],
+  }),
+);
 /** The --config FILE given on the command line (for the report's "What ran"). */
 function configPath(argv: readonly string[]): string | undefined {
   const i = argv.findIndex((a) => a === "--config" || a.startsWith("--config="));
   if (i < 0) return undefined;
   return argv[i].includes("=") ? argv[i].slice("--config=".length) : argv[i + 1];
 }
-const out = await checkOutDir(v.out, "--out");
+const out = await checkOutDir(host, v.out, "--out");
 if (!await Deno.stat(`${config.base}/model_index.json`).then(() => true, () => false)) {
   throw new Error(
     `${config.base}: the base model is missing (it ships with the repository; see README, "Base models")`,
   );
 }
-const ctx = await GpuContext.create();
+const ctx = await GpuContext.create(host);
 console.log(`adapter: ${ctx.label}`);
 const s = await runDemo(ctx, {
   config,

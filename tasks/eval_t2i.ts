@@ -16,6 +16,9 @@ import { evalT2I } from "../lib/eval/eval_image.ts";
 import { loadTastePrompts } from "../lib/eval/eval_taste.ts";
 import { evalTaste, TASTE_METRICS } from "../lib/eval/taste_eval.ts";
 import { isTastePrompts } from "../lib/train/compare_taste.ts";
+import { denoHost } from "../lib/host/deno.ts";
+
+const host = denoHost();
 
 export const CLI = defineCli({
   task: "eval-t2i",
@@ -56,17 +59,17 @@ export const CLI = defineCli({
 });
 
 if (import.meta.main) {
-  await runTask(CLI, async ({ flags: f }) => {
-    await checkInput(f.ckpt, "--ckpt", "folder");
-    if (f.base) await checkInput(f.base, "--base", "folder");
-    const out = await checkOutDir(f.out ?? await defaultEvalOut(f.ckpt), "--out");
+  await runTask(host, CLI, async ({ flags: f }) => {
+    await checkInput(host, f.ckpt, "--ckpt", "folder");
+    if (f.base) await checkInput(host, f.base, "--base", "folder");
+    const out = await checkOutDir(host, f.out ?? await defaultEvalOut(host, f.ckpt), "--out");
     if (!f.out) console.log(`eval-t2i: writing to ${out} (no --out given)`);
     await Deno.mkdir(out, { recursive: true });
-    await writeFileAtomic(`${out}/config.yaml`, dumpYaml({ task: "eval-t2i", ...f }));
+    await writeFileAtomic(host, `${out}/config.yaml`, dumpYaml({ task: "eval-t2i", ...f }));
     const promptsFile = f.prompts.endsWith(".jsonl") ? f.prompts : `${f.prompts}/prompts.jsonl`;
-    if (await isTastePrompts(promptsFile)) {
-      const prompts = await loadTastePrompts(promptsFile);
-      const ctx = await GpuContext.create();
+    if (await isTastePrompts(host, promptsFile)) {
+      const prompts = await loadTastePrompts(host, promptsFile);
+      const ctx = await GpuContext.create(host);
       console.log(`adapter: ${ctx.label}`);
       const r = await evalTaste(ctx, f.ckpt, f.base ?? null, prompts, out, {
         seeds: f.seeds,
@@ -93,8 +96,8 @@ if (import.meta.main) {
       console.log(`report: ${out}/report.md (${r.seconds.total.toFixed(1)} s)`);
       return;
     }
-    const prompts = await loadPrompts(f.prompts);
-    const ctx = await GpuContext.create();
+    const prompts = await loadPrompts(host, f.prompts);
+    const ctx = await GpuContext.create(host);
     console.log(`adapter: ${ctx.label}`);
     const s = await evalT2I(ctx, f.ckpt, f.base ?? null, prompts, out, {
       seeds: f.seeds,

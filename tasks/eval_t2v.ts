@@ -11,6 +11,9 @@ import { writeFileAtomic } from "../lib/io/atomic.ts";
 import { dumpYaml } from "../lib/io/config.ts";
 import { GpuContext } from "../lib/gpu/context.ts";
 import { evalVideo, type EvalVideoOptions, VIDEO_METRICS } from "../lib/eval/eval_video.ts";
+import { denoHost } from "../lib/host/deno.ts";
+
+const host = denoHost();
 
 export const CLI = defineCli({
   task: "eval-t2v",
@@ -65,15 +68,15 @@ export function parse(argv: string[]): EvalVideoOptions {
 }
 
 if (import.meta.main) {
-  await runTask(CLI, async () => {
+  await runTask(host, CLI, async () => {
     const o = parse(Deno.args);
-    await checkInput(o.ckpt, "--ckpt", "folder");
-    if (o.base) await checkInput(o.base, "--base", "folder");
-    await checkInput(o.prompts, "--prompts");
-    await checkOutDir(o.out, "--out");
+    await checkInput(host, o.ckpt, "--ckpt", "folder");
+    if (o.base) await checkInput(host, o.base, "--base", "folder");
+    await checkInput(host, o.prompts, "--prompts");
+    await checkOutDir(host, o.out, "--out");
     await Deno.mkdir(o.out, { recursive: true });
-    await writeFileAtomic(`${o.out}/config.yaml`, dumpYaml({ task: "eval-t2v", ...o }));
-    const ctx = await GpuContext.create();
+    await writeFileAtomic(host, `${o.out}/config.yaml`, dumpYaml({ task: "eval-t2v", ...o }));
+    const ctx = await GpuContext.create(host);
     console.error(`adapter: ${ctx.label}\noptions: ${JSON.stringify(o)}`);
     const r = await evalVideo(ctx, { ...o, note: `Adapter: ${ctx.label}.` });
     const f = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? "-" : x.toFixed(3));

@@ -7,6 +7,9 @@ import { runTask } from "../lib/cli/main.ts";
 import { checkOutDir } from "../lib/cli/paths.ts";
 import { GpuContext } from "../lib/gpu/context.ts";
 import { pretrain, PRETRAIN_SCHEMA } from "../lib/train/pretrain.ts";
+import { denoHost } from "../lib/host/deno.ts";
+
+const host = denoHost();
 
 export const CLI = defineCli({
   task: "pretrain",
@@ -24,14 +27,14 @@ export const CLI = defineCli({
       "resume despite a config change that alters the run (recorded in run.json)",
     ),
   },
-  config: configFlags(PRETRAIN_SCHEMA, { flags: true }),
+  config: configFlags(host, PRETRAIN_SCHEMA, { flags: true }),
   examples: ["deno task pretrain --config configs/pretrain-shapes.yaml --train.steps 3000 --resume"],
 });
 
 if (import.meta.main) {
-  await runTask(CLI, async ({ config, yaml, flags }) => {
-    await checkOutDir(config.out, "--out");
-    const ctx = await GpuContext.create();
+  await runTask(host, CLI, async ({ config, yaml, flags }) => {
+    await checkOutDir(host, config.out, "--out");
+    const ctx = await GpuContext.create(host);
     console.log(`adapter: ${ctx.label}`);
     console.log(`effective config:\n${yaml}`);
     const r = await pretrain(ctx, config, {

@@ -10,6 +10,9 @@ import { GpuContext } from "../lib/gpu/context.ts";
 import { TextToImage } from "../lib/nn/pipeline.ts";
 import { Progress } from "../lib/util/progress.ts";
 import { Rng } from "../lib/util/rng.ts";
+import { denoHost } from "../lib/host/deno.ts";
+
+const host = denoHost();
 
 export const CLI = defineCli({
   task: "prompt-gap",
@@ -25,18 +28,18 @@ export const CLI = defineCli({
 });
 
 if (import.meta.main) {
-  await runTask(CLI, async ({ flags: f }) => {
-    await checkInput(f.ckpt, "--ckpt", "folder");
-    await checkInput(f.data, "--data", "folder");
-    const ctx = await GpuContext.create();
+  await runTask(host, CLI, async ({ flags: f }) => {
+    await checkInput(host, f.ckpt, "--ckpt", "folder");
+    await checkInput(host, f.data, "--data", "folder");
+    const ctx = await GpuContext.create(host);
     console.log(`adapter: ${ctx.label}`);
     const model = await TextToImage.load(ctx, f.ckpt);
     const size = model.unet.config.sample_size;
-    const data = await loadImageFolder(f.data, { size });
+    const data = await loadImageFolder(host, f.data, { size });
     const batch = data.batches(Math.min(f.n, data.items.length), new Rng(f.seed)).next().value!;
     const T = model.schedule.config.num_train_timesteps;
     const ts = [0.1, 0.3, 0.5, 0.7, 0.9].map((x) => Math.round(x * (T - 1)));
-    const progress = new Progress("prompt-gap", 3 * ts.length, { unit: "passes" });
+    const progress = new Progress(host, "prompt-gap", 3 * ts.length, { unit: "passes" });
     const rows = await promptGap(ctx, model, batch.images, batch.texts, ts, f.seed + 1000, progress);
     progress.finish();
     console.log(

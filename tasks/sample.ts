@@ -15,6 +15,9 @@ import { resolveCheckpoint } from "../lib/io/checkpoint.ts";
 import { loadImageModel } from "../lib/nn/bundle.ts";
 import { UsageError } from "../lib/util/errors.ts";
 import { Progress } from "../lib/util/progress.ts";
+import { denoHost } from "../lib/host/deno.ts";
+
+const host = denoHost();
 
 export const CLI = defineCli({
   task: "sample",
@@ -56,32 +59,32 @@ export const CLI = defineCli({
 });
 
 if (import.meta.main) {
-  await runTask(CLI, async ({ flags: f }) => {
+  await runTask(host, CLI, async ({ flags: f }) => {
     if (!f.prompt === !f.prompts) {
       throw new UsageError("flags --prompt / --prompts: give exactly one of them");
     }
     // Validated before the GPU and the model load, so a bad path fails in a second, not after sampling.
-    await checkInput(f.ckpt, "--ckpt", "folder");
-    if (f.prompts) await checkInput(f.prompts, "--prompts");
-    if (f.lora) await checkInput(f.lora, "--lora");
+    await checkInput(host, f.ckpt, "--ckpt", "folder");
+    if (f.prompts) await checkInput(host, f.prompts, "--prompts");
+    if (f.lora) await checkInput(host, f.lora, "--lora");
     const out = f.prompt
-      ? await checkOutFile(f.out ?? "sample.png", "--out", IMAGE_EXTENSIONS)
-      : await checkOutDir(f.out ?? "samples", "--out");
-    const ctx = await GpuContext.create();
+      ? await checkOutFile(host, f.out ?? "sample.png", "--out", IMAGE_EXTENSIONS)
+      : await checkOutDir(host, f.out ?? "samples", "--out");
+    const ctx = await GpuContext.create(host);
     console.log(`adapter: ${ctx.label}`);
-    const ckpt = await resolveCheckpoint(f.ckpt);
+    const ckpt = await resolveCheckpoint(host, f.ckpt);
     if (ckpt !== f.ckpt) console.log(`checkpoint: ${ckpt}`);
     const model = await loadImageModel(ctx, ckpt, {
       loraFile: f.lora,
       loraScale: f["lora-scale"],
       allowNonFinite: f["allow-non-finite"],
     });
-    const rows = f.prompts ? await loadPrompts(f.prompts) : null;
+    const rows = f.prompts ? await loadPrompts(host, f.prompts) : null;
     const items = rows
       ? rows.map((r) => ({ text: r.text, seed: r.seed, meta: { ...r.attrs, heldout: r.heldout } }))
       : Array.from({ length: f.n }, (_, i) => ({ text: f.prompt!, seed: f.seed + i }));
     const t0 = performance.now();
-    const progress = new Progress("sample", items.length, { unit: "images" });
+    const progress = new Progress(host, "sample", items.length, { unit: "images" });
     const imgs = await generateImages(ctx, model, items, {
       sampler: f.sampler as Sampler,
       steps: f.steps,
@@ -91,8 +94,9 @@ if (import.meta.main) {
       progress,
     });
     progress.finish();
-    if (rows) await writeImageFolder(out, items, imgs);
+    if (rows) await writeImageFolder(host, out, items, imgs);
     else {await writeImage(
+        host,
         out,
         contactSheet(imgs, { scale: Math.max(1, Math.round(64 / imgs[0].width)), pad: 2 }),
       );}

@@ -9,6 +9,9 @@ import { runTask } from "../lib/cli/main.ts";
 import { checkInput, checkOutFile } from "../lib/cli/paths.ts";
 import { scoreFolder } from "../lib/eval/score_folder.ts";
 import { Progress } from "../lib/util/progress.ts";
+import { denoHost } from "../lib/host/deno.ts";
+
+const host = denoHost();
 
 export const CLI = defineCli({
   task: "score",
@@ -61,14 +64,14 @@ const CLIP_ROWS = [
 ];
 
 if (import.meta.main) {
-  await runTask(CLI, async ({ flags: f }) => {
-    await checkInput(f.data, "--data", "folder");
-    if (f.json) await checkOutFile(f.json, "--json", ["json"]);
+  await runTask(host, CLI, async ({ flags: f }) => {
+    await checkInput(host, f.data, "--data", "folder");
+    if (f.json) await checkOutFile(host, f.json, "--json", ["json"]);
     const t0 = performance.now();
-    const r = await scoreFolder(f.data, {
+    const r = await scoreFolder(host, f.data, {
       mismatch: f.mismatch,
       seed: f.seed,
-      progress: (n) => new Progress("score", n, { unit: "items" }),
+      progress: (n) => new Progress(host, "score", n, { unit: "items" }),
     });
     const secs = (performance.now() - t0) / 1000;
     console.log(`${r.dir}: ${r.count} ${r.kind}s at ${r.size}x${r.size}, scored in ${secs.toFixed(1)}s`);

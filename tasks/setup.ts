@@ -3,19 +3,31 @@
 //   2. a WebGPU adapter, on the faster backend: on Linux without a GPU that is Mesa's lavapipe through
 //      Vulkan (a training step measured ~1.2x faster than llvmpipe through GL); when no Vulkan driver is
 //      installed and we are root with apt-get, install mesa-vulkan-drivers; otherwise say the command.
+//   3. with --browser (what `deno task test-web` runs first): Debian's chromium for the browser test,
+//      `apt-get install -y chromium` when root; never a browser downloaded by playwright.
 // --check (what `deno task demo` and `deno task test` run first): quiet when everything is there; does
 // only the missing steps, saying what it installs and why. Safe to run twice.
 import { defineCli, flag } from "../lib/cli/flags.ts";
 import { startTask } from "../lib/cli/main.ts";
-import { backendLabel, vulkanManifest } from "../lib/gpu/backend.ts";
+import { backendLabel } from "../lib/gpu/backend.ts";
+import { denoHost, vulkanManifest } from "../lib/host/deno.ts";
+import { chromiumPath } from "../web/chromium.ts";
 
-const { check } = startTask(defineCli({
-  task: "setup",
-  purpose: "makes sure this machine can run the toolkit and installs what it lacks: the npm packages " +
-    "(deno install) and a WebGPU adapter on the faster backend (Mesa's lavapipe via apt-get when root).",
-  flags: { check: flag.bool("quiet when everything is there; do only the missing steps") },
-  examples: ["deno task setup"],
-})).flags;
+const host = denoHost();
+
+const { check, browser } = startTask(
+  host,
+  defineCli({
+    task: "setup",
+    purpose: "makes sure this machine can run the toolkit and installs what it lacks: the npm packages " +
+      "(deno install) and a WebGPU adapter on the faster backend (Mesa's lavapipe via apt-get when root).",
+    flags: {
+      check: flag.bool("quiet when everything is there; do only the missing steps"),
+      browser: flag.bool("also Debian's chromium for the browser test (deno task test-web)"),
+    },
+    examples: ["deno task setup"],
+  }),
+).flags;
 const deno = Deno.execPath();
 const root = new URL("..", import.meta.url).pathname;
 
@@ -102,6 +114,24 @@ if (userBackend) {
     }
     label = backendLabel({ backend: "gl", reason: "" }, gl, /llvmpipe/i.test(gl));
   }
+}
+// 3. Chromium for the browser test.
+if (browser) {
+  const bin = chromiumPath();
+  const found = () => Deno.stat(bin).then((i) => i.isFile, () => false);
+  if (!await found()) {
+    const cmd = "apt-get install -y chromium";
+    if (!isRoot || !hasApt) {
+      throw new Error(`setup: the browser test needs Chromium at ${bin}; run as root: ${cmd}`);
+    }
+    console.log(`setup: installing Debian's chromium for the browser test (${cmd})`);
+    const env = { DEBIAN_FRONTEND: "noninteractive" };
+    const ok = await sh(["apt-get", "install", "-y", "-qq", "chromium"], true, env) ||
+      (await sh(["apt-get", "update", "-qq"], true, env) &&
+        await sh(["apt-get", "install", "-y", "-qq", "chromium"], false, env));
+    if (!ok || !await found()) throw new Error(`setup: \`${cmd}\` failed; install Chromium and rerun`);
+  }
+  if (!check) console.log(`setup: Chromium for the browser test: ${bin}`);
 }
 if (!check) {
   console.log(`setup: WebGPU adapter: ${label}`);

@@ -4,6 +4,9 @@ import { defineCli, flag } from "../lib/cli/flags.ts";
 import { runTask } from "../lib/cli/main.ts";
 import { GpuContext } from "../lib/gpu/context.ts";
 import { TOY_DEFAULTS, trainToy } from "../lib/train/toy.ts";
+import { denoHost } from "../lib/host/deno.ts";
+
+const host = denoHost();
 
 export const CLI = defineCli({
   task: "toy",
@@ -19,8 +22,8 @@ export const CLI = defineCli({
 });
 
 if (import.meta.main) {
-  await runTask(CLI, async ({ flags: f }) => {
-    const ctx = await GpuContext.create();
+  await runTask(host, CLI, async ({ flags: f }) => {
+    const ctx = await GpuContext.create(host);
     console.log(`adapter: ${ctx.label}`);
     const t0 = performance.now();
     const log = await trainToy(ctx, {

@@ -9,6 +9,9 @@ import { runTask } from "../lib/cli/main.ts";
 import { checkOutDir } from "../lib/cli/paths.ts";
 import { GpuContext } from "../lib/gpu/context.ts";
 import { resolveMethod, train, TRAIN_SCHEMA } from "../lib/train/seppo.ts";
+import { denoHost } from "../lib/host/deno.ts";
+
+const host = denoHost();
 
 export const CLI = defineCli({
   task: "train",
@@ -27,7 +30,7 @@ export const CLI = defineCli({
       "resume despite a config change that alters the run (recorded in run.json)",
     ),
   },
-  config: configFlags(TRAIN_SCHEMA, {
+  config: configFlags(host, TRAIN_SCHEMA, {
     flags: true,
     aliases: { "ref-strategy": "ref.strategy", seed: "train.seed" },
   }),
@@ -41,10 +44,10 @@ export const CLI = defineCli({
 });
 
 if (import.meta.main) {
-  await runTask(CLI, async ({ config, yaml, flags, explicit }) => {
+  await runTask(host, CLI, async ({ config, yaml, flags, explicit }) => {
     resolveMethod(config, explicit); // refuse contradictory method/ablation settings before loading anything
-    await checkOutDir(config.out, "--out");
-    const ctx = await GpuContext.create();
+    await checkOutDir(host, config.out, "--out");
+    const ctx = await GpuContext.create(host);
     console.log(`adapter: ${ctx.label}`);
     console.log(`effective config:\n${yaml}`);
     const r = await train(ctx, config, {

@@ -6,6 +6,9 @@ import { runTask } from "../lib/cli/main.ts";
 import { checkInput } from "../lib/cli/paths.ts";
 import { GpuContext } from "../lib/gpu/context.ts";
 import { upgradeToyFolder } from "../lib/nn/folder_upgrade.ts";
+import { denoHost } from "../lib/host/deno.ts";
+
+const host = denoHost();
 
 export const CLI = defineCli({
   task: "upgrade-folder",
@@ -19,9 +22,9 @@ export const CLI = defineCli({
 });
 
 if (import.meta.main) {
-  await runTask(CLI, async ({ flags: f }) => {
-    await checkInput(f.ckpt, "--ckpt", "folder");
-    const ctx = await GpuContext.create();
+  await runTask(host, CLI, async ({ flags: f }) => {
+    await checkInput(host, f.ckpt, "--ckpt", "folder");
+    const ctx = await GpuContext.create(host);
     console.log(`adapter: ${ctx.label}`);
     for (const line of await upgradeToyFolder(ctx, f.ckpt)) console.log(line);
   });

@@ -2,7 +2,7 @@
 // place): paths, their JSON and safetensors goldens, and a comparison that states its tolerance.
 import { fileURLToPath } from "node:url";
 import { readSafetensors, type StTensor } from "../lib/io/safetensors.ts";
-import { assertClose } from "./_helpers.ts";
+import { assertClose, host } from "./_helpers.ts";
 
 /** ../shared/fixtures/<name> relative to the repository root (this file is in tests/). */
 export function fixture(name: string): string {
@@ -20,7 +20,7 @@ const cache = new Map<string, Promise<Map<string, StTensor>>>();
 /** A golden safetensors file's tensors (read once per test process). */
 export function goldenTensors(path: string): Promise<Map<string, StTensor>> {
   let p = cache.get(path);
-  if (!p) cache.set(path, p = readSafetensors(path).then((r) => r.tensors));
+  if (!p) cache.set(path, p = readSafetensors(host, path).then((r) => r.tensors));
   return p;
 }
 

@@ -1,13 +1,18 @@
 // Shared test helpers: one GPU context per test file, seeded host data, tolerance checks that
 // print the worst elements, and float64 finite-difference checks of lib/ref backward rules.
 import { GpuContext } from "../lib/gpu/context.ts";
+import { denoHost } from "../lib/host/deno.ts";
+import type { Host } from "../lib/host/host.ts";
 import type { Nd } from "../lib/ref/nd.ts";
 import { type Tensor, tensor } from "../lib/tensor/tensor.ts";
+
+/** The Deno host the tests run on (the context's too). */
+export const host: Host = denoHost();
 
 let shared: Promise<GpuContext> | null = null;
 /** One context per test process (adapter acquisition is slow on the software adapter). */
 export function gpu(): Promise<GpuContext> {
-  shared ??= GpuContext.create();
+  shared ??= GpuContext.create(host);
   return shared;
 }
 

@@ -11,10 +11,12 @@ import {
   resolveFlag,
   type Schema,
 } from "../io/config.ts";
+import type { Host } from "../host/host.ts";
 import { UsageError } from "../util/errors.ts";
 import type { ConfigFlags } from "./flags.ts";
 
 export function configFlags<T>(
+  host: Host,
   schema: Schema<T>,
   o: { flags: boolean; aliases?: Record<string, string>; file?: string },
 ): ConfigFlags<T> {
@@ -22,7 +24,7 @@ export function configFlags<T>(
   const readPreset = () => {
     if (preset === undefined) {
       try {
-        preset = o.file ? loadYamlConfig(o.file, schema) as Record<string, unknown> : null;
+        preset = o.file ? loadYamlConfig(host, o.file, schema) as Record<string, unknown> : null;
       } catch {
         preset = null; // a broken preset is reported when the task runs
       }
@@ -50,7 +52,7 @@ export function configFlags<T>(
     },
     build(file, overrides) {
       const from = file ?? o.file;
-      const base = from ? loadYamlConfig(from, schema) : schema.defaults;
+      const base = from ? loadYamlConfig(host, from, schema) : schema.defaults;
       const byKey: Record<string, string | boolean> = {};
       for (const [name, v] of Object.entries(overrides)) byKey[o.aliases?.[name] ?? name] = v;
       let config: T;

@@ -4,14 +4,11 @@
 // prints its own line). No stack trace and no "Uncaught (in promise)" unless --debug or
 // SEPPO_DEBUG=1 asks for it.
 import { exitCodeOf, StoppedError } from "../util/errors.ts";
+import type { Host } from "../host/host.ts";
 import { type Cli, type Flags, helpText, parseCli, type Parsed } from "./flags.ts";
 
-function envDebug(): boolean {
-  try {
-    return ["1", "true", "yes"].includes(Deno.env.get("SEPPO_DEBUG") ?? "");
-  } catch {
-    return false; // no env permission
-  }
+function envDebug(host: Host): boolean {
+  return ["1", "true", "yes"].includes(host.proc.env("SEPPO_DEBUG") ?? ""); // unset without env permission
 }
 
 // Deno's file-system errors read "No such file or directory (os error 2): open 'x.png'", alone or
@@ -57,13 +54,13 @@ export function formatError(e: unknown, debug: boolean): string {
   return lines.join("\n");
 }
 
-function debugWanted(argv: readonly string[]): boolean {
-  return envDebug() || argv.includes("--debug");
+function debugWanted(host: Host, argv: readonly string[]): boolean {
+  return envDebug(host) || argv.includes("--debug");
 }
 
-function fail(e: unknown, debug: boolean): never {
+function fail(host: Host, e: unknown, debug: boolean): never {
   console.error(formatError(e, debug));
-  Deno.exit(exitCodeOf(e));
+  host.proc.exit(exitCodeOf(e));
 }
 
 /**
@@ -72,27 +69,28 @@ function fail(e: unknown, debug: boolean): never {
  * end the process in the house style. Prefer runTask; this keeps a long script flat.
  */
 export function startTask<F extends Flags, T>(
+  host: Host,
   cli: Cli<F, T>,
-  argv: readonly string[] = Deno.args,
+  argv: readonly string[] = host.proc.args,
 ): Parsed<F, T> {
-  const debug = debugWanted(argv);
+  const debug = debugWanted(host, argv);
   globalThis.addEventListener("unhandledrejection", (ev) => {
     ev.preventDefault();
-    fail(ev.reason, debug);
+    fail(host, ev.reason, debug);
   });
   globalThis.addEventListener("error", (ev) => {
     ev.preventDefault();
-    fail(ev.error, debug);
+    fail(host, ev.error, debug);
   });
   let parsed: Parsed<F, T> | "help";
   try {
     parsed = parseCli(cli, argv);
   } catch (e) {
-    fail(e, debug);
+    fail(host, e, debug);
   }
   if (parsed === "help") {
     console.log(helpText(cli));
-    Deno.exit(0);
+    host.proc.exit(0);
   }
   return parsed;
 }
@@ -103,15 +101,16 @@ export function startTask<F extends Flags, T>(
  * when the body succeeds (the process then ends on its own).
  */
 export async function runTask<F extends Flags, T>(
+  host: Host,
   cli: Cli<F, T>,
   body: (args: Parsed<F, T>) => unknown,
-  argv: readonly string[] = Deno.args,
+  argv: readonly string[] = host.proc.args,
 ): Promise<void> {
-  const parsed = startTask(cli, argv);
+  const parsed = startTask(host, cli, argv);
   try {
     await body(parsed);
   } catch (e) {
-    fail(e, debugWanted(argv));
+    fail(host, e, debugWanted(host, argv));
   }
 }
 

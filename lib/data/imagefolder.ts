@@ -8,6 +8,7 @@ import type { ClipAttrs, SceneAttrs } from "../world/attrs.ts";
 import { readFrames, readImage } from "../io/images.ts";
 import { type MetadataRow, readMetadata } from "./metadata.ts";
 import { pool } from "./pool.ts";
+import type { Host } from "../host/host.ts";
 
 export interface LoadOptions {
   /** Side the images are resized to (the model's). */
@@ -46,6 +47,7 @@ export interface Dataset {
 
 /** Reads a clip: a directory of frame images (sorted by name) or an animated GIF/WebP. */
 async function readClip(
+  host: Host,
   dir: string,
   framesDir: string | undefined,
   file: string,
@@ -53,16 +55,19 @@ async function readClip(
 ): Promise<Uint8Array[]> {
   if (framesDir !== undefined) {
     const names: string[] = [];
-    for await (const e of Deno.readDir(join(dir, framesDir))) {
+    for await (const e of host.fs.readDir(join(dir, framesDir))) {
       if (e.isFile && /\.(png|jpe?g|webp)$/i.test(e.name)) names.push(e.name);
     }
     names.sort();
-    return Promise.all(names.map(async (n) => (await readImage(join(dir, framesDir, n), { size })).data));
+    return Promise.all(
+      names.map(async (n) => (await readImage(host, join(dir, framesDir, n), { size })).data),
+    );
   }
-  return (await readFrames(join(dir, file), { size })).map((f) => f.data);
+  return (await readFrames(host, join(dir, file), { size })).map((f) => f.data);
 }
 
 async function readItem(
+  host: Host,
   dir: string,
   row: MetadataRow,
   size: number,
@@ -72,8 +77,8 @@ async function readItem(
   const file = loser ? row.loser_file_name! : row.file_name;
   const at = `${join(dir, "metadata.jsonl")}:${row.line}`;
   try {
-    if (frames === undefined) return (await readImage(join(dir, file), { size })).data;
-    const clip = await readClip(dir, loser ? row.loser_frames_dir : row.frames_dir, file, size);
+    if (frames === undefined) return (await readImage(host, join(dir, file), { size })).data;
+    const clip = await readClip(host, dir, loser ? row.loser_frames_dir : row.frames_dir, file, size);
     if (clip.length !== frames) throw new Error(`${file}: ${clip.length} frames, expected ${frames}`);
     const out = new Uint8Array(frames * size * size * 3);
     clip.forEach((f, k) => out.set(f, k * f.length));
@@ -95,17 +100,17 @@ export function toPlanar(px: Uint8Array, size: number, out: Float32Array, at: nu
   }
 }
 
-export async function loadImageFolder(dir: string, opts: LoadOptions): Promise<Dataset> {
+export async function loadImageFolder(host: Host, dir: string, opts: LoadOptions): Promise<Dataset> {
   const { size, frames } = opts;
   if (!Number.isInteger(size) || size < 1) {
     throw new Error(`loadImageFolder: size must be a positive integer, got ${size}`);
   }
-  const items = await readMetadata(dir, { clip: frames !== undefined });
+  const items = await readMetadata(host, dir, { clip: frames !== undefined });
   const limit = opts.concurrency ?? 8;
-  const pixels = await pool(items.length, limit, (i) => readItem(dir, items[i], size, frames, false));
+  const pixels = await pool(items.length, limit, (i) => readItem(host, dir, items[i], size, frames, false));
   const paired = items.every((r) => r.loser_file_name !== undefined);
   const loserPixels = paired
-    ? await pool(items.length, limit, (i) => readItem(dir, items[i], size, frames, true))
+    ? await pool(items.length, limit, (i) => readItem(host, dir, items[i], size, frames, true))
     : undefined;
   const F = frames ?? 1;
   const per = F * 3 * size * size;

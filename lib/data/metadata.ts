@@ -4,6 +4,7 @@ import { isAbsolute, join, normalize, sep as SEP } from "node:path";
 import { findDuplicateKey } from "../io/json.ts";
 import { preview } from "../util/text.ts";
 import { type ClipAttrs, SCENE_FIELDS, type SceneAttrs, validateAttrs } from "../world/attrs.ts";
+import type { Host } from "../host/host.ts";
 
 /** One row of an imagefolder dataset (docs/DATA.md). */
 export interface MetadataRow {
@@ -96,7 +97,14 @@ function optAttrs(obj: Record<string, unknown>, at: string, clip: boolean): Scen
  * `rel` (a dataset-relative path from `field`) as a path inside `dir`, refusing absolute paths and
  * any that leave the folder, through `..` or through a symlink. `real` is dir's resolved path.
  */
-export async function containedPath(dir: string, real: string, rel: string, at: string, field: string) {
+export async function containedPath(
+  host: Host,
+  dir: string,
+  real: string,
+  rel: string,
+  at: string,
+  field: string,
+) {
   if (isAbsolute(rel) || /^[A-Za-z]:[\\/]/.test(rel) || rel.startsWith("\\")) {
     throw new Error(`${at}: ${field} ${preview(rel)} is an absolute path; paths are relative to ${dir}`);
   }
@@ -107,7 +115,7 @@ export async function containedPath(dir: string, real: string, rel: string, at: 
   const path = join(dir, norm);
   let target: string;
   try {
-    target = await Deno.realPath(path);
+    target = await host.fs.realPath(path);
   } catch {
     throw new Error(`${at}: file ${preview(rel)} not found (${path})`);
   }
@@ -125,14 +133,20 @@ const IMAGE = /\.(png|jpe?g|webp|gif)$/i;
 const sidecar = (file: string) => file.replace(/\.[^./]+$/, "") + ".txt";
 
 /** A caption from `<image minus extension>.txt` beside the image (kohya / many trainers), or null. */
-async function readSidecar(dir: string, real: string, file: string, at: string): Promise<string | null> {
+async function readSidecar(
+  host: Host,
+  dir: string,
+  real: string,
+  file: string,
+  at: string,
+): Promise<string | null> {
   const rel = sidecar(file);
-  const exists = await Deno.lstat(join(dir, rel)).then(() => true, () => false);
+  const exists = await host.fs.lstat(join(dir, rel)).then(() => true, () => false);
   if (!exists) return null;
-  const path = await containedPath(dir, real, rel, at, "caption file");
+  const path = await containedPath(host, dir, real, rel, at, "caption file");
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(await Deno.readFile(path)).trim();
+    text = new TextDecoder("utf-8", { fatal: true }).decode(await host.fs.readFile(path)).trim();
   } catch (e) {
     throw new Error(`${path}: cannot read the caption (${(e as Error).message}; expected UTF-8 text)`);
   }
@@ -142,10 +156,15 @@ async function readSidecar(dir: string, real: string, file: string, at: string):
 }
 
 /** A folder without metadata.jsonl: every image (recursively, sorted) with a caption sidecar. */
-async function scanCaptionFolder(dir: string, real: string, path: string): Promise<MetadataRow[]> {
+async function scanCaptionFolder(
+  host: Host,
+  dir: string,
+  real: string,
+  path: string,
+): Promise<MetadataRow[]> {
   const files: string[] = [];
   const walk = async (rel: string) => {
-    for await (const e of Deno.readDir(join(dir, rel))) {
+    for await (const e of host.fs.readDir(join(dir, rel))) {
       const r = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory && !e.name.startsWith(".")) await walk(r);
       else if (e.isFile && IMAGE.test(e.name)) files.push(r);
@@ -156,7 +175,7 @@ async function scanCaptionFolder(dir: string, real: string, path: string): Promi
   if (!files.length) throw new Error(`${path}: cannot read (no such file), and ${dir} has no images either`);
   const rows: MetadataRow[] = [];
   for (const f of files) {
-    const text = await readSidecar(dir, real, f, join(dir, f));
+    const text = await readSidecar(host, dir, real, f, join(dir, f));
     if (text === null) {
       throw new Error(
         `${path}: not found, and ${join(dir, f)} has no caption file ${sidecar(f)} beside it ` +
@@ -174,19 +193,23 @@ async function scanCaptionFolder(dir: string, real: string, path: string): Promi
  * add motion). Without metadata.jsonl, the images with sidecars are the rows. Referenced files must
  * exist inside `dir`. Errors quote file, line and (a prefix of) the value.
  */
-export async function readMetadata(dir: string, opts: { clip?: boolean } = {}): Promise<MetadataRow[]> {
+export async function readMetadata(
+  host: Host,
+  dir: string,
+  opts: { clip?: boolean } = {},
+): Promise<MetadataRow[]> {
   const path = join(dir, "metadata.jsonl");
   let real: string;
   try {
-    real = await Deno.realPath(dir);
+    real = await host.fs.realPath(dir);
   } catch (e) {
     throw new Error(`${path}: cannot read (${(e as Error).message})`);
   }
   let bytes: Uint8Array;
   try {
-    bytes = await Deno.readFile(path);
+    bytes = await host.fs.readFile(path);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return await scanCaptionFolder(dir, real, path);
+    if (host.fs.isNotFound(e)) return await scanCaptionFolder(host, dir, real, path);
     throw new Error(`${path}: cannot read (${(e as Error).message})`);
   }
   const rows: MetadataRow[] = [];
@@ -198,10 +221,10 @@ export async function readMetadata(dir: string, opts: { clip?: boolean } = {}): 
     const loser_file_name = optStr(obj, "loser_file_name", at);
     const loser_frames_dir = optStr(obj, "loser_frames_dir", at);
     for (const [field, f] of Object.entries({ file_name, frames_dir, loser_file_name, loser_frames_dir })) {
-      if (f !== undefined) await containedPath(dir, real, f, at, field);
+      if (f !== undefined) await containedPath(host, dir, real, f, at, field);
     }
     let text = obj.text === undefined || obj.text === null ? null : str(obj, "text", at);
-    text ??= await readSidecar(dir, real, file_name, at);
+    text ??= await readSidecar(host, dir, real, file_name, at);
     if (text === null) {
       throw new Error(
         `${at}: missing field 'text' (and no caption file ${sidecar(file_name)} beside the image)`,
@@ -263,9 +286,9 @@ export interface PromptRow {
 }
 
 /** Reads an eval split's prompts.jsonl (a directory or the file itself). */
-export async function loadPrompts(pathOrDir: string): Promise<PromptRow[]> {
+export async function loadPrompts(host: Host, pathOrDir: string): Promise<PromptRow[]> {
   const path = pathOrDir.endsWith(".jsonl") ? pathOrDir : join(pathOrDir, "prompts.jsonl");
-  const rows = parseJsonl(await Deno.readFile(path), path);
+  const rows = parseJsonl(await host.fs.readFile(path), path);
   return rows.map(({ line, obj }) => {
     const at = `${path}:${line}`;
     if (typeof obj.seed !== "number" || !Number.isSafeInteger(obj.seed)) {

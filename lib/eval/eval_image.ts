@@ -81,7 +81,7 @@ export async function scoreModel(
   const model = typeof ckpt === "string" ? await loadImageModel(ctx, ckpt) : ckpt;
   const items = evalItems(prompts, o.seeds);
   const progress = (o.progress ?? !!o.log)
-    ? new Progress(`  sampling ${typeof ckpt === "string" ? ckpt : "model"}`, items.length, {
+    ? new Progress(ctx.host, `  sampling ${typeof ckpt === "string" ? ckpt : "model"}`, items.length, {
       unit: "images",
     })
     : undefined;
@@ -107,7 +107,7 @@ export async function scoreModel(
     for (const a of ATTRS) s.perAttr[a].push(r[a]);
     s.heldout.push(items[i].heldout);
   });
-  if (samplesDir) await writeImageFolder(samplesDir, items, images);
+  if (samplesDir) await writeImageFolder(ctx.host, samplesDir, items, images);
   return { scores: s, images, items };
 }
 
@@ -124,7 +124,7 @@ export async function evalT2I(
   o: EvalImageOptions,
 ): Promise<EvalSummary> {
   const t0 = performance.now();
-  await Deno.mkdir(out, { recursive: true });
+  await ctx.host.fs.mkdir(out, { recursive: true });
   o.log?.(
     `eval: ${ckpt} on ${prompts.length} prompts x ${o.seeds} seeds, ${samplerName(o.sampler)} ` +
       `${o.steps} steps, guidance ${o.guidance}`,
@@ -152,19 +152,24 @@ export async function evalT2I(
   // Contact sheets: the first sample of up to 32 prompts, ckpt (and base) side by side.
   const firsts = (imgs: typeof mine.images) => imgs.filter((_, i) => i % o.seeds === 0).slice(0, 32);
   const scale = Math.max(1, Math.round(48 / mine.images[0].width));
-  await writeImage(`${out}/sheet.png`, contactSheet(firsts(mine.images), { cols: 8, scale, pad: 2 }));
+  await writeImage(
+    ctx.host,
+    `${out}/sheet.png`,
+    contactSheet(firsts(mine.images), { cols: 8, scale, pad: 2 }),
+  );
   if (theirs) {
     await writeImage(
+      ctx.host,
       `${out}/base-sheet.png`,
       contactSheet(firsts(theirs.images), { cols: 8, scale, pad: 2 }),
     );
   }
-  await writeJsonAtomic(`${out}/eval.json`, {
+  await writeJsonAtomic(ctx.host, `${out}/eval.json`, {
     summary,
     scores: mine.scores.scores,
     baseScores: theirs?.scores.scores ?? null,
   });
-  await writeReport(out, `Text-to-image evaluation: ${ckpt}`, evalSections(summary, !!theirs));
+  await writeReport(ctx.host, out, `Text-to-image evaluation: ${ckpt}`, evalSections(summary, !!theirs));
   return summary;
 }
 

@@ -9,14 +9,15 @@ import type { SceneAttrs } from "../world/attrs.ts";
 import { parseTaste, PREFERRED } from "../world/taste.ts";
 import { evalItems } from "./eval_image.ts";
 import { scoreTaste, type TasteAttrScores, type TasteScore } from "./score_taste.ts";
+import type { Host } from "../host/host.ts";
 
 /**
  * Reads a taste world's prompts.jsonl (val or eval split; a directory or the file). Every row must be
  * a taste-world prompt: `taste: "preferred"` with the preferred size and position as its target.
  */
-export async function loadTastePrompts(pathOrDir: string): Promise<PromptRow[]> {
+export async function loadTastePrompts(host: Host, pathOrDir: string): Promise<PromptRow[]> {
   const path = pathOrDir.endsWith(".jsonl") ? pathOrDir : join(pathOrDir, "prompts.jsonl");
-  for (const { line, obj } of parseJsonl(await Deno.readTextFile(path), path)) {
+  for (const { line, obj } of parseJsonl(await host.fs.readTextFile(path), path)) {
     const at = `${path}:${line}`;
     const taste = parseTaste(obj, at);
     if (taste !== "preferred") {
@@ -29,7 +30,7 @@ export async function loadTastePrompts(pathOrDir: string): Promise<PromptRow[]> 
       );
     }
   }
-  return loadPrompts(path);
+  return loadPrompts(host, path);
 }
 
 export type TasteEvalItem = ReturnType<typeof evalItems>[number];

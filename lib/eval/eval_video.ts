@@ -20,6 +20,7 @@ import { type Block, type Section, writeReport } from "./report.ts";
 import { scoreClip } from "./score_video.ts";
 import { bootstrapCI, type Interval, winRate } from "./stats.ts";
 import { barChart } from "./svg.ts";
+import type { Host } from "../host/host.ts";
 
 /** Reported metrics, in table order; all are "higher is better" except where noted in METRIC_NOTES. */
 export const VIDEO_METRICS = [
@@ -130,8 +131,8 @@ export interface EvalVideoResult {
 const pad = (i: number, n = 6) => String(i).padStart(n, "0");
 
 /** The eval prompts, checked to be clip prompts. */
-async function clipPrompts(path: string, limit?: number): Promise<PromptRow[]> {
-  const rows = await loadPrompts(path);
+async function clipPrompts(host: Host, path: string, limit?: number): Promise<PromptRow[]> {
+  const rows = await loadPrompts(host, path);
   const bad = rows.find((r) => !("motion" in r.attrs));
   if (bad) {
     const file = path.endsWith(".jsonl") ? path : join(path, "prompts.jsonl");
@@ -158,8 +159,8 @@ async function evalModel(
   say(`${name}: ${dir} (${F} frames, ${size}x${size})`);
   const jobs = rows.flatMap((r) => Array.from({ length: o.seeds }, (_, k) => ({ row: r, k })));
   const folder = join(o.out, name);
-  await Deno.mkdir(join(folder, "clips"), { recursive: true });
-  const progress = new Progress(`eval-t2v ${name}`, jobs.length, { unit: "clips" });
+  await ctx.host.fs.mkdir(join(folder, "clips"), { recursive: true });
+  const progress = new Progress(ctx.host, `eval-t2v ${name}`, jobs.length, { unit: "clips" });
   const batch = o.batch ?? 8, clips: ClipResult[] = [], meta: string[] = [], sheet: RgbImage[] = [];
   try {
     for (let s = 0; s < jobs.length; s += batch) {
@@ -183,13 +184,13 @@ async function evalModel(
         const { row, k } = part[b], i = s + b;
         const clip = frames.slice(b * F, (b + 1) * F);
         const rel = `clips/${pad(i)}`;
-        await Deno.mkdir(join(folder, rel), { recursive: true });
-        await Promise.all(clip.map((f, t) => writeImage(join(folder, rel, `${pad(t, 2)}.png`), f)));
-        await writeAnimation(join(folder, `${rel}.gif`), clip);
+        await ctx.host.fs.mkdir(join(folder, rel), { recursive: true });
+        await Promise.all(clip.map((f, t) => writeImage(ctx.host, join(folder, rel, `${pad(t, 2)}.png`), f)));
+        await writeAnimation(ctx.host, join(folder, `${rel}.gif`), clip);
         // Scored from the bytes written, so `deno task score` on the folder gives the same numbers;
         // PSNR/SSIM against the clean render of the prompt row (its seed fixes the layout jitter).
         const attrs = row.attrs as ClipAttrs;
-        const ref = await renderClip(attrs, size, F, new Rng(row.seed));
+        const ref = await renderClip(ctx.host, attrs, size, F, new Rng(row.seed));
         const sc = scoreClip(clip.map((f) => f.data), size, attrs, ref);
         const scores = Object.fromEntries(VIDEO_METRICS.map((m) => [m, sc[m]])) as Record<
           VideoMetric,
@@ -227,9 +228,10 @@ async function evalModel(
     progress.finish();
     model.dispose();
   }
-  await writeFileAtomic(join(folder, "metadata.jsonl"), meta.join("\n") + "\n");
+  await writeFileAtomic(ctx.host, join(folder, "metadata.jsonl"), meta.join("\n") + "\n");
   if (sheet.length) {
     await writeImage(
+      ctx.host,
       join(folder, "sheet.png"),
       contactSheet(sheet, { cols: F, scale: Math.max(1, Math.round(64 / size)) }),
     );
@@ -279,8 +281,8 @@ export async function evalVideo(ctx: GpuContext, o: EvalVideoOptions): Promise<E
   if (!Number.isInteger(o.seeds) || o.seeds < 1) {
     throw new Error(`--seeds: must be a positive integer, got ${o.seeds}`);
   }
-  const rows = await clipPrompts(o.prompts, o.limit);
-  await Deno.mkdir(o.out, { recursive: true });
+  const rows = await clipPrompts(ctx.host, o.prompts, o.limit);
+  await ctx.host.fs.mkdir(o.out, { recursive: true });
   const model = await evalModel(ctx, o.ckpt, "model", rows, o);
   // The base samples clips of the model's length (an image checkpoint as base is lifted to it).
   const base = o.base ? await evalModel(ctx, o.base, "base", rows, o, model.frames) : undefined;
@@ -294,6 +296,7 @@ export async function evalVideo(ctx: GpuContext, o: EvalVideoOptions): Promise<E
     : undefined;
   const result: EvalVideoResult = { model, base, winRates };
   await writeFileAtomic(
+    ctx.host,
     join(o.out, "summary.json"),
     JSON.stringify(
       { options: { ...o, log: undefined }, prompts: rows.length, ...result },
@@ -301,7 +304,7 @@ export async function evalVideo(ctx: GpuContext, o: EvalVideoOptions): Promise<E
       1,
     ) + "\n",
   );
-  await writeReport(o.out, "Text-to-video evaluation", reportSections(o, rows.length, result));
+  await writeReport(ctx.host, o.out, "Text-to-video evaluation", reportSections(o, rows.length, result));
   return result;
 }
 

@@ -8,6 +8,7 @@ import type { Sampler } from "../diffusion/sampler.ts";
 import { planarToImages } from "../train/images.ts";
 import type { RgbImage } from "../io/images.ts";
 import type { Progress } from "../util/progress.ts";
+import type { Host } from "../host/host.ts";
 
 export interface GenItem {
   text: string;
@@ -61,15 +62,15 @@ export async function generateImages(
 }
 
 /** Writes images + metadata.jsonl (file_name, text, seed, meta fields) into `dir`. */
-export async function writeImageFolder(dir: string, items: GenItem[], images: RgbImage[]) {
-  await Deno.mkdir(`${dir}/images`, { recursive: true });
+export async function writeImageFolder(host: Host, dir: string, items: GenItem[], images: RgbImage[]) {
+  await host.fs.mkdir(`${dir}/images`, { recursive: true });
   const rows: string[] = [];
   for (let i = 0; i < items.length; i++) {
     const file = `images/${String(i).padStart(6, "0")}.png`;
-    await writeImage(`${dir}/${file}`, images[i]);
+    await writeImage(host, `${dir}/${file}`, images[i]);
     rows.push(
       JSON.stringify({ file_name: file, text: items[i].text, ...items[i].meta, seed: items[i].seed }),
     );
   }
-  await writeFileAtomic(`${dir}/metadata.jsonl`, rows.join("\n") + "\n");
+  await writeFileAtomic(host, `${dir}/metadata.jsonl`, rows.join("\n") + "\n");
 }

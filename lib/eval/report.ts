@@ -1,6 +1,7 @@
 // Reports as Markdown and HTML from one structure: sections of paragraphs, tables, SVG charts and
 // images. Written atomically; images are referenced by relative path.
 import { writeFileAtomic } from "../io/atomic.ts";
+import type { Host } from "../host/host.ts";
 
 export type Block =
   /** A paragraph; `verdict` marks the answer a report leads with (highlighted). */
@@ -88,18 +89,18 @@ ${body.join("\n")}
 }
 
 /** Writes report.md (charts as .svg files beside it) and report.html (charts inline) into `dir`. */
-export async function writeReport(dir: string, title: string, sections: Section[]) {
-  await Deno.mkdir(dir, { recursive: true });
+export async function writeReport(host: Host, dir: string, title: string, sections: Section[]) {
+  await host.fs.mkdir(dir, { recursive: true });
   const svgFiles = new Map<Block, string>();
   let n = 0;
   for (const s of sections) {
     for (const b of s.blocks) {
       if (b.kind !== "svg") continue;
       const name = `chart-${++n}.svg`;
-      await writeFileAtomic(`${dir}/${name}`, b.svg);
+      await writeFileAtomic(host, `${dir}/${name}`, b.svg);
       svgFiles.set(b, name);
     }
   }
-  await writeFileAtomic(`${dir}/report.md`, toMarkdown(title, sections, svgFiles));
-  await writeFileAtomic(`${dir}/report.html`, toHtml(title, sections));
+  await writeFileAtomic(host, `${dir}/report.md`, toMarkdown(title, sections, svgFiles));
+  await writeFileAtomic(host, `${dir}/report.html`, toHtml(title, sections));
 }

@@ -16,6 +16,7 @@ import { scoreClip } from "./score_video.ts";
 import { psnr, ssim } from "./metrics.ts";
 import { bootstrapCI, type Interval } from "./stats.ts";
 import type { Progress } from "../util/progress.ts";
+import type { Host } from "../host/host.ts";
 
 export interface ItemScores {
   file_name: string;
@@ -43,20 +44,21 @@ export interface FolderReport {
  * (lib/data/imagefolder.ts resizes that same centre square to the model's size), scored at its own
  * resolution.
  */
-async function square(img: RgbImage, path: string): Promise<Uint8Array> {
+async function square(host: Host, img: RgbImage, path: string): Promise<Uint8Array> {
   if (img.width === img.height) return img.data;
-  return (await readImage(path, { size: Math.min(img.width, img.height) })).data;
+  return (await readImage(host, path, { size: Math.min(img.width, img.height) })).data;
 }
 
-function squareFrames(frames: RgbImage[]): Promise<Uint8Array[]> {
+function squareFrames(host: Host, frames: RgbImage[]): Promise<Uint8Array[]> {
   if (frames.length === 0 || frames[0].width === frames[0].height) {
     return Promise.resolve(frames.map((f) => f.data));
   }
   const side = Math.min(frames[0].width, frames[0].height);
-  return Promise.all(frames.map(async (f) => (await resizeRgb(f, side)).data));
+  return Promise.all(frames.map(async (f) => (await resizeRgb(host, f, side)).data));
 }
 
 async function loadPixels(
+  host: Host,
   dir: string,
   row: MetadataRow,
   clip: boolean,
@@ -64,11 +66,11 @@ async function loadPixels(
 ): Promise<Uint8Array[]> {
   const file = loser ? row.loser_file_name! : row.file_name;
   const framesDir = loser ? row.loser_frames_dir : row.frames_dir;
-  const still = async (path: string) => await square(await readImage(path), path);
+  const still = async (path: string) => await square(host, await readImage(host, path), path);
   if (!clip) return [await still(join(dir, file))];
-  if (framesDir === undefined) return await squareFrames(await readFrames(join(dir, file)));
+  if (framesDir === undefined) return await squareFrames(host, await readFrames(host, join(dir, file)));
   const names: string[] = [];
-  for await (const e of Deno.readDir(join(dir, framesDir))) {
+  for await (const e of host.fs.readDir(join(dir, framesDir))) {
     if (e.isFile && /\.png$/i.test(e.name)) names.push(e.name);
   }
   names.sort();
@@ -83,13 +85,14 @@ function sideOf(px: Uint8Array, where: string): number {
 
 /** Scores one row; `other` is a different row's attributes for the mismatch baseline. */
 async function scoreRow(
+  host: Host,
   dir: string,
   row: MetadataRow,
   clip: boolean,
   other?: SceneAttrs,
 ): Promise<ItemScores> {
   const where = `${join(dir, "metadata.jsonl")}:${row.line} (${row.file_name})`;
-  const frames = await loadPixels(dir, row, clip).catch((e) => {
+  const frames = await loadPixels(host, dir, row, clip).catch((e) => {
     throw new Error(`${where}: ${(e as Error).message}`);
   });
   const size = sideOf(frames[0], where);
@@ -97,11 +100,11 @@ async function scoreRow(
   const out: ItemScores = { file_name: row.file_name, scores: {} };
   if (clip) {
     const a = row.attrs as ClipAttrs;
-    const ref = await renderClip(a, size, frames.length, seeded);
+    const ref = await renderClip(host, a, size, frames.length, seeded);
     const s = scoreClip(frames, size, a, ref);
     for (const [k, v] of Object.entries(s)) if (typeof v === "number") out.scores[k] = v;
     if (row.loser_file_name) {
-      const lf = await loadPixels(dir, row, clip, true);
+      const lf = await loadPixels(host, dir, row, clip, true);
       out.scores.loser_mean = scoreClip(lf, size, a).mean;
     }
     if (other) {
@@ -115,7 +118,7 @@ async function scoreRow(
   const a = row.attrs as SceneAttrs;
   const reading = readScene(frames[0], size);
   Object.assign(out.scores, scoreReading(reading, a));
-  const ref = await renderScene(a, size, seeded);
+  const ref = await renderScene(host, a, size, seeded);
   out.scores.psnr = psnr(frames[0], ref, size);
   out.scores.ssim = ssim(frames[0], ref, size);
   out.agree = {};
@@ -128,7 +131,7 @@ async function scoreRow(
     out.agree.taste = t.hasTaste === (taste === "preferred") ? 1 : 0;
   }
   if (row.loser_file_name) {
-    const lp = await loadPixels(dir, row, clip, true);
+    const lp = await loadPixels(host, dir, row, clip, true);
     const lr = readScene(lp[0], size);
     out.scores.loser_mean = scoreReading(lr, a).mean;
     if (taste !== undefined) out.scores.loser_taste = scoreTasteReading(lr, a).taste;
@@ -155,10 +158,11 @@ function summarise(values: Record<string, number[]>, seed: number): Record<strin
 /** Scores a folder. With mismatch, row i is also scored against row perm(i)'s attributes, perm a
  * seeded shuffle with no fixed points. */
 export async function scoreFolder(
+  host: Host,
   dir: string,
   opts: { mismatch?: boolean; seed?: number; progress?: (total: number) => Progress } = {},
 ): Promise<FolderReport> {
-  const rows = await readMetadata(dir);
+  const rows = await readMetadata(host, dir);
   const attrs = worldAttrs(rows, dir, "the scorer");
   const clip = "motion" in attrs[0];
   const rng = new Rng(opts.seed ?? 0).fork("mismatch");
@@ -173,6 +177,7 @@ export async function scoreFolder(
   const progress = opts.progress?.(rows.length);
   const items = await pool(rows.length, 8, async (i) => {
     const r = await scoreRow(
+      host,
       dir,
       rows[i],
       clip,
@@ -189,7 +194,7 @@ export async function scoreFolder(
     for (const [k, v] of Object.entries(it.agree ?? {})) push(`agree.${k}`, v);
     for (const [k, v] of Object.entries(it.mismatch ?? {})) push(`mismatch.${k}`, v);
   }
-  const first = await loadPixels(dir, rows[0], clip);
+  const first = await loadPixels(host, dir, rows[0], clip);
   return {
     dir,
     kind: clip ? "clip" : "image",

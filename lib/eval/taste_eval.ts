@@ -19,6 +19,7 @@ import { writeReport } from "./report.ts";
 import { scoreTaste, summariseTaste, type TasteScore, type TasteSummary } from "./score_taste.ts";
 import type { MetadataRow } from "../data/metadata.ts";
 import { barChart } from "./svg.ts";
+import type { Host } from "../host/host.ts";
 
 export interface TasteEvalOptions {
   seeds: number;
@@ -86,7 +87,7 @@ export async function sampleTaste(
   const t0 = performance.now();
   const model = typeof ckpt === "string" ? await TextToImage.load(ctx, ckpt) : ckpt;
   const items = tasteEvalItems(prompts, o.seeds);
-  const bar = o.progress === false ? null : new Progress(`sample ${name}`, items.length);
+  const bar = o.progress === false ? null : new Progress(ctx.host, `sample ${name}`, items.length);
   let shown = 0;
   try {
     const images = await generateImages(ctx, model, items, {
@@ -202,15 +203,21 @@ export function compareTaste(
 }
 
 /** Writes the first seed of every prompt as upscaled PNGs (pairs/NNN-base.png, -model.png). */
-async function writePairs(out: string, model: ModelSamples, base: ModelSamples | null, seeds: number) {
-  await Deno.mkdir(`${out}/pairs`, { recursive: true });
+async function writePairs(
+  host: Host,
+  out: string,
+  model: ModelSamples,
+  base: ModelSamples | null,
+  seeds: number,
+) {
+  await host.fs.mkdir(`${out}/pairs`, { recursive: true });
   const scale = Math.max(1, Math.round(64 / model.images[0].width));
   const up = (img: RgbImage) => contactSheet([img], { cols: 1, scale, pad: 0 });
   const files: { left: string; right: string; index: number }[] = [];
   for (let i = 0; i < model.images.length; i += seeds) {
     const id = String(i / seeds).padStart(3, "0");
-    await writeImage(`${out}/pairs/${id}-model.png`, up(model.images[i]));
-    if (base) await writeImage(`${out}/pairs/${id}-base.png`, up(base.images[i]));
+    await writeImage(host, `${out}/pairs/${id}-model.png`, up(model.images[i]));
+    if (base) await writeImage(host, `${out}/pairs/${id}-base.png`, up(base.images[i]));
     files.push({ left: `pairs/${id}-base.png`, right: `pairs/${id}-model.png`, index: i });
   }
   return files;
@@ -338,7 +345,7 @@ export async function evalTaste(
   o: TasteEvalOptions,
 ): Promise<TasteEvalResult> {
   const t0 = performance.now();
-  await Deno.mkdir(out, { recursive: true });
+  await ctx.host.fs.mkdir(out, { recursive: true });
   o.log?.(
     `eval: ${ckpt}${base ? ` and base ${base}` : ""} on ${prompts.length} taste prompts x ${o.seeds} seeds`,
   );
@@ -349,9 +356,9 @@ export async function evalTaste(
     ...cmp,
     seconds: { model: mine.seconds, base: theirs?.seconds ?? null, total: (performance.now() - t0) / 1000 },
   };
-  const files = await writePairs(out, mine, theirs, o.seeds);
+  const files = await writePairs(ctx.host, out, mine, theirs, o.seeds);
   const items = tasteEvalItems(prompts, o.seeds);
-  await writeJsonAtomic(`${out}/eval.json`, {
+  await writeJsonAtomic(ctx.host, `${out}/eval.json`, {
     result,
     items: items.map((it) => ({ text: it.text, seed: it.seed, heldout: it.heldout })),
     model: mine.scores,
@@ -361,6 +368,6 @@ export async function evalTaste(
     ? files.map((f) => ({ left: f.left, right: f.right, caption: items[f.index].text }))
     : [];
   const note = o.adapter ? `Sampled on ${o.adapter}.` : "";
-  await writeReport(out, `Taste evaluation: ${ckpt}`, tasteSections(result, pairs, note));
+  await writeReport(ctx.host, out, `Taste evaluation: ${ckpt}`, tasteSections(result, pairs, note));
   return result;
 }

@@ -1,10 +1,12 @@
 // The one explicit context: device, kernels and pipelines, buffer pool, command encoding, tape and
-// tensor scopes. Every op takes it as its first argument; there is no module-level device.
+// tensor scopes, and the host it runs on (files, images, kernel sources: lib/host/host.ts). Every op
+// takes it as its first argument; there is no module-level device.
 import { BufferPool } from "./pool.ts";
 import { type CompiledModule, compileModule, type KernelFile, pipelineKey } from "./kernel.ts";
 import { GpuError, NoAdapterError } from "./errors.ts";
 import { Profiler } from "./profiler.ts";
-import { type BackendChoice, backendLabel, chooseBackend } from "./backend.ts";
+import { type BackendChoice, backendLabel } from "./backend.ts";
+import type { Host } from "../host/host.ts";
 import { Tape } from "../autograd/tape.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 
@@ -81,6 +83,8 @@ export class GpuContext {
   stats = { dispatches: 0, submits: 0, syncs: 0, flops: 0 };
 
   private constructor(
+    /** Files, images, the process: what lib/ needs from Deno or a page. */
+    readonly host: Host,
     readonly device: GPUDevice,
     readonly adapterInfo: GPUAdapterInfo,
     readonly features: ReadonlySet<string>,
@@ -97,10 +101,10 @@ export class GpuContext {
     });
   }
 
-  /** Acquires an adapter and a device with the largest limits the adapter offers. */
-  static async create(opts: ContextOptions = {}): Promise<GpuContext> {
+  /** Acquires an adapter and a device with the largest limits the adapter offers, on `host`. */
+  static async create(host: Host, opts: ContextOptions = {}): Promise<GpuContext> {
     if (!("gpu" in navigator)) throw new NoAdapterError();
-    const backend = chooseBackend();
+    const backend = host.chooseBackend();
     const adapter = await navigator.gpu.requestAdapter({ powerPreference: opts.powerPreference });
     if (!adapter) throw new NoAdapterError(backend);
     const requiredLimits: Record<string, number> = {};
@@ -111,7 +115,7 @@ export class GpuContext {
     const want: GPUFeatureName[] = [];
     if (adapter.features.has("timestamp-query")) want.push("timestamp-query");
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures: want });
-    const ctx = new GpuContext(device, adapter.info, new Set(device.features), backend);
+    const ctx = new GpuContext(host, device, adapter.info, new Set(device.features), backend);
     if (opts.profile && ctx.features.has("timestamp-query")) ctx.profiler = new Profiler(device);
     return ctx;
   }
@@ -139,7 +143,7 @@ export class GpuContext {
     let mod = this.modules.get(kernel.file);
     if (!mod) {
       this.device.pushErrorScope("validation");
-      mod = compileModule(this.device, kernel);
+      mod = compileModule(this.device, kernel, this.host.kernelSource(kernel));
       this.modules.set(kernel.file, mod);
       const check = mod.check;
       // The scope keeps the raw error from going "uncaptured"; the formatted message wins.

@@ -11,6 +11,14 @@ export function formatCompileMessage(file: string, source: string, msg: GPUCompi
 /** Thrown when no WebGPU adapter is available; says what to install. */
 export class NoAdapterError extends Error {
   constructor(backend?: { backend: string; reason: string }) {
+    if (backend?.backend === "browser") {
+      super(
+        "this browser has WebGPU but gave no adapter: WebGPU may be off for this GPU or blocklisted " +
+          "(chrome://gpu says why); Chromium without a GPU needs --enable-unsafe-webgpu (SwiftShader)",
+      );
+      this.name = "NoAdapterError";
+      return;
+    }
     const tried = backend && backend.backend !== "default"
       ? ` with backend ${backend.backend} (${backend.reason}; set DENO_WEBGPU_BACKEND=gl or =vulkan to choose)`
       : "";

@@ -22,8 +22,8 @@ export interface CompiledModule {
   check: Promise<string | null>;
 }
 
-export function compileModule(device: GPUDevice, kernel: KernelFile): CompiledModule {
-  const source = Deno.readTextFileSync(kernel.url);
+/** Compiles `source` (the kernel's WGSL, read by the host: lib/host/host.ts kernelSource). */
+export function compileModule(device: GPUDevice, kernel: KernelFile, source: string): CompiledModule {
   const module = device.createShaderModule({ code: source, label: kernel.file });
   const check = module.getCompilationInfo().then((info) => {
     const errs = info.messages.filter((m) => m.type === "error");

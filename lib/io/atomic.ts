@@ -2,13 +2,14 @@
 // then renamed over the target. rename(2) within one file system is atomic, so a reader (or a run
 // resumed after a crash) sees either the old file or the complete new one, never a partial file.
 import { basename, dirname, join } from "node:path";
+import type { Host } from "../host/host.ts";
 
 // Distinguishes concurrent writes from one process; the pid distinguishes processes.
 let counter = 0;
 
 /** The temporary name used for `path`: a hidden sibling, so it stays on the same file system. */
-export function tempPathFor(path: string): string {
-  return join(dirname(path), `.${basename(path)}.tmp-${Deno.pid}-${counter++}`);
+export function tempPathFor(host: Host, path: string): string {
+  return join(dirname(path), `.${basename(path)}.tmp-${host.proc.pid}-${counter++}`);
 }
 
 /** An OS error's reason without Deno's "(os error N): op 'path'" tail. */
@@ -26,56 +27,36 @@ export class WriteError extends Error {
  * Writes `data` to `path` and fsyncs it (not atomic; used for files inside a fresh temp folder).
  * Failures (disk full, read-only) throw a WriteError naming `path`.
  */
-export async function writeFileSynced(path: string, data: Uint8Array | string): Promise<void> {
-  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-  let file: Deno.FsFile;
+export async function writeFileSynced(host: Host, path: string, data: Uint8Array | string): Promise<void> {
   try {
-    file = await Deno.open(path, { write: true, create: true, truncate: true });
+    await host.fs.writeFile(path, data, { sync: true });
   } catch (e) {
     throw new WriteError(path, reason(e), { cause: e });
-  }
-  try {
-    let done = 0;
-    while (done < bytes.length) done += await file.write(bytes.subarray(done));
-    await file.sync();
-  } catch (e) {
-    throw new WriteError(path, reason(e), { cause: e });
-  } finally {
-    file.close();
   }
 }
 
 /** Best-effort fsync of a directory so that a rename inside it survives a power loss. */
-export async function syncDir(dir: string): Promise<void> {
-  try {
-    const d = await Deno.open(dir, { read: true });
-    try {
-      await d.sync();
-    } finally {
-      d.close();
-    }
-  } catch {
-    // Some platforms (Windows) cannot open or fsync a directory; the rename is still atomic.
-  }
+export function syncDir(host: Host, dir: string): Promise<void> {
+  return host.fs.syncDir(dir);
 }
 
 /** Writes `data` to `path` atomically (temp name + fsync + rename); the temp is removed on failure. */
-export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const tmp = tempPathFor(path);
+export async function writeFileAtomic(host: Host, path: string, data: Uint8Array | string): Promise<void> {
+  const tmp = tempPathFor(host, path);
   try {
-    await writeFileSynced(tmp, data);
-    await Deno.rename(tmp, path);
+    await writeFileSynced(host, tmp, data);
+    await host.fs.rename(tmp, path);
   } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
+    await host.fs.remove(tmp).catch(() => {});
     // Named by the target (the temporary name means nothing to the reader); the old file is intact.
     const why = e instanceof WriteError ? e.reason : reason(e);
     throw new Error(`${path}: write failed (${why}); the previous file, if any, is unchanged`, { cause: e });
   }
-  await syncDir(dirname(path));
+  await syncDir(host, dirname(path));
 }
 
 /** Writes `value` as pretty JSON (2-space indent, trailing newline) atomically. */
-export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+export async function writeJsonAtomic(host: Host, path: string, value: unknown): Promise<void> {
   let text: string | undefined;
   try {
     text = JSON.stringify(value, null, 2);
@@ -84,5 +65,5 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
     throw new Error(`${path}: cannot encode JSON: ${(e as Error).message}`, { cause: e });
   }
   if (text === undefined) throw new Error(`${path}: cannot write ${String(value)} as JSON`);
-  await writeFileAtomic(path, text + "\n");
+  await writeFileAtomic(host, path, text + "\n");
 }

@@ -7,6 +7,7 @@
 // half checkpoint under the real name. One writer per checkpoint folder is assumed: leftover
 // `.tmp-*` folders of the same name are treated as debris of a crashed save.
 import { basename, dirname, join } from "node:path";
+import type { Host } from "../host/host.ts";
 import { syncDir, WriteError, writeFileSynced } from "./atomic.ts";
 import {
   encodeSafetensors,
@@ -69,19 +70,19 @@ export function defaultWeightsName(component: string): string {
   return component === "unet" ? "diffusion_pytorch_model.safetensors" : "model.safetensors";
 }
 
-async function exists(path: string): Promise<boolean> {
+async function exists(host: Host, path: string): Promise<boolean> {
   try {
-    await Deno.lstat(path);
+    await host.fs.lstat(path);
     return true;
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
+    if (host.fs.isNotFound(e)) return false;
     throw e;
   }
 }
 
-const removeTree = (path: string) =>
-  Deno.remove(path, { recursive: true }).catch((e) => {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
+const removeTree = (host: Host, path: string) =>
+  host.fs.remove(path, { recursive: true }).catch((e) => {
+    if (!host.fs.isNotFound(e)) throw e;
   });
 
 /** A plain relative path of safe segments (no "..", no absolute paths, no hidden names). */
@@ -146,12 +147,12 @@ function plan(
 }
 
 /** Removes `<dir>.tmp-*` siblings: the debris of a save of this folder that crashed. */
-async function removeTmpSiblings(dir: string) {
+async function removeTmpSiblings(host: Host, dir: string) {
   const parent = dirname(dir);
-  if (!(await exists(parent))) return;
+  if (!(await exists(host, parent))) return;
   const prefix = basename(dir) + ".tmp-";
-  for await (const e of Deno.readDir(parent)) {
-    if (e.name.startsWith(prefix)) await removeTree(join(parent, e.name));
+  for await (const e of host.fs.readDir(parent)) {
+    if (e.name.startsWith(prefix)) await removeTree(host, join(parent, e.name));
   }
 }
 
@@ -160,12 +161,12 @@ async function removeTmpSiblings(dir: string) {
  * folder (if any) is moved to `<dir>.old`, the new one renamed into place, and `.old` deleted.
  * A failure before the final rename leaves the previous checkpoint untouched and no temp folder.
  */
-export async function saveCheckpoint(dir: string, opts: SaveCheckpointOptions): Promise<void> {
+export async function saveCheckpoint(host: Host, dir: string, opts: SaveCheckpointOptions): Promise<void> {
   const files = plan(dir, opts);
-  const tmp = `${dir}.tmp-${Deno.pid}`;
-  await removeTmpSiblings(dir);
+  const tmp = `${dir}.tmp-${host.proc.pid}`;
+  await removeTmpSiblings(host, dir);
   try {
-    await Deno.mkdir(tmp, { recursive: true }).catch((e) => {
+    await host.fs.mkdir(tmp, { recursive: true }).catch((e) => {
       throw new CheckpointError(`${dir}: cannot create ${tmp} (${e.message})`, { cause: e });
     });
     const dirs = new Set([tmp]);
@@ -176,8 +177,8 @@ export async function saveCheckpoint(dir: string, opts: SaveCheckpointOptions): 
       const path = join(tmp, ...rel.split("/"));
       dirs.add(dirname(path));
       try {
-        await Deno.mkdir(dirname(path), { recursive: true });
-        await writeFileSynced(path, typeof data === "function" ? data() : data);
+        await host.fs.mkdir(dirname(path), { recursive: true });
+        await writeFileSynced(host, path, typeof data === "function" ? data() : data);
       } catch (e) {
         // Disk full, read-only folder: say which file, and that the previous checkpoint is intact.
         if (e instanceof CheckpointError || e instanceof SafetensorsError) throw e;
@@ -185,36 +186,36 @@ export async function saveCheckpoint(dir: string, opts: SaveCheckpointOptions): 
         throw new CheckpointError(`${dir}: cannot write ${rel} (${why}); nothing was replaced`, { cause: e });
       }
     }
-    for (const d of dirs) await syncDir(d);
+    for (const d of dirs) await syncDir(host, d);
   } catch (e) {
-    await removeTree(tmp).catch(() => {});
+    await removeTree(host, tmp).catch(() => {});
     throw e;
   }
   const old = `${dir}.old`;
-  const hadDir = await exists(dir);
+  const hadDir = await exists(host, dir);
   if (hadDir) {
-    await removeTree(old); // `dir` is complete, so an older `.old` is redundant
-    await Deno.rename(dir, old);
+    await removeTree(host, old); // `dir` is complete, so an older `.old` is redundant
+    await host.fs.rename(dir, old);
   }
   // Without `dir` but with `.old` (a crash between the renames), `.old` is the last good copy:
   // it stays until the new folder is in place.
   try {
-    await Deno.rename(tmp, dir);
+    await host.fs.rename(tmp, dir);
   } catch (e) {
-    if (hadDir) await Deno.rename(old, dir).catch(() => {}); // put the previous checkpoint back
-    await removeTree(tmp);
+    if (hadDir) await host.fs.rename(old, dir).catch(() => {}); // put the previous checkpoint back
+    await removeTree(host, tmp);
     throw new CheckpointError(`${dir}: cannot move the new checkpoint into place: ${(e as Error).message}`, {
       cause: e,
     });
   }
-  await syncDir(dirname(dir));
-  await removeTree(old);
+  await syncDir(host, dirname(dir));
+  await removeTree(host, old);
 }
 
-async function readJsonObject(path: string): Promise<Record<string, unknown>> {
+async function readJsonObject(host: Host, path: string): Promise<Record<string, unknown>> {
   let v: unknown;
   try {
-    v = JSON.parse(await Deno.readTextFile(path));
+    v = JSON.parse(await host.fs.readTextFile(path));
   } catch (e) {
     throw new CheckpointError(
       `${path}: ${e instanceof SyntaxError ? "malformed JSON: " : ""}${(e as Error).message}`,
@@ -227,11 +228,11 @@ async function readJsonObject(path: string): Promise<Record<string, unknown>> {
 }
 
 /** Relative paths ("a/b.json") of every file under `root`; folders end in "/". */
-async function listFiles(root: string, prefix = ""): Promise<string[]> {
+async function listFiles(host: Host, root: string, prefix = ""): Promise<string[]> {
   const out: string[] = [];
-  for await (const e of Deno.readDir(join(root, prefix))) {
+  for await (const e of host.fs.readDir(join(root, prefix))) {
     const rel = prefix ? `${prefix}/${e.name}` : e.name;
-    if (e.isDirectory) out.push(`${rel}/`, ...await listFiles(root, rel));
+    if (e.isDirectory) out.push(`${rel}/`, ...await listFiles(host, root, rel));
     else out.push(rel);
   }
   return out.sort();
@@ -267,16 +268,16 @@ export interface LoadCheckpointOptions {
  * The checkpoint folder `path` names: the folder itself when it holds model_index.json, else (a run
  * folder) the checkpoint its `latest` file names, else its newest complete checkpoint-<step>.
  */
-export async function resolveCheckpoint(path: string): Promise<string> {
-  const info = await Deno.stat(path).catch(() => null);
+export async function resolveCheckpoint(host: Host, path: string): Promise<string> {
+  const info = await host.fs.stat(path).catch(() => null);
   if (!info?.isDirectory) {
     throw new CheckpointError(`${path}: checkpoint folder not found${info ? " (it is a file)" : ""}`);
   }
-  if (await exists(join(path, MODEL_INDEX))) return path;
-  const pointer = await Deno.readTextFile(join(path, LATEST)).catch(() => null);
+  if (await exists(host, join(path, MODEL_INDEX))) return path;
+  const pointer = await host.fs.readTextFile(join(path, LATEST)).catch(() => null);
   if (pointer !== null) {
     const name = pointer.trim();
-    if (!STEP_DIR.test(name) || !(await exists(join(path, name, MODEL_INDEX)))) {
+    if (!STEP_DIR.test(name) || !(await exists(host, join(path, name, MODEL_INDEX)))) {
       throw new CheckpointError(
         `${join(path, LATEST)}: names ${
           JSON.stringify(name.slice(0, 60))
@@ -286,7 +287,7 @@ export async function resolveCheckpoint(path: string): Promise<string> {
     }
     return join(path, name);
   }
-  const last = await latestCheckpoint(path);
+  const last = await latestCheckpoint(host, path);
   if (last) return last.dir;
   throw new CheckpointError(
     `${path}: missing ${MODEL_INDEX} (not a checkpoint folder, or an incomplete one), and not a run ` +
@@ -299,12 +300,13 @@ export async function resolveCheckpoint(path: string): Promise<string> {
  * name the folder and the missing or bad file. Every tensor is checked for NaN and infinity.
  */
 export async function loadCheckpoint(
+  host: Host,
   path: string,
   opts: LoadCheckpointOptions = {},
 ): Promise<LoadedCheckpoint> {
-  const dir = await resolveCheckpoint(path);
-  const modelIndex = await readJsonObject(join(dir, MODEL_INDEX));
-  const listing = await listFiles(dir);
+  const dir = await resolveCheckpoint(host, path);
+  const modelIndex = await readJsonObject(host, join(dir, MODEL_INDEX));
+  const listing = await listFiles(host, dir);
   const all = listing.filter((f) => !f.endsWith("/"));
   // diffusers lists components as name: [library, class]; [null, null] marks an absent optional one.
   for (const [name, v] of Object.entries(modelIndex)) {
@@ -346,7 +348,7 @@ export async function loadCheckpoint(
         }); sharded checkpoints are not supported`,
       );
     }
-    const { tensors, metadata } = await readSafetensors(join(dir, weights[0]));
+    const { tensors, metadata } = await readSafetensors(host, join(dir, weights[0]));
     const version = Number(metadata.seppo_format_version ?? CHECKPOINT_FORMAT_VERSION);
     if (!(version <= CHECKPOINT_FORMAT_VERSION)) {
       const file = join(dir, weights[0]);
@@ -358,23 +360,28 @@ export async function loadCheckpoint(
     if (!opts.allowNonFinite) {
       for (const [tname, t] of tensors) assertFinite(join(dir, weights[0]), tname, t.data);
     }
-    const config = await readJsonObject(join(where, CONFIG));
+    const config = await readJsonObject(host, join(where, CONFIG));
     components[name] = { config, tensors, weightsFile: basename(weights[0]), metadata };
     used.add(`${name}/${CONFIG}`).add(weights[0]);
   }
   const files: Record<string, Uint8Array> = {};
-  for (const rel of all) if (!used.has(rel)) files[rel] = await Deno.readFile(join(dir, ...rel.split("/")));
+  for (const rel of all) {
+    if (!used.has(rel)) files[rel] = await host.fs.readFile(join(dir, ...rel.split("/")));
+  }
   return { dir, modelIndex, components, files };
 }
 
 /** The newest complete `checkpoint-<step>` folder in `runDir` (ignoring .tmp-* and .old), or null. */
-export async function latestCheckpoint(runDir: string): Promise<{ dir: string; step: number } | null> {
-  if (!(await exists(runDir))) return null;
+export async function latestCheckpoint(
+  host: Host,
+  runDir: string,
+): Promise<{ dir: string; step: number } | null> {
+  if (!(await exists(host, runDir))) return null;
   let best: { dir: string; step: number } | null = null;
-  for await (const e of Deno.readDir(runDir)) {
+  for await (const e of host.fs.readDir(runDir)) {
     const m = e.isDirectory ? STEP_DIR.exec(e.name) : null;
     if (!m || (best && Number(m[1]) <= best.step)) continue;
-    if (await exists(join(runDir, e.name, MODEL_INDEX))) {
+    if (await exists(host, join(runDir, e.name, MODEL_INDEX))) {
       best = { dir: join(runDir, e.name), step: Number(m[1]) };
     }
   }
@@ -388,21 +395,21 @@ export async function latestCheckpoint(runDir: string): Promise<{ dir: string; s
  * copy). Other names are left alone (their next save cleans them). Returns what it did, for the log.
  * Call it when a run starts or resumes, before anything saves into `runDir`.
  */
-export async function cleanCheckpointLeftovers(runDir: string): Promise<string[]> {
-  if (!(await exists(runDir))) return [];
+export async function cleanCheckpointLeftovers(host: Host, runDir: string): Promise<string[]> {
+  if (!(await exists(host, runDir))) return [];
   const done: string[] = [];
   const names: string[] = [];
-  for await (const e of Deno.readDir(runDir)) if (e.isDirectory) names.push(e.name);
+  for await (const e of host.fs.readDir(runDir)) if (e.isDirectory) names.push(e.name);
   for (const name of names.sort()) {
     const m = /^(checkpoint-\d+)(\.tmp-\d+|\.old)$/.exec(name);
     if (!m) continue;
     const path = join(runDir, name);
     const target = join(runDir, m[1]);
-    if (m[2] === ".old" && !(await exists(target))) {
-      await Deno.rename(path, target);
+    if (m[2] === ".old" && !(await exists(host, target))) {
+      await host.fs.rename(path, target);
       done.push(`restored ${target} from ${path}`);
     } else {
-      await removeTree(path);
+      await removeTree(host, path);
       done.push(`removed ${path}`);
     }
   }
@@ -413,8 +420,8 @@ export async function cleanCheckpointLeftovers(runDir: string): Promise<string[]
  * Where an evaluation of `ckpt` writes when no --out is given, never inside a model folder: beside a
  * run's checkpoint (`<run>/eval-checkpoint-<step>`), else `runs/eval/<folder name>`.
  */
-export async function defaultEvalOut(ckpt: string, kind = "eval"): Promise<string> {
-  const dir = await resolveCheckpoint(ckpt);
+export async function defaultEvalOut(host: Host, ckpt: string, kind = "eval"): Promise<string> {
+  const dir = await resolveCheckpoint(host, ckpt);
   return STEP_DIR.test(basename(dir))
     ? join(dirname(dir), `${kind}-${basename(dir)}`)
     : join("runs", kind, basename(dir.replace(/\/+$/, "")));

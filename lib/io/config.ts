@@ -4,6 +4,7 @@
 // and unknown keys are errors (with a "did you mean") so that a typo never silently trains with a
 // default.
 import { parse, stringify } from "yaml";
+import type { Host } from "../host/host.ts";
 import { check, hint, parseFlag, show, type Spec, suggest } from "./spec.ts";
 export {
   bool,
@@ -163,13 +164,14 @@ export function flagOptions<T>(schema: Schema<T>): Record<string, { type: "strin
 
 /** Reads a YAML config file, overlays it on the defaults, then applies flag overrides. */
 export function loadYamlConfig<T>(
+  host: Host,
   path: string,
   schema: Schema<T>,
   flags: Record<string, string | boolean | undefined> = {},
 ): T {
   let text: string;
   try {
-    text = Deno.readTextFileSync(path);
+    text = host.fs.readTextFileSync(path);
   } catch (e) {
     throw new ConfigError(`${path}: cannot read config: ${(e as Error).message}`, { cause: e });
   }

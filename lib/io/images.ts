@@ -1,8 +1,8 @@
-// Image and animation files through sharp (libvips): reading any PNG/JPEG/WebP/GIF (grey, RGBA,
-// 16-bit, palette) to 8-bit RGB, writing PNG/JPEG/WebP, animated GIF/WebP, and contact sheets.
-// Pixel buffers here are RGB bytes [H, W, 3], row-major.
-
-import sharp from "sharp";
+// Image and animation files through the host's codecs (lib/host/host.ts: sharp under Deno, canvas in
+// a page): reading any PNG/JPEG/WebP/GIF (grey, RGBA, 16-bit, palette) to 8-bit RGB, writing
+// PNG/JPEG/WebP, animated GIF/WebP, and contact sheets. Pixel buffers here are RGB bytes [H, W, 3],
+// row-major. Errors name the file.
+import type { Host } from "../host/host.ts";
 
 export interface RgbImage {
   data: Uint8Array;
@@ -10,74 +10,39 @@ export interface RgbImage {
   height: number;
 }
 
-function bytes(buf: { buffer: ArrayBufferLike; byteOffset: number; byteLength: number }): Uint8Array {
-  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-}
-
-/** A sharp pipeline to 8-bit sRGB without alpha, resized (centre crop) to size x size if given. Alpha
- * is dropped, not composited, as PIL's convert("RGB") does, so results match diffusers' loaders. */
-function toRgb(img: sharp.Sharp, size?: number): sharp.Sharp {
-  let p = img.removeAlpha().toColourspace("srgb");
-  if (size !== undefined) p = p.resize(size, size, { fit: "cover", kernel: "lanczos3" });
-  return p;
-}
-
-async function rawRgb(p: sharp.Sharp, what: string): Promise<RgbImage> {
-  const { data, info } = await p.raw({ depth: "uchar" }).toBuffer({ resolveWithObject: true });
-  if (info.channels !== 3) throw new Error(`${what}: decoded to ${info.channels} channels, expected 3`);
-  return { data: bytes(data), width: info.width, height: info.height };
-}
-
 /** Reads an image file (first frame of an animation) as RGB bytes, optionally resized to size x size.
- * Errors name the file. */
-export async function readImage(path: string, opts: { size?: number } = {}): Promise<RgbImage> {
+ * Alpha is dropped, not composited, as PIL's convert("RGB") does. Errors name the file. */
+export async function readImage(host: Host, path: string, opts: { size?: number } = {}): Promise<RgbImage> {
   try {
-    return await rawRgb(toRgb(sharp(path), opts.size), path);
+    return await host.images.read(path, opts.size);
   } catch (e) {
     throw new Error(`${path}: unreadable image (${(e as Error).message})`);
   }
 }
 
 /** Reads every frame of an animated GIF/WebP (a still image gives one frame) as RGB bytes. */
-export async function readFrames(path: string, opts: { size?: number } = {}): Promise<RgbImage[]> {
+export async function readFrames(
+  host: Host,
+  path: string,
+  opts: { size?: number } = {},
+): Promise<RgbImage[]> {
   try {
-    const meta = await sharp(path, { pages: -1 }).metadata();
-    const pages = meta.pages ?? 1;
-    const strip = await rawRgb(toRgb(sharp(path, { pages: -1 })), path);
-    const h = meta.pageHeight ?? strip.height / pages;
-    const frameBytes = strip.width * h * 3;
-    const out: RgbImage[] = [];
-    for (let k = 0; k < pages; k++) {
-      const data = strip.data.slice(k * frameBytes, (k + 1) * frameBytes);
-      out.push(
-        opts.size === undefined ? { data, width: strip.width, height: h } : await resizeRgb(
-          { data, width: strip.width, height: h },
-          opts.size,
-        ),
-      );
-    }
-    return out;
+    return await host.images.readFrames(path, opts.size);
   } catch (e) {
     throw new Error(`${path}: unreadable animation (${(e as Error).message})`);
   }
 }
 
-function fromRaw(img: RgbImage, pageHeight?: number): sharp.Sharp {
-  return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3, pageHeight } });
-}
-
 /** Resizes RGB bytes to size x size (centre crop). */
-export function resizeRgb(img: RgbImage, size: number): Promise<RgbImage> {
-  return rawRgb(toRgb(fromRaw(img), size), "resize");
+export function resizeRgb(host: Host, img: RgbImage, size: number): Promise<RgbImage> {
+  return host.images.resize(img, size);
 }
 
 /** Encodes RGB bytes by file extension: .png, .jpg/.jpeg (quality 95), .webp (lossless). */
-export async function encodeImage(img: RgbImage, path: string): Promise<Uint8Array> {
+export function encodeImage(host: Host, img: RgbImage, path: string): Promise<Uint8Array> {
   const ext = path.toLowerCase().split(".").pop();
-  const p = fromRaw(img);
-  if (ext === "png") return bytes(await p.png().toBuffer());
-  if (ext === "jpg" || ext === "jpeg") return bytes(await p.jpeg({ quality: 95 }).toBuffer());
-  if (ext === "webp") return bytes(await p.webp({ lossless: true }).toBuffer());
+  if (ext === "png" || ext === "webp") return host.images.encode(img, ext);
+  if (ext === "jpg" || ext === "jpeg") return host.images.encode(img, "jpeg");
   throw new Error(`${path}: unsupported image extension '.${ext}' (png, jpg, jpeg, webp)`);
 }
 
@@ -91,22 +56,26 @@ function writeReason(e: unknown): string {
   );
 }
 
-/** Runs a write of `path`; a failure (disk full, no permission) names the path and the reason. */
-async function writing(path: string, write: () => Promise<unknown>): Promise<void> {
+/** Writes encoded bytes to `path`; a failure (disk full, no permission) names the path and the reason. */
+async function writeBytes(host: Host, path: string, data: Uint8Array): Promise<void> {
   try {
-    await write();
+    await host.fs.writeFile(path, data);
   } catch (e) {
     throw new Error(`${path}: cannot write (${writeReason(e)})`, { cause: e });
   }
 }
 
-export async function writeImage(path: string, img: RgbImage): Promise<void> {
-  const data = await encodeImage(img, path);
-  await writing(path, () => Deno.writeFile(path, data));
+export async function writeImage(host: Host, path: string, img: RgbImage): Promise<void> {
+  await writeBytes(host, path, await encodeImage(host, img, path));
 }
 
 /** Writes an animated GIF (no dithering: flat colours stay exact) or lossless WebP, looping. */
-export async function writeAnimation(path: string, frames: RgbImage[], delayMs = 125): Promise<void> {
+export async function writeAnimation(
+  host: Host,
+  path: string,
+  frames: RgbImage[],
+  delayMs = 125,
+): Promise<void> {
   if (frames.length === 0) throw new Error(`${path}: no frames`);
   const { width, height } = frames[0];
   const strip = new Uint8Array(width * height * 3 * frames.length);
@@ -116,17 +85,21 @@ export async function writeAnimation(path: string, frames: RgbImage[], delayMs =
     }
     strip.set(f.data, k * f.data.length);
   });
-  const p = fromRaw({ data: strip, width, height: height * frames.length }, height);
   const ext = path.toLowerCase().split(".").pop();
-  const delay = frames.map(() => delayMs);
-  if (ext === "gif") await writing(path, () => p.gif({ loop: 0, delay, dither: 0 }).toFile(path));
-  else if (ext === "webp") await writing(path, () => p.webp({ loop: 0, delay, lossless: true }).toFile(path));
-  else throw new Error(`${path}: unsupported animation extension '.${ext}' (gif, webp)`);
+  if (ext !== "gif" && ext !== "webp") {
+    throw new Error(`${path}: unsupported animation extension '.${ext}' (gif, webp)`);
+  }
+  const img = { data: strip, width, height: height * frames.length };
+  await writeBytes(
+    host,
+    path,
+    await host.images.encodeAnimation(img, height, ext, frames.map(() => delayMs)),
+  );
 }
 
-/** Rasterises an SVG straight to a PNG file (one sharp pipeline: the generators' fast path). */
-export async function writeSvgPng(svg: string, path: string): Promise<void> {
-  await writing(path, () => sharp(new TextEncoder().encode(svg)).removeAlpha().png().toFile(path));
+/** Rasterises an SVG straight to a PNG file (one pipeline: the generators' fast path). */
+export async function writeSvgPng(host: Host, svg: string, path: string): Promise<void> {
+  await writeBytes(host, path, await host.images.svgToPng(svg));
 }
 
 export interface SheetOptions {

@@ -3,6 +3,7 @@
 // byte buffer (offsets are relative to its start). Reading is as strict as the reference Rust
 // implementation (every byte of the buffer belongs to exactly one tensor) and stricter where
 // JSON.parse would hide a problem (duplicate keys). Every error names the file and the tensor.
+import type { Host } from "../host/host.ts";
 import { writeFileAtomic } from "./atomic.ts";
 import { bf16ToF32, F16_MAX, f16ToF32, f32ToF16 } from "./f16.ts";
 import { findDuplicateKey } from "./json.ts";
@@ -246,10 +247,11 @@ export function parseSafetensors(
 
 /** Reads and validates a safetensors file; tensors come back decoded to f32. */
 export async function readSafetensors(
+  host: Host,
   path: string,
   opts: StReadOptions = {},
 ): Promise<{ tensors: Map<string, StTensor>; metadata: Record<string, string> }> {
-  return parseSafetensors(await Deno.readFile(path), path, opts);
+  return parseSafetensors(await host.fs.readFile(path), path, opts);
 }
 
 /** Validates the tensors to write; `source` names the destination in errors. */
@@ -343,9 +345,10 @@ export function encodeSafetensors(
 
 /** Writes a safetensors file atomically (temp name + rename): a failed write leaves no trace. */
 export async function writeSafetensors(
+  host: Host,
   path: string,
   tensors: StInput[],
   opts: StWriteOptions = {},
 ): Promise<void> {
-  await writeFileAtomic(path, encodeSafetensors(tensors, opts, path));
+  await writeFileAtomic(host, path, encodeSafetensors(tensors, opts, path));
 }

@@ -15,14 +15,15 @@ import { TextToVideo } from "./pipeline_video.ts";
 import { SD_PIPELINE } from "./sd_folder.ts";
 import { UNet2DConditionModel } from "./unet.ts";
 import { UNetMotionModel } from "./unet_motion.ts";
+import type { Host } from "../host/host.ts";
 
 export type Bundle = TextToImage | TextToVideo | LatentTextToImage;
 /** What image sampling and evaluation take. */
 export type ImageModel = TextToImage | LatentTextToImage;
 
 /** Is `dir` a diffusers StableDiffusionPipeline folder, or a LoRA checkpoint on one? */
-export async function isLatentFolder(dir: string): Promise<boolean> {
-  const idx = await Deno.readTextFile(`${dir}/model_index.json`).then(JSON.parse).catch(() => null);
+export async function isLatentFolder(host: Host, dir: string): Promise<boolean> {
+  const idx = await host.fs.readTextFile(`${dir}/model_index.json`).then(JSON.parse).catch(() => null);
   return idx?._class_name === SD_PIPELINE || idx?._class_name === LORA_CHECKPOINT;
 }
 
@@ -32,8 +33,10 @@ export async function loadImageModel(
   dir: string,
   o: { loraFile?: string; loraScale?: number; allowNonFinite?: boolean } = {},
 ): Promise<ImageModel> {
-  dir = await resolveCheckpoint(dir); // a run folder: its latest checkpoint
-  if (await isLatentFolder(dir)) return await LatentTextToImage.load(ctx, dir, { ...o, mergeLora: true });
+  dir = await resolveCheckpoint(ctx.host, dir); // a run folder: its latest checkpoint
+  if (await isLatentFolder(ctx.host, dir)) {
+    return await LatentTextToImage.load(ctx, dir, { ...o, mergeLora: true });
+  }
   if (o.loraFile) throw new Error(`${dir}: LoRA needs a Stable Diffusion (latent) model folder`);
   return await TextToImage.load(ctx, dir, { allowNonFinite: o.allowNonFinite });
 }
@@ -53,8 +56,8 @@ export async function loadBundle(
   if (!Number.isInteger(frames) || frames < 0) {
     throw new Error(`loadBundle: ${dir}: frames = ${frames} must be an integer >= 0`);
   }
-  dir = await resolveCheckpoint(dir); // a run folder: its latest checkpoint
-  if (await isLatentFolder(dir)) {
+  dir = await resolveCheckpoint(ctx.host, dir); // a run folder: its latest checkpoint
+  if (await isLatentFolder(ctx.host, dir)) {
     if (frames > 0) {
       throw new Error(`${dir}: a Stable Diffusion image model cannot train on clips (frames ${frames})`);
     }
@@ -63,9 +66,9 @@ export async function loadBundle(
   if (o.lora) throw new Error(`${dir}: LoRA needs a Stable Diffusion (latent) model folder`);
   if (frames > 0) return await TextToVideo.load(ctx, dir, { frames });
   // A video checkpoint read as an image one fails deep in the UNet config; say what to set instead.
-  const cfg = await Deno.readTextFile(`${dir}/unet/config.json`).then(JSON.parse).catch(() => null);
+  const cfg = await ctx.host.fs.readTextFile(`${dir}/unet/config.json`).then(JSON.parse).catch(() => null);
   if (cfg?._class_name === "UNetMotionModel") {
-    const idx = await Deno.readTextFile(`${dir}/model_index.json`).then(JSON.parse).catch(() => ({}));
+    const idx = await ctx.host.fs.readTextFile(`${dir}/model_index.json`).then(JSON.parse).catch(() => ({}));
     throw new Error(
       `${dir}: a text-to-video checkpoint (unet UNetMotionModel, num_frames ${
         idx.num_frames ?? cfg.num_frames

@@ -8,6 +8,7 @@
 // Written here rather than taken from a library: Hugging Face's JS tokenizers skip ftfy, so curly
 // quotes, ligatures, full-width letters and HTML entities would come out with other ids than SD-1.5's.
 import { cleanPrompt } from "./clip_clean.ts";
+import type { Host } from "../host/host.ts";
 
 /** What both tokenizers (CLIP BPE and the toy models' word-level one) give a bundle's encode(). */
 export interface TokenizedBatch {
@@ -124,12 +125,12 @@ export class ClipTokenizer implements PromptTokenizer {
   }
 
   /** Reads a Hugging Face CLIPTokenizer folder (vocab.json, merges.txt, tokenizer_config.json). */
-  static async load(dir: string): Promise<ClipTokenizer> {
+  static async load(host: Host, dir: string): Promise<ClipTokenizer> {
     const read = (f: string) =>
-      Deno.readTextFile(`${dir}/${f}`).catch((e) => {
+      host.fs.readTextFile(`${dir}/${f}`).catch((e) => {
         throw new Error(`${dir}/${f}: ${(e as Error).message}`);
       });
-    const config = await Deno.readTextFile(`${dir}/tokenizer_config.json`).catch(() => undefined);
+    const config = await host.fs.readTextFile(`${dir}/tokenizer_config.json`).catch(() => undefined);
     return new ClipTokenizer({
       vocab: await read("vocab.json"),
       merges: await read("merges.txt"),

@@ -17,6 +17,7 @@ import type { StInput } from "../io/safetensors.ts";
 import type { StateEntry } from "./module.ts";
 import { clipTextConfigJson, type TextEncoder } from "./text_encoder.ts";
 import { BOS, EOS, PAD, type TokenizerJson, WordTokenizer } from "./tokenizer.ts";
+import type { Host } from "../host/host.ts";
 
 export const WORD_TOKENIZER_FILE = "tokenizer/word_tokenizer.json";
 /** Where folders written before 0.30-compatible folders kept it (Hugging Face's name, another schema). */
@@ -63,6 +64,7 @@ export interface ToyBundleParts {
 
 /** Writes a toy bundle as a diffusers-style folder (atomically, through lib/io/checkpoint.ts). */
 export async function saveBundle(
+  host: Host,
   dir: string,
   b: ToyBundleParts,
   kind: {
@@ -86,7 +88,7 @@ export async function saveBundle(
     eos_token_id: EOS,
     pad_token_id: PAD,
   });
-  await saveCheckpoint(dir, {
+  await saveCheckpoint(host, dir, {
     modelIndex: {
       _class_name: kind.pipelineClass,
       _diffusers_version: "0.30.3",

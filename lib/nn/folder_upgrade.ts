@@ -28,7 +28,7 @@ function sameBits(a: StTensor, b: StTensor): boolean {
 
 /** Upgrades `dir` in place (atomically); returns what changed, for the log. */
 export async function upgradeToyFolder(ctx: GpuContext, dir: string): Promise<string[]> {
-  const before = await loadCheckpoint(dir);
+  const before = await loadCheckpoint(ctx.host, dir);
   const unet = before.components.unet;
   if (!unet) throw new Error(`${dir}: no unet/ component`);
   const video = unet.config._class_name === "UNetMotionModel";
@@ -50,7 +50,7 @@ export async function upgradeToyFolder(ctx: GpuContext, dir: string): Promise<st
   } finally {
     model.dispose();
   }
-  const after = await loadCheckpoint(dir);
+  const after = await loadCheckpoint(ctx.host, dir);
   const notes: string[] = [];
   for (const [name, c] of Object.entries(before.components)) {
     const now = after.components[name];

@@ -131,7 +131,7 @@ export class LoraSet {
   }
 
   static async load(ctx: GpuContext, unet: UNet2DConditionModel, path: string): Promise<LoraSet> {
-    const { tensors } = await readSafetensors(path);
+    const { tensors } = await readSafetensors(ctx.host, path);
     return LoraSet.fromEntries(ctx, unet, tensors, path);
   }
 

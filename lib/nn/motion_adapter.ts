@@ -6,6 +6,7 @@ import type { GpuContext } from "../gpu/context.ts";
 import { readSafetensors } from "../io/safetensors.ts";
 import { rootInit, type StateEntry } from "./module.ts";
 import { diffusersMotionNames, UNetMotionModel } from "./unet_motion.ts";
+import type { Host } from "../host/host.ts";
 
 // MotionAdapter config keys accepted only at the value our UNetMotionModel models.
 const ADAPTER_FIXED: Record<string, unknown> = {
@@ -24,9 +25,9 @@ const ADAPTER_READ = [
   "motion_norm_num_groups",
 ];
 
-async function readJson(path: string): Promise<Record<string, unknown>> {
+async function readJson(host: Host, path: string): Promise<Record<string, unknown>> {
   try {
-    return JSON.parse(await Deno.readTextFile(path));
+    return JSON.parse(await host.fs.readTextFile(path));
   } catch (e) {
     throw new Error(`${path}: ${(e as Error).message}`);
   }
@@ -42,7 +43,7 @@ export async function loadWithMotionAdapter(
   adapterDir: string,
 ): Promise<UNetMotionModel> {
   const uPath = `${unetDir}/config.json`, aPath = `${adapterDir}/config.json`;
-  const u = await readJson(uPath), a = await readJson(aPath);
+  const u = await readJson(ctx.host, uPath), a = await readJson(ctx.host, aPath);
   if (u._class_name !== undefined && u._class_name !== "UNet2DConditionModel") {
     throw new Error(`${uPath}: _class_name ${JSON.stringify(u._class_name)} is not UNet2DConditionModel`);
   }
@@ -80,8 +81,10 @@ export async function loadWithMotionAdapter(
   };
   const model = new UNetMotionModel(rootInit(ctx, 0), config);
   try {
-    const spatial = (await readSafetensors(`${unetDir}/diffusion_pytorch_model.safetensors`)).tensors;
-    const motion = (await readSafetensors(`${adapterDir}/diffusion_pytorch_model.safetensors`)).tensors;
+    const spatial =
+      (await readSafetensors(ctx.host, `${unetDir}/diffusion_pytorch_model.safetensors`)).tensors;
+    const motion =
+      (await readSafetensors(ctx.host, `${adapterDir}/diffusion_pytorch_model.safetensors`)).tensors;
     const all = new Map<string, StateEntry>();
     for (const [k, t] of spatial) all.set(k, t);
     for (const [k, t] of diffusersMotionNames(motion)) {

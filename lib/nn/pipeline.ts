@@ -118,6 +118,7 @@ export class TextToImage {
     dtype: "F32" | "F16" = "F32",
   ) {
     await saveBundle(
+      this.unet.ctx.host,
       dir,
       this,
       {
@@ -132,7 +133,7 @@ export class TextToImage {
 
   /** Loads a folder written by save() (or a diffusers UNet folder of a supported config). */
   static async load(ctx: GpuContext, path: string, o: LoadCheckpointOptions = {}): Promise<TextToImage> {
-    const ck = await loadCheckpoint(path, o);
+    const ck = await loadCheckpoint(ctx.host, path, o);
     const dir = ck.dir;
     const file = (rel: string) => {
       const f = ck.files[rel];
@@ -195,10 +196,10 @@ function entries(m: Map<string, StTensor>): Map<string, StateEntry> {
 /** Loads a diffusers UNet folder (config.json + diffusion_pytorch_model.safetensors) of a supported config. */
 export async function loadUNetFolder(ctx: GpuContext, dir: string): Promise<UNet2DConditionModel> {
   const cfgPath = `${dir}/config.json`;
-  const raw = JSON.parse(await Deno.readTextFile(cfgPath));
+  const raw = JSON.parse(await ctx.host.fs.readTextFile(cfgPath));
   const unet = new UNet2DConditionModel(rootInit(ctx, 0), unetConfig(raw, cfgPath));
   const file = `${dir}/diffusion_pytorch_model.safetensors`;
-  const { tensors } = await readSafetensors(file);
+  const { tensors } = await readSafetensors(ctx.host, file);
   for (const [name, t] of tensors) assertFinite(file, name, t.data);
   unet.loadStateDict(entries(tensors), true, file);
   return unet;

@@ -100,7 +100,7 @@ export class LatentTextToImage {
    * model_index.json names the base folder and pytorch_lora_weights.safetensors is beside it).
    */
   static async load(ctx: GpuContext, dir: string, o: LatentLoadOptions = {}): Promise<LatentTextToImage> {
-    const idx = JSON.parse(await Deno.readTextFile(`${dir}/model_index.json`));
+    const idx = JSON.parse(await ctx.host.fs.readTextFile(`${dir}/model_index.json`));
     if (idx._class_name === LORA_CHECKPOINT) {
       if (typeof idx.base !== "string") {
         throw new Error(`${dir}/model_index.json: base must name the base folder`);
@@ -114,7 +114,7 @@ export class LatentTextToImage {
       }
       return await LatentTextToImage.load(ctx, idx.base, { ...o, loraFile: `${dir}/${LORA_FILE}` });
     }
-    const f = await readSdFolder(dir, { variant: o.variant });
+    const f = await readSdFolder(ctx.host, dir, { variant: o.variant });
     for (const what of f.ignored) console.warn(`${dir}: ${what} is not loaded (not used here)`);
     const tokenizer = new ClipTokenizer(f.tokenizer);
     const text = new TextEncoder(
@@ -242,7 +242,7 @@ export class LatentTextToImage {
     const ctx = this.textEncoder.ctx;
     if (this.unet instanceof LoraUNet) {
       const set = this.unet.set;
-      await saveCheckpoint(dir, {
+      await saveCheckpoint(ctx.host, dir, {
         modelIndex: {
           _class_name: LORA_CHECKPOINT,
           base: this.o.source ?? null,
@@ -262,6 +262,7 @@ export class LatentTextToImage {
     const tensors = async (m: { stateDict(): Promise<Map<string, StateEntry>> }): Promise<StInput[]> =>
       [...(await m.stateDict())].map(([name, e]) => ({ name, shape: [...e.shape], data: e.data }));
     await writeSdFolder(
+      ctx.host,
       dir,
       {
         unet: { config: unet2dConfigJson(this.unet.config), tensors: await tensors(this.unet) },

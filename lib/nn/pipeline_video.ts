@@ -155,6 +155,7 @@ export class TextToVideo {
     dtype: "F32" | "F16" = "F32",
   ) {
     await saveBundle(
+      this.unet.ctx.host,
       dir,
       this,
       {
@@ -180,7 +181,7 @@ export class TextToVideo {
     path: string,
     o: { frames?: number } & LoadCheckpointOptions = {},
   ): Promise<TextToVideo> {
-    const ck = await loadCheckpoint(path, o);
+    const ck = await loadCheckpoint(ctx.host, path, o);
     const dir = ck.dir;
     const unetC = ck.components.unet;
     if (!unetC || !ck.components.text_encoder) {

@@ -14,6 +14,7 @@ import { ddimSchedulerConfigJson } from "../diffusion/schedule.ts";
 import { type ComponentInput, saveCheckpoint } from "../io/checkpoint.ts";
 import { readSafetensors, type StInput, type StTensor } from "../io/safetensors.ts";
 import type { ClipTokenizerFiles } from "./clip_tokenizer.ts";
+import type { Host } from "../host/host.ts";
 
 export const SD_PIPELINE = "StableDiffusionPipeline";
 /** The components read; the rest of a diffusers index (safety checker, feature extractor) is ignored. */
@@ -44,10 +45,10 @@ export interface SdFolder {
   ignored: string[];
 }
 
-async function readJson(path: string): Promise<Record<string, unknown>> {
+async function readJson(host: Host, path: string): Promise<Record<string, unknown>> {
   let v: unknown;
   try {
-    v = JSON.parse(await Deno.readTextFile(path));
+    v = JSON.parse(await host.fs.readTextFile(path));
   } catch (e) {
     throw new Error(`${path}: ${e instanceof SyntaxError ? "malformed JSON: " : ""}${(e as Error).message}`);
   }
@@ -58,20 +59,26 @@ async function readJson(path: string): Promise<Record<string, unknown>> {
 }
 
 /** Is `dir` a diffusers StableDiffusionPipeline folder (by its model_index.json)? */
-export async function isSdFolder(dir: string): Promise<boolean> {
-  const idx = await readJson(join(dir, "model_index.json")).catch(() => null);
+export async function isSdFolder(host: Host, dir: string): Promise<boolean> {
+  const idx = await readJson(host, join(dir, "model_index.json")).catch(() => null);
   return idx?._class_name === SD_PIPELINE;
 }
 
-async function component(dir: string, name: string, weights: string, variant?: string): Promise<SdComponent> {
+async function component(
+  host: Host,
+  dir: string,
+  name: string,
+  weights: string,
+  variant?: string,
+): Promise<SdComponent> {
   const where = join(dir, name);
   const file = variant ? weights.replace(/\.safetensors$/, `.${variant}.safetensors`) : weights;
   const path = join(where, file);
-  const exists = await Deno.stat(path).then(() => true).catch(() => false);
+  const exists = await host.fs.stat(path).then(() => true).catch(() => false);
   if (!exists) {
     const names: string[] = [];
     try {
-      for await (const e of Deno.readDir(where)) names.push(e.name);
+      for await (const e of host.fs.readDir(where)) names.push(e.name);
     } catch { /* no such folder: the message below says what is missing */ }
     const hint = names.some((n) => /-\d{5}-of-\d{5}\.safetensors$/.test(n))
       ? " (sharded weights are not supported: save them as one file)"
@@ -82,9 +89,11 @@ async function component(dir: string, name: string, weights: string, variant?: s
       : "";
     throw new Error(`${where}: missing ${file}${hint}`);
   }
-  const config = await readJson(join(where, "config.json"));
+  const config = await readJson(host, join(where, "config.json"));
   // transformers' int64 position_ids buffer (SD-1.5's text encoder) is a constant, not a weight.
-  const { tensors } = await readSafetensors(path, { skip: (k) => k.endsWith("embeddings.position_ids") });
+  const { tensors } = await readSafetensors(host, path, {
+    skip: (k) => k.endsWith("embeddings.position_ids"),
+  });
   return { config, tensors, weightsFile: basename(path) };
 }
 
@@ -92,9 +101,9 @@ async function component(dir: string, name: string, weights: string, variant?: s
  * Reads the parts of a StableDiffusionPipeline folder this toolkit runs. `variant`: diffusers'
  * weights variant ("fp16" reads diffusion_pytorch_model.fp16.safetensors and model.fp16.safetensors).
  */
-export async function readSdFolder(dir: string, o: { variant?: string } = {}): Promise<SdFolder> {
+export async function readSdFolder(host: Host, dir: string, o: { variant?: string } = {}): Promise<SdFolder> {
   const indexPath = join(dir, "model_index.json");
-  const modelIndex = await readJson(indexPath);
+  const modelIndex = await readJson(host, indexPath);
   if (modelIndex._class_name !== SD_PIPELINE) {
     throw new Error(
       `${indexPath}: _class_name ${JSON.stringify(modelIndex._class_name)} is not ${SD_PIPELINE} ` +
@@ -130,7 +139,7 @@ export async function readSdFolder(dir: string, o: { variant?: string } = {}): P
   const tokDir = join(dir, "tokenizer");
   const files: Record<string, string> = {};
   for (const f of TOKENIZER_FILES) {
-    const text = await Deno.readTextFile(join(tokDir, f)).catch(() => null);
+    const text = await host.fs.readTextFile(join(tokDir, f)).catch(() => null);
     if (text !== null) files[f] = text;
   }
   for (const f of ["vocab.json", "merges.txt"]) {
@@ -140,9 +149,9 @@ export async function readSdFolder(dir: string, o: { variant?: string } = {}): P
   return {
     dir,
     modelIndex,
-    unet: await component(dir, "unet", "diffusion_pytorch_model.safetensors", o.variant),
-    vae: await component(dir, "vae", "diffusion_pytorch_model.safetensors", o.variant),
-    textEncoder: await component(dir, "text_encoder", "model.safetensors", o.variant),
+    unet: await component(host, dir, "unet", "diffusion_pytorch_model.safetensors", o.variant),
+    vae: await component(host, dir, "vae", "diffusion_pytorch_model.safetensors", o.variant),
+    textEncoder: await component(host, dir, "text_encoder", "model.safetensors", o.variant),
     tokenizer: {
       vocab: files["vocab.json"],
       merges: files["merges.txt"],
@@ -150,7 +159,7 @@ export async function readSdFolder(dir: string, o: { variant?: string } = {}): P
       where: tokDir,
       files,
     },
-    scheduler: schedulerConfig(await readJson(schedPath), schedPath),
+    scheduler: schedulerConfig(await readJson(host, schedPath), schedPath),
     ignored,
   };
 }
@@ -169,6 +178,7 @@ export interface SdFolderParts {
 
 /** Writes a StableDiffusionPipeline folder atomically (model_index.json as diffusers 0.30 writes it). */
 export async function writeSdFolder(
+  host: Host,
   dir: string,
   p: SdFolderParts,
   extraFiles: Record<string, string | Uint8Array>,
@@ -181,7 +191,7 @@ export async function writeSdFolder(
   });
   const tokenizer: Record<string, string> = {};
   for (const [f, text] of Object.entries(p.tokenizerFiles)) tokenizer[`tokenizer/${f}`] = text;
-  await saveCheckpoint(dir, {
+  await saveCheckpoint(host, dir, {
     modelIndex: {
       _class_name: SD_PIPELINE,
       _diffusers_version: "0.30.3",

@@ -1,3 +1,4 @@
+import type { Host } from "../host/host.ts";
 // AAF diagnostics (no paper reports them): for every reference sample the trainer generated, the AAF
 // factor s it was given and its quality as the world's scorer reads it from pixels (e.g. the taste
 // score). AAF "calls" a sample: s = +1 is "push it away" (a loser), s < 1 is "learn from it" (sign: -1,
@@ -74,8 +75,8 @@ export function aafAgreement(
 }
 
 /** Reads aaf.jsonl; blank lines skipped; a malformed line names the file and line. */
-export async function readAafLog(path: string): Promise<AafRow[]> {
-  const text = await Deno.readTextFile(path);
+export async function readAafLog(host: Host, path: string): Promise<AafRow[]> {
+  const text = await host.fs.readTextFile(path);
   const out: AafRow[] = [];
   text.split("\n").forEach((l, k) => {
     if (!l.trim()) return;

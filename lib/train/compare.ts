@@ -27,6 +27,7 @@ import { fmtSecs, readMetrics } from "./run.ts";
 import { resolveMethod, train, TRAIN_SCHEMA, type TrainConfig } from "./seppo.ts";
 import { isTastePrompts, TASTE_COLUMNS, tasteColumns, tasteCompareSections } from "./compare_taste.ts";
 import { sampleTaste, tasteJudge } from "../eval/taste_eval.ts";
+import type { Host } from "../host/host.ts";
 
 export interface CompareConfig {
   train_config: string;
@@ -116,9 +117,9 @@ export interface RunResult {
   evalSeconds: number;
 }
 
-async function readJson<T>(path: string): Promise<T | null> {
+async function readJson<T>(host: Host, path: string): Promise<T | null> {
   try {
-    return JSON.parse(await Deno.readTextFile(path)) as T;
+    return JSON.parse(await host.fs.readTextFile(path)) as T;
   } catch {
     return null;
   }
@@ -147,8 +148,8 @@ const VIDEO_COLUMNS: VideoMetric[] = [
 const REPORT_GIFS = 4;
 
 /** An eval-t2v folder's summary (the source of a video run's per-clip scores and GIFs). */
-async function videoSummary(evalDir: string): Promise<EvalVideoResult & { options?: unknown }> {
-  const r = await readJson<EvalVideoResult>(`${evalDir}/summary.json`);
+async function videoSummary(host: Host, evalDir: string): Promise<EvalVideoResult & { options?: unknown }> {
+  const r = await readJson<EvalVideoResult>(host, `${evalDir}/summary.json`);
   if (!r) throw new Error(`${evalDir}/summary.json: missing or unreadable (rerun this model's evaluation)`);
   return r;
 }
@@ -158,24 +159,25 @@ async function videoSummary(evalDir: string): Promise<EvalVideoResult & { option
  * from its eval-t2v summary; reads nothing when the file is complete.
  */
 async function withVideoColumns<T extends { perAttr: Record<string, number[]>; seconds?: number }>(
+  host: Host,
   s: T,
   evalDir: string,
   needSeconds: boolean,
 ): Promise<T> {
   if (VIDEO_COLUMNS.every((m) => s.perAttr[m]) && (!needSeconds || s.seconds !== undefined)) return s;
-  const { model } = await videoSummary(evalDir);
+  const { model } = await videoSummary(host, evalDir);
   const perAttr = { ...s.perAttr };
   for (const m of VIDEO_COLUMNS) perAttr[m] ??= model.clips.map((x) => x.scores[m]);
   return { ...s, perAttr, ...(needSeconds ? { seconds: s.seconds ?? model.seconds } : {}) };
 }
 
-async function metricsOf(dir: string): Promise<Record<string, number>[]> {
-  return await readMetrics(`${dir}/metrics.jsonl`) as Record<string, number>[];
+async function metricsOf(host: Host, dir: string): Promise<Record<string, number>[]> {
+  return await readMetrics(host, `${dir}/metrics.jsonl`) as Record<string, number>[];
 }
 
 export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string) => void = console.log) {
   const t0 = performance.now();
-  const baseTrain = loadYamlConfig(c.train_config, TRAIN_SCHEMA);
+  const baseTrain = loadYamlConfig(ctx.host, c.train_config, TRAIN_SCHEMA);
   baseTrain.base = c.base;
   baseTrain.train.steps = c.train.steps;
   baseTrain.train.batch = c.train.batch;
@@ -184,8 +186,8 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
   baseTrain.log.ckpt_every = Math.max(1, Math.ceil(c.train.steps / 3));
   const variants = c.variants.map((v) => parseVariant(v, baseTrain));
   const F = baseTrain.data.frames ?? 0;
-  const prompts = await loadPrompts(c.eval.prompts);
-  const taste = F === 0 && await isTastePrompts(c.eval.prompts);
+  const prompts = await loadPrompts(ctx.host, c.eval.prompts);
+  const taste = F === 0 && await isTastePrompts(ctx.host, c.eval.prompts);
   for (const v of variants) {
     if (v.timeOf && !variants.some((w) => w.name === v.timeOf && !w.timeOf)) {
       throw new Error(`variants: "${v.name}": time=${v.timeOf} needs the variant "${v.timeOf}" in the list`);
@@ -199,10 +201,14 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
     saveImages: false,
     progress: true, // sampling takes most of an evaluation: show its rate and time left
   };
-  await Deno.mkdir(`${c.out}/report`, { recursive: true });
+  await ctx.host.fs.mkdir(`${c.out}/report`, { recursive: true });
   const sheetFor = async (name: string, images: { data: Uint8Array; width: number; height: number }[]) => {
     const firsts = images.filter((_, i) => i % c.eval.seeds === 0).slice(0, 32);
-    await writeImage(`${c.out}/report/${name}.png`, contactSheet(firsts, { cols: 8, scale: 3, pad: 2 }));
+    await writeImage(
+      ctx.host,
+      `${c.out}/report/${name}.png`,
+      contactSheet(firsts, { cols: 8, scale: 3, pad: 2 }),
+    );
   };
   // Samples and scores a checkpoint on the eval prompts and seeds; writes report/<sheet>.png if asked.
   // Clips go through eval-t2v into `evalDir` (its contact sheet: first clips, one per row).
@@ -233,7 +239,9 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
       frames: F,
       log: (s) => log(`  ${s}`),
     });
-    if (sheet) await Deno.copyFile(`${evalDir}/${model.samples}/sheet.png`, `${c.out}/report/${sheet}.png`);
+    if (sheet) {
+      await ctx.host.fs.copyFile(`${evalDir}/${model.samples}/sheet.png`, `${c.out}/report/${sheet}.png`);
+    }
     return {
       scores: model.clips.map((x) => x.scores.mean),
       perAttr: Object.fromEntries(VIDEO_COLUMNS.map((m) => [m, model.clips.map((x) => x.scores[m])])),
@@ -243,14 +251,14 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
 
   // The base model, evaluated once on the same prompts and seeds.
   const basePath = `${c.out}/base-eval.json`;
-  let base = await readJson<Scored>(basePath);
+  let base = await readJson<Scored>(ctx.host, basePath);
   if (!base) {
     log(`compare: evaluating the base ${c.base}${F ? ` (clips of ${F} frames)` : ""}`);
     base = await score(c.base, `${c.out}/base-eval-t2v`, "base");
-    await writeJsonAtomic(basePath, base);
+    await writeJsonAtomic(ctx.host, basePath, base);
   }
 
-  if (F) base = await withVideoColumns(base, `${c.out}/base-eval-t2v`, true);
+  if (F) base = await withVideoColumns(ctx.host, base, `${c.out}/base-eval-t2v`, true);
 
   const results: RunResult[] = [];
   const total = variants.length * c.seeds.length;
@@ -261,9 +269,9 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
     for (const v of ordered) {
       k++;
       const dir = `${c.out}/runs/${v.slug}-s${seed}`;
-      const done = await readJson<RunResult>(`${dir}/result.json`);
+      const done = await readJson<RunResult>(ctx.host, `${dir}/result.json`);
       if (done) {
-        results.push(F ? await withVideoColumns(done, `${dir}/eval-t2v`, false) : done);
+        results.push(F ? await withVideoColumns(ctx.host, done, `${dir}/eval-t2v`, false) : done);
         log(`compare [${k}/${total}] ${v.name} seed ${seed}: done earlier (${done.scores.length} samples)`);
         continue;
       }
@@ -277,7 +285,7 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
         log: (s) => log(`  ${s}`),
         ...(taste ? { judge: tasteJudge(cfg.data.size) } : {}),
       });
-      const ck = await latestCheckpoint(dir);
+      const ck = await latestCheckpoint(ctx.host, dir);
       if (!ck) throw new Error(`${dir}: training left no checkpoint`);
       const r = await score(ck.dir, `${dir}/eval-t2v`, seed === c.seeds[0] ? v.slug : null);
       const res: RunResult = {
@@ -290,7 +298,7 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
         trainSeconds: tr.seconds,
         evalSeconds: r.seconds,
       };
-      await writeJsonAtomic(`${dir}/result.json`, res);
+      await writeJsonAtomic(ctx.host, `${dir}/result.json`, res);
       results.push(res);
       const m = res.scores.reduce((a, b) => a + b, 0) / res.scores.length;
       log(
@@ -300,11 +308,11 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
   }
   const cols = F ? VIDEO_COLUMNS : taste ? TASTE_COLUMNS : ATTRS;
   const sections = taste
-    ? await tasteCompareSections(c, baseTrain, variants, results, base, prompts)
-    : await reportSections(c, baseTrain, variants, results, base, prompts.length, cols, F);
+    ? await tasteCompareSections(ctx.host, c, baseTrain, variants, results, base, prompts)
+    : await reportSections(ctx.host, c, baseTrain, variants, results, base, prompts.length, cols, F);
   const world = F ? `moving-shapes world (clips of ${F} frames)` : taste ? "taste world" : "shapes world";
-  await writeReport(`${c.out}/report`, `SePPO and baselines on the ${world}`, sections);
-  await writeJsonAtomic(`${c.out}/report/results.json`, { config: c, base, results });
+  await writeReport(ctx.host, `${c.out}/report`, `SePPO and baselines on the ${world}`, sections);
+  await writeJsonAtomic(ctx.host, `${c.out}/report/results.json`, { config: c, base, results });
   log(`compare: report ${c.out}/report/report.md (${fmtSecs((performance.now() - t0) / 1000)})`);
   return results;
 }
@@ -351,6 +359,7 @@ const colMean = (a: (number | null)[]) =>
 const fci = (i: Interval) => `${f4(i.mean)} [${f4(i.lo)}, ${f4(i.hi)}]`;
 
 async function reportSections(
+  host: Host,
   c: CompareConfig,
   t: TrainConfig,
   variants: { name: string; slug: string }[],
@@ -419,7 +428,7 @@ async function reportSections(
     flip_rate: [],
   };
   for (const v of variants) {
-    const m = await metricsOf(`${c.out}/runs/${v.slug}-s${c.seeds[0]}`);
+    const m = await metricsOf(host, `${c.out}/runs/${v.slug}-s${c.seeds[0]}`);
     for (const key of Object.keys(curves)) {
       curves[key].push({
         name: v.name,
@@ -494,7 +503,7 @@ async function reportSections(
     title: "Samples (first seed of each prompt)",
     blocks: sheets,
   }];
-  if (frames) out.push({ title: "Sample clips (GIFs)", blocks: await gifBlocks(c, variants) });
+  if (frames) out.push({ title: "Sample clips (GIFs)", blocks: await gifBlocks(host, c, variants) });
   return out;
 }
 
@@ -502,7 +511,11 @@ async function reportSections(
  * Copies the first REPORT_GIFS clips (first eval seed) of the base and of each variant's first
  * training seed into report/clips/<model>-<i>.gif; one image block per clip, prompt-major.
  */
-async function gifBlocks(c: CompareConfig, variants: { name: string; slug: string }[]): Promise<Block[]> {
+async function gifBlocks(
+  host: Host,
+  c: CompareConfig,
+  variants: { name: string; slug: string }[],
+): Promise<Block[]> {
   const models = [
     { name: "base", slug: "base", dir: `${c.out}/base-eval-t2v` },
     ...variants.map((v) => ({
@@ -510,7 +523,7 @@ async function gifBlocks(c: CompareConfig, variants: { name: string; slug: strin
       dir: `${c.out}/runs/${v.slug}-s${c.seeds[0]}/eval-t2v`,
     })),
   ];
-  await Deno.mkdir(`${c.out}/report/clips`, { recursive: true });
+  await host.fs.mkdir(`${c.out}/report/clips`, { recursive: true });
   const blocks: Block[] = [{
     kind: "text",
     text: `The first ${REPORT_GIFS} eval prompts (first eval seed), one GIF per model (training seed ${
@@ -518,14 +531,14 @@ async function gifBlocks(c: CompareConfig, variants: { name: string; slug: strin
     }); files report/clips/<model>-<prompt>.gif.`,
   }];
   const clips = await Promise.all(
-    models.map(async (m) => (await videoSummary(m.dir)).model.clips.filter((x) => x.k === 0)),
+    models.map(async (m) => (await videoSummary(host, m.dir)).model.clips.filter((x) => x.k === 0)),
   );
   for (let i = 0; i < Math.min(REPORT_GIFS, clips[0].length); i++) {
     for (let j = 0; j < models.length; j++) {
       const clip = clips[j][i];
       if (!clip) continue;
       const src = `clips/${models[j].slug}-${i}.gif`;
-      await Deno.copyFile(`${models[j].dir}/${clip.gif}`, `${c.out}/report/${src}`);
+      await host.fs.copyFile(`${models[j].dir}/${clip.gif}`, `${c.out}/report/${src}`);
       blocks.push({ kind: "image", src, alt: `${models[j].name}: "${clip.text}" (${src})` });
     }
   }

@@ -22,6 +22,7 @@ import { aafAgreement, readAafLog } from "./aaf_log.ts";
 import type { CompareConfig, RunResult, Scored } from "./compare.ts";
 import { fmtSecs, readMetrics } from "./run.ts";
 import type { TrainConfig } from "./seppo.ts";
+import type { Host } from "../host/host.ts";
 
 /** Per-sample columns a taste run stores (result.json perAttr). */
 export const TASTE_COLUMNS = [
@@ -40,8 +41,8 @@ export const TASTE_COLUMNS = [
 export const EQUIVALENCE_MARGIN = 0.03;
 
 /** Whether a prompts file is the taste world's (its rows carry `taste`). */
-export async function isTastePrompts(path: string): Promise<boolean> {
-  const rows = parseJsonl(await Deno.readTextFile(path), path);
+export async function isTastePrompts(host: Host, path: string): Promise<boolean> {
+  const rows = parseJsonl(await host.fs.readTextFile(path), path);
   return rows.length > 0 && "taste" in rows[0].obj;
 }
 
@@ -141,6 +142,7 @@ const PLAIN: Record<Verdict, string> = {
 };
 
 export async function tasteCompareSections(
+  host: Host,
   c: CompareConfig,
   t: TrainConfig,
   variants: { name: string; slug: string; timeOf?: string }[],
@@ -186,7 +188,7 @@ export async function tasteCompareSections(
     const rs = seedsOf(v.name);
     if (!rs.length) continue;
     const aaf = (await Promise.all(
-      rs.map((r) => readAafLog(`${c.out}/runs/${v.slug}-s${r.seed}/aaf.jsonl`).catch(() => [])),
+      rs.map((r) => readAafLog(host, `${c.out}/runs/${v.slug}-s${r.seed}/aaf.jsonl`).catch(() => [])),
     )).flat();
     if (aaf.length) agreement.set(v.name, `${(100 * aafAgreement(aaf, 1e9).all.agreement).toFixed(0)}%`);
     const col = (k: string) => f3(mean(rs.map((r) => mean(r.perAttr[k]))));
@@ -288,7 +290,7 @@ export async function tasteCompareSections(
   const aafRows: (string | number)[][] = [];
   for (const v of variants) {
     const dir = `${c.out}/runs/${v.slug}-s${c.seeds[0]}`;
-    const m = await readMetrics(`${dir}/metrics.jsonl`) as Record<string, number>[];
+    const m = await readMetrics(host, `${dir}/metrics.jsonl`) as Record<string, number>[];
     for (const key of Object.keys(curves)) {
       if (m.some((r) => r[key] !== undefined)) {
         curves[key].push({
@@ -297,7 +299,7 @@ export async function tasteCompareSections(
         });
       }
     }
-    const aaf = await readAafLog(`${dir}/aaf.jsonl`).catch(() => []);
+    const aaf = await readAafLog(host, `${dir}/aaf.jsonl`).catch(() => []);
     if (aaf.length) {
       const w = aafAgreement(aaf, Math.max(1, Math.ceil(c.train.steps / 4)));
       aafRows.push([

@@ -16,6 +16,7 @@ import { evalTaste, type TasteEvalResult, tasteJudge, tasteSections } from "../e
 import { aafAgreement, readAafLog } from "./aaf_log.ts";
 import { fmtSecs, readMetrics } from "./run.ts";
 import { train, type TrainConfig } from "./seppo.ts";
+import type { Host } from "../host/host.ts";
 
 export interface DemoOptions {
   /** The SePPO config (configs/seppo-taste.yaml), already loaded; steps/out are set from here. */
@@ -61,18 +62,19 @@ export interface DemoSummary {
   verdict: string;
 }
 
-const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
+const exists = (host: Host, p: string) => host.fs.stat(p).then(() => true, () => false);
 
 /** Generates the preference data and eval prompts when missing; returns seconds spent. */
 export async function ensureDemoData(
+  host: Host,
   log: (s: string) => void,
   dirs: { prefs: string; eval: string },
 ): Promise<number> {
   const t0 = performance.now();
   const p = { ...DEMO_DATA.prefs, dir: dirs.prefs }, e = { ...DEMO_DATA.eval, dir: dirs.eval };
-  if (!await exists(`${p.dir}/metadata.jsonl`)) {
+  if (!await exists(host, `${p.dir}/metadata.jsonl`)) {
     log(`demo: generating ${p.count} preference pairs (preferred winners, non-preferred losers) in ${p.dir}`);
-    await generate({
+    await generate(host, {
       ...DEFAULTS,
       world: "taste",
       split: "prefs",
@@ -84,9 +86,9 @@ export async function ensureDemoData(
       progress: false,
     });
   }
-  if (!await exists(`${e.dir}/prompts.jsonl`)) {
+  if (!await exists(host, `${e.dir}/prompts.jsonl`)) {
     log(`demo: generating ${e.count} eval prompts in ${e.dir}`);
-    await generate({
+    await generate(host, {
       ...DEFAULTS,
       world: "taste",
       split: "eval",
@@ -99,22 +101,22 @@ export async function ensureDemoData(
   return (performance.now() - t0) / 1000;
 }
 
-async function jsonl(path: string): Promise<Record<string, number>[]> {
-  return await readMetrics(path) as Record<string, number>[]; // a partial last line is dropped, said
+async function jsonl(host: Host, path: string): Promise<Record<string, number>[]> {
+  return await readMetrics(host, path) as Record<string, number>[]; // a partial last line is dropped, said
 }
 
 export async function runDemo(ctx: GpuContext, o: DemoOptions): Promise<DemoSummary> {
   const say = o.log ?? console.log;
   const t0 = performance.now();
   const evalDir = o.evalDir ?? DEMO_DATA.eval.dir;
-  const dataSeconds = await ensureDemoData(say, { prefs: o.config.data.prefs, eval: evalDir });
+  const dataSeconds = await ensureDemoData(ctx.host, say, { prefs: o.config.data.prefs, eval: evalDir });
   const c: TrainConfig = structuredClone(o.config);
   c.train.steps = o.steps;
   c.out = `${o.out}/seppo`;
   c.log.ckpt_every = Math.max(1, Math.ceil(o.steps / 4));
-  await Deno.mkdir(o.out, { recursive: true });
+  await ctx.host.fs.mkdir(o.out, { recursive: true });
   const yaml = dumpYaml(c);
-  await writeFileAtomic(`${o.out}/config.yaml`, yaml);
+  await writeFileAtomic(ctx.host, `${o.out}/config.yaml`, yaml);
   say(
     `demo: SePPO fine-tune of ${c.base}, ${o.steps} updates of ${
       c.train.batch * c.train.grad_accum
@@ -130,9 +132,9 @@ export async function runDemo(ctx: GpuContext, o: DemoOptions): Promise<DemoSumm
     quiet: o.progress === false,
   });
   const trainSeconds = (performance.now() - tTrain) / 1000;
-  const ck = await latestCheckpoint(c.out);
+  const ck = await latestCheckpoint(ctx.host, c.out);
   if (!ck) throw new Error(`${c.out}: no checkpoint after training`);
-  const prompts = (await loadTastePrompts(evalDir)).slice(0, o.evalPrompts);
+  const prompts = (await loadTastePrompts(ctx.host, evalDir)).slice(0, o.evalPrompts);
   say(`demo: evaluating ${ck.dir} against the base on ${prompts.length} prompts x ${o.evalSeeds} seeds`);
   const tEval = performance.now();
   const r = await evalTaste(ctx, ck.dir, c.base, prompts, `${o.out}/eval`, {
@@ -166,14 +168,15 @@ export async function runDemo(ctx: GpuContext, o: DemoOptions): Promise<DemoSumm
     checkpoint: ck.dir,
     verdict: "",
   };
-  const sections = await demoSections(o, c, r, summary, tr.updatesPerSecond);
+  const sections = await demoSections(ctx.host, o, c, r, summary, tr.updatesPerSecond);
   summary.verdict = (sections[0].blocks[0] as { text: string }).text;
-  await writeReport(o.out, "SePPO demo: aligning the taste base with its own samples", sections);
-  await writeJsonAtomic(`${o.out}/summary.json`, summary);
+  await writeReport(ctx.host, o.out, "SePPO demo: aligning the taste base with its own samples", sections);
+  await writeJsonAtomic(ctx.host, `${o.out}/summary.json`, summary);
   return summary;
 }
 
 async function demoSections(
+  host: Host,
   o: DemoOptions,
   c: TrainConfig,
   r: TasteEvalResult,
@@ -185,15 +188,15 @@ async function demoSections(
     const id = String(i).padStart(3, "0");
     pairs.push({ left: `eval/pairs/${id}-base.png`, right: `eval/pairs/${id}-model.png`, caption: "" });
   }
-  const items = JSON.parse(await Deno.readTextFile(`${o.out}/eval/eval.json`)).items as { text: string }[];
+  const items = JSON.parse(await host.fs.readTextFile(`${o.out}/eval/eval.json`)).items as { text: string }[];
   pairs.forEach((p, i) => p.caption = items[i * r.seeds].text);
   const sections = tasteSections(r, pairs, `Sampled on ${o.adapter}.`);
-  const metrics = await jsonl(`${c.out}/metrics.jsonl`);
+  const metrics = await jsonl(host, `${c.out}/metrics.jsonl`);
   const curve = (key: string) => [{
     name: key,
     points: smooth(metrics.map((m) => [m.step, m[key]] as [number, number]), 3),
   }];
-  const aaf = await readAafLog(`${c.out}/aaf.jsonl`).catch(() => []);
+  const aaf = await readAafLog(host, `${c.out}/aaf.jsonl`).catch(() => []);
   const window = Math.max(1, Math.ceil(s.updates / 4));
   const agree = aaf.length ? aafAgreement(aaf, window) : null;
   sections.push({

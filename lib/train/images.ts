@@ -2,6 +2,7 @@
 // (or [B, F, 3, H, W] clips) to RGB byte images, and sample grids.
 import { writeFileAtomic } from "../io/atomic.ts";
 import { contactSheet, type RgbImage, writeImage } from "../io/images.ts";
+import type { Host } from "../host/host.ts";
 
 /** Planar floats [N, 3, H, W] in [-1, 1] (N images, contiguous) -> N RGB byte images. */
 export function planarToImages(data: Float32Array, size: number): RgbImage[] {
@@ -24,6 +25,7 @@ export function planarToImages(data: Float32Array, size: number): RgbImage[] {
  * per image, or per row of clip frames), also `<path minus .png>.txt` naming each cell's prompt.
  */
 export async function writeGrid(
+  host: Host,
   path: string,
   data: Float32Array,
   size: number,
@@ -31,14 +33,18 @@ export async function writeGrid(
   prompts?: string[],
 ) {
   const imgs = planarToImages(data, size);
-  await writeImage(path, contactSheet(imgs, { cols, scale: Math.max(1, Math.round(64 / size)), pad: 2 }));
+  await writeImage(
+    host,
+    path,
+    contactSheet(imgs, { cols, scale: Math.max(1, Math.round(64 / size)), pad: 2 }),
+  );
   if (prompts) {
     const per = Math.max(1, Math.round(imgs.length / prompts.length)), c = cols ?? imgs.length;
     const lines = prompts.map((p, i) => {
       const k = i * per; // first cell of this prompt
       return `row ${Math.floor(k / c) + 1}, column ${(k % c) + 1}: ${p}`;
     });
-    await writeFileAtomic(path.replace(/\.png$/, "") + ".txt", lines.join("\n") + "\n");
+    await writeFileAtomic(host, path.replace(/\.png$/, "") + ".txt", lines.join("\n") + "\n");
   }
 }
 
@@ -50,7 +56,7 @@ export const MAX_GRID_PROMPTS = 64;
  * entry is a prompt, or a file of them (`.txt`: one per line; `.jsonl`: each row's `text`). Empty:
  * the first 8 distinct captions of the training data.
  */
-export async function samplePrompts(spec: string[], captions: string[]): Promise<string[]> {
+export async function samplePrompts(host: Host, spec: string[], captions: string[]): Promise<string[]> {
   if (!spec.length) return [...new Set(captions)].slice(0, 8);
   const out: string[] = [];
   for (const entry of spec) {
@@ -60,7 +66,7 @@ export async function samplePrompts(spec: string[], captions: string[]): Promise
     }
     let text: string;
     try {
-      text = await Deno.readTextFile(entry);
+      text = await host.fs.readTextFile(entry);
     } catch (e) {
       throw new Error(`log.sample_prompts: cannot read ${entry} (${(e as Error).message})`);
     }

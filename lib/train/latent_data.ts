@@ -15,6 +15,7 @@ import type { Bundle } from "../nn/bundle.ts";
 import { LatentTextToImage } from "../nn/pipeline_latent.ts";
 import { tensor } from "../tensor/tensor.ts";
 import type { Rng } from "../util/rng.ts";
+import type { Host } from "../host/host.ts";
 
 /** What the trainer reads batches from (an image Dataset has this shape too). */
 export interface Examples {
@@ -27,12 +28,11 @@ const CACHE_VERSION = "1";
 const ENCODE_BATCH = 4;
 
 /** sha256 of the VAE: its config and weights file (or, without a source folder, its parameters). */
-async function vaeFingerprint(m: LatentTextToImage): Promise<string> {
+async function vaeFingerprint(host: Host, m: LatentTextToImage): Promise<string> {
   const h = createHash("sha256").update(JSON.stringify(m.vae.config));
   if (m.o.vaeWeights) {
-    const f = await Deno.open(m.o.vaeWeights);
     try {
-      for await (const chunk of f.readable) h.update(chunk);
+      for await (const chunk of host.fs.readChunks(m.o.vaeWeights)) h.update(chunk);
     } catch (e) {
       throw new Error(`${m.o.vaeWeights}: ${(e as Error).message}`);
     }
@@ -78,14 +78,14 @@ export async function trainingExamples(
   }
   const shape = model.latentShape, per = shape.reduce((a, b) => a * b, 1), N = data.items.length;
   const h = createHash("sha256").update(
-    JSON.stringify({ v: CACHE_VERSION, vae: await vaeFingerprint(model), size: data.size, shape }),
+    JSON.stringify({ v: CACHE_VERSION, vae: await vaeFingerprint(ctx.host, model), size: data.size, shape }),
   );
   for (const p of data.pixels) h.update(p);
   for (const p of data.loserPixels ?? []) h.update(p);
   const key = h.digest("hex").slice(0, 24);
   const path = `${data.dir}/vae_latents/${key}.safetensors`;
   let latents: Float32Array | null = null, losers: Float32Array | null = null;
-  const cached = await readSafetensors(path).catch(() => null);
+  const cached = await readSafetensors(ctx.host, path).catch(() => null);
   const want = [N, ...shape].join("x");
   if (cached && cached.tensors.get("latents")?.shape.join("x") === want) {
     latents = cached.tensors.get("latents")!.data;
@@ -99,8 +99,8 @@ export async function trainingExamples(
     losers = data.loserPixels ? await encodeAll(ctx, model, data.loserPixels, data.size) : null;
     const secs = ((performance.now() - t0) / 1000).toFixed(1);
     try {
-      await Deno.mkdir(`${data.dir}/vae_latents`, { recursive: true });
-      await writeSafetensors(path, [
+      await ctx.host.fs.mkdir(`${data.dir}/vae_latents`, { recursive: true });
+      await writeSafetensors(ctx.host, path, [
         { name: "latents", shape: [N, ...shape], data: latents },
         ...(losers ? [{ name: "loser_latents", shape: [N, ...shape], data: losers }] : []),
       ], { metadata: { key, count: String(N), seppo_latent_cache: CACHE_VERSION } });

@@ -115,7 +115,7 @@ export class CheckpointPool {
       // Drop the oldest entry other than theta_0 (index 0); with size 1 theta_0 itself is replaced.
       const victim = this.entries.splice(this.opts.size === 1 ? 0 : 1, 1)[0];
       if (victim.weights) freeWeights(victim.weights);
-      if (victim.file) await Deno.remove(victim.file).catch(() => {});
+      if (victim.file) await this.ctx.host.fs.remove(victim.file).catch(() => {});
     }
     await this.enforceBudget();
     return entry;
@@ -133,7 +133,7 @@ export class CheckpointPool {
     const e = this.entries[index];
     if (!e) throw new Error(`pool: no entry ${index} (pool has ${this.entries.length})`);
     if (e.weights) return copyWeights(this.ctx, e.weights, dst);
-    const { tensors } = await readSafetensors(e.file!);
+    const { tensors } = await readSafetensors(this.ctx.host, e.file!);
     for (const [name, t] of dst) {
       const s = tensors.get(name);
       if (!s || s.data.length !== t.size) {
@@ -161,10 +161,12 @@ export class CheckpointPool {
   }
 
   private async writeEntry(e: PoolEntry) {
-    await Deno.mkdir(this.opts.dir!, { recursive: true });
+    await this.ctx.host.fs.mkdir(this.opts.dir!, { recursive: true });
     const file = `${this.opts.dir}/entry-${e.id}.safetensors`;
     const list = await weightList(this.ctx, e.weights!);
-    await writeSafetensors(file, list, { metadata: { update: String(e.update), id: String(e.id) } });
+    await writeSafetensors(this.ctx.host, file, list, {
+      metadata: { update: String(e.update), id: String(e.id) },
+    });
     e.file = file;
   }
 
@@ -181,7 +183,7 @@ export class CheckpointPool {
         out[prefix + name] = encodeSafetensors(list, {
           metadata: { update: String(e.update), id: String(e.id) },
         });
-      } else out[prefix + name] = await Deno.readFile(e.file!);
+      } else out[prefix + name] = await this.ctx.host.fs.readFile(e.file!);
     }
     out[prefix + "pool.json"] = new TextEncoder().encode(JSON.stringify({
       nextId: this.nextId,
@@ -195,10 +197,12 @@ export class CheckpointPool {
     if (!this.opts.dir) throw new Error("pool.save: no pool directory");
     for (const e of this.entries) if (!e.file) await this.writeEntry(e);
     const live = new Set(this.entries.map((e) => `entry-${e.id}.safetensors`));
-    for await (const f of Deno.readDir(this.opts.dir)) {
-      if (f.name.startsWith("entry-") && !live.has(f.name)) await Deno.remove(`${this.opts.dir}/${f.name}`);
+    for await (const f of this.ctx.host.fs.readDir(this.opts.dir)) {
+      if (f.name.startsWith("entry-") && !live.has(f.name)) {
+        await this.ctx.host.fs.remove(`${this.opts.dir}/${f.name}`);
+      }
     }
-    await writeJsonAtomic(`${this.opts.dir}/pool.json`, {
+    await writeJsonAtomic(this.ctx.host, `${this.opts.dir}/pool.json`, {
       nextId: this.nextId,
       entries: this.entries.map((e) => ({ id: e.id, update: e.update, file: `entry-${e.id}.safetensors` })),
     });
@@ -215,7 +219,7 @@ export class CheckpointPool {
     const path = `${from}/pool.json`;
     let meta: { nextId: number; entries: { id: number; update: number; file: string }[] };
     try {
-      meta = JSON.parse(await Deno.readTextFile(path));
+      meta = JSON.parse(await ctx.host.fs.readTextFile(path));
     } catch (e) {
       throw new Error(`pool: cannot read ${path}: ${(e as Error).message}`);
     }

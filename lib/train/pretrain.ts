@@ -299,13 +299,14 @@ export async function pretrain(
 ): Promise<PretrainResult> {
   const say = o.log ?? console.log;
   const F = c.data.frames;
-  const data = await loadImageFolder(c.data.dir, { size: c.data.size, frames: F || undefined }).catch((e) => {
-    const world = F ? `moving-shapes --frames ${F}` : "shapes";
-    throw new Error(
-      `${e.message}\n  generate the corpus first, e.g.: deno task data --world ${world} --split pretrain --count 20000 ` +
-        `--size ${c.data.size} --caption-noise 0.25 --out ${c.data.dir}`,
-    );
-  });
+  const data = await loadImageFolder(ctx.host, c.data.dir, { size: c.data.size, frames: F || undefined })
+    .catch((e) => {
+      const world = F ? `moving-shapes --frames ${F}` : "shapes";
+      throw new Error(
+        `${e.message}\n  generate the corpus first, e.g.: deno task data --world ${world} --split pretrain --count 20000 ` +
+          `--size ${c.data.size} --caption-noise 0.25 --out ${c.data.dir}`,
+      );
+    });
   say(`data: ${data.items.length} images from ${c.data.dir}`);
   const model = await createBundle(ctx, c);
   const weights = bundleWeights(model);
@@ -316,12 +317,19 @@ export async function pretrain(
     maxGradNorm: c.train.max_grad_norm,
   });
   const ema = c.train.ema > 0 ? new Ema(ctx, weights, c.train.ema) : null;
-  const run = await RunFolder.open("pretrain", c, PRETRAIN_SCHEMA, o, say);
+  const run = await RunFolder.open(ctx.host, "pretrain", c, PRETRAIN_SCHEMA, o, say);
   let start = 0;
   const last = run.from;
   if (last) {
     const path = `${last.dir}/trainer_state.safetensors`;
-    const meta = decodeTrainerState(ctx, await Deno.readFile(path), path, weights, opt, ema?.weights ?? null);
+    const meta = decodeTrainerState(
+      ctx,
+      await ctx.host.fs.readFile(path),
+      path,
+      weights,
+      opt,
+      ema?.weights ?? null,
+    );
     start = Number(meta.step);
     say(`resume: ${last.dir} (update ${start})`);
   }
@@ -331,13 +339,13 @@ export async function pretrain(
   const metrics = await run.metrics();
   const guard = run.guard(opt, c);
   let skips = 0; // updates skipped since the last metrics row (train.nan_policy skip)
-  const stop = new StopFlag();
+  const stop = new StopFlag(ctx.host);
   await stop.ready;
   const shape = F ? [F, 3, c.data.size, c.data.size] : [3, c.data.size, c.data.size];
   const T = model.schedule.config.num_train_timesteps;
-  const prompts = await samplePrompts(c.log.sample_prompts, data.items.map((r) => r.text));
+  const prompts = await samplePrompts(ctx.host, c.log.sample_prompts, data.items.map((r) => r.text));
   const perUpdate = c.train.batch * c.train.grad_accum;
-  const progress = new Progress("pretrain", c.train.steps);
+  const progress = new Progress(ctx.host, "pretrain", c.train.steps);
   progress.skip(start);
   const t0 = performance.now();
   let lastLoss = NaN;
@@ -421,12 +429,19 @@ export async function pretrain(
       lossSum!.persistent = false;
       lossSum!.dispose();
       if (c.log.sample_every > 0 && done % c.log.sample_every === 0) {
-        await Deno.mkdir(`${c.out}/samples`, { recursive: true });
+        await ctx.host.fs.mkdir(`${c.out}/samples`, { recursive: true });
         const imgs = await model.generate(ctx, prompts, prompts.map((_, i) => i), {
           steps: c.log.sample_steps,
           guidance: c.log.sample_guidance,
         });
-        await writeGrid(`${c.out}/samples/step-${done}.png`, await imgs.read(), c.data.size, F || 4, prompts);
+        await writeGrid(
+          ctx.host,
+          `${c.out}/samples/step-${done}.png`,
+          await imgs.read(),
+          c.data.size,
+          F || 4,
+          prompts,
+        );
         imgs.dispose();
       }
       if (done % c.log.ckpt_every === 0 || done === c.train.steps) await saveCheckpoint(done);

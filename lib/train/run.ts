@@ -5,6 +5,7 @@ import { writeFileAtomic } from "../io/atomic.ts";
 import { assertFinite } from "../io/checkpoint.ts";
 import { encodeSafetensors, parseSafetensors, type StInput } from "../io/safetensors.ts";
 import type { GpuContext } from "../gpu/context.ts";
+import type { Host } from "../host/host.ts";
 import { readAll, type Tensor } from "../tensor/tensor.ts";
 import type { AdamW } from "./adamw.ts";
 import { Rng } from "../util/rng.ts";
@@ -17,14 +18,15 @@ import { cloneWeights, copyWeights, type Weights } from "./pool.ts";
  * an empty log.
  */
 export async function readMetrics(
+  host: Host,
   path: string,
   warn: (s: string) => void = console.warn,
 ): Promise<Record<string, unknown>[]> {
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    text = await host.fs.readTextFile(path);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return [];
+    if (host.fs.isNotFound(e)) return [];
     throw new Error(`${path}: cannot read (${(e as Error).message})`, { cause: e });
   }
   const lines = text.split("\n");
@@ -48,22 +50,23 @@ export async function readMetrics(
 export class MetricsLog {
   private lines: string[] = [];
 
-  private constructor(readonly path: string) {}
+  private constructor(private host: Host, readonly path: string) {}
 
   /**
    * Opens `path` for a run: a new run (`keepUpTo` null) starts it empty; a resumed one keeps only
    * the rows with step <= `keepUpTo` (read tolerantly), rewritten atomically.
    */
   static async open(
+    host: Host,
     path: string,
     keepUpTo: number | null,
     warn: (s: string) => void = console.warn,
   ): Promise<MetricsLog> {
-    const log = new MetricsLog(path);
+    const log = new MetricsLog(host, path);
     const kept = keepUpTo === null
       ? []
-      : (await readMetrics(path, warn)).filter((r) => Number(r.step ?? 0) <= keepUpTo);
-    await writeFileAtomic(path, kept.map((r) => JSON.stringify(r) + "\n").join(""));
+      : (await readMetrics(host, path, warn)).filter((r) => Number(r.step ?? 0) <= keepUpTo);
+    await writeFileAtomic(host, path, kept.map((r) => JSON.stringify(r) + "\n").join(""));
     return log;
   }
 
@@ -76,7 +79,7 @@ export class MetricsLog {
     const text = this.lines.map((l) => l + "\n").join("");
     this.lines = [];
     try {
-      await Deno.writeTextFile(this.path, text, { append: true });
+      await this.host.fs.writeFile(this.path, text, { append: true });
     } catch (e) {
       throw new Error(`${this.path}: cannot append metrics (${(e as Error).message})`, { cause: e });
     }
@@ -90,71 +93,41 @@ const STOP_MESSAGE =
 /**
  * Ctrl-C / SIGTERM: the first asks the training loop to stop after the current update (the trainer
  * saves a checkpoint and throws StoppedError, exit 130); the second ends the process at once. The
- * signals are taken in a worker thread (lib/train/stop_worker.ts says why), so `requested` turns
- * true as soon as the signal arrives, even while this thread is blocked in a GPU submission; where
- * a worker cannot start (permissions), listeners on this thread do the same, later. `await ready`
- * before the loop; `dispose()` after it (a signal then has its default effect again).
+ * host watches the signals (lib/host/deno.ts: in a worker thread, so `requested` turns true as soon
+ * as the signal arrives, even while this thread is blocked in a GPU submission; a page has none and
+ * calls request()). `await ready` before the loop; `dispose()` after it (a signal then has its
+ * default effect again).
  */
 export class StopFlag {
   readonly ready: Promise<void>;
-  #flag = new Int32Array(new SharedArrayBuffer(4));
-  #worker: Worker | null = null;
-  #fallback: (() => void) | null = null;
+  // Shared where the platform allows it (the Deno host's worker writes it); a page without
+  // cross-origin isolation has no SharedArrayBuffer, and only request() writes the flag there.
+  #flag = new Int32Array(
+    typeof SharedArrayBuffer === "function" ? new SharedArrayBuffer(4) : new ArrayBuffer(4),
+  );
+  #stop: (() => void) | null = null;
   #disposed = false;
 
-  constructor() {
-    this.ready = this.#start().catch(() => this.#listenHere());
+  constructor(host: Host) {
+    this.ready = host.proc.watchStop(this.#flag, STOP_MESSAGE).then((stop) => {
+      if (this.#disposed) stop();
+      else this.#stop = stop;
+    });
   }
 
   get requested(): boolean {
     return Atomics.load(this.#flag, 0) === 1;
   }
 
-  /** Asks for a stop as a signal does (for programs that embed a trainer). */
+  /** Asks for a stop as a signal does (for programs that embed a trainer, and the page). */
   request(): void {
     Atomics.store(this.#flag, 0, 1);
   }
 
-  async #start(): Promise<void> {
-    const worker = new Worker(new URL("./stop_worker.ts", import.meta.url), { type: "module" });
-    this.#worker = worker;
-    await new Promise<void>((resolve, reject) => {
-      worker.onmessage = () => resolve();
-      worker.onerror = (e) => {
-        e.preventDefault();
-        worker.terminate();
-        this.#worker = null;
-        reject(new Error(e.message));
-      };
-      worker.postMessage({ flag: this.#flag.buffer, message: STOP_MESSAGE });
-    });
-  }
-
-  #listenHere() {
-    if (this.#fallback || this.#disposed) return;
-    this.#fallback = () => {
-      if (this.requested) Deno.exit(130);
-      this.request();
-      console.error(STOP_MESSAGE);
-    };
-    for (const sig of ["SIGINT", "SIGTERM"] as const) {
-      try {
-        Deno.addSignalListener(sig, this.#fallback);
-      } catch { /* not supported on this platform */ }
-    }
-  }
-
   dispose() {
     this.#disposed = true;
-    this.#worker?.terminate();
-    this.#worker = null;
-    if (!this.#fallback) return;
-    for (const sig of ["SIGINT", "SIGTERM"] as const) {
-      try {
-        Deno.removeSignalListener(sig, this.#fallback);
-      } catch { /* ignore */ }
-    }
-    this.#fallback = null;
+    this.#stop?.();
+    this.#stop = null;
   }
 }
 

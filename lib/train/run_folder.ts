@@ -21,6 +21,7 @@ import { UsageError } from "../util/errors.ts";
 import type { AdamW } from "./adamw.ts";
 import { type NanPolicy, NonFiniteGuard } from "./guard.ts";
 import { MetricsLog } from "./run.ts";
+import type { Host } from "../host/host.ts";
 
 export interface RunOptions {
   /** Unset/false: a new run. true or "latest": the newest valid checkpoint. Else a checkpoint path. */
@@ -55,7 +56,7 @@ const STEP_DIR = /^checkpoint-(\d+)$/;
 const TRAINER_STATE = "trainer_state.safetensors";
 
 const stamp = () => new Date().toISOString().replace(/[:.]/g, "-");
-const exists = (p: string) => Deno.lstat(p).then(() => true, () => false);
+const exists = (host: Host, p: string) => host.fs.lstat(p).then(() => true, () => false);
 
 /** Dotted leaf -> value (lists are leaves). */
 function flatten(o: unknown, prefix = "", out: Record<string, unknown> = {}): Record<string, unknown> {
@@ -84,10 +85,11 @@ const showChange = ([k, [a, b]]: [string, [unknown, unknown]]) =>
  * with the reason; returns the step and the saved config text (or null).
  */
 export async function validateCheckpoint(
+  host: Host,
   dir: string,
   configFile: string,
 ): Promise<{ step: number; configYaml: string | null }> {
-  const ck = await loadCheckpoint(dir);
+  const ck = await loadCheckpoint(host, dir);
   if (!ck.files[TRAINER_STATE]) {
     throw new Error(`${dir}: missing ${TRAINER_STATE} (not a trainer checkpoint)`);
   }
@@ -138,6 +140,7 @@ export class RunFolder {
     /** The checkpoint a resume starts from, or null (a fresh start). */
     readonly from: { dir: string; step: number } | null,
     readonly configYaml: string,
+    private host: Host,
     private limit: number,
     private totalSteps: number,
     private say: (s: string) => void,
@@ -151,6 +154,7 @@ export class RunFolder {
   }
 
   static async open<T extends RunConfig>(
+    host: Host,
     task: string,
     c: T,
     schema: Schema<T>,
@@ -167,15 +171,15 @@ export class RunFolder {
     }
     const limit = c.save.keep_all ? 0 : c.train.checkpoints_total_limit;
     const yaml = o.configYaml ?? dumpYaml(c);
-    await Deno.mkdir(dir, { recursive: true });
-    for (const s of await cleanCheckpointLeftovers(dir)) say(`${task}: ${s} (left by a crashed save)`);
+    await host.fs.mkdir(dir, { recursive: true });
+    for (const s of await cleanCheckpointLeftovers(host, dir)) say(`${task}: ${s} (left by a crashed save)`);
     const event = o.resume
-      ? await resumeRun(dir, task, o.resume, c, schema, o.allowConfigChange ?? false, say)
-      : await startRun(dir, task, o.overwrite ?? false, say);
-    await recordEvent(dir, task, event);
-    await writeFileAtomic(join(dir, "config.yaml"), yaml);
+      ? await resumeRun(host, dir, task, o.resume, c, schema, o.allowConfigChange ?? false, say)
+      : await startRun(host, dir, task, o.overwrite ?? false, say);
+    await recordEvent(host, dir, task, event);
+    await writeFileAtomic(host, join(dir, "config.yaml"), yaml);
     const from = event.checkpoint ? { dir: event.checkpoint, step: event.step } : null;
-    return new RunFolder(dir, task, from, yaml, limit, c.train.steps, say);
+    return new RunFolder(dir, task, from, yaml, host, limit, c.train.steps, say);
   }
 
   /** Files to write inside every checkpoint: the run's config, compared on resume. */
@@ -185,7 +189,12 @@ export class RunFolder {
 
   /** The metrics log, truncated to the resumed update (rows after it are from a lost future). */
   metrics(): Promise<MetricsLog> {
-    return MetricsLog.open(join(this.dir, "metrics.jsonl"), this.from ? this.from.step : null, this.say);
+    return MetricsLog.open(
+      this.host,
+      join(this.dir, "metrics.jsonl"),
+      this.from ? this.from.step : null,
+      this.say,
+    );
   }
 
   /** The non-finite guard for this run's optimizer (train.nan_policy, train.nan_max_skips). */
@@ -212,7 +221,7 @@ export class RunFolder {
   async saved(step: number) {
     const prev = this.latestStep;
     this.latestStep = step;
-    await writeFileAtomic(join(this.dir, LATEST), `checkpoint-${step}\n`);
+    await writeFileAtomic(this.host, join(this.dir, LATEST), `checkpoint-${step}\n`);
     this.previous = step < this.totalSteps && prev !== null && prev < step ? prev : null;
     await this.prune();
   }
@@ -227,14 +236,14 @@ export class RunFolder {
   private async prune() {
     if (this.limit <= 0 || this.latestStep === null) return;
     const steps: number[] = [];
-    for await (const e of Deno.readDir(this.dir)) {
+    for await (const e of this.host.fs.readDir(this.dir)) {
       const m = e.isDirectory ? STEP_DIR.exec(e.name) : null;
       if (m && Number(m[1]) <= this.latestStep) steps.push(Number(m[1]));
     }
     steps.sort((a, b) => b - a);
     for (const s of steps.slice(this.limit)) {
       if (s !== this.latestStep && s !== this.previous) {
-        await Deno.remove(join(this.dir, `checkpoint-${s}`), { recursive: true });
+        await this.host.fs.remove(join(this.dir, `checkpoint-${s}`), { recursive: true });
       }
     }
   }
@@ -242,12 +251,13 @@ export class RunFolder {
 
 /** A new run in `dir`: refused when it holds one, unless `overwrite` (then the old run moves aside). */
 async function startRun(
+  host: Host,
   dir: string,
   task: string,
   overwrite: boolean,
   say: (s: string) => void,
 ): Promise<RunEvent> {
-  const held = await heldBy(dir);
+  const held = await heldBy(host, dir);
   if (held.length && !overwrite) {
     const list = held.slice(0, 4).join(", ") + (held.length > 4 ? ", ..." : "");
     throw new Error(
@@ -257,10 +267,10 @@ async function startRun(
   }
   if (held.length) {
     const aside = `${dir.replace(/\/+$/, "")}.old-${stamp()}`;
-    await Deno.rename(dir, aside).catch((e) => {
+    await host.fs.rename(dir, aside).catch((e) => {
       throw new Error(`${dir}: --overwrite cannot move the old run aside to ${aside} (${e.message})`);
     });
-    await Deno.mkdir(dir, { recursive: true });
+    await host.fs.mkdir(dir, { recursive: true });
     say(`${task}: --overwrite: moved the previous run to ${aside}`);
   }
   return { event: "start", time: new Date().toISOString(), step: 0 };
@@ -268,6 +278,7 @@ async function startRun(
 
 /** A resume of `dir`: finds the checkpoint, checks the config change, sets newer checkpoints aside. */
 async function resumeRun<T>(
+  host: Host,
   dir: string,
   task: string,
   resume: true | string,
@@ -277,20 +288,20 @@ async function resumeRun<T>(
   say: (s: string) => void,
 ): Promise<RunEvent> {
   const time = new Date().toISOString();
-  const saved = await readRunJson(dir);
+  const saved = await readRunJson(host, dir);
   if (saved && saved.task !== task) {
     throw new Error(`${dir}: holds a ${saved.task} run, not a ${task} run (--resume)`);
   }
-  const found = await findResumePoint(dir, resume, RunFolder.configFile(task), say);
+  const found = await findResumePoint(host, dir, resume, RunFolder.configFile(task), say);
   if (!found) {
     say(`resume: no checkpoint in ${dir}; starting from the beginning`);
-    await repointLatest(dir);
+    await repointLatest(host, dir);
     return { event: "start", time, step: 0 };
   }
   if (c.train.steps < found.step) {
     throw new Error(`train.steps ${c.train.steps} is below ${found.dir}'s update ${found.step} (--resume)`);
   }
-  const changes = await compareConfig(dir, found.configYaml, c, schema);
+  const changes = await compareConfig(host, dir, found.configYaml, c, schema);
   const altering = Object.entries(changes).filter(([k]) => !isFree(k));
   if (altering.length && !allowConfigChange) {
     throw new Error(
@@ -303,8 +314,8 @@ async function resumeRun<T>(
   if (Object.keys(changes).length) {
     say(`resume: config changes: ${Object.entries(changes).map(showChange).join(", ")}`);
   }
-  await setAsideNewer(dir, found.step, found.skipped, say);
-  await repointLatest(dir);
+  await setAsideNewer(host, dir, found.step, found.skipped, say);
+  await repointLatest(host, dir);
   return {
     event: "resume",
     time,
@@ -319,17 +330,17 @@ async function resumeRun<T>(
  * What in `dir` a new run would lose: checkpoints and logged metrics (empty when there is none; a
  * run that failed before its first update leaves only run.json and config.yaml, which it may redo).
  */
-async function heldBy(dir: string): Promise<string[]> {
+async function heldBy(host: Host, dir: string): Promise<string[]> {
   const out: string[] = [];
-  for await (const e of Deno.readDir(dir)) {
+  for await (const e of host.fs.readDir(dir)) {
     if (/^checkpoint-\d+/.test(e.name)) out.push(e.name);
-    if (e.name === "metrics.jsonl" && (await Deno.stat(join(dir, e.name))).size > 0) out.push(e.name);
+    if (e.name === "metrics.jsonl" && (await host.fs.stat(join(dir, e.name))).size > 0) out.push(e.name);
   }
   return out.sort();
 }
 
-async function readRunJson(dir: string): Promise<{ task: string; events: RunEvent[] } | null> {
-  const text = await Deno.readTextFile(join(dir, "run.json")).catch(() => null);
+async function readRunJson(host: Host, dir: string): Promise<{ task: string; events: RunEvent[] } | null> {
+  const text = await host.fs.readTextFile(join(dir, "run.json")).catch(() => null);
   if (text === null) return null;
   try {
     return JSON.parse(text);
@@ -338,10 +349,10 @@ async function readRunJson(dir: string): Promise<{ task: string; events: RunEven
   }
 }
 
-async function recordEvent(dir: string, task: string, event: RunEvent) {
-  const run = (await readRunJson(dir)) ?? { task, events: [] };
+async function recordEvent(host: Host, dir: string, task: string, event: RunEvent) {
+  const run = (await readRunJson(host, dir)) ?? { task, events: [] };
   run.events.push(event);
-  await writeJsonAtomic(join(dir, "run.json"), run);
+  await writeJsonAtomic(host, join(dir, "run.json"), run);
 }
 
 /**
@@ -350,23 +361,24 @@ async function recordEvent(dir: string, task: string, event: RunEvent) {
  * checkpoint-<step> name inside `dir`) must validate. null: `dir` has no checkpoint at all.
  */
 async function findResumePoint(
+  host: Host,
   dir: string,
   resume: true | string,
   configFile: string,
   say: (s: string) => void,
 ): Promise<{ dir: string; step: number; configYaml: string | null; skipped: string[] } | null> {
   if (resume !== true && resume !== "latest") {
-    const path = (await exists(resume)) ? resume : join(dir, resume);
-    const ck = await resolveCheckpoint(path).catch((e) => {
+    const path = (await exists(host, resume)) ? resume : join(dir, resume);
+    const ck = await resolveCheckpoint(host, path).catch((e) => {
       throw new Error(`--resume ${resume}: ${(e as Error).message}`);
     });
-    const v = await validateCheckpoint(ck, configFile).catch((e) => {
+    const v = await validateCheckpoint(host, ck, configFile).catch((e) => {
       throw new Error(`--resume ${resume}: cannot resume from ${ck}: ${(e as Error).message}`);
     });
     return { dir: ck, ...v, skipped: [] };
   }
   const steps: number[] = [];
-  for await (const e of Deno.readDir(dir)) {
+  for await (const e of host.fs.readDir(dir)) {
     const m = e.isDirectory ? STEP_DIR.exec(e.name) : null;
     if (m) steps.push(Number(m[1]));
   }
@@ -375,7 +387,7 @@ async function findResumePoint(
   for (const s of steps) {
     const ck = join(dir, `checkpoint-${s}`);
     try {
-      return { dir: ck, ...await validateCheckpoint(ck, configFile), skipped };
+      return { dir: ck, ...await validateCheckpoint(host, ck, configFile), skipped };
     } catch (e) {
       const why = (e as Error).message;
       say(`resume: skipping ${ck}: ${why}`);
@@ -394,13 +406,14 @@ async function findResumePoint(
 
 /** The saved config (the checkpoint's, else the run folder's config.yaml) against the new one. */
 async function compareConfig<T>(
+  host: Host,
   dir: string,
   savedYaml: string | null,
   c: T,
   schema: Schema<T>,
 ): Promise<Record<string, [unknown, unknown]>> {
   const where = savedYaml !== null ? "the checkpoint's config" : join(dir, "config.yaml");
-  const text = savedYaml ?? await Deno.readTextFile(join(dir, "config.yaml")).catch(() => null);
+  const text = savedYaml ?? await host.fs.readTextFile(join(dir, "config.yaml")).catch(() => null);
   if (text === null) return {}; // an old run without a saved config: nothing to compare with
   let saved: T;
   try {
@@ -413,15 +426,21 @@ async function compareConfig<T>(
 }
 
 /** Moves checkpoints newer than `step` aside: they belong to a history the resume abandons. */
-async function setAsideNewer(dir: string, step: number, damaged: string[], say: (s: string) => void) {
+async function setAsideNewer(
+  host: Host,
+  dir: string,
+  step: number,
+  damaged: string[],
+  say: (s: string) => void,
+) {
   const t = stamp();
-  for await (const e of Deno.readDir(dir)) {
+  for await (const e of host.fs.readDir(dir)) {
     const m = e.isDirectory ? STEP_DIR.exec(e.name) : null;
     if (!m || Number(m[1]) <= step) continue;
     const path = join(dir, e.name);
     const bad = damaged.some((d) => resolve(d) === resolve(path));
     const aside = `${path}.${bad ? "damaged" : "abandoned"}-${t}`;
-    await Deno.rename(path, aside);
+    await host.fs.rename(path, aside);
     say(
       `resume: moved ${path} aside to ${aside} (${
         bad ? "it did not validate" : "newer than the resumed update"
@@ -431,14 +450,14 @@ async function setAsideNewer(dir: string, step: number, damaged: string[], say: 
 }
 
 /** Points `latest` at the newest checkpoint-<step> left in `dir` (or removes it when there is none). */
-async function repointLatest(dir: string) {
+async function repointLatest(host: Host, dir: string) {
   let best = -1;
-  for await (const e of Deno.readDir(dir)) {
+  for await (const e of host.fs.readDir(dir)) {
     const m = e.isDirectory ? STEP_DIR.exec(e.name) : null;
-    if (m && Number(m[1]) > best && (await exists(join(dir, e.name, "model_index.json")))) {
+    if (m && Number(m[1]) > best && (await exists(host, join(dir, e.name, "model_index.json")))) {
       best = Number(m[1]);
     }
   }
-  if (best >= 0) await writeFileAtomic(join(dir, LATEST), `checkpoint-${best}\n`);
-  else await Deno.remove(join(dir, LATEST)).catch(() => {});
+  if (best >= 0) await writeFileAtomic(host, join(dir, LATEST), `checkpoint-${best}\n`);
+  else await host.fs.remove(join(dir, LATEST)).catch(() => {});
 }

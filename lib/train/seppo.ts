@@ -287,6 +287,10 @@ export async function train(
     quiet?: boolean;
     /** Scores every reference sample and writes aaf.jsonl (AAF call vs truth), see aaf_log.ts. */
     judge?: RefJudge;
+    /** Called after every update (its grid and checkpoint written), with its stats when it logged. */
+    onUpdate?: (done: number, stats: StepStats | null) => unknown;
+    /** Stops the run like Ctrl-C when requested (the caller disposes it); default: the host's signals. */
+    stop?: StopFlag;
   } = {},
 ): Promise<TrainResult> {
   const say = o.log ?? console.log;
@@ -299,7 +303,7 @@ export async function train(
   if (c.ref.eta > 0 && sampler !== "ddim") {
     throw new Error(`ref.eta = ${c.ref.eta} applies to ref.sampler ddim only (ref.sampler = ${sampler})`);
   }
-  const data = await loadImageFolder(c.data.prefs, { size, frames: F || undefined });
+  const data = await loadImageFolder(ctx.host, c.data.prefs, { size, frames: F || undefined });
   if (r.loser === "data") requireLosers(data, `method ${r.method}`);
   const model = await loadBundle(ctx, c.base, F, { lora: loraFromConfig(c.lora), seed: c.train.seed });
   if (pixelSize(model) !== size) {
@@ -334,7 +338,7 @@ export async function train(
     maxGradNorm: c.train.max_grad_norm,
   });
   const ema = c.train.ema > 0 ? new Ema(ctx, trainable, c.train.ema) : null;
-  const run = await RunFolder.open("train", c, TRAIN_SCHEMA, o, say);
+  const run = await RunFolder.open(ctx.host, "train", c, TRAIN_SCHEMA, o, say);
   const poolOpts = {
     size: c.pool.size,
     interval: c.pool.interval,
@@ -348,7 +352,7 @@ export async function train(
     const path = `${last.dir}/trainer_state.safetensors`;
     const meta = decodeTrainerState(
       ctx,
-      await Deno.readFile(path),
+      await ctx.host.fs.readFile(path),
       path,
       trainable,
       opt,
@@ -366,8 +370,8 @@ export async function train(
   const guard = run.guard(opt, c);
   let skips = 0; // updates skipped since the last metrics row (train.nan_policy skip)
   const judged = o.judge && r.loser === "ref";
-  const aafLog = judged ? await MetricsLog.open(`${c.out}/aaf.jsonl`, last ? start : null) : null;
-  const stop = new StopFlag();
+  const aafLog = judged ? await MetricsLog.open(ctx.host, `${c.out}/aaf.jsonl`, last ? start : null) : null;
+  const stop = o.stop ?? new StopFlag(ctx.host);
   await stop.ready;
   const T = model.schedule.config.num_train_timesteps;
   const shape = exampleShape(model); // [3, H, W] or [F, 3, H, W]
@@ -376,12 +380,12 @@ export async function train(
   // see the same examples.
   const batchAt = batchSchedule(examples, N, c.train.seed, c.data.prefs);
   let loadedEntry = -1; // pool entry id currently in the reference UNet
-  const progress = o.quiet ? null : new Progress(`train ${r.method}`, c.train.steps);
+  const progress = o.quiet ? null : new Progress(ctx.host, `train ${r.method}`, c.train.steps);
   progress?.skip(start);
   const t0 = performance.now();
   let lastStats: StepStats | null = null;
   const sampleDir = `${c.out}/samples`;
-  const gridPrompts = await samplePrompts(c.log.sample_prompts, data.items.map((x) => x.text));
+  const gridPrompts = await samplePrompts(ctx.host, c.log.sample_prompts, data.items.map((x) => x.text));
   // Checkpoints and sample grids show the EMA weights (what evaluation uses) when EMA is on.
   const asEvaluated = <T>(
     fn: () => Promise<T>,
@@ -536,25 +540,33 @@ export async function train(
         k.dispose();
       }
       if (c.log.sample_every > 0 && done % c.log.sample_every === 0) {
-        await Deno.mkdir(sampleDir, { recursive: true });
+        await ctx.host.fs.mkdir(sampleDir, { recursive: true });
         await asEvaluated(async () => {
           const imgs = await generatePixels(ctx, model, gridPrompts, gridPrompts.map((_, i) => i), {
             steps: c.log.sample_steps,
             guidance: c.log.sample_guidance,
           });
           // Images: 4 per row; clips: one per row, F frames wide.
-          await writeGrid(`${sampleDir}/step-${done}.png`, await imgs.read(), size, F || 4, gridPrompts);
+          await writeGrid(
+            ctx.host,
+            `${sampleDir}/step-${done}.png`,
+            await imgs.read(),
+            size,
+            F || 4,
+            gridPrompts,
+          );
           imgs.dispose();
         });
       }
       if (done % c.log.ckpt_every === 0 || done === c.train.steps) await saveCheckpoint(done);
+      await o.onUpdate?.(done, logNow ? lastStats : null);
     }
     if (stop.requested && step < c.train.steps) {
       await saveCheckpoint(step);
       throw new StoppedError(step);
     }
   } finally {
-    stop.dispose();
+    if (!o.stop) stop.dispose();
     progress?.finish();
   }
   const seconds = (performance.now() - t0) / 1000;

@@ -5,6 +5,8 @@
 // The first line is drawn when the bar is created, so a task shows at once that it is working. Work
 // may be counted in fractions (tick(1 / steps) per sampling step): counts are shown rounded down.
 
+import type { Host } from "../host/host.ts";
+
 export interface ProgressOptions {
   /** Seconds between lines when not on a TTY (default 5). */
   intervalS?: number;
@@ -39,15 +41,15 @@ export class Progress {
   #out: (text: string) => void;
   #finished = false;
 
-  constructor(label: string, total: number, opts: ProgressOptions = {}) {
+  /** Lines go to the host's stderr (`opts.write` replaces it). */
+  constructor(host: Host, label: string, total: number, opts: ProgressOptions = {}) {
     this.label = label;
     this.total = total;
-    this.#tty = opts.tty ?? Deno.stderr.isTerminal();
+    this.#tty = opts.tty ?? host.proc.stderrIsTerminal();
     // A TTY redraw is cheap, but still throttle it so tight loops are not dominated by writes.
     this.#intervalMs = this.#tty ? 100 : (opts.intervalS ?? 5) * 1000;
     this.#unit = opts.unit ? ` ${opts.unit}` : "";
-    const encoder = new TextEncoder();
-    this.#out = opts.write ?? ((t) => Deno.stderr.writeSync(encoder.encode(t)));
+    this.#out = opts.write ?? ((t) => host.proc.writeStderr(t));
     this.#last = performance.now();
     this.#write(false);
   }

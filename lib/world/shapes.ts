@@ -1,8 +1,8 @@
 // The scene model: where the object goes (layout, with jitter), its exact geometry (shared with the
-// scorer's templates), its SVG, and the sharp render to RGB bytes. Lengths are fractions of the image
-// side until the SVG is written.
+// scorer's templates), its SVG, and its render to RGB bytes (the host's SVG renderer). Lengths are
+// fractions of the image side until the SVG is written.
 
-import sharp from "sharp";
+import type { Host } from "../host/host.ts";
 import type { Rng } from "../util/rng.ts";
 import {
   AREA,
@@ -141,23 +141,24 @@ export function sceneSvg(a: SceneAttrs, p: Placement, size: number): string {
     `fill="${hex(colorOf(a.background))}"/>${body}</svg>`;
 }
 
-/** Rasterises an SVG with sharp (librsvg, anti-aliased) to RGB bytes [H, W, 3]. */
-export async function renderSvg(svg: string): Promise<Uint8Array> {
-  const buf = await sharp(new TextEncoder().encode(svg)).removeAlpha().raw().toBuffer();
-  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+/** Rasterises an SVG (the host's renderer: librsvg through sharp under Deno; anti-aliased) to RGB
+ * bytes [H, W, 3]. */
+export function renderSvg(host: Host, svg: string): Promise<Uint8Array> {
+  return host.images.renderSvg(svg);
 }
 
 /** RGB bytes [size, size, 3] of a scene; rng null renders the nominal placement. */
-export function renderScene(a: SceneAttrs, size: number, rng: Rng | null): Promise<Uint8Array> {
-  return renderSvg(sceneSvg(a, layoutScene(a, rng), size));
+export function renderScene(host: Host, a: SceneAttrs, size: number, rng: Rng | null): Promise<Uint8Array> {
+  return renderSvg(host, sceneSvg(a, layoutScene(a, rng), size));
 }
 
 /** RGB bytes [size, size, 3] of each frame of a clip. */
 export function renderClip(
+  host: Host,
   a: ClipAttrs,
   size: number,
   frames: number,
   rng: Rng | null,
 ): Promise<Uint8Array[]> {
-  return Promise.all(layoutClip(a, frames, rng).map((p) => renderSvg(sceneSvg(a, p, size))));
+  return Promise.all(layoutClip(a, frames, rng).map((p) => renderSvg(host, sceneSvg(a, p, size))));
 }

@@ -9,6 +9,7 @@ import { errorMessage, formatError } from "../../lib/cli/main.ts";
 import { checkInput, checkOutDir, checkOutFile } from "../../lib/cli/paths.ts";
 import { bool, defineSchema, int, num, oneOf } from "../../lib/io/config.ts";
 import { StoppedError, UsageError } from "../../lib/util/errors.ts";
+import { host } from "../_helpers.ts";
 
 const SCHEMA = defineSchema(
   { train: { lr: 1e-4, steps: 10 }, ref: { steps: 5 }, method: "seppo", save: { keep_all: false } },
@@ -36,7 +37,7 @@ const CLI = defineCli({
       also: ["from_checkpoint"],
     }),
   },
-  config: configFlags(SCHEMA, { flags: true, aliases: { seed: "train.steps" } }),
+  config: configFlags(host, SCHEMA, { flags: true, aliases: { seed: "train.steps" } }),
   examples: ["deno task t --ckpt x"],
 });
 
@@ -150,32 +151,35 @@ Deno.test("error line: path first for OS errors, the stop line as is, the stack 
 Deno.test("output paths are checked before work: folder exists and is writable, known extension", async () => {
   const dir = await Deno.makeTempDir({ prefix: "seppo-paths-" });
   try {
-    assert.equal(await checkOutFile(`${dir}/x.png`, "--out", ["png"]), `${dir}/x.png`);
+    assert.equal(await checkOutFile(host, `${dir}/x.png`, "--out", ["png"]), `${dir}/x.png`);
     await assert.rejects(
-      checkOutFile(`${dir}/no/x.png`, "--out", ["png"]),
+      checkOutFile(host, `${dir}/no/x.png`, "--out", ["png"]),
       /flag --out: folder .* does not exist/,
     );
     await assert.rejects(
-      checkOutFile(`${dir}/x.gif`, "--out", ["png", "jpg"]),
+      checkOutFile(host, `${dir}/x.gif`, "--out", ["png", "jpg"]),
       /unknown file type "\.gif"; use one of \.png, \.jpg/,
     );
-    await assert.rejects(checkOutFile(dir, "--out", ["png"]), /unknown file type/);
-    await assert.rejects(checkOutFile(dir, "--out"), /is a folder, expected a file name/);
-    assert.equal(await checkOutDir(`${dir}/a/b/c`, "--out"), `${dir}/a/b/c`); // created later, by the task
+    await assert.rejects(checkOutFile(host, dir, "--out", ["png"]), /unknown file type/);
+    await assert.rejects(checkOutFile(host, dir, "--out"), /is a folder, expected a file name/);
+    assert.equal(await checkOutDir(host, `${dir}/a/b/c`, "--out"), `${dir}/a/b/c`); // created later, by the task
     await Deno.writeTextFile(`${dir}/f`, "");
-    await assert.rejects(checkOutDir(`${dir}/f`, "--out"), /flag --out: .*f is a file, expected a folder/);
-    await assert.rejects(checkOutDir(`${dir}/f/sub`, "--out"), /is a file, not a folder/);
-    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["f"], "the checks leave nothing behind");
-    assert.equal(await checkInput(dir, "--ckpt", "folder"), dir);
     await assert.rejects(
-      checkInput(`${dir}/nope`, "--ckpt"),
+      checkOutDir(host, `${dir}/f`, "--out"),
+      /flag --out: .*f is a file, expected a folder/,
+    );
+    await assert.rejects(checkOutDir(host, `${dir}/f/sub`, "--out"), /is a file, not a folder/);
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["f"], "the checks leave nothing behind");
+    assert.equal(await checkInput(host, dir, "--ckpt", "folder"), dir);
+    await assert.rejects(
+      checkInput(host, `${dir}/nope`, "--ckpt"),
       /^UsageError: flag --ckpt: .*nope does not exist$/,
     );
     await assert.rejects(
-      checkInput(`${dir}/f`, "--data", "folder"),
+      checkInput(host, `${dir}/f`, "--data", "folder"),
       /flag --data: .*f is a file, expected a folder/,
     );
-    await assert.rejects(checkInput(dir, "--prompts", "file"), /is a folder, expected a file/);
+    await assert.rejects(checkInput(host, dir, "--prompts", "file"), /is a folder, expected a file/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -7,13 +7,13 @@ import assert from "node:assert/strict";
 import { DEFAULTS, generate } from "../../data/generate.ts";
 import { latestCheckpoint } from "../../lib/io/checkpoint.ts";
 import { train, TRAIN_DEFAULTS } from "../../lib/train/seppo.ts";
-import { gpu } from "../_helpers.ts";
+import { gpu, host } from "../_helpers.ts";
 import { saveTinyBase } from "../_tiny.ts";
 import { LiveTask } from "./_task.ts";
 
 async function fixture() {
   const dir = await Deno.makeTempDir({ prefix: "seppo-stop-" });
-  await generate({
+  await generate(host, {
     ...DEFAULTS,
     world: "shapes",
     split: "prefs",
@@ -45,7 +45,10 @@ Deno.test("Ctrl-C: the run saves, says how to resume, exits 130; it resumes; a s
     assert.ok(m, `no stop line at the end:\n${run.stderr}`);
     assert.doesNotMatch(run.stderr, /done:|Uncaught|error:/);
     const step = Number(m[1]);
-    assert.deepEqual(await latestCheckpoint(`${dir}/sft`), { dir: `${dir}/sft/checkpoint-${step}`, step });
+    assert.deepEqual(await latestCheckpoint(host, `${dir}/sft`), {
+      dir: `${dir}/sft/checkpoint-${step}`,
+      step,
+    });
 
     // The checkpoint resumes: one more update from it.
     const cfg = structuredClone(TRAIN_DEFAULTS);
@@ -71,7 +74,7 @@ Deno.test("Ctrl-C: the run saves, says how to resume, exits 130; it resumes; a s
       `expected an abort by SIGINT, got ${JSON.stringify(aborted)}\n${slow.stderr}`,
     );
     assert.doesNotMatch(slow.stderr, /stopped at update/);
-    assert.equal(await latestCheckpoint(`${dir}/slow`), null);
+    assert.equal(await latestCheckpoint(host, `${dir}/slow`), null);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -80,7 +83,7 @@ Deno.test("Ctrl-C: the run saves, says how to resume, exits 130; it resumes; a s
 Deno.test("Ctrl-C in pretraining: checkpoint, stop line, exit 130", async () => {
   const dir = await Deno.makeTempDir({ prefix: "seppo-stop-pre-" });
   try {
-    await generate({
+    await generate(host, {
       ...DEFAULTS,
       world: "shapes",
       split: "pretrain",
@@ -109,7 +112,7 @@ Deno.test("Ctrl-C in pretraining: checkpoint, stop line, exit 130", async () => 
     assert.equal(status.code, 130, run.stderr);
     const m = /\nstopped at update (\d+); resume with --resume\n$/.exec(run.stderr);
     assert.ok(m, run.stderr);
-    assert.equal((await latestCheckpoint(`${dir}/run`))?.step, Number(m[1]));
+    assert.equal((await latestCheckpoint(host, `${dir}/run`))?.step, Number(m[1]));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

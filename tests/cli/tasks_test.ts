@@ -31,6 +31,7 @@ async function specs(): Promise<Record<string, Cli<Flags, unknown>>> {
     "eval-t2v": "tasks/eval_t2v.ts",
     compare: "tasks/compare.ts",
     toy: "tasks/toy.ts",
+    web: "tasks/web.ts",
     "upgrade-folder": "tasks/upgrade_folder.ts",
     "bench-sd15": "bench/sd15_forward.ts",
   };
@@ -61,7 +62,7 @@ const oneErrorLine = (stderr: string) => {
 
 Deno.test("--help: every task prints its purpose, usage, every flag and every config key, and an example", async () => {
   const names = taskNames();
-  assert.equal(names.length, 18, `tasks: ${names}`);
+  assert.equal(names.length, 19, `tasks: ${names}`);
   const known = await specs();
   const runs = await pooled(names, 4, (n) => runTask(n, ["--help"]));
   names.forEach((name, i) => {

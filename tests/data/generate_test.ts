@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DEFAULTS, generate, type GenerateOptions } from "../../data/generate.ts";
 import { isHeldout } from "../../lib/world/attrs.ts";
+import { host } from "../_helpers.ts";
 
 async function listFiles(dir: string, prefix = ""): Promise<string[]> {
   const out: string[] = [];
@@ -28,9 +29,9 @@ Deno.test("same seed gives byte-identical files; another seed does not", async (
   try {
     for (const world of ["shapes", "moving-shapes"] as const) {
       const o = { world, split: "prefs" as const, pairs: true, captionNoise: 0.3, frames: 4, count: 12 };
-      await generate(opts({ ...o, out: join(tmp, `${world}-a`), concurrency: 1 }));
-      await generate(opts({ ...o, out: join(tmp, `${world}-b`), concurrency: 8 }));
-      await generate(opts({ ...o, out: join(tmp, `${world}-c`), seed: 1 }));
+      await generate(host, opts({ ...o, out: join(tmp, `${world}-a`), concurrency: 1 }));
+      await generate(host, opts({ ...o, out: join(tmp, `${world}-b`), concurrency: 8 }));
+      await generate(host, opts({ ...o, out: join(tmp, `${world}-c`), seed: 1 }));
       const files = await listFiles(join(tmp, `${world}-a`));
       assert.deepEqual(files, await listFiles(join(tmp, `${world}-b`)));
       assert.ok(
@@ -51,7 +52,10 @@ Deno.test("same seed gives byte-identical files; another seed does not", async (
 Deno.test("prefs exclude held-out pairs, losers differ in one field, noise has the asked share", async () => {
   const tmp = await Deno.makeTempDir();
   try {
-    await generate(opts({ world: "shapes", split: "prefs", pairs: true, count: 200, out: join(tmp, "p") }));
+    await generate(
+      host,
+      opts({ world: "shapes", split: "prefs", pairs: true, count: 200, out: join(tmp, "p") }),
+    );
     const rows = await readRows(join(tmp, "p", "metadata.jsonl"));
     for (const r of rows) {
       assert.ok(
@@ -64,6 +68,7 @@ Deno.test("prefs exclude held-out pairs, losers differ in one field, noise has t
       assert.notEqual(loser.background, loser.color);
     }
     await generate(
+      host,
       opts({ world: "shapes", split: "pretrain", captionNoise: 0.5, count: 200, out: join(tmp, "n") }),
     );
     const noisy = (await readRows(join(tmp, "n", "metadata.jsonl"))).filter((r) => r.noise);
@@ -82,7 +87,7 @@ Deno.test("prefs exclude held-out pairs, losers differ in one field, noise has t
 Deno.test("eval is prompts only, with seeds and held-out marks", async () => {
   const tmp = await Deno.makeTempDir();
   try {
-    await generate(opts({ world: "shapes", split: "eval", count: 300, out: tmp }));
+    await generate(host, opts({ world: "shapes", split: "eval", count: 300, out: tmp }));
     assert.deepEqual(await listFiles(tmp), ["dataset.json", "heldout.json", "prompts.jsonl"]);
     const rows = await readRows(join(tmp, "prompts.jsonl"));
     assert.equal(rows.length, 300);

@@ -5,6 +5,7 @@ import { Rng } from "../../lib/util/rng.ts";
 import { loadImageFolder } from "../../lib/data/imagefolder.ts";
 import { DEFAULTS, generate } from "../../data/generate.ts";
 import { scoreFolder } from "../../lib/eval/score_folder.ts";
+import { host } from "../_helpers.ts";
 
 const ATTRS = { background: "blue", color: "red", shape: "circle", size: "large", position: "center" };
 const RED_ON_BLUE = { width: 20, height: 12, channels: 3 as const, background: { r: 30, g: 60, b: 220 } };
@@ -45,7 +46,7 @@ Deno.test("every image mode loads to [B,3,H,W] in [-1,1] at the asked size", asy
     assert.equal((await meta("grey.png")).channels, 1);
     assert.equal((await meta("rgba.png")).channels, 4);
     assert.equal((await meta("palette.png")).isPalette, true);
-    const ds = await loadImageFolder(dir, { size: 8 });
+    const ds = await loadImageFolder(host, dir, { size: 8 });
     const batches = [...ds.batches(names.length, new Rng(1))];
     assert.equal(batches.length, 1);
     const b = batches[0];
@@ -66,7 +67,7 @@ Deno.test("every image mode loads to [B,3,H,W] in [-1,1] at the asked size", asy
 Deno.test("batches are seeded shuffles with losers beside winners", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    await generate({
+    await generate(host, {
       ...DEFAULTS,
       world: "shapes",
       split: "prefs",
@@ -76,7 +77,7 @@ Deno.test("batches are seeded shuffles with losers beside winners", async () => 
       out: dir,
       progress: false,
     });
-    const ds = await loadImageFolder(dir, { size: 16 });
+    const ds = await loadImageFolder(host, dir, { size: 16 });
     const order = (seed: number) => [...ds.batches(3, new Rng(seed))].flatMap((b) => b.indices);
     assert.deepEqual(order(4), order(4));
     assert.notDeepEqual(order(4), order(5));
@@ -87,7 +88,7 @@ Deno.test("batches are seeded shuffles with losers beside winners", async () => 
     assert.notDeepEqual(b.losers, b.images);
     const clips = await Deno.makeTempDir();
     try {
-      await generate({
+      await generate(host, {
         ...DEFAULTS,
         world: "moving-shapes",
         split: "pretrain",
@@ -97,10 +98,10 @@ Deno.test("batches are seeded shuffles with losers beside winners", async () => 
         out: clips,
         progress: false,
       });
-      const cd = await loadImageFolder(clips, { size: 16, frames: 4 });
+      const cd = await loadImageFolder(host, clips, { size: 16, frames: 4 });
       assert.equal(cd.batches(3, new Rng(1)).next().value!.images.length, 3 * 4 * 3 * 16 * 16);
       await assert.rejects(
-        loadImageFolder(clips, { size: 16, frames: 5 }),
+        loadImageFolder(host, clips, { size: 16, frames: 5 }),
         /metadata.jsonl:1: .*4 frames, expected 5/,
       );
     } finally {
@@ -128,11 +129,11 @@ Deno.test("bad input names the file, the line and the value", async () => {
     ];
     for (const [lines, re] of cases) {
       await writeMeta(dir, lines);
-      await assert.rejects(loadImageFolder(dir, { size: 8 }), re);
+      await assert.rejects(loadImageFolder(host, dir, { size: 8 }), re);
     }
     await Deno.remove(join(dir, "metadata.jsonl"));
     await assert.rejects(
-      loadImageFolder(dir, { size: 8 }),
+      loadImageFolder(host, dir, { size: 8 }),
       /metadata\.jsonl: not found, and .*images\/broken\.png has no caption file images\/broken\.txt/,
     );
   } finally {
@@ -166,7 +167,7 @@ Deno.test("plain imagefolders: file_name + text rows, .txt caption sidecars, no 
     for (const withMetadata of [true, false]) {
       const d = join(dir, String(withMetadata));
       await plainFolder(d, withMetadata);
-      const ds = await loadImageFolder(d, { size: 8 });
+      const ds = await loadImageFolder(host, d, { size: 8 });
       assert.deepEqual(ds.items.map((r) => [r.file_name, r.text, r.attrs]), [
         ["images/a.png", "a red picture", null],
         ["images/b.jpg", "a green picture", null],
@@ -176,7 +177,7 @@ Deno.test("plain imagefolders: file_name + text rows, .txt caption sidecars, no 
       assert.equal(b.images.length, 3 * 3 * 8 * 8);
       assert.deepEqual(b.attrs, [null, null, null]);
       await assert.rejects(
-        scoreFolder(d),
+        scoreFolder(host, d),
         withMetadata
           ? /metadata\.jsonl:1: no world attributes \(background, color, shape, size, position\): the scorer scores images of the synthetic worlds/
           : /images\/a\.png: no world attributes .*training on it needs only file_name and text/,
@@ -185,7 +186,7 @@ Deno.test("plain imagefolders: file_name + text rows, .txt caption sidecars, no 
     // A row with neither text nor a sidecar says both.
     await Deno.remove(join(dir, "true/images/b.txt"));
     await assert.rejects(
-      loadImageFolder(join(dir, "true"), { size: 8 }),
+      loadImageFolder(host, join(dir, "true"), { size: 8 }),
       /metadata\.jsonl:2: missing field 'text' \(and no caption file images\/b\.txt beside the image\)/,
     );
   } finally {

@@ -10,6 +10,7 @@ import { Rng } from "../../lib/util/rng.ts";
 import { COLORS, isHeldout, type SceneAttrs, SHAPES } from "../../lib/world/attrs.ts";
 import { CONTENT_FIELDS, DESIGN_CELLS, designCell, OTHER_LOOKS, PREFERRED } from "../../lib/world/taste.ts";
 import { renderScene } from "../../lib/world/shapes.ts";
+import { host } from "../_helpers.ts";
 
 type Row = Record<string, unknown>;
 
@@ -56,9 +57,9 @@ Deno.test("taste: same options give byte-identical folders, whatever the concurr
     for (const s of splits) {
       const name = s.split!;
       const o = { ...s, split: s.split!, count: 16 };
-      await generate(opts({ ...o, out: join(tmp, `${name}-a`), concurrency: 1 }));
-      await generate(opts({ ...o, out: join(tmp, `${name}-b`), concurrency: 8 }));
-      await generate(opts({ ...o, out: join(tmp, `${name}-c`), seed: 1 }));
+      await generate(host, opts({ ...o, out: join(tmp, `${name}-a`), concurrency: 1 }));
+      await generate(host, opts({ ...o, out: join(tmp, `${name}-b`), concurrency: 8 }));
+      await generate(host, opts({ ...o, out: join(tmp, `${name}-c`), seed: 1 }));
       const files = await listFiles(join(tmp, `${name}-a`));
       assert.deepEqual(files, await listFiles(join(tmp, `${name}-b`)));
       for (const f of files) {
@@ -74,7 +75,7 @@ Deno.test("taste: same options give byte-identical folders, whatever the concurr
 Deno.test("taste pretrain: preferred share within binomial noise, others uniform, noise only in stated fields", () =>
   withTmp(async (tmp) => {
     const n = 1000, share = 0.2;
-    await generate(opts({ split: "pretrain", count: n, captionNoise: 0.3, out: tmp }));
+    await generate(host, opts({ split: "pretrain", count: n, captionNoise: 0.3, out: tmp }));
     const rows = await rowsOf(tmp);
     const preferred = rows.filter((r) => r.taste === "preferred");
     // 4.5 standard deviations: a false alarm about once in 150,000 seeds.
@@ -104,14 +105,14 @@ Deno.test("taste pretrain: preferred share within binomial noise, others uniform
     const info = JSON.parse(await Deno.readTextFile(join(tmp, "dataset.json")));
     assert.equal(info.taste_share, share);
     const half = join(tmp, "half");
-    await generate(opts({ split: "pretrain", count: 400, tasteShare: 0.5, out: half }));
+    await generate(host, opts({ split: "pretrain", count: 400, tasteShare: 0.5, out: half }));
     const k = (await rowsOf(half)).filter((r) => r.taste === "preferred").length;
     assert.ok(Math.abs(k - 200) < 4.5 * 10, `${k}/400 preferred at 0.5`);
   }));
 
 Deno.test("taste prefs: preferred winners, no held-out pair, losers share prompt, content and jitter", () =>
   withTmp(async (tmp) => {
-    await generate(opts({ split: "prefs", pairs: true, count: 200, out: tmp }));
+    await generate(host, opts({ split: "prefs", pairs: true, count: 200, out: tmp }));
     const rows = await rowsOf(tmp);
     const looks = new Set<string>();
     for (const r of rows) {
@@ -132,15 +133,18 @@ Deno.test("taste prefs: preferred winners, no held-out pair, losers share prompt
     // Same jitter seed: each image is exactly the render of its attributes with the row's seed.
     for (const r of rows.slice(0, 8)) {
       const seed = r.seed as number;
-      const win = await readImage(join(tmp, r.file_name as string));
-      const lose = await readImage(join(tmp, r.loser_file_name as string));
-      assert.deepEqual(win.data, await renderScene(r as unknown as SceneAttrs, 16, new Rng(seed)));
-      assert.deepEqual(lose.data, await renderScene(r.loser as unknown as SceneAttrs, 16, new Rng(seed)));
+      const win = await readImage(host, join(tmp, r.file_name as string));
+      const lose = await readImage(host, join(tmp, r.loser_file_name as string));
+      assert.deepEqual(win.data, await renderScene(host, r as unknown as SceneAttrs, 16, new Rng(seed)));
+      assert.deepEqual(
+        lose.data,
+        await renderScene(host, r.loser as unknown as SceneAttrs, 16, new Rng(seed)),
+      );
     }
-    const ds = await loadImageFolder(tmp, { size: 16 });
+    const ds = await loadImageFolder(host, tmp, { size: 16 });
     assert.equal(ds.items.length, 200);
     assert.ok(ds.loserPixels?.length === 200, "the loader pairs every winner with its loser");
-    const report = await scoreFolder(tmp);
+    const report = await scoreFolder(host, tmp);
     assert.equal(report.summary["agree.taste"].mean, 1);
     assert.equal(report.summary["has_taste"].mean, 1);
     assert.ok(report.summary["loser_taste"].mean < 0.01, `loser taste ${report.summary["loser_taste"].mean}`);
@@ -149,8 +153,8 @@ Deno.test("taste prefs: preferred winners, no held-out pair, losers share prompt
 
 Deno.test("taste val and eval: disjoint balanced prompts, held-out pairs flagged, the eval helper", () =>
   withTmp(async (tmp) => {
-    await generate(opts({ split: "val", count: 64, out: join(tmp, "val") }));
-    await generate(opts({ split: "eval", count: 128, out: join(tmp, "eval") }));
+    await generate(host, opts({ split: "val", count: 64, out: join(tmp, "val") }));
+    await generate(host, opts({ split: "eval", count: 128, out: join(tmp, "eval") }));
     const val = await rowsOf(join(tmp, "val"), "prompts.jsonl");
     const ev = await rowsOf(join(tmp, "eval"), "prompts.jsonl");
     assert.deepEqual(await listFiles(join(tmp, "val")), ["dataset.json", "heldout.json", "prompts.jsonl"]);
@@ -174,24 +178,27 @@ Deno.test("taste val and eval: disjoint balanced prompts, held-out pairs flagged
         }
       }
     }
-    const prompts = await loadTastePrompts(join(tmp, "eval"));
+    const prompts = await loadTastePrompts(host, join(tmp, "eval"));
     const items = tasteEvalItems(prompts, 2);
     assert.equal(items.length, 256);
     assert.deepEqual([items[1].text, items[1].seed], [ev[0].text, ((ev[0].seed as number) + 1) >>> 0]);
     assert.equal(items[0].meta?.taste, "preferred");
     // Preferred renders of the first 4 prompts have the taste; small ones do not.
     const first = items.slice(0, 8);
-    const good = await Promise.all(first.map((it) => renderScene(it.attrs, 16, new Rng(it.seed))));
+    const good = await Promise.all(first.map((it) => renderScene(host, it.attrs, 16, new Rng(it.seed))));
     const bad = await Promise.all(
-      first.map((it) => renderScene({ ...it.attrs, size: "small" }, 16, new Rng(it.seed))),
+      first.map((it) => renderScene(host, { ...it.attrs, size: "small" }, 16, new Rng(it.seed))),
     );
     const g = scoreTasteSamples(good, 16, first), b = scoreTasteSamples(bad, 16, first);
     assert.ok(g.hasTaste.every((x) => x) && g.guard.every((x) => x > 0.99), JSON.stringify(g));
     assert.ok(b.hasTaste.every((x) => !x) && b.taste.every((x) => x < 0.01), JSON.stringify(b));
     assert.deepEqual(g.heldout, first.map((it) => it.heldout));
     // A shapes eval file is not a taste prompts file.
-    await generate({ ...opts({ split: "eval", out: join(tmp, "shapes") }), world: "shapes" });
-    await assert.rejects(loadTastePrompts(join(tmp, "shapes")), /prompts\.jsonl:1: not a taste-world prompt/);
+    await generate(host, { ...opts({ split: "eval", out: join(tmp, "shapes") }), world: "shapes" });
+    await assert.rejects(
+      loadTastePrompts(host, join(tmp, "shapes")),
+      /prompts\.jsonl:1: not a taste-world prompt/,
+    );
   }));
 
 Deno.test("taste design: 224 distinct cells, balanced in every block of 32", () => {

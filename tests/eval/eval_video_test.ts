@@ -18,7 +18,7 @@ import { TextToImage } from "../../lib/nn/pipeline.ts";
 import { pretrain, PRETRAIN_DEFAULTS, PRETRAIN_SCHEMA } from "../../lib/train/pretrain.ts";
 import { Rng } from "../../lib/util/rng.ts";
 import { parse } from "../../tasks/eval_t2v.ts";
-import { assertClose, gpu } from "../_helpers.ts";
+import { assertClose, gpu, host } from "../_helpers.ts";
 
 const data = (o: Partial<GenerateOptions>): GenerateOptions => ({
   world: "moving-shapes",
@@ -52,8 +52,8 @@ Deno.test("eval-t2v end to end: image checkpoint -> video pretraining (2 updates
   });
   await t2i.save(join(tmp, "image"));
   t2i.dispose();
-  await generate(data({ out: join(tmp, "corpus") }));
-  await generate(data({ split: "eval", count: 2, seed: 5, out: join(tmp, "eval") }));
+  await generate(host, data({ out: join(tmp, "corpus") }));
+  await generate(host, data({ split: "eval", count: 2, seed: 5, out: join(tmp, "eval") }));
 
   const c = structuredClone(PRETRAIN_DEFAULTS);
   c.data = { dir: join(tmp, "corpus"), size: 8, frames: 2 };
@@ -87,7 +87,7 @@ Deno.test("eval-t2v end to end: image checkpoint -> video pretraining (2 updates
   equal(res.base!.frames, 2);
   const md = await Deno.readTextFile(join(out, "report.md"));
   for (const x of [...res.model.clips, ...res.base!.clips]) {
-    const frames = await readFrames(join(out, x.gif));
+    const frames = await readFrames(host, join(out, x.gif));
     deepStrictEqual([frames.length, frames[0].width, frames[0].height], [2, 8, 8]);
     equal(md.includes(x.gif), true, `report names ${x.gif}`);
   }
@@ -97,7 +97,7 @@ Deno.test("eval-t2v end to end: image checkpoint -> video pretraining (2 updates
   const win = res.winRates!.mean!;
   equal(win.lo <= win.mean && win.mean <= win.hi && win.mean >= 0 && win.mean <= 1, true);
   // The sample folder is a valid moving-shapes folder whose scoring gives the same numbers.
-  const again = await scoreFolder(join(out, "model"));
+  const again = await scoreFolder(host, join(out, "model"));
   equal(again.count, 4);
   for (const m of ["mean", "motion", "flicker", "psnr", "ssim"] as const) {
     assertClose([again.summary[m].mean], [res.model.summary[m]!.mean], `rescored ${m}`, 1e-9, 1e-9);
@@ -144,7 +144,7 @@ Deno.test("eval-t2v flags: required ones named, bad values quoted; still prompts
   );
   const ctx = await gpu();
   const tmp = await Deno.makeTempDir({ prefix: "seppo-evalv-" });
-  await generate({ ...data({ split: "eval", count: 1, out: tmp }), world: "shapes" });
+  await generate(host, { ...data({ split: "eval", count: 1, out: tmp }), world: "shapes" });
   let err = "";
   await evalVideo(ctx, { ckpt: "none", prompts: tmp, seeds: 1, out: join(tmp, "o"), log: () => {} }).catch((
     e,

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { writeReport } from "../../lib/eval/report.ts";
 import { barChart, lineChart, smooth } from "../../lib/eval/svg.ts";
+import { host } from "../_helpers.ts";
 
 Deno.test("charts: one polyline per series, whiskers per interval, smoothing", () => {
   const svg = lineChart("loss", [{ name: "a", points: [[0, 1], [1, 0.5]] }, {
@@ -21,7 +22,7 @@ Deno.test("charts: one polyline per series, whiskers per interval, smoothing", (
 Deno.test("writeReport: report.md and report.html with the same table and charts", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    await writeReport(dir, "T", [{
+    await writeReport(host, dir, "T", [{
       title: "S",
       blocks: [
         { kind: "text", text: "hello" },

@@ -4,6 +4,7 @@ import { SCENE_FIELDS, type SceneAttrs } from "../../lib/world/attrs.ts";
 import { renderScene } from "../../lib/world/shapes.ts";
 import { readScene, scoreImage, scoreReading } from "../../lib/eval/score_image.ts";
 import { randomScene } from "./_scenes.ts";
+import { host } from "../_helpers.ts";
 
 // Validation of the scorer (BENCHMARK.md): on clean renders it must read back >= 99% of every
 // attribute; against a different prompt, the attributes that differ must score low.
@@ -15,7 +16,7 @@ for (const size of [16, 32]) {
     let mean = 0;
     for (let i = 0; i < n; i++) {
       const a = randomScene(rng), b = randomScene(rng);
-      const r = readScene(await renderScene(a, size, rng.fork(i)), size);
+      const r = readScene(await renderScene(host, a, size, rng.fork(i)), size);
       const sb = scoreReading(r, b);
       mean += scoreReading(r, a).mean / n;
       for (const f of SCENE_FIELDS) {
@@ -40,7 +41,7 @@ Deno.test("planar f32 in [-1, 1] scores like the bytes", async () => {
     size: "small",
     position: "bottom",
   };
-  const px = await renderScene(a, 16, new Rng(1));
+  const px = await renderScene(host, a, 16, new Rng(1));
   const planar = new Float32Array(px.length);
   for (let i = 0; i < 256; i++) for (let c = 0; c < 3; c++) planar[c * 256 + i] = px[3 * i + c] / 127.5 - 1;
   const s1 = scoreImage(px, 16, a), s2 = scoreImage(planar, 16, a);
@@ -71,7 +72,7 @@ Deno.test("a grey object matches no palette colour", async () => {
     size: "large",
     position: "center",
   };
-  const px = await renderScene(a, 16, null);
+  const px = await renderScene(host, a, 16, null);
   for (let i = 0; i < px.length; i++) if (px[i] > 128) px[i] = 128; // white -> mid grey
   const s = scoreImage(px, 16, a);
   assert.ok(s.color < 0.3, `grey scored ${s.color} as white`);

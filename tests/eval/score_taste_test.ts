@@ -5,6 +5,7 @@ import { type Content, CONTENT_FIELDS, LOOKS, OTHER_LOOKS, tasteOf } from "../..
 import { renderScene, renderSvg, sceneSvg } from "../../lib/world/shapes.ts";
 import { readScene } from "../../lib/eval/score_image.ts";
 import { scoreTaste, scoreTasteReading, summariseTaste } from "../../lib/eval/score_taste.ts";
+import { host } from "../_helpers.ts";
 
 function randomContent(r: Rng): Content {
   const background = r.pick(COLORS);
@@ -58,7 +59,7 @@ for (const size of [16, 32]) {
       for (let i = 0; i < n; i++) {
         const c = randomContent(rng);
         const a = { ...c, ...look };
-        const r = readScene(await renderScene(a, size, rng.fork(i)), size);
+        const r = readScene(await renderScene(host, a, size, rng.fork(i)), size);
         const s = scoreTasteReading(r, c);
         if (s.hasTaste === (tasteOf(look) === "preferred")) hits++;
         for (const f of CONTENT_FIELDS) agree[f] = (agree[f] ?? 0) + (r.attrs[f] === c[f] ? 1 : 0);
@@ -84,7 +85,7 @@ Deno.test("the taste reading survives blur and noise", async () => {
     for (let i = 0; i < n; i++) {
       const c = randomContent(rng);
       const px = degrade(
-        await renderScene({ ...c, ...look }, 16, rng.fork(i)),
+        await renderScene(host, { ...c, ...look }, 16, rng.fork(i)),
         16,
         0.8,
         15,
@@ -100,7 +101,7 @@ Deno.test("taste is graded: 0.5 on the size and the position boundary", async ()
   const c: Content = { background: "black", color: "white", shape: "square" };
   const at = async (cx: number, area: number) =>
     scoreTaste(
-      await renderSvg(sceneSvg({ ...c, size: "large", position: "center" }, { cx, cy: 0.5, area }, 32)),
+      await renderSvg(host, sceneSvg({ ...c, size: "large", position: "center" }, { cx, cy: 0.5, area }, 32)),
       32,
       c,
     );
@@ -117,7 +118,7 @@ Deno.test("taste is graded: 0.5 on the size and the position boundary", async ()
 Deno.test("taste ignores the prompt's stated size and position; planar floats score like bytes", async () => {
   const c: Content = { background: "blue", color: "yellow", shape: "triangle" };
   const stated: SceneAttrs = { ...c, size: "small", position: "top" };
-  const px = await renderScene(stated, 16, new Rng(3));
+  const px = await renderScene(host, stated, 16, new Rng(3));
   const s = scoreTaste(px, 16, stated);
   assert.ok(s.taste < 0.01 && !s.hasTaste && s.guard > 0.99, JSON.stringify(s));
   const planar = new Float32Array(px.length);
@@ -130,7 +131,7 @@ Deno.test("summariseTaste: means, taste rate and headline over samples", async (
   const c: Content = { background: "green", color: "magenta", shape: "diamond" };
   const looks = [LOOKS[0], LOOKS[0], OTHER_LOOKS[2], OTHER_LOOKS[7]];
   const scores = await Promise.all(
-    looks.map(async (l, i) => scoreTaste(await renderScene({ ...c, ...l }, 16, new Rng(i)), 16, c)),
+    looks.map(async (l, i) => scoreTaste(await renderScene(host, { ...c, ...l }, 16, new Rng(i)), 16, c)),
   );
   const s = summariseTaste(scores);
   assert.equal(s.n, 4);

@@ -4,6 +4,7 @@ import type { ClipAttrs } from "../../lib/world/attrs.ts";
 import { renderClip, renderScene } from "../../lib/world/shapes.ts";
 import { scoreClip } from "../../lib/eval/score_video.ts";
 import { randomClip } from "./_scenes.ts";
+import { host } from "../_helpers.ts";
 
 const clip: ClipAttrs = {
   background: "yellow",
@@ -21,7 +22,7 @@ for (const size of [16, 32]) {
     let right = 0, frame = 0;
     for (let i = 0; i < n; i++) {
       const a = randomClip(rng);
-      const s = scoreClip(await renderClip(a, size, 8, rng.fork(i)), size, a);
+      const s = scoreClip(await renderClip(host, a, size, 8, rng.fork(i)), size, a);
       right += s.motion / n;
       frame += s.frame / n;
       assert.equal(s.dynamic, 1);
@@ -32,7 +33,7 @@ for (const size of [16, 32]) {
 }
 
 Deno.test("a static clip has no motion, perfect flicker, and is not dynamic", async () => {
-  const still = await renderScene(clip, 16, new Rng(1));
+  const still = await renderScene(host, clip, 16, new Rng(1));
   const s = scoreClip(Array.from({ length: 8 }, () => still), 16, clip);
   assert.equal(s.readMotion, "none");
   assert.equal(s.motion, 0);
@@ -44,7 +45,7 @@ Deno.test("a static clip has no motion, perfect flicker, and is not dynamic", as
 });
 
 Deno.test("reversed motion scores 0, growth is read, jerks lower smoothness", async () => {
-  const frames = await renderClip(clip, 16, 8, null);
+  const frames = await renderClip(host, clip, 16, 8, null);
   assert.equal(scoreClip(frames, 16, { ...clip, motion: "left" }).motion, 0);
   const smooth = scoreClip(frames, 16, clip);
   assert.equal(smooth.motion, 1);
@@ -52,15 +53,18 @@ Deno.test("reversed motion scores 0, growth is read, jerks lower smoothness", as
   [jerky[3], jerky[4]] = [jerky[4], jerky[3]];
   assert.ok(scoreClip(jerky, 16, clip).smoothness < smooth.smoothness - 0.005);
   const grow: ClipAttrs = { ...clip, size: "small", growth: "grow" };
-  const g = scoreClip(await renderClip(grow, 16, 8, null), 16, grow);
+  const g = scoreClip(await renderClip(host, grow, 16, 8, null), 16, grow);
   assert.equal(g.readGrowth, "grow");
   assert.equal(g.growth, 1);
   assert.ok(Number.isNaN(g.size));
-  assert.equal(scoreClip(await renderClip(grow, 16, 8, null), 16, { ...grow, growth: "shrink" }).growth, 0);
+  assert.equal(
+    scoreClip(await renderClip(host, grow, 16, 8, null), 16, { ...grow, growth: "shrink" }).growth,
+    0,
+  );
 });
 
 Deno.test("psnr/ssim against the reference: perfect on the clean render, lower with noise", async () => {
-  const ref = await renderClip(clip, 16, 8, new Rng(9));
+  const ref = await renderClip(host, clip, 16, 8, new Rng(9));
   const s = scoreClip(ref, 16, clip, ref);
   assert.equal(s.psnr, 100);
   assert.ok(Math.abs(s.ssim - 1) < 1e-9);

@@ -5,6 +5,9 @@
 // whose destination matches. Test code only: the library has no fault hooks.
 import { GpuContext } from "../../lib/gpu/context.ts";
 import { train } from "../../lib/train/seppo.ts";
+import { denoHost } from "../../lib/host/deno.ts";
+
+const host = denoHost();
 
 const spec = JSON.parse(Deno.args[0]);
 const f = spec.fault as { kind: string; match: string; after?: boolean } | undefined;
@@ -35,6 +38,6 @@ if (f?.kind === "kill-at-rename") {
     if (hit) die();
   };
 }
-const ctx = await GpuContext.create();
+const ctx = await GpuContext.create(host);
 const r = await train(ctx, spec.config, { resume: spec.resume, quiet: true, log: console.log });
 console.log(`done: ${r.steps} updates, checkpoint ${r.checkpoint}`);

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { DEFAULTS, generate } from "../../data/generate.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
 import { train, TRAIN_DEFAULTS, type TrainConfig } from "../../lib/train/seppo.ts";
-import { gpu } from "../_helpers.ts";
+import { gpu, host } from "../_helpers.ts";
 import { saveTinyBase } from "../_tiny.ts";
 
 export interface Fixture {
@@ -24,7 +24,7 @@ export function fixture(): Promise<Fixture> {
     const dir = await Deno.makeTempDir({ prefix: "seppo-faults-" });
     globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
     const prefs = join(dir, "prefs"), base = join(dir, "base");
-    await generate({
+    await generate(host, {
       ...DEFAULTS,
       world: "shapes",
       split: "prefs",
@@ -76,7 +76,7 @@ export async function copyRun(from: string, to: string) {
 
 /** The trainer state's tensors (weights and moments) of a checkpoint, for exact comparisons. */
 export async function state(ckpt: string): Promise<Map<string, Float32Array>> {
-  const { tensors } = await readSafetensors(join(ckpt, "trainer_state.safetensors"));
+  const { tensors } = await readSafetensors(host, join(ckpt, "trainer_state.safetensors"));
   return new Map([...tensors].map(([k, t]) => [k, t.data]));
 }
 

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { readMetrics } from "../../lib/train/run.ts";
 import { validateCheckpoint } from "../../lib/train/run_folder.ts";
 import { train, type TrainConfig } from "../../lib/train/seppo.ts";
-import { gpu } from "../_helpers.ts";
+import { gpu, host } from "../_helpers.ts";
 import {
   copyRun,
   failingDisk,
@@ -23,7 +23,7 @@ import {
 
 const names = async (dir: string) => (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
 const losses = async (out: string) =>
-  (await readMetrics(join(out, "metrics.jsonl"))).map((r) => [r.step, r.loss]);
+  (await readMetrics(host, join(out, "metrics.jsonl"))).map((r) => [r.step, r.loss]);
 
 /** Resumes `c` in this process; asserts it ends as the uninterrupted run `ref` did. */
 async function resumeAndCompare(c: TrainConfig, ref: string) {
@@ -52,7 +52,7 @@ Deno.test("kill -9 while writing a checkpoint, or right after its rename: resume
   const w = join(f.dir, "write");
   assert.ok((await names(w)).some((n) => /^checkpoint-2\.tmp-\d+$/.test(n)));
   assert.ok(!(await names(w)).includes("checkpoint-2"));
-  await validateCheckpoint(join(w, "checkpoint-1"), "train_config.yaml");
+  await validateCheckpoint(host, join(w, "checkpoint-1"), "train_config.yaml");
   assert.equal((await Deno.readTextFile(join(w, "latest"))).trim(), "checkpoint-1");
   const said = await resumeAndCompare(sftConfig(f, w, 3), ref);
   assert.ok(
@@ -61,7 +61,7 @@ Deno.test("kill -9 while writing a checkpoint, or right after its rename: resume
   );
   // Killed after the rename: checkpoint-2 complete, `latest` still on checkpoint-1 (both valid).
   const rn = join(f.dir, "rename");
-  await validateCheckpoint(join(rn, "checkpoint-2"), "train_config.yaml");
+  await validateCheckpoint(host, join(rn, "checkpoint-2"), "train_config.yaml");
   assert.equal((await Deno.readTextFile(join(rn, "latest"))).trim(), "checkpoint-1");
   const said2 = await resumeAndCompare(sftConfig(f, rn, 3), ref);
   assert.ok(
@@ -94,7 +94,7 @@ Deno.test("disk full mid-checkpoint: the error names the file, earlier checkpoin
       "checkpoint-1",
       "checkpoint-2",
     ]);
-    for (const k of [1, 2]) await validateCheckpoint(join(out, `checkpoint-${k}`), "train_config.yaml");
+    for (const k of [1, 2]) await validateCheckpoint(host, join(out, `checkpoint-${k}`), "train_config.yaml");
     await fs?.remount(`size=${16 << 20}`); // free space (simulated: the writer is back to normal)
     await resumeAndCompare(sftConfig(f, out, 3), ref);
   } finally {

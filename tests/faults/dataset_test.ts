@@ -8,7 +8,7 @@ import { loadImageFolder } from "../../lib/data/imagefolder.ts";
 import { MAX_LINE_BYTES } from "../../lib/data/metadata.ts";
 import { WordTokenizer } from "../../lib/nn/tokenizer.ts";
 import { train } from "../../lib/train/seppo.ts";
-import { gpu } from "../_helpers.ts";
+import { gpu, host } from "../_helpers.ts";
 import { fixture, quiet, sftConfig } from "./_fixture.ts";
 
 async function folder(): Promise<{ root: string; dir: string }> {
@@ -56,11 +56,11 @@ Deno.test("file_name must stay inside the dataset folder: .., absolute paths and
     ];
     for (const [bad, re] of cases) {
       await Deno.writeTextFile(join(dir, "metadata.jsonl"), `${row("images/a.png")}\n${bad}\n`);
-      await assert.rejects(loadImageFolder(dir, { size: 8 }), re);
+      await assert.rejects(loadImageFolder(host, dir, { size: 8 }), re);
     }
     // `..` that stays inside is fine.
     await Deno.writeTextFile(join(dir, "metadata.jsonl"), row("images/../images/a.png") + "\n");
-    assert.equal((await loadImageFolder(dir, { size: 8 })).items.length, 1);
+    assert.equal((await loadImageFolder(host, dir, { size: 8 })).items.length, 1);
   } finally {
     await Deno.remove(root, { recursive: true });
   }
@@ -99,7 +99,7 @@ Deno.test("duplicate keys, invalid UTF-8 and over-long lines are errors with fil
     ];
     for (const [bytes, re] of cases) {
       await Deno.writeFile(meta, bytes);
-      await assert.rejects(loadImageFolder(dir, { size: 8 }), (e: Error) => {
+      await assert.rejects(loadImageFolder(host, dir, { size: 8 }), (e: Error) => {
         assert.match(e.message, re);
         assert.ok(e.message.length < 400, `the error quotes a short prefix (${e.message.length} chars)`);
         return true;
@@ -107,7 +107,7 @@ Deno.test("duplicate keys, invalid UTF-8 and over-long lines are errors with fil
     }
     // A BOM (Windows editors) is fine.
     await Deno.writeFile(meta, cat(Uint8Array.of(0xef, 0xbb, 0xbf), enc.encode(row("images/a.png") + "\n")));
-    assert.equal((await loadImageFolder(dir, { size: 8 })).items[0].text, "a red square");
+    assert.equal((await loadImageFolder(host, dir, { size: 8 })).items[0].text, "a red square");
   } finally {
     await Deno.remove(root, { recursive: true });
   }

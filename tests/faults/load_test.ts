@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readSafetensors, writeSafetensors } from "../../lib/io/safetensors.ts";
 import { TextToImage } from "../../lib/nn/pipeline.ts";
-import { gpu } from "../_helpers.ts";
+import { gpu, host } from "../_helpers.ts";
 import { fixture } from "./_fixture.ts";
 
 async function copyBase(from: string, to: string) {
@@ -16,10 +16,10 @@ Deno.test("load errors name the weights file: a missing or reshaped tensor, a we
   const dir = join(f.dir, "shapes");
   await copyBase(f.base, dir);
   const file = join(dir, "text_encoder", "model.safetensors");
-  const { tensors, metadata } = await readSafetensors(file);
+  const { tensors, metadata } = await readSafetensors(host, file);
   const name = [...tensors.keys()][0];
   tensors.delete(name);
-  await writeSafetensors(file, [...tensors.values()], { metadata });
+  await writeSafetensors(host, file, [...tensors.values()], { metadata });
   await assert.rejects(
     TextToImage.load(ctx, dir),
     new RegExp(`${file}: loadStateDict: 1 problem\\(s\\)\\n  missing: ${name.replaceAll(".", "\\.")}`),

@@ -11,7 +11,7 @@ import { pretrain, PRETRAIN_DEFAULTS } from "../../lib/train/pretrain.ts";
 import { readMetrics } from "../../lib/train/run.ts";
 import { validateCheckpoint } from "../../lib/train/run_folder.ts";
 import { train } from "../../lib/train/seppo.ts";
-import { gpu } from "../_helpers.ts";
+import { gpu, host } from "../_helpers.ts";
 import { fixture, quiet, sftConfig, state } from "./_fixture.ts";
 
 const names = async (dir: string) => (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
@@ -51,10 +51,10 @@ Deno.test("lr 1e6: the run stops at the first non-finite update, names the last 
     "checkpoint-3",
   ]);
   assert.deepEqual(await state(join(out, "checkpoint-2")), good, "the good checkpoint is untouched");
-  await validateCheckpoint(join(out, "checkpoint-3"), "train_config.yaml");
+  await validateCheckpoint(host, join(out, "checkpoint-3"), "train_config.yaml");
   assert.equal((await Deno.readTextFile(join(out, "latest"))).trim(), "checkpoint-3");
   // Update 3 was finite (and logged); 4 was not: no row for it.
-  assert.deepEqual((await readMetrics(join(out, "metrics.jsonl"))).map((r) => r.step), [1, 2, 3]);
+  assert.deepEqual((await readMetrics(host, join(out, "metrics.jsonl"))).map((r) => r.step), [1, 2, 3]);
 });
 
 Deno.test("nan_policy skip: non-finite updates leave the weights alone, are counted, and N in a row stop", async () => {
@@ -72,14 +72,14 @@ Deno.test("nan_policy skip: non-finite updates leave the weights alone, are coun
     said.some((s) => /^update 2: non-finite .*update skipped .*1 skipped so far/.test(s)),
     said.join("\n"),
   );
-  const rows = await readMetrics(join(out, "metrics.jsonl"));
+  const rows = await readMetrics(host, join(out, "metrics.jsonl"));
   assert.deepEqual(rows.map((r) => [r.step, r.nan_skips]), [[1, 0], [2, 1], [3, 1]]);
   // Checkpoints 2 and 3 come after skipped updates: they hold update 1's (finite) weights exactly.
   const s1 = await state(join(out, "checkpoint-1"));
   for (const k of [2, 3]) {
     const s = await state(join(out, `checkpoint-${k}`));
     for (const [name, d] of s1) if (name.startsWith("param.")) assert.deepEqual(s.get(name), d, name);
-    await validateCheckpoint(join(out, `checkpoint-${k}`), "train_config.yaml");
+    await validateCheckpoint(host, join(out, `checkpoint-${k}`), "train_config.yaml");
   }
   assert.ok(!(await names(out)).includes("checkpoint-4"));
 });
@@ -92,10 +92,10 @@ Deno.test("a checkpoint holding NaN or inf is refused on load, naming file and t
     await new Deno.Command("cp", { args: ["-r", join(f.base, e.name), bad] }).output();
   }
   const file = join(bad, "unet", "diffusion_pytorch_model.safetensors");
-  const { tensors, metadata } = await readSafetensors(file);
+  const { tensors, metadata } = await readSafetensors(host, file);
   const name = "conv_in.weight";
   tensors.get(name)!.data[5] = NaN;
-  await writeSafetensors(file, [...tensors.values()], { metadata });
+  await writeSafetensors(host, file, [...tensors.values()], { metadata });
   const refused = new RegExp(
     `${file}: tensor "${name}": 1 non-finite value\\(s\\) of \\d+, the first NaN at index 5`,
   );
@@ -129,13 +129,13 @@ Deno.test("save.dtype F16: weights outside F16's range are found when the run st
     train(ctx, c, quiet),
     /save.dtype F16: .*big-base tensor "conv_in.bias" holds 100000 at index 0, outside F16's range \(max 65504\); every save would fail\. Use save.dtype F32/,
   );
-  assert.deepEqual(await readMetrics(join(out, "metrics.jsonl")), [], "no update ran");
+  assert.deepEqual(await readMetrics(host, join(out, "metrics.jsonl")), [], "no update ran");
 });
 
 Deno.test("pretrain has the same guard: lr 1e6 stops at the first non-finite update without saving it", async () => {
   const f = await fixture(), ctx = await gpu();
   const data = join(f.dir, "pretrain-data");
-  await generate({
+  await generate(host, {
     ...DEFAULTS,
     world: "shapes",
     split: "pretrain",
@@ -162,5 +162,5 @@ Deno.test("pretrain has the same guard: lr 1e6 stops at the first non-finite upd
     /update 2: non-finite .*stopped without saving .*The last good checkpoint is .*pretrain-diverge\/checkpoint-1 /,
   );
   assert.deepEqual((await names(c.out)).filter((n) => n.startsWith("checkpoint")), ["checkpoint-1"]);
-  await validateCheckpoint(join(c.out, "checkpoint-1"), "pretrain_config.yaml");
+  await validateCheckpoint(host, join(c.out, "checkpoint-1"), "pretrain_config.yaml");
 });

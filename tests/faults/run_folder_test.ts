@@ -11,12 +11,12 @@ import { parseCli } from "../../lib/cli/flags.ts";
 import { readMetrics } from "../../lib/train/run.ts";
 import { train } from "../../lib/train/seppo.ts";
 import { CLI as TRAIN_CLI } from "../../tasks/train.ts";
-import { gpu } from "../_helpers.ts";
+import { gpu, host } from "../_helpers.ts";
 import { copyRun, fixture, quiet, sftConfig, state, straight } from "./_fixture.ts";
 
 const names = async (dir: string) => (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
 const checkpoints = async (dir: string) => (await names(dir)).filter((n) => /^checkpoint-\d+$/.test(n));
-const steps = async (out: string) => (await readMetrics(join(out, "metrics.jsonl"))).map((r) => r.step);
+const steps = async (out: string) => (await readMetrics(host, join(out, "metrics.jsonl"))).map((r) => r.step);
 
 Deno.test("a rerun without --resume refuses a folder that holds a run; --overwrite moves it aside", async () => {
   const f = await fixture(), ctx = await gpu();
@@ -140,7 +140,7 @@ Deno.test("--resume PATH: resumes from that checkpoint, sets the newer ones asid
   assert.equal(said.filter((s) => /newer than the resumed update/.test(s)).length, 2, said.join("\n"));
   assert.deepEqual(await state(r.checkpoint!), await state(join(ref, "checkpoint-3")));
   assert.equal((await Deno.readTextFile(join(out, "latest"))).trim(), "checkpoint-3");
-  assert.equal(await resolveCheckpoint(out), join(out, "checkpoint-3"));
+  assert.equal(await resolveCheckpoint(host, out), join(out, "checkpoint-3"));
   const m = await TextToImage.load(ctx, out); // what sample --ckpt RUN_DIR and eval do
   m.dispose();
   // A checkpoint-N name inside the run folder works too; a bad path says what it is.

@@ -13,6 +13,7 @@ import {
 } from "../../lib/io/checkpoint.ts";
 import { f16ToF32, f32ToF16 } from "../../lib/io/f16.ts";
 import { readSafetensors, writeSafetensors } from "../../lib/io/safetensors.ts";
+import { host } from "../_helpers.ts";
 
 const unetConfig = { _class_name: "UNet2DConditionModel", block_out_channels: [8, 16], sample_size: 16 };
 
@@ -71,7 +72,7 @@ const ls = async (dir: string) => (await Array.fromAsync(Deno.readDir(dir))).map
 Deno.test("round trip: diffusers layout, configs, metadata, extra files, F32 exact and F16 rounded", async () => {
   const run = await Deno.makeTempDir({ prefix: "seppo-ckpt-" });
   const dir = checkpointDir(run, 100);
-  await saveCheckpoint(dir, sample());
+  await saveCheckpoint(host, dir, sample());
   assert.deepEqual(await tree(dir), [
     "model_index.json",
     "run.yaml",
@@ -85,7 +86,7 @@ Deno.test("round trip: diffusers layout, configs, metadata, extra files, F32 exa
     "vae/weights.safetensors",
   ]);
   assert.deepEqual(await ls(run), ["checkpoint-100"]);
-  const ck = await loadCheckpoint(dir);
+  const ck = await loadCheckpoint(host, dir);
   assert.deepEqual(ck.modelIndex, sample().modelIndex);
   assert.deepEqual(Object.keys(ck.components).sort(), ["text_encoder", "unet", "vae"]);
   const unet = ck.components.unet;
@@ -107,8 +108,8 @@ Deno.test("round trip: diffusers layout, configs, metadata, extra files, F32 exa
   assert.equal(new TextDecoder().decode(ck.files["run.yaml"]), "seed: 3\n");
   assert.deepEqual(ck.files["tokenizer/vocab.bin"], Uint8Array.of(0, 255, 7));
 
-  await saveCheckpoint(dir, { ...sample(), dtype: "F16" });
-  const half = (await loadCheckpoint(dir)).components.unet.tensors.get(
+  await saveCheckpoint(host, dir, { ...sample(), dtype: "F16" });
+  const half = (await loadCheckpoint(host, dir)).components.unet.tensors.get(
     "down_blocks.0.resnets.0.conv1.weight",
   )!;
   assert.equal(half.dtype, "F16");
@@ -120,12 +121,12 @@ Deno.test("round trip: diffusers layout, configs, metadata, extra files, F32 exa
 Deno.test("overwriting replaces the whole folder and leaves no .old or .tmp behind", async () => {
   const run = await Deno.makeTempDir({ prefix: "seppo-ckpt-" });
   const dir = checkpointDir(run, 5);
-  await saveCheckpoint(dir, sample());
+  await saveCheckpoint(host, dir, sample());
   const next = sample(2);
   delete next.extraFiles!["run.yaml"];
-  await saveCheckpoint(dir, next);
+  await saveCheckpoint(host, dir, next);
   assert.deepEqual(await ls(run), ["checkpoint-5"]);
-  const ck = await loadCheckpoint(dir);
+  const ck = await loadCheckpoint(host, dir);
   assert.ok(!("run.yaml" in ck.files), "a file of the previous save survived the overwrite");
   assert.deepEqual(
     ck.components.unet.tensors.get("down_blocks.0.resnets.0.conv1.weight")!.data,
@@ -136,60 +137,60 @@ Deno.test("overwriting replaces the whole folder and leaves no .old or .tmp behi
 
 Deno.test("crash leftovers: tmp folders and incomplete folders are ignored, then cleaned", async () => {
   const run = await Deno.makeTempDir({ prefix: "seppo-ckpt-" });
-  assert.equal(await latestCheckpoint(join(run, "nope")), null);
-  assert.equal(await latestCheckpoint(run), null);
-  await saveCheckpoint(checkpointDir(run, 100), sample());
-  await saveCheckpoint(checkpointDir(run, 20), sample());
+  assert.equal(await latestCheckpoint(host, join(run, "nope")), null);
+  assert.equal(await latestCheckpoint(host, run), null);
+  await saveCheckpoint(host, checkpointDir(run, 100), sample());
+  await saveCheckpoint(host, checkpointDir(run, 20), sample());
   // A save of step 300 killed half-way, and a step-250 folder without model_index.json.
   const crashed = `${checkpointDir(run, 300)}.tmp-99999`;
   await Deno.mkdir(join(crashed, "unet"), { recursive: true });
   await Deno.writeTextFile(join(crashed, "unet", "config.json"), "{}");
   await Deno.mkdir(join(checkpointDir(run, 250), "unet"), { recursive: true });
-  assert.deepEqual(await latestCheckpoint(run), { dir: checkpointDir(run, 100), step: 100 });
+  assert.deepEqual(await latestCheckpoint(host, run), { dir: checkpointDir(run, 100), step: 100 });
   // Saving that step again first removes the debris of its crashed save.
-  await saveCheckpoint(checkpointDir(run, 300), sample());
+  await saveCheckpoint(host, checkpointDir(run, 300), sample());
   assert.deepEqual(await ls(run), ["checkpoint-100", "checkpoint-20", "checkpoint-250", "checkpoint-300"]);
-  assert.deepEqual(await latestCheckpoint(run), { dir: checkpointDir(run, 300), step: 300 });
+  assert.deepEqual(await latestCheckpoint(host, run), { dir: checkpointDir(run, 300), step: 300 });
 
   // cleanCheckpointLeftovers: tmp removed; `.old` restored when the crash hit between the renames,
   // removed when the folder exists; unrelated folders left alone.
   await Deno.mkdir(`${checkpointDir(run, 400)}.tmp-12345`);
   await Deno.rename(checkpointDir(run, 300), `${checkpointDir(run, 300)}.old`);
-  await saveCheckpoint(`${checkpointDir(run, 100)}.old`, sample());
+  await saveCheckpoint(host, `${checkpointDir(run, 100)}.old`, sample());
   await Deno.mkdir(join(run, "notes.tmp-1"));
-  assert.deepEqual(await latestCheckpoint(run), { dir: checkpointDir(run, 100), step: 100 });
-  const done = await cleanCheckpointLeftovers(run);
+  assert.deepEqual(await latestCheckpoint(host, run), { dir: checkpointDir(run, 100), step: 100 });
+  const done = await cleanCheckpointLeftovers(host, run);
   assert.deepEqual(done, [
     `removed ${checkpointDir(run, 100)}.old`,
     `restored ${checkpointDir(run, 300)} from ${checkpointDir(run, 300)}.old`,
     `removed ${checkpointDir(run, 400)}.tmp-12345`,
   ]);
   assert.deepEqual(await ls(run), ["checkpoint-100", "checkpoint-20", "checkpoint-250", "checkpoint-300", "notes.tmp-1"]);
-  assert.deepEqual(await latestCheckpoint(run), { dir: checkpointDir(run, 300), step: 300 });
-  await loadCheckpoint(checkpointDir(run, 300));
+  assert.deepEqual(await latestCheckpoint(host, run), { dir: checkpointDir(run, 300), step: 300 });
+  await loadCheckpoint(host, checkpointDir(run, 300));
   await Deno.remove(run, { recursive: true });
 }); // deno-fmt-ignore
 
 Deno.test("a failed save keeps the previous checkpoint and leaves no temp folder", async () => {
   const run = await Deno.makeTempDir({ prefix: "seppo-ckpt-" });
   const dir = checkpointDir(run, 7);
-  await saveCheckpoint(dir, sample());
+  await saveCheckpoint(host, dir, sample());
   const before = await tree(dir);
   const bad = sample(3);
   // The third component is broken, so the first two were already written into the temp folder.
   bad.components.vae.tensors[0].shape = [2];
-  await assert.rejects(saveCheckpoint(dir, bad), (e: Error) => {
+  await assert.rejects(saveCheckpoint(host, dir, bad), (e: Error) => {
     assert.equal(e.message, `${join(dir, "vae", "weights.safetensors")}: tensor "w": shape [2] has 2 elements, data has 1`);
     return true;
   });
   const overflow = { ...sample(1e6), dtype: "F16" as const };
-  await assert.rejects(saveCheckpoint(dir, overflow), /unet\/diffusion_pytorch_model\.safetensors: tensor "down_blocks.0.resnets.0.conv1.weight": value .* overflows F16/);
-  await assert.rejects(saveCheckpoint(dir, { ...sample(), extraFiles: { "../escape.txt": "x" } }), /extra file "\.\.\/escape\.txt": expected a relative path/);
-  await assert.rejects(saveCheckpoint(dir, { ...sample(), extraFiles: { "unet/config.json": "{}" } }), /unet\/config\.json: written twice/);
-  await assert.rejects(saveCheckpoint(dir, { ...sample(), metadata: { config: "x" } }), /metadata "config" is reserved/);
+  await assert.rejects(saveCheckpoint(host, dir, overflow), /unet\/diffusion_pytorch_model\.safetensors: tensor "down_blocks.0.resnets.0.conv1.weight": value .* overflows F16/);
+  await assert.rejects(saveCheckpoint(host, dir, { ...sample(), extraFiles: { "../escape.txt": "x" } }), /extra file "\.\.\/escape\.txt": expected a relative path/);
+  await assert.rejects(saveCheckpoint(host, dir, { ...sample(), extraFiles: { "unet/config.json": "{}" } }), /unet\/config\.json: written twice/);
+  await assert.rejects(saveCheckpoint(host, dir, { ...sample(), metadata: { config: "x" } }), /metadata "config" is reserved/);
   assert.deepEqual(await ls(run), ["checkpoint-7"]);
   assert.deepEqual(await tree(dir), before);
-  assert.deepEqual((await loadCheckpoint(dir)).components.vae.tensors.get("w")!.data, Float32Array.of(7));
+  assert.deepEqual((await loadCheckpoint(host, dir)).components.vae.tensors.get("w")!.data, Float32Array.of(7));
   await Deno.remove(run, { recursive: true });
 }); // deno-fmt-ignore
 
@@ -201,8 +202,8 @@ async function dropLastBytes(path: string, n: number) {
 
 /** Re-encodes a weights file with seppo_format_version "9" (a file from a future toolkit). */
 async function rewriteVersion(path: string) {
-  const { tensors, metadata } = await readSafetensors(path);
-  await writeSafetensors(path, [...tensors.values()], {
+  const { tensors, metadata } = await readSafetensors(host, path);
+  await writeSafetensors(host, path, [...tensors.values()], {
     metadata: { ...metadata, seppo_format_version: "9" },
   });
 }
@@ -267,9 +268,9 @@ Deno.test("load errors name the folder and the missing or bad file", async () =>
   ]; // deno-fmt-ignore
   for (const [label, damage, want] of cases) {
     const dir = join(run, label.replaceAll(" ", "_"));
-    await saveCheckpoint(dir, sample());
+    await saveCheckpoint(host, dir, sample());
     await damage(dir);
-    await assert.rejects(loadCheckpoint(dir), (e: Error) => {
+    await assert.rejects(loadCheckpoint(host, dir), (e: Error) => {
       assert.ok(e.message.startsWith(want(dir)), `${label}:\n  got  ${e.message}\n  want ${want(dir)}`);
       return true;
     });

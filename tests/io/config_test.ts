@@ -19,6 +19,7 @@ import {
   str,
   suggest,
 } from "../../lib/io/config.ts";
+import { host } from "../_helpers.ts";
 
 interface TestConfig {
   name: string;
@@ -72,14 +73,14 @@ function yamlFile(text: string): string {
 /** Loads `text` and expects an error equal to `${file}: ${want}`. */
 function expectFileError(text: string, want: string) {
   const p = yamlFile(text);
-  assert.throws(() => loadYamlConfig(p, schema), (e: Error) => {
+  assert.throws(() => loadYamlConfig(host, p, schema), (e: Error) => {
     assert.equal(e.message, `${p}: ${want}`);
     return true;
   });
 }
 
 Deno.test("a partial file overlays the defaults; the result is a fresh copy", () => {
-  const cfg = loadYamlConfig(yamlFile("train:\n  lr: 3e-4\nmodel:\n  channels: [8, 16, 32]\n"), schema);
+  const cfg = loadYamlConfig(host, yamlFile("train:\n  lr: 3e-4\nmodel:\n  channels: [8, 16, 32]\n"), schema);
   assert.equal(cfg.train.lr, 3e-4);
   assert.equal(cfg.train.steps, 100);
   assert.deepEqual(cfg.model.channels, [8, 16, 32]);
@@ -87,8 +88,8 @@ Deno.test("a partial file overlays the defaults; the result is a fresh copy", ()
   cfg.model.channels.push(1);
   assert.equal(defaults.train.steps, 100);
   assert.deepEqual(defaults.model.channels, [32, 64]);
-  assert.deepEqual(loadYamlConfig(yamlFile(""), schema), defaults);
-  assert.deepEqual(loadYamlConfig(yamlFile("train:\n  # lr: 1\n"), schema), defaults);
+  assert.deepEqual(loadYamlConfig(host, yamlFile(""), schema), defaults);
+  assert.deepEqual(loadYamlConfig(host, yamlFile("train:\n  # lr: 1\n"), schema), defaults);
 });
 
 Deno.test("wrong values are refused, quoting the file, the dotted key and the value", () => {
@@ -136,7 +137,7 @@ Deno.test("structural errors: non-mapping sections, top level, bad YAML, duplica
     ]]
   ) {
     const p = yamlFile(text);
-    assert.throws(() => loadYamlConfig(p, schema), (e: Error) => {
+    assert.throws(() => loadYamlConfig(host, p, schema), (e: Error) => {
       assert.ok(e.message.startsWith(`${p}: invalid YAML: `) && e.message.includes(fragment), e.message);
       assert.match(e.message, /line 2/);
       return true;
@@ -144,14 +145,14 @@ Deno.test("structural errors: non-mapping sections, top level, bad YAML, duplica
   }
   const missing = join(dir, "nope.yaml");
   assert.throws(
-    () => loadYamlConfig(missing, schema),
+    () => loadYamlConfig(host, missing, schema),
     (e: Error) => e.message.startsWith(`${missing}: cannot read config`),
   );
 });
 
 Deno.test("flag overrides are validated the same way, and errors name the flag", () => {
   const p = yamlFile("seppo:\n  beta: 0.2\n");
-  const cfg = loadYamlConfig(p, schema, {
+  const cfg = loadYamlConfig(host, p, schema, {
     "beta": "0.5",
     "train.lr": "1e-3",
     "train.ema": "false",
@@ -182,7 +183,7 @@ Deno.test("flag overrides are validated the same way, and errors name the flag",
     [{ decay: "0.5", warmup: "3" }, "flag --warmup: ambiguous, use one of --train.warmup, --ema.warmup"],
   ]; // deno-fmt-ignore
   for (const [flags, want] of bad) {
-    assert.throws(() => loadYamlConfig(p, schema, flags), (e: Error) => {
+    assert.throws(() => loadYamlConfig(host, p, schema, flags), (e: Error) => {
       assert.equal(e.message, want);
       return true;
     });

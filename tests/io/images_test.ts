@@ -10,6 +10,7 @@ import {
   writeAnimation,
   writeImage,
 } from "../../lib/io/images.ts";
+import { host } from "../_helpers.ts";
 
 const clip = {
   background: "black",
@@ -22,17 +23,17 @@ const clip = {
 Deno.test("PNG and lossless WebP round-trip exactly; JPEG closely", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const frames = await renderClip({ ...clip, motion: "up" }, 16, 2, new Rng(1));
+    const frames = await renderClip(host, { ...clip, motion: "up" }, 16, 2, new Rng(1));
     const img: RgbImage = { data: frames[0], width: 16, height: 16 };
     for (const ext of ["png", "webp", "jpg"]) {
-      await writeImage(join(dir, `a.${ext}`), img);
-      const back = await readImage(join(dir, `a.${ext}`));
+      await writeImage(host, join(dir, `a.${ext}`), img);
+      const back = await readImage(host, join(dir, `a.${ext}`));
       assert.equal(back.width, 16);
       const err = back.data.reduce((m, v, i) => Math.max(m, Math.abs(v - img.data[i])), 0);
       assert.ok(ext === "jpg" ? err < 80 : err === 0, `${ext}: max error ${err}`);
     }
-    await assert.rejects(writeImage(join(dir, "a.bmp"), img), /unsupported image extension '\.bmp'/);
-    await assert.rejects(readImage(join(dir, "missing.png")), /missing\.png: unreadable image/);
+    await assert.rejects(writeImage(host, join(dir, "a.bmp"), img), /unsupported image extension '\.bmp'/);
+    await assert.rejects(readImage(host, join(dir, "missing.png")), /missing\.png: unreadable image/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -41,21 +42,21 @@ Deno.test("PNG and lossless WebP round-trip exactly; JPEG closely", async () => 
 Deno.test("animated GIF and WebP keep every frame", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const frames = (await renderClip({ ...clip, motion: "right" }, 16, 5, null)).map((data) => ({
+    const frames = (await renderClip(host, { ...clip, motion: "right" }, 16, 5, null)).map((data) => ({
       data,
       width: 16,
       height: 16,
     }));
     for (const ext of ["gif", "webp"]) {
-      await writeAnimation(join(dir, `c.${ext}`), frames);
-      const back = await readFrames(join(dir, `c.${ext}`));
+      await writeAnimation(host, join(dir, `c.${ext}`), frames);
+      const back = await readFrames(host, join(dir, `c.${ext}`));
       assert.equal(back.length, 5, ext);
       // Flat colours survive the GIF palette; lossless WebP is exact.
       for (let k = 0; k < 5; k++) {
         const err = back[k].data.reduce((m, v, i) => Math.max(m, Math.abs(v - frames[k].data[i])), 0);
         assert.ok(ext === "webp" ? err === 0 : err < 24, `${ext} frame ${k}: max error ${err}`);
       }
-      const small = await readFrames(join(dir, `c.${ext}`), { size: 8 });
+      const small = await readFrames(host, join(dir, `c.${ext}`), { size: 8 });
       assert.equal(small[4].data.length, 8 * 8 * 3);
     }
   } finally {

@@ -11,6 +11,7 @@ import {
 } from "../../lib/io/safetensors.ts";
 import { f16ToF32, f32ToF16, fromF16Bits, toF16Bits } from "../../lib/io/f16.ts";
 import { writeFileAtomic } from "../../lib/io/atomic.ts";
+import { host } from "../_helpers.ts";
 
 /** A safetensors file from a header (object or raw text), data bytes and an optional forged length. */
 function craft(header: unknown, data: Uint8Array = new Uint8Array(), n?: bigint): Uint8Array {
@@ -58,7 +59,7 @@ Deno.test("F32 round trip is exact, sorted by name, header padded to 8 bytes", a
     { name: "10", shape: [], data: Float32Array.of(42) },
     { name: "empty", shape: [0, 4], data: new Float32Array(0) },
   ];
-  await writeSafetensors(path, tensors);
+  await writeSafetensors(host, path, tensors);
   const bytes = await Deno.readFile(path);
   const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
   assert.equal(n % 8, 0);
@@ -71,7 +72,7 @@ Deno.test("F32 round trip is exact, sorted by name, header padded to 8 bytes", a
     "empty",
     "up_blocks.1.attn.to_q.weight",
   ]);
-  const { tensors: got, metadata } = await readSafetensors(path);
+  const { tensors: got, metadata } = await readSafetensors(host, path);
   assert.deepEqual(metadata, {});
   assert.equal(got.size, 4);
   for (const t of tensors) {
@@ -301,7 +302,7 @@ Deno.test(`malformed files (${malformed.length} cases) are refused, naming the f
   const path = join(dir, "bad.safetensors");
   for (const [label, bytes, fragments] of malformed) {
     await Deno.writeFile(path, bytes);
-    await assert.rejects(readSafetensors(path), (e: Error) => {
+    await assert.rejects(readSafetensors(host, path), (e: Error) => {
       assert.ok(e.message.startsWith(`${path}: `), `${label}: ${e.message}`);
       for (const f of fragments) assert.ok(e.message.includes(f), `${label}: "${f}" not in: ${e.message}`);
       return true;
@@ -314,24 +315,24 @@ Deno.test("a failed write keeps the previous file and leaves no partial or temp 
   const dir = await tmpDir();
   const path = join(dir, "w.safetensors");
   const good = [{ name: "w", shape: [2], data: Float32Array.of(1, 2) }];
-  await writeSafetensors(path, good);
+  await writeSafetensors(host, path, good);
   const before = await Deno.readFile(path);
   const cases: [string, () => Promise<void>, string][] = [
     [
       "size",
-      () => writeSafetensors(path, [{ name: "w", shape: [3], data: Float32Array.of(1, 2) }]),
+      () => writeSafetensors(host, path, [{ name: "w", shape: [3], data: Float32Array.of(1, 2) }]),
       "has 3 elements",
     ],
-    ["dup", () => writeSafetensors(path, [good[0], good[0]]), 'tensor "w": duplicate tensor name'],
+    ["dup", () => writeSafetensors(host, path, [good[0], good[0]]), 'tensor "w": duplicate tensor name'],
     [
       "dim",
-      () => writeSafetensors(path, [{ name: "w", shape: [-2], data: new Float32Array(0) }]),
+      () => writeSafetensors(host, path, [{ name: "w", shape: [-2], data: new Float32Array(0) }]),
       "shape[0]",
     ],
     [
       "f16 overflow",
       () =>
-        writeSafetensors(path, [{ name: "big", shape: [2], data: Float32Array.of(1, 1e6) }], {
+        writeSafetensors(host, path, [{ name: "big", shape: [2], data: Float32Array.of(1, 1e6) }], {
           dtype: "F16",
         }),
       'tensor "big": value 1000000 at index 1 overflows F16',
@@ -350,11 +351,11 @@ Deno.test("a failed write keeps the previous file and leaves no partial or temp 
   await Deno.mkdir(blocked);
   await Deno.writeFile(join(blocked, "x"), new Uint8Array(1));
   await assert.rejects(
-    writeSafetensors(blocked, good),
+    writeSafetensors(host, blocked, good),
     (e: Error) => e.message.startsWith(`${blocked}: write failed`),
   );
   await assert.rejects(
-    writeFileAtomic(join(dir, "no", "such", "dir.txt"), "x"),
+    writeFileAtomic(host, join(dir, "no", "such", "dir.txt"), "x"),
     /no\/such\/dir\.txt: write failed/,
   );
   const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();

@@ -11,7 +11,7 @@ import {
   TextEncoder,
   textEncoderConfig,
 } from "../../lib/nn/text_encoder.ts";
-import { gpu } from "../_helpers.ts";
+import { gpu, host } from "../_helpers.ts";
 import { assertGolden, goldenJson, TINY_SD } from "../_fixtures.ts";
 
 const FILE = `${TINY_SD}/golden/text_encoder.safetensors`;
@@ -21,7 +21,7 @@ Deno.test("CLIPTextModel (tiny-sd): hidden states, clip skip and pooled output m
   const ctx = await gpu();
   const raw = JSON.parse(await Deno.readTextFile(`${TINY_SD}/text_encoder/config.json`));
   const te = new TextEncoder(rootInit(ctx, 0), textEncoderConfig(raw, "text_encoder/config.json"));
-  const { tensors } = await readSafetensors(`${TINY_SD}/text_encoder/model.safetensors`);
+  const { tensors } = await readSafetensors(host, `${TINY_SD}/text_encoder/model.safetensors`);
   te.loadStateDict(tensors);
   const g = await goldenJson<{ input_ids: number[][]; pooled_index: number[] }>(
     `${TINY_SD}/golden/text_encoder.json`,

@@ -5,6 +5,7 @@ import { deepStrictEqual, equal, throws } from "node:assert/strict";
 import { cleanPrompt, fixText, pyHtmlUnescape } from "../../lib/nn/clip_clean.ts";
 import { bytesToUnicode, ClipTokenizer } from "../../lib/nn/clip_tokenizer.ts";
 import { goldenJson, TINY_SD } from "../_fixtures.ts";
+import { host } from "../_helpers.ts";
 
 interface Case {
   text: string;
@@ -17,7 +18,7 @@ interface Case {
 }
 
 Deno.test("CLIP tokenizer: every golden string gives CLIP's BPE tokens, ids and mask", async () => {
-  const tok = await ClipTokenizer.load(`${TINY_SD}/tokenizer`);
+  const tok = await ClipTokenizer.load(host, `${TINY_SD}/tokenizer`);
   const g = await goldenJson<{ cases: Case[]; bos_id: number; eos_id: number; pad_id: number }>(
     `${TINY_SD}/golden/tokenizer.json`,
   );

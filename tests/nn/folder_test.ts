@@ -11,7 +11,7 @@ import { upgradeToyFolder } from "../../lib/nn/folder_upgrade.ts";
 import { TextToImage } from "../../lib/nn/pipeline.ts";
 import { TextToVideo } from "../../lib/nn/pipeline_video.ts";
 import { tensor } from "../../lib/tensor/tensor.ts";
-import { gpu, seeded } from "../_helpers.ts";
+import { gpu, host, seeded } from "../_helpers.ts";
 import { TINY_SD, TINY_SD_MOTION } from "../_fixtures.ts";
 
 const UNET = {
@@ -51,7 +51,7 @@ Deno.test("toy folders: diffusers' and transformers' config keys, model_index, w
     deepStrictEqual(idx.tokenizer, ["seppo", "WordTokenizer"]);
     equal(idx._diffusers_version, "0.30.3");
     equal(idx.mask_pad_tokens, true);
-    const files = Object.keys((await loadCheckpoint(`${dir}/img`)).files);
+    const files = Object.keys((await loadCheckpoint(host, `${dir}/img`)).files);
     equal(files.includes("tokenizer/word_tokenizer.json"), true);
     equal(files.includes("tokenizer/tokenizer.json"), false); // Hugging Face's name, another schema
     equal((await json(`${dir}/img/unet/config.json`)).num_attention_heads, null);
@@ -62,7 +62,7 @@ Deno.test("toy folders: diffusers' and transformers' config keys, model_index, w
     deepStrictEqual(Object.keys(cfg).sort(), await keys(`${TINY_SD_MOTION}/golden/unet_motion_config.json`));
     deepStrictEqual([cfg.num_attention_heads, cfg.motion_num_attention_heads], [2, 2]);
     equal((await json(`${dir}/vid/model_index.json`)).num_frames, 3);
-    const { tensors } = await readSafetensors(`${dir}/vid/unet/diffusion_pytorch_model.safetensors`);
+    const { tensors } = await readSafetensors(host, `${dir}/vid/unet/diffusion_pytorch_model.safetensors`);
     const pe = [...tensors.values()].filter((t) => t.name.endsWith(".pos_embed.pe"));
     equal(pe.length, 7); // one per motion module: 2 down, 1 mid, 2 x 2 up
     const mid = tensors.get("mid_block.motion_modules.0.transformer_blocks.0.pos_embed.pe")!;
@@ -147,7 +147,7 @@ Deno.test("the shipped models are in the current layout", async () => {
   for (const d of ["models/base-shapes-16", "models/base-moving-shapes-16"]) {
     const idx = await json(`${d}/model_index.json`);
     equal(idx.mask_pad_tokens, true, d);
-    const ck = await loadCheckpoint(d);
+    const ck = await loadCheckpoint(host, d);
     equal("tokenizer/word_tokenizer.json" in ck.files, true, d);
     equal(ck.components.unet.config.num_attention_heads !== undefined, true, d);
   }

@@ -10,7 +10,7 @@ import { concat } from "../../lib/ops/copy.ts";
 import { scale } from "../../lib/ops/scale.ts";
 import { clampSym } from "../../lib/diffusion/steps.ts";
 import { tensor } from "../../lib/tensor/tensor.ts";
-import { assertClose, gpu } from "../_helpers.ts";
+import { assertClose, gpu, host } from "../_helpers.ts";
 import { FLOOR_FACTOR, golden, goldenJson, noiseFloor, TINY_SD } from "../_fixtures.ts";
 
 const FILE = `${TINY_SD}/golden/pipeline.safetensors`;
@@ -140,31 +140,36 @@ Deno.test("SD folders: what is refused names the file and the reason", async () 
     ) await copy(f);
     await Deno.writeTextFile(`${dir}/unet/diffusion_pytorch_model.bin`, "not read");
     await rejects(
-      () => readSdFolder(dir),
+      () => readSdFolder(host, dir),
       /unet: missing diffusion_pytorch_model.safetensors \(only pickled .bin/,
     );
     await copy("unet/diffusion_pytorch_model.safetensors");
-    const f = await readSdFolder(dir);
+    const f = await readSdFolder(host, dir);
     deepStrictEqual([f.unet.tensors.size, f.scheduler.beta_schedule], [494, "scaled_linear"]);
     const index = JSON.parse(await Deno.readTextFile(`${TINY_SD}/model_index.json`));
     const write = (v: unknown) => Deno.writeTextFile(`${dir}/model_index.json`, JSON.stringify(v));
     await write({ ...index, _class_name: "StableDiffusionXLPipeline" });
     await rejects(
-      () => readSdFolder(dir),
+      () => readSdFolder(host, dir),
       /_class_name "StableDiffusionXLPipeline" is not StableDiffusionPipeline/,
     );
     await write({ ...index, text_encoder_2: ["transformers", "CLIPTextModelWithProjection"] });
-    await rejects(() => readSdFolder(dir), /unexpected component text_encoder_2/);
+    await rejects(() => readSdFolder(host, dir), /unexpected component text_encoder_2/);
     await write({ ...index, safety_checker: ["stable_diffusion", "StableDiffusionSafetyChecker"] });
-    deepStrictEqual((await readSdFolder(dir)).ignored, ["safety_checker (StableDiffusionSafetyChecker)"]);
+    deepStrictEqual((await readSdFolder(host, dir)).ignored, [
+      "safety_checker (StableDiffusionSafetyChecker)",
+    ]);
     const sched = JSON.parse(await Deno.readTextFile(`${TINY_SD}/scheduler/scheduler_config.json`));
     await Deno.writeTextFile(
       `${dir}/scheduler/scheduler_config.json`,
       JSON.stringify({ ...sched, trained_betas: [0.1] }),
     );
-    await rejects(() => readSdFolder(dir), /scheduler_config.json: trained_betas = \[0.1\] is not supported/);
+    await rejects(
+      () => readSdFolder(host, dir),
+      /scheduler_config.json: trained_betas = \[0.1\] is not supported/,
+    );
     await Deno.remove(`${dir}/tokenizer/merges.txt`);
-    await rejects(() => readSdFolder(dir), /tokenizer: missing merges.txt/);
+    await rejects(() => readSdFolder(host, dir), /tokenizer: missing merges.txt/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

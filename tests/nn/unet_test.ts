@@ -9,7 +9,7 @@ import { TINY_UNET, unetConfig } from "../../lib/nn/unet_config.ts";
 import { TextTimeEmbedding } from "../../lib/nn/text_time.ts";
 import type { Nd } from "../../lib/ref/nd.ts";
 import { tensor } from "../../lib/tensor/tensor.ts";
-import { checkVjp, gpu, randNd } from "../_helpers.ts";
+import { checkVjp, gpu, host, randNd } from "../_helpers.ts";
 import { compareModule } from "./_compare.ts";
 import { RefParams, RefTape } from "./_ref_model.ts";
 import { refTextTimeEmbedding, refUNet } from "./_ref_unet.ts";
@@ -176,6 +176,7 @@ Deno.test("a diffusers UNet folder (config.json + safetensors) loads with identi
     JSON.stringify({ _class_name: "UNet2DConditionModel", ...cfg }),
   );
   await writeSafetensors(
+    host,
     `${dir}/diffusion_pytorch_model.safetensors`,
     [...sd].map(([name, e]) => ({ name, shape: [...e.shape], data: e.data })),
   );

@@ -7,7 +7,7 @@ import { rootInit } from "../../lib/nn/module.ts";
 import { AutoencoderKL, vaeConfig, vaeConfigJson, vaeCurrentNames } from "../../lib/nn/vae.ts";
 import { concat } from "../../lib/ops/copy.ts";
 import { tensor } from "../../lib/tensor/tensor.ts";
-import { gpu, randNd } from "../_helpers.ts";
+import { gpu, host, randNd } from "../_helpers.ts";
 import { assertGolden, golden, TINY_SD } from "../_fixtures.ts";
 import { compareModule } from "./_compare.ts";
 import { refVaeDecode, refVaeMoments } from "./_ref_vae.ts";
@@ -54,7 +54,7 @@ Deno.test("AutoencoderKL (tiny-sd): encode and decode match diffusers", async ()
   const c = vaeConfig(JSON.parse(await Deno.readTextFile(`${TINY_SD}/vae/config.json`)), "vae/config.json");
   const vae = new AutoencoderKL(rootInit(ctx, 0), c);
   equal(vae.numParams(), 658_375);
-  const { tensors } = await readSafetensors(`${TINY_SD}/vae/diffusion_pytorch_model.safetensors`);
+  const { tensors } = await readSafetensors(host, `${TINY_SD}/vae/diffusion_pytorch_model.safetensors`);
   vae.loadStateDict(tensors);
   const FILE = `${TINY_SD}/golden/vae.safetensors`, FLOOR = { dir: TINY_SD, group: "vae" };
   await ctx.scope(async () => {

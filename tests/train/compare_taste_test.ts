@@ -8,7 +8,7 @@ import { diffBootstrap, holm } from "../../lib/eval/paired.ts";
 import { compare, COMPARE_DEFAULTS, type CompareConfig } from "../../lib/train/compare.ts";
 import { evaluateClaims } from "../../lib/train/compare_taste.ts";
 import { Rng } from "../../lib/util/rng.ts";
-import { gpu } from "../_helpers.ts";
+import { gpu, host } from "../_helpers.ts";
 import { saveTinyBase } from "../_tiny.ts";
 
 Deno.test("compare on the taste world: claims with paired intervals, AAF diagnostics, equal-wall-clock sft", async () => {
@@ -16,8 +16,8 @@ Deno.test("compare on the taste world: claims with paired intervals, AAF diagnos
   const dir = await Deno.makeTempDir({ prefix: "seppo-compare-taste-" });
   try {
     const taste = { ...DEFAULTS, world: "taste" as const, size: 16, progress: false };
-    await generate({ ...taste, split: "prefs", count: 4, pairs: true, out: `${dir}/prefs` });
-    await generate({ ...taste, split: "eval", count: 2, seed: 5, out: `${dir}/eval` });
+    await generate(host, { ...taste, split: "prefs", count: 4, pairs: true, out: `${dir}/prefs` });
+    await generate(host, { ...taste, split: "eval", count: 2, seed: 5, out: `${dir}/eval` });
     await saveTinyBase(ctx, `${dir}/base`);
     await Deno.writeTextFile(
       `${dir}/train.yaml`,

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { DEFAULTS, generate } from "../../data/generate.ts";
 import { TextToImage } from "../../lib/nn/pipeline.ts";
 import { compare, COMPARE_DEFAULTS, type CompareConfig } from "../../lib/train/compare.ts";
-import { gpu } from "../_helpers.ts";
+import { gpu, host } from "../_helpers.ts";
 
 const FRAMES = 2;
 
@@ -15,8 +15,8 @@ Deno.test("compare on clips: base once, sft and seppo trained and scored by eval
   const dir = await Deno.makeTempDir({ prefix: "seppo-compare-video-" });
   try {
     const clips = { ...DEFAULTS, world: "moving-shapes" as const, size: 16, frames: FRAMES, progress: false };
-    await generate({ ...clips, split: "prefs", count: 4, pairs: true, out: `${dir}/prefs` });
-    await generate({ ...clips, split: "eval", count: 2, seed: 5, out: `${dir}/eval` });
+    await generate(host, { ...clips, split: "prefs", count: 4, pairs: true, out: `${dir}/prefs` });
+    await generate(host, { ...clips, split: "eval", count: 2, seed: 5, out: `${dir}/eval` });
     const m = TextToImage.create(ctx, {
       unet: {
         block_out_channels: [8, 16],

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { DEFAULTS, generate } from "../../data/generate.ts";
 import { runDemo } from "../../lib/train/demo.ts";
 import { TRAIN_DEFAULTS, type TrainConfig } from "../../lib/train/seppo.ts";
-import { gpu } from "../_helpers.ts";
+import { gpu, host } from "../_helpers.ts";
 import { saveTinyBase } from "../_tiny.ts";
 
 Deno.test("demo: fine-tune, paired taste eval, summary.json and a report that leads with the verdict", async () => {
@@ -13,8 +13,8 @@ Deno.test("demo: fine-tune, paired taste eval, summary.json and a report that le
   const dir = await Deno.makeTempDir({ prefix: "seppo-demo-" });
   try {
     const gen = { ...DEFAULTS, world: "taste" as const, size: 16, progress: false };
-    await generate({ ...gen, split: "prefs", count: 8, seed: 2, pairs: true, out: `${dir}/prefs` });
-    await generate({ ...gen, split: "eval", count: 4, seed: 3, out: `${dir}/eval` });
+    await generate(host, { ...gen, split: "prefs", count: 8, seed: 2, pairs: true, out: `${dir}/prefs` });
+    await generate(host, { ...gen, split: "eval", count: 4, seed: 3, out: `${dir}/eval` });
     await saveTinyBase(ctx, `${dir}/base`);
     const config: TrainConfig = {
       ...structuredClone(TRAIN_DEFAULTS),

@@ -20,7 +20,7 @@ import { loadImageFolder } from "../../lib/data/imagefolder.ts";
 import { trainingExamples } from "../../lib/train/latent_data.ts";
 import { train, TRAIN_DEFAULTS, type TrainConfig } from "../../lib/train/seppo.ts";
 import { Rng } from "../../lib/util/rng.ts";
-import { gpu } from "../_helpers.ts";
+import { gpu, host } from "../_helpers.ts";
 import { assertGolden, golden, goldenJson, TINY_SD } from "../_fixtures.ts";
 
 const FILE = `${TINY_SD}/golden/train_step.safetensors`;
@@ -79,7 +79,7 @@ Deno.test("SePPO with LoRA on a latent model: adapters only, LoRA checkpoint, ca
   const ctx = await gpu();
   const dir = await Deno.makeTempDir({ prefix: "seppo-lora-" });
   try {
-    await generate({
+    await generate(host, {
       ...DEFAULTS,
       world: "shapes",
       split: "prefs",
@@ -109,14 +109,14 @@ Deno.test("SePPO with LoRA on a latent model: adapters only, LoRA checkpoint, ca
     const index = JSON.parse(await Deno.readTextFile(`${ck}/model_index.json`));
     assert.equal(index._class_name, "SeppoLoraCheckpoint");
     assert.equal(index.base, TINY_SD);
-    const lora = (await readSafetensors(`${ck}/pytorch_lora_weights.safetensors`)).tensors;
+    const lora = (await readSafetensors(host, `${ck}/pytorch_lora_weights.safetensors`)).tensors;
     // 2 targets x 11 transformer blocks x 2 attentions x (down, up), diffusers' key format.
     assert.equal(lora.size, 2 * 11 * 2 * 2);
     assert.ok([...lora.keys()].every((k) => /^unet\..*\.(to_q|to_v)\.lora\.(down|up)\.weight$/.test(k)));
     const ups = [...lora].filter(([k]) => k.endsWith(".up.weight"));
     assert.ok(ups.some(([, t]) => t.data.some((v) => v !== 0)), "the adapters trained (up starts at 0)");
     for (const f of ["trainer_state.safetensors", "pool/entry-0.safetensors", "pool/entry-1.safetensors"]) {
-      const names = [...(await readSafetensors(`${ck}/${f}`)).tensors.keys()];
+      const names = [...(await readSafetensors(host, `${ck}/${f}`)).tensors.keys()];
       assert.ok(names.length > 0 && names.every((k) => k.includes(".lora.")), `${f} holds only adapters`);
     }
     // The checkpoint loads as base + adapters and samples.
@@ -129,7 +129,7 @@ Deno.test("SePPO with LoRA on a latent model: adapters only, LoRA checkpoint, ca
     // The cache is reused as long as the VAE and the images stay; a changed image gets a new entry.
     const sd = m as LatentTextToImage;
     const examples = async () => {
-      const data = await loadImageFolder(`${dir}/prefs`, { size: 32 });
+      const data = await loadImageFolder(host, `${dir}/prefs`, { size: 32 });
       logs.length = 0;
       return await trainingExamples(ctx, sd, data, (s) => logs.push(s));
     };

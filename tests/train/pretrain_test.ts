@@ -13,13 +13,13 @@ import {
   PRETRAIN_SCHEMA,
   type PretrainConfig,
 } from "../../lib/train/pretrain.ts";
-import { gpu } from "../_helpers.ts";
+import { gpu, host } from "../_helpers.ts";
 
 Deno.test("pretrain: resume is exact; checkpoints load", async () => {
   const ctx = await gpu();
   const dir = await Deno.makeTempDir({ prefix: "seppo-pretrain-" });
   try {
-    await generate({
+    await generate(host, {
       ...DEFAULTS,
       world: "shapes",
       split: "pretrain",
@@ -50,8 +50,8 @@ Deno.test("pretrain: resume is exact; checkpoints load", async () => {
     await pretrain(ctx, config("resumed", 1), quiet);
     await pretrain(ctx, config("resumed", 3), { ...quiet, resume: true });
     for (const file of ["unet/diffusion_pytorch_model.safetensors", "trainer_state.safetensors"]) {
-      const a = (await readSafetensors(`${dir}/straight/checkpoint-3/${file}`)).tensors;
-      const b = (await readSafetensors(`${dir}/resumed/checkpoint-3/${file}`)).tensors;
+      const a = (await readSafetensors(host, `${dir}/straight/checkpoint-3/${file}`)).tensors;
+      const b = (await readSafetensors(host, `${dir}/resumed/checkpoint-3/${file}`)).tensors;
       assert.equal(a.size, b.size);
       for (const [name, t] of a) {
         assert.deepEqual(b.get(name)!.data, t.data, `${file}: ${name} differs after resume`);
@@ -73,8 +73,8 @@ Deno.test("pretrain: resume is exact; checkpoints load", async () => {
 
 Deno.test("pretrain configs: shapes keeps the shipped UNet; shapes-text adds the pooled text embedding", async () => {
   const ctx = await gpu();
-  const plain = loadYamlConfig("configs/pretrain-shapes.yaml", PRETRAIN_SCHEMA);
-  const text = loadYamlConfig("configs/pretrain-shapes-text.yaml", PRETRAIN_SCHEMA);
+  const plain = loadYamlConfig(host, "configs/pretrain-shapes.yaml", PRETRAIN_SCHEMA);
+  const text = loadYamlConfig(host, "configs/pretrain-shapes-text.yaml", PRETRAIN_SCHEMA);
   assert.equal(plain.model.addition_embed_type, "none");
   const a = createModel(ctx, plain), b = createModel(ctx, text);
   assert.equal(a.unet.add_embedding, null);

@@ -4,13 +4,13 @@ import assert from "node:assert/strict";
 import { DEFAULTS, generate } from "../../data/generate.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
 import { emaDecayAt, train, TRAIN_DEFAULTS, type TrainConfig } from "../../lib/train/seppo.ts";
-import { gpu } from "../_helpers.ts";
+import { gpu, host } from "../_helpers.ts";
 import { saveTinyBase } from "../_tiny.ts";
 
 async function fixture() {
   const ctx = await gpu();
   const dir = await Deno.makeTempDir({ prefix: "seppo-recipe-" });
-  await generate({
+  await generate(host, {
     ...DEFAULTS,
     world: "shapes",
     split: "prefs",
@@ -47,7 +47,7 @@ async function fixture() {
 
 const quiet = { quiet: true, log: () => {} };
 const state = async (dir: string, run: string, step: number) =>
-  (await readSafetensors(`${dir}/${run}/checkpoint-${step}/trainer_state.safetensors`)).tensors;
+  (await readSafetensors(host, `${dir}/${run}/checkpoint-${step}/trainer_state.safetensors`)).tensors;
 const metric = async (dir: string, run: string) =>
   (await Deno.readTextFile(`${dir}/${run}/metrics.jsonl`)).trim().split("\n").map((l) => JSON.parse(l));
 
@@ -85,10 +85,12 @@ Deno.test("EMA: checkpoints save the EMA of the raw weights with decay min(max, 
   const { ctx, dir, config } = await fixture();
   try {
     await train(ctx, config("ema", { steps: 2, ema: 0.999 }, "sft"), quiet);
-    const base = (await readSafetensors(`${dir}/base/unet/diffusion_pytorch_model.safetensors`)).tensors;
+    const base =
+      (await readSafetensors(host, `${dir}/base/unet/diffusion_pytorch_model.safetensors`)).tensors;
     const s1 = await state(dir, "ema", 1), s2 = await state(dir, "ema", 2);
     const model2 =
-      (await readSafetensors(`${dir}/ema/checkpoint-2/unet/diffusion_pytorch_model.safetensors`)).tensors;
+      (await readSafetensors(host, `${dir}/ema/checkpoint-2/unet/diffusion_pytorch_model.safetensors`))
+        .tensors;
     const d1 = 2 / 11, d2 = 3 / 12;
     let worst = 0, moved = 0;
     for (const [name, w0] of base) {

@@ -9,13 +9,13 @@ import { resolveMethod, train, TRAIN_DEFAULTS, type TrainConfig } from "../../li
 import { parseCli } from "../../lib/cli/flags.ts";
 import { CLI as TRAIN_CLI } from "../../tasks/train.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
-import { gpu } from "../_helpers.ts";
+import { gpu, host } from "../_helpers.ts";
 import { saveTinyBase } from "../_tiny.ts";
 
 async function fixture() {
   const ctx = await gpu();
   const dir = await Deno.makeTempDir({ prefix: "seppo-train-" });
-  await generate({
+  await generate(host, {
     ...DEFAULTS,
     world: "shapes",
     split: "prefs",
@@ -80,7 +80,8 @@ Deno.test("train: every method runs, logs SEPPO.md's quantities, checkpoints the
     await train(ctx, config("seppo", "resumed", 1), { quiet: true, log: () => {} });
     await train(ctx, config("seppo", "resumed", 3), { resume: true, quiet: true, log: () => {} });
     const w = async (run: string) =>
-      (await readSafetensors(`${dir}/${run}/checkpoint-3/unet/diffusion_pytorch_model.safetensors`)).tensors;
+      (await readSafetensors(host, `${dir}/${run}/checkpoint-3/unet/diffusion_pytorch_model.safetensors`))
+        .tensors;
     const a = await w("straight"), b = await w("resumed");
     for (const [name, t] of a) assert.deepEqual(b.get(name)!.data, t.data, `resumed ${name} differs`);
     const ma = await Deno.readTextFile(`${dir}/straight/metrics.jsonl`);

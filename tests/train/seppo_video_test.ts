@@ -8,7 +8,7 @@ import { readSafetensors } from "../../lib/io/safetensors.ts";
 import { loadBundle } from "../../lib/nn/bundle.ts";
 import { TextToVideo } from "../../lib/nn/pipeline_video.ts";
 import { train, TRAIN_DEFAULTS, type TrainConfig } from "../../lib/train/seppo.ts";
-import { gpu } from "../_helpers.ts";
+import { gpu, host } from "../_helpers.ts";
 import { saveTinyBase } from "../_tiny.ts";
 
 // tests/train/seppo_test.ts's tiny UNet; the lift adds motion modules with the default 8 heads.
@@ -18,7 +18,7 @@ const UNET_FILE = "unet/diffusion_pytorch_model.safetensors";
 async function fixture() {
   const ctx = await gpu();
   const dir = await Deno.makeTempDir({ prefix: "seppo-train-video-" });
-  await generate({
+  await generate(host, {
     ...DEFAULTS,
     world: "moving-shapes",
     split: "prefs",
@@ -79,7 +79,7 @@ Deno.test("train on clips: sft and seppo run on a lifted image base; checkpoints
       assert.deepEqual(clip.shape, [1, FRAMES, 3, 16, 16]);
       clip.dispose();
       v.dispose();
-      assertMotionTrained((await readSafetensors(`${ck}/${UNET_FILE}`)).tensors, method);
+      assertMotionTrained((await readSafetensors(host, `${ck}/${UNET_FILE}`)).tensors, method);
     }
     const pool = JSON.parse(await Deno.readTextFile(`${dir}/seppo/checkpoint-1/pool/pool.json`));
     assert.deepEqual(pool.entries.map((e: { update: number }) => e.update), [0, 1]);
@@ -89,10 +89,10 @@ Deno.test("train on clips: sft and seppo run on a lifted image base; checkpoints
     await train(ctx, config("seppo", "resumed", 1, true), quiet);
     await train(ctx, config("seppo", "resumed", 2, true), { ...quiet, resume: true });
     const w = async (run: string) =>
-      (await readSafetensors(`${dir}/${run}/checkpoint-2/${UNET_FILE}`)).tensors;
+      (await readSafetensors(host, `${dir}/${run}/checkpoint-2/${UNET_FILE}`)).tensors;
     const a = await w("straight"),
       b = await w("resumed"),
-      base = (await readSafetensors(`${dir}/base/${UNET_FILE}`))
+      base = (await readSafetensors(host, `${dir}/base/${UNET_FILE}`))
         .tensors;
     for (const [name, t] of a) {
       assert.deepEqual(b.get(name)!.data, t.data, `resumed ${name} differs`);

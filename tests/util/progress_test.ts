@@ -2,10 +2,11 @@
 // shown rounded down; one line when created (so a task shows at once that it runs) and at finish.
 import assert from "node:assert/strict";
 import { fmtDuration, Progress } from "../../lib/util/progress.ts";
+import { host } from "../_helpers.ts";
 
 Deno.test("progress: a line at start, rate and ETA, fractional ticks, finish once", () => {
   const lines: string[] = [];
-  const p = new Progress("sample", 16, {
+  const p = new Progress(host, "sample", 16, {
     tty: false,
     intervalS: 0,
     unit: "images",
@@ -21,7 +22,7 @@ Deno.test("progress: a line at start, rate and ETA, fractional ticks, finish onc
   assert.match(lines[lines.length - 1], /^sample: 5\/16 31% .* {2}loss 0\.1\n$/);
   assert.equal(lines.filter((l) => l.includes("loss")).length, 1, "finish prints once");
   const tty: string[] = [];
-  const q = new Progress("train", 4, { tty: true, write: (t) => tty.push(t) });
+  const q = new Progress(host, "train", 4, { tty: true, write: (t) => tty.push(t) });
   q.tick(4);
   q.finish();
   // deno-lint-ignore no-control-regex

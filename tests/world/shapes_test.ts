@@ -3,6 +3,7 @@ import { Rng } from "../../lib/util/rng.ts";
 import { AREA, COLORS, type SceneAttrs, SHAPES } from "../../lib/world/attrs.ts";
 import { layoutScene, renderScene, shapeTester } from "../../lib/world/shapes.ts";
 import { clipPromptFor, grammarWords, promptFor, promptWords } from "../../lib/world/prompts.ts";
+import { host } from "../_helpers.ts";
 
 const scene: SceneAttrs = {
   background: "blue",
@@ -30,8 +31,8 @@ Deno.test("every shape of a size class has the nominal area and centroid", () =>
 });
 
 Deno.test("renders are deterministic per seed and jitter differs across seeds", async () => {
-  const a = await renderScene(scene, 16, new Rng(5));
-  const b = await renderScene(scene, 16, new Rng(5));
+  const a = await renderScene(host, scene, 16, new Rng(5));
+  const b = await renderScene(host, scene, 16, new Rng(5));
   assert.deepEqual(a, b);
   assert.equal(a.length, 16 * 16 * 3);
   assert.notDeepEqual(layoutScene(scene, new Rng(5)), layoutScene(scene, new Rng(6)));
