@@ -168,6 +168,28 @@ export class GpuContext {
     return p;
   }
 
+  /**
+   * Refuses a dispatch that binds one buffer twice where either binding is writable: WebGPU forbids it
+   * (browsers reject the bind group; wgpu under Deno accepts it, and the kernel's result then depends on
+   * the order its threads run in).
+   */
+  private checkAliasing(kernel: KernelFile, entry: string, entries: GPUBindGroupEntry[]) {
+    const writable = this.modules.get(kernel.file)!.writable;
+    for (let i = 0; i < entries.length; i++) {
+      for (let j = i + 1; j < entries.length; j++) {
+        const a = entries[i], b = entries[j];
+        if (!(writable.has(a.binding) || writable.has(b.binding))) continue;
+        const ba = (a.resource as GPUBufferBinding).buffer, bb = (b.resource as GPUBufferBinding).buffer;
+        if (ba && ba === bb) {
+          throw new Error(
+            `${kernel.file}#${entry}: bindings ${a.binding} and ${b.binding} are the same buffer and one is ` +
+              "writable (WebGPU forbids writable aliasing)",
+          );
+        }
+      }
+    }
+  }
+
   /** Encodes one compute dispatch into the pending command buffer (no submission). */
   run(kernel: KernelFile, entry: string, d: Dispatch) {
     if (this.lost) throw new GpuError("device lost", this.lost, this.kernelsInFlight);
@@ -183,6 +205,7 @@ export class GpuContext {
     d.buffers.forEach((b, i) => {
       if (b) entries.push({ binding: i + 1, resource: { buffer: "buffer" in b ? b.buffer : b } });
     });
+    this.checkAliasing(kernel, entry, entries);
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
     const label = `${kernel.file.slice(8)}#${entry}${d.label ? ` ${d.label}` : ""}`;
     let pass = this.pass;

@@ -20,6 +20,15 @@ export interface CompiledModule {
   source: string;
   /** Resolves to an error message when the WGSL did not compile, else null. */
   check: Promise<string | null>;
+  /** Binding numbers declared `var<storage, read_write>` (group 0). */
+  writable: Set<number>;
+}
+
+/** The binding numbers a WGSL source declares as read_write storage. */
+export function writableBindings(source: string): Set<number> {
+  const out = new Set<number>();
+  for (const m of source.matchAll(/@binding\((\d+)\)\s*var<storage,\s*read_write>/g)) out.add(Number(m[1]));
+  return out;
 }
 
 /** Compiles `source` (the kernel's WGSL, read by the host: lib/host/host.ts kernelSource). */
@@ -30,7 +39,7 @@ export function compileModule(device: GPUDevice, kernel: KernelFile, source: str
     if (!errs.length) return null;
     return errs.map((m) => formatCompileMessage(kernel.file, source, m)).join("\n");
   });
-  return { module, source, check };
+  return { module, source, check, writable: writableBindings(source) };
 }
 
 /** Cache key for a pipeline: file, entry point and override constants. */

@@ -63,18 +63,23 @@ function reduceChunked(
   );
   const chunk = Math.ceil(n / nChunks), k = Math.ceil(n / chunk);
   const direct = k === 1 ? 1 : 0;
-  const part = direct ? null : empty(ctx, [k, C]);
+  // One chunk writes out directly; `part` is then a placeholder (binding out twice would alias a
+  // writable buffer, which WebGPU forbids).
+  const part = empty(ctx, direct ? [1] : [k, C]);
   const q = [A, C, S, chunk, k, f32bits(scaleBy), dstOffset, direct];
   const overrides = { MODE: MODES[mode], WG: CHUNK_WG };
   ctx.run(kernel, "chunked", {
-    buffers: [a, b ?? a, out, null, part ?? out],
+    buffers: [a, b ?? a, out, null, part],
     params: q,
     paramsBinding: 4,
     label: ctx.profiler ? `[${A},${C},${S}]/${k}` : undefined,
     groups: groups1d(Math.ceil((C * k) / CHUNK_WG)),
     overrides,
   });
-  if (!part) return;
+  if (direct) {
+    part.dispose();
+    return;
+  }
   ctx.run(kernel, "chunkedFinish", {
     buffers: [null, null, out, null, part],
     params: q,

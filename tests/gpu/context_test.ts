@@ -1,7 +1,8 @@
 // The context turns GPU problems into exceptions: WGSL compile errors with file:line:col and the
-// offending line, validation errors naming the kernel, oversized dispatches; and the pool reuses.
+// offending line, validation errors naming the kernel, oversized dispatches, writable aliasing; and
+// the pool reuses.
 import assert from "node:assert/strict";
-import { KernelFile } from "../../lib/gpu/kernel.ts";
+import { KernelFile, writableBindings } from "../../lib/gpu/kernel.ts";
 import { sizeClass } from "../../lib/gpu/pool.ts";
 import { NoAdapterError } from "../../lib/gpu/errors.ts";
 import { empty } from "../../lib/tensor/tensor.ts";
@@ -48,6 +49,27 @@ Deno.test("dispatches beyond 65535 workgroups per dimension are refused with the
     /scale\.wgsl#forward: dispatch \[70000,1,1\] exceeds 65535/,
   );
   t.dispose();
+});
+
+Deno.test("one buffer bound twice where a binding is writable is refused (browsers reject it; wgpu does not)", async () => {
+  const ctx = await gpu();
+  const k = new KernelFile("scale.wgsl");
+  const t = empty(ctx, [4]), u = empty(ctx, [4]);
+  assert.throws(
+    () => ctx.run(k, "forward", { buffers: [t, t], params: [4, 0, 0], groups: [1, 1, 1] }),
+    /scale\.wgsl#forward: bindings 1 and 2 are the same buffer and one is writable/,
+  );
+  ctx.run(k, "forward", { buffers: [t, u], params: [4, 0, 0], groups: [1, 1, 1] }); // distinct: fine
+  await ctx.sync();
+  t.dispose();
+  u.dispose();
+});
+
+Deno.test("writableBindings reads the read_write storage bindings of a WGSL source", () => {
+  const src = "@group(0) @binding(1) var<storage, read> a: array<f32>;\n" +
+    "@group(0) @binding(2) var<storage, read_write> b: array<f32>;\n" +
+    "@group(0) @binding(5) var<storage,read_write> c: array<f32>;\n@group(0) @binding(0) var<uniform> p: P;";
+  assert.deepEqual([...writableBindings(src)], [2, 5]);
 });
 
 Deno.test("the buffer pool reuses released buffers by size class", async () => {
