@@ -8,7 +8,8 @@ import { defineCli, flag } from "../lib/cli/flags.ts";
 import { rerunToResume, startTask } from "../lib/cli/main.ts";
 import { checkOutDir } from "../lib/cli/paths.ts";
 import { GpuContext } from "../lib/gpu/context.ts";
-import { runDemo } from "../lib/train/demo.ts";
+import { DEMO_EVAL_SAMPLER, DEMO_EVAL_STEPS, runDemo } from "../lib/train/demo.ts";
+import { type Sampler, SAMPLERS } from "../lib/diffusion/sampler.ts";
 import { fmtSecs } from "../lib/train/run.ts";
 import { TRAIN_SCHEMA } from "../lib/train/seppo.ts";
 import { denoHost } from "../lib/host/deno.ts";
@@ -30,7 +31,10 @@ const { flags: v, config } = startTask(
         min: 1,
       }),
       "eval-seeds": flag.int("seeds per eval prompt", { default: 2, min: 1 }),
-      "eval-steps": flag.int("DDIM steps of the eval sampler", { default: 20, min: 1, max: 1000 }),
+      "eval-sampler": flag.choice(SAMPLERS, "the eval sampler (docs/SAMPLERS.md)", {
+        default: DEMO_EVAL_SAMPLER,
+      }),
+      "eval-steps": flag.int("steps of the eval sampler", { default: DEMO_EVAL_STEPS, min: 1, max: 1000 }),
       overwrite: flag.bool(
         "move an earlier run in <out>/seppo aside (to <out>/seppo.old-<time>) and start afresh",
       ),
@@ -69,6 +73,7 @@ const s = await runDemo(ctx, {
   out,
   evalPrompts: v["eval-prompts"],
   evalSeeds: v["eval-seeds"],
+  evalSampler: v["eval-sampler"] as Sampler,
   evalSteps: v["eval-steps"],
   evalBatch: 32,
   adapter: ctx.label,

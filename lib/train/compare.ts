@@ -9,10 +9,10 @@
 // headline (the score), reference samples are judged for the AAF diagnostics, and the report answers
 // the paper's claims with paired, seed-aware intervals (lib/train/compare_taste.ts). A variant
 // "sft:time=seppo" is SFT given the wall time of the same seed's seppo run.
-import { samplerName } from "../diffusion/sampler.ts";
+import { DEFAULT_SAMPLER, type Sampler, samplerName, SAMPLERS } from "../diffusion/sampler.ts";
 import type { GpuContext } from "../gpu/context.ts";
 import { latestCheckpoint } from "../io/checkpoint.ts";
-import { defineSchema, int, list, num, str } from "../io/config.ts";
+import { defineSchema, int, list, num, oneOf, str } from "../io/config.ts";
 import { loadYamlConfig } from "../io/config.ts";
 import { writeJsonAtomic } from "../io/atomic.ts";
 import { loadPrompts } from "../data/metadata.ts";
@@ -36,7 +36,8 @@ export interface CompareConfig {
   seeds: number[];
   /** ref_steps: DDIM steps of the reference sampler (0: the train config's ref.steps). */
   train: { steps: number; batch: number; ref_steps: number };
-  eval: { prompts: string; seeds: number; steps: number; guidance: number; batch: number };
+  /** sampler: the eval sampler (default DEFAULT_SAMPLER). */
+  eval: { prompts: string; sampler: string; seeds: number; steps: number; guidance: number; batch: number };
   out: string;
 }
 
@@ -55,7 +56,14 @@ export const COMPARE_DEFAULTS: CompareConfig = {
   ],
   seeds: [0, 1],
   train: { steps: 60, batch: 8, ref_steps: 0 },
-  eval: { prompts: "data/generated/shapes-eval/prompts.jsonl", seeds: 2, steps: 20, guidance: 3, batch: 32 },
+  eval: {
+    prompts: "data/generated/shapes-eval/prompts.jsonl",
+    sampler: DEFAULT_SAMPLER,
+    seeds: 2,
+    steps: 20,
+    guidance: 3,
+    batch: 32,
+  },
   out: "runs/compare-shapes",
 };
 
@@ -68,6 +76,7 @@ export const COMPARE_SCHEMA = defineSchema(COMPARE_DEFAULTS, {
   "train.ref_steps": int({ min: 0 }),
   "train.batch": int({ min: 1 }),
   "eval.prompts": str(),
+  "eval.sampler": oneOf(...SAMPLERS),
   "eval.seeds": int({ min: 1 }),
   "eval.steps": int({ min: 1 }),
   "eval.guidance": num({ min: 1 }),
@@ -194,6 +203,7 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
     }
   }
   const evo = {
+    sampler: c.eval.sampler as Sampler,
     seeds: c.eval.seeds,
     steps: c.eval.steps,
     guidance: c.eval.guidance,
@@ -233,6 +243,7 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
       prompts: c.eval.prompts,
       seeds: c.eval.seeds,
       out: evalDir,
+      sampler: c.eval.sampler as Sampler,
       steps: c.eval.steps,
       guidance: c.eval.guidance,
       batch: c.eval.batch,
@@ -450,7 +461,7 @@ async function reportSections(
         `beta= or lr= wins); ` +
         `evaluation on ${nPrompts} prompts x ${c.eval.seeds} seed${
           c.eval.seeds === 1 ? "" : "s"
-        } (${c.eval.steps} DDIM steps, guidance ${c.eval.guidance}). ` +
+        } (${c.eval.steps} ${samplerName(c.eval.sampler)} steps, guidance ${c.eval.guidance}). ` +
         `Intervals: 95% bootstrap over all samples of all seeds; spread: standard deviation of the per-seed means.` +
         (frames
           ? ` Clips of ${frames} frames scored by eval-t2v: score = prompt following (mean of the per-frame ` +

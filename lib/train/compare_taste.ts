@@ -217,7 +217,9 @@ export async function tasteCompareSections(
       samplerName(t.ref.sampler)
     } steps at guidance ${t.ref.guidance}, pool of ${t.pool.size} every ${t.pool.interval} ` +
     `updates. Evaluation: ${prompts.length} prompts (${prompts.filter((p) => p.heldout).length} held-out ` +
-    `compositions) x ${S} seeds, ${c.eval.steps} DDIM steps, guidance ${c.eval.guidance}; every model on the same ` +
+    `compositions) x ${S} seeds, ${c.eval.steps} ${
+      samplerName(c.eval.sampler)
+    } steps, guidance ${c.eval.guidance}; every model on the same ` +
     `prompts and seeds. Headline = taste x guard per sample (docs/DATA.md). Intervals: 95%, bootstrap over ` +
     `training runs (per method) and prompts (jointly, with all their seeds). Verdicts: Holm-corrected over the ` +
     `${family.length} pre-stated claims at alpha 0.05; "~" claims hold when the difference is within ` +
