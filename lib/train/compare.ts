@@ -37,7 +37,7 @@ export interface CompareConfig {
   /** ref_steps: DDIM steps of the reference sampler (0: the train config's ref.steps). */
   train: { steps: number; batch: number; ref_steps: number };
   /** sampler: the eval sampler (default DEFAULT_SAMPLER). */
-  eval: { prompts: string; sampler: string; seeds: number; steps: number; guidance: number; batch: number };
+  eval: { prompts: string; sampler?: string; seeds: number; steps: number; guidance: number; batch: number };
   out: string;
 }
 
@@ -203,7 +203,7 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
     }
   }
   const evo = {
-    sampler: c.eval.sampler as Sampler,
+    sampler: (c.eval.sampler ?? DEFAULT_SAMPLER) as Sampler,
     seeds: c.eval.seeds,
     steps: c.eval.steps,
     guidance: c.eval.guidance,
@@ -243,7 +243,7 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
       prompts: c.eval.prompts,
       seeds: c.eval.seeds,
       out: evalDir,
-      sampler: c.eval.sampler as Sampler,
+      sampler: (c.eval.sampler ?? DEFAULT_SAMPLER) as Sampler,
       steps: c.eval.steps,
       guidance: c.eval.guidance,
       batch: c.eval.batch,
