@@ -32,7 +32,7 @@ if (import.meta.main) {
     await checkOutDir(host, config.out, "--out");
     await Deno.mkdir(config.out, { recursive: true });
     const trainYaml = await Deno.readTextFile(config.train_config);
-    await refuseChangedExperiment(config.out, parse(yaml), trainYaml);
+    await refuseChangedExperiment(config.out, { ...config }, trainYaml);
     await writeFileAtomic(host, `${config.out}/config.yaml`, yaml);
     await writeFileAtomic(host, `${config.out}/train_config.yaml`, trainYaml);
     const ctx = await GpuContext.create(host);
