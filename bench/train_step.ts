@@ -40,6 +40,7 @@ import { median, timeOurs } from "./timing.ts";
 export const GEMM_KERNELS = new Set([
   "matmul.wgsl#forward",
   "conv2d.wgsl#forward",
+  "conv2d.wgsl#forward_uniform",
   "conv2d.wgsl#backward_input",
   "conv2d.wgsl#backward_weight",
 ]);

@@ -1,5 +1,6 @@
 // conv2d, NCHW, k x k kernel, stride s, zero padding (kernels for lib/ops/conv2d.ts).
 //   x: [B, Cin, H, W], w: [Cout, Cin, KH, KW], bias: [Cout], y: [B, Cout, Ho, Wo].
+// forward_uniform (the forward wherever its weights fit a few 64 KiB uniform windows: at the end) and
 // forward and backward_input are implicit GEMMs, register-blocked like matmul.wgsl (the layout the
 // software adapter likes): an invocation owns TM channels (rows; weight loads are uniform across
 // the 8 SIMD lanes, which run along pixels) x 8 pixels of one image row (two vec4 accumulators per
@@ -20,6 +21,7 @@ struct Params {
   stride: u32, pad: u32, tiles: u32, tilesRow: u32,
   hasBias: u32, total: u32, parts: u32, rows: u32,
   nrows: u32, cblocks: u32, z0: u32, acc: u32,
+  ci0: u32, cn: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>; // x (forward, backward_weight), gy (backward_input)
@@ -35,24 +37,33 @@ fn step(acc: mat2x4f, av: f32, v: mat2x4f) -> mat2x4f {
   return mat2x4f(fma(s, v[0], acc[0]), fma(s, v[1], acc[1]));
 }
 
-// src[off + i], or 0 when i is outside [0, len).
-fn load1(off: u32, i: i32, len: i32) -> f32 {
+// src[off + i], or 0 when i is outside [0, len) or !ok.
+fn load1(off: u32, i: i32, len: i32, ok: bool) -> f32 {
   let v = src[off + u32(clamp(i, 0, len - 1))];
-  return select(0.0, v, i >= 0 && i < len);
+  return select(0.0, v, ok && i >= 0 && i < len);
 }
 
-// 8 values src[off + start + inc * j] (j < 8), 0 where start + inc * j is outside [0, len).
+// 8 values src[off + start + inc * j] (j < 8), 0 where start + inc * j is outside [0, len) or !ok.
 // Written out: llvmpipe puts loop-indexed private vectors in scratch memory (slow).
-fn gather8(off: u32, start: i32, inc: i32, len: i32) -> mat2x4f {
-  let lo = vec4f(load1(off, start, len), load1(off, start + inc, len), load1(off, start + 2 * inc, len),
-    load1(off, start + 3 * inc, len));
-  let hi = vec4f(load1(off, start + 4 * inc, len), load1(off, start + 5 * inc, len),
-    load1(off, start + 6 * inc, len), load1(off, start + 7 * inc, len));
+fn gather8(off: u32, start: i32, inc: i32, len: i32, ok: bool) -> mat2x4f {
+  let lo = vec4f(load1(off, start, len, ok), load1(off, start + inc, len, ok),
+    load1(off, start + 2 * inc, len, ok), load1(off, start + 3 * inc, len, ok));
+  let hi = vec4f(load1(off, start + 4 * inc, len, ok), load1(off, start + 5 * inc, len, ok),
+    load1(off, start + 6 * inc, len, ok), load1(off, start + 7 * inc, len, ok));
   return mat2x4f(lo, hi);
 }
 
+// dst[off + i] = v (+ the residual, hasBias bit 4; or + dst itself when acc = 1: a later input-channel
+// chunk of forward_uniform) for i < len.
 fn put1(off: u32, i: u32, len: u32, v: f32) {
-  if (i < len) { dst[off + i] = select(v, v + res[off + i], (p.hasBias & 4u) != 0u); }
+  if (i >= len) { return; }
+  var o = v;
+  if (p.acc == 1u) {
+    o += dst[off + i];
+  } else if ((p.hasBias & 4u) != 0u) {
+    o += res[off + i];
+  }
+  dst[off + i] = o;
 }
 
 // dst[off + start + inc * j] = t[j] + b for the j with start + inc * j < len.
@@ -71,6 +82,7 @@ fn scatter8(off: u32, start: u32, inc: u32, len: u32, t: mat2x4f, b: f32) {
 // per-image shift: the ResNet block's time embedding); the residual (bit 4) is added in put1.
 fn biasOf(b: u32, co: u32) -> f32 {
   var v = 0.0;
+  if (p.acc == 1u) { return v; }
   if ((p.hasBias & 1u) != 0u) { v += bias[co]; }
   if ((p.hasBias & 2u) != 0u) { v += bias2[b * p.cout + co]; }
   return v;
@@ -132,7 +144,7 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid:
       if (ih < 0 || ih >= i32(p.h)) { continue; }
       let xr = xc + u32(ih) * p.w;
       for (var j = 0u; j < p.kw; j++) {
-        let v = gather8(xr, iw0 + i32(j), s, i32(p.w));
+        let v = gather8(xr, iw0 + i32(j), s, i32(p.w), true);
         let o = wc + i * p.kw + j;
         c0 = step(c0, wt[r0 + o], v);
         if (TM > 1u) { c1 = step(c1, wt[r1 + o], v); }
@@ -241,7 +253,7 @@ fn backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_i
       if (oy >= 0 && oy < i32(p.ho)) {
         var ox = ox0;
         for (var j = j0; j < p.kw; j += s) {
-          let v = gather8(gc + u32(oy) * p.wo, ox, 1, i32(p.wo));
+          let v = gather8(gc + u32(oy) * p.wo, ox, 1, i32(p.wo), true);
           let o = wc + i * p.kw + j;
           c0 = step(c0, wt[r0 + o], v);
           if (TM > 1u) { c1 = step(c1, wt[r1 + o], v); }
@@ -434,4 +446,148 @@ fn sum_parts(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
   var acc = 0.0;
   for (var z = 0u; z < p.parts; z++) { acc += wt[z * p.total + e]; }
   dst[e] = acc;
+}
+
+
+// ---- forward_uniform: the forward with its weights in a uniform buffer ----
+// llvmpipe loads a uniform-buffer word whose address is the same in every lane once and broadcasts it;
+// a storage load is a gather per lane. So here the weights come from a 64 KiB uniform window (binding 7),
+// and every lane of a workgroup works on the same TM output channels (co0 from the dispatch, never from
+// the local id), over invocations t = image * tiles + tile. A dispatch covers one block k = z0 of TM
+// channels and one chunk [ci0, ci0 + cn) of input channels; chunks after the first add into dst
+// (acc = 1), the first adds the epilogue (bias, channel bias, residual). For a 3-wide stride-1 kernel
+// (K3 = 1) a row's 10 input pixels are loaded once for its 3 taps.
+// The input gradient of a stride-1 conv is such a forward too (pack_weights with FLIP = 1).
+// pack_weights lays the weights out for it: window (k, chunk) at dst[(k * chunks + chunk) * WIN], inside it
+// [(ci - ci0) * KK + tap][TM] (zero past Cout), so a tap's TM weights are TM / 4 consecutive vec4s.
+const WIN: u32 = 16384u; // floats per window (64 KiB: WebGPU's default uniform binding limit)
+override K3: u32 = 0u;
+// 1: pack the weights of the stride-1 conv whose input gradient is this forward (gx = conv(gy, w
+// transposed and flipped, padding K - 1 - pad)).
+override FLIP: u32 = 0u;
+@group(0) @binding(7) var<uniform> wu: array<vec4f, 4096>;
+
+// e < total = blocks * Cin * KK * TM: e = ((k * Cin + ci) * KK + tap) * TM + c; cn = chunk length.
+@compute @workgroup_size(WG)
+fn pack_weights(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let e = gid.x + gid.y * nwg.x * WG;
+  if (e >= p.total) { return; }
+  let kk = p.kh * p.kw;
+  let c = e % TM;
+  let r = e / TM; // (k * Cin + ci) * KK + tap
+  let tap = r % kk;
+  let kci = r / kk;
+  let ci = kci % p.cin;
+  let k = kci / p.cin;
+  let co = k * TM + c;
+  let chunks = (p.cin + p.cn - 1u) / p.cn;
+  let chunk = ci / p.cn;
+  var v = 0.0;
+  if (co < p.cout) {
+    // FLIP: w is [Cin, Cout, KK] of the conv whose input gradient this forward computes, read flipped
+    v = select(wt[(co * p.cin + ci) * kk + tap], wt[(ci * p.cout + co) * kk + kk - 1u - tap], FLIP != 0u);
+  }
+  dst[(k * chunks + chunk) * WIN + ((ci - chunk * p.cn) * kk + tap) * TM + c] = v;
+}
+
+@compute @workgroup_size(WG)
+fn forward_uniform(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let tt = gid.x + gid.y * nwg.x * WG;
+  if (tt >= p.tiles * p.rows) { return; } // rows: the batch
+  let b = tt / p.tiles;
+  let t = tt % p.tiles;
+  let co0 = p.z0 * TM;
+  let oh = t / p.tilesRow;
+  let ow0 = (t % p.tilesRow) * 8u;
+  let kk = p.kh * p.kw;
+  let s = i32(p.stride);
+  let lw = i32(p.w);
+  let iw0 = i32(ow0 * p.stride) - i32(p.pad);
+  let ih0 = i32(oh * p.stride) - i32(p.pad);
+  var c0 = mat2x4f();
+  var c1 = mat2x4f();
+  var c2 = mat2x4f();
+  var c3 = mat2x4f();
+  var c4 = mat2x4f();
+  var c5 = mat2x4f();
+  var c6 = mat2x4f();
+  var c7 = mat2x4f();
+  var c8 = mat2x4f();
+  var c9 = mat2x4f();
+  var c10 = mat2x4f();
+  var c11 = mat2x4f();
+  var c12 = mat2x4f();
+  var c13 = mat2x4f();
+  var c14 = mat2x4f();
+  var c15 = mat2x4f();
+  let q = TM / 4u;
+  for (var cl = 0u; cl < p.cn; cl++) {
+    let xc = (b * p.cin + p.ci0 + cl) * p.h * p.w;
+    for (var i = 0u; i < p.kh; i++) {
+      let ih = ih0 + i32(i);
+      let rowok = ih >= 0 && ih < i32(p.h);
+      let xr = xc + u32(clamp(ih, 0, i32(p.h) - 1)) * p.w;
+      var a = mat2x4f();
+      var e = vec2f();
+      if (K3 != 0u) {
+        a = gather8(xr, iw0, 1, lw, rowok);
+        e = vec2f(load1(xr, iw0 + 8, lw, rowok), load1(xr, iw0 + 9, lw, rowok));
+      }
+      for (var j = 0u; j < select(p.kw, 3u, K3 != 0u); j++) {
+        var v: mat2x4f;
+        if (K3 == 0u) {
+          v = gather8(xr, iw0 + i32(j), s, lw, rowok);
+        } else if (j == 0u) {
+          v = a;
+        } else if (j == 1u) {
+          v = mat2x4f(vec4f(a[0].yzw, a[1].x), vec4f(a[1].yzw, e.x));
+        } else {
+          v = mat2x4f(vec4f(a[0].zw, a[1].xy), vec4f(a[1].zw, e));
+        }
+        let o = (cl * kk + i * p.kw + j) * q;
+        let w0 = wu[o];
+        c0 = step(c0, w0.x, v);
+        c1 = step(c1, w0.y, v);
+        c2 = step(c2, w0.z, v);
+        c3 = step(c3, w0.w, v);
+        if (TM > 4u) {
+          let w1 = wu[o + 1u];
+          c4 = step(c4, w1.x, v);
+          c5 = step(c5, w1.y, v);
+          c6 = step(c6, w1.z, v);
+          c7 = step(c7, w1.w, v);
+        }
+        if (TM > 8u) {
+          let w2 = wu[o + 2u];
+          let w3 = wu[o + 3u];
+          c8 = step(c8, w2.x, v);
+          c9 = step(c9, w2.y, v);
+          c10 = step(c10, w2.z, v);
+          c11 = step(c11, w2.w, v);
+          c12 = step(c12, w3.x, v);
+          c13 = step(c13, w3.y, v);
+          c14 = step(c14, w3.z, v);
+          c15 = step(c15, w3.w, v);
+        }
+      }
+    }
+  }
+  let yo = (b * p.cout + co0) * p.ho * p.wo + oh * p.wo;
+  let plane = p.ho * p.wo;
+  if (co0 + 0u < p.cout) { scatter8(yo + 0u * plane, ow0, 1u, p.wo, c0, biasOf(b, co0 + 0u)); }
+  if (co0 + 1u < p.cout) { scatter8(yo + 1u * plane, ow0, 1u, p.wo, c1, biasOf(b, co0 + 1u)); }
+  if (co0 + 2u < p.cout) { scatter8(yo + 2u * plane, ow0, 1u, p.wo, c2, biasOf(b, co0 + 2u)); }
+  if (co0 + 3u < p.cout) { scatter8(yo + 3u * plane, ow0, 1u, p.wo, c3, biasOf(b, co0 + 3u)); }
+  if (TM > 4u && co0 + 4u < p.cout) { scatter8(yo + 4u * plane, ow0, 1u, p.wo, c4, biasOf(b, co0 + 4u)); }
+  if (TM > 4u && co0 + 5u < p.cout) { scatter8(yo + 5u * plane, ow0, 1u, p.wo, c5, biasOf(b, co0 + 5u)); }
+  if (TM > 4u && co0 + 6u < p.cout) { scatter8(yo + 6u * plane, ow0, 1u, p.wo, c6, biasOf(b, co0 + 6u)); }
+  if (TM > 4u && co0 + 7u < p.cout) { scatter8(yo + 7u * plane, ow0, 1u, p.wo, c7, biasOf(b, co0 + 7u)); }
+  if (TM > 8u && co0 + 8u < p.cout) { scatter8(yo + 8u * plane, ow0, 1u, p.wo, c8, biasOf(b, co0 + 8u)); }
+  if (TM > 8u && co0 + 9u < p.cout) { scatter8(yo + 9u * plane, ow0, 1u, p.wo, c9, biasOf(b, co0 + 9u)); }
+  if (TM > 8u && co0 + 10u < p.cout) { scatter8(yo + 10u * plane, ow0, 1u, p.wo, c10, biasOf(b, co0 + 10u)); }
+  if (TM > 8u && co0 + 11u < p.cout) { scatter8(yo + 11u * plane, ow0, 1u, p.wo, c11, biasOf(b, co0 + 11u)); }
+  if (TM > 8u && co0 + 12u < p.cout) { scatter8(yo + 12u * plane, ow0, 1u, p.wo, c12, biasOf(b, co0 + 12u)); }
+  if (TM > 8u && co0 + 13u < p.cout) { scatter8(yo + 13u * plane, ow0, 1u, p.wo, c13, biasOf(b, co0 + 13u)); }
+  if (TM > 8u && co0 + 14u < p.cout) { scatter8(yo + 14u * plane, ow0, 1u, p.wo, c14, biasOf(b, co0 + 14u)); }
+  if (TM > 8u && co0 + 15u < p.cout) { scatter8(yo + 15u * plane, ow0, 1u, p.wo, c15, biasOf(b, co0 + 15u)); }
 }

@@ -22,7 +22,7 @@ export interface ContextOptions {
 }
 
 /** A storage binding: a tensor (its storage buffer) or a raw buffer. */
-export type Binding = GPUBuffer | { buffer: GPUBuffer };
+export type Binding = GPUBuffer | { buffer: GPUBuffer; window?: { offset: number; size: number } };
 
 export interface Dispatch {
   /** Storage buffers for @binding(1), @binding(2), ...; `null` skips a binding number. */
@@ -203,7 +203,13 @@ export class GpuContext {
     const entries: GPUBindGroupEntry[] = [];
     if (d.params) entries.push({ binding: d.paramsBinding ?? 0, resource: this.uniform(d.params) });
     d.buffers.forEach((b, i) => {
-      if (b) entries.push({ binding: i + 1, resource: { buffer: "buffer" in b ? b.buffer : b } });
+      if (!b) return;
+      const r = !("buffer" in b)
+        ? { buffer: b }
+        : b.window
+        ? { buffer: b.buffer, ...b.window }
+        : { buffer: b.buffer };
+      entries.push({ binding: i + 1, resource: r });
     });
     this.checkAliasing(kernel, entry, entries);
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });

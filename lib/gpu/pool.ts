@@ -1,7 +1,8 @@
 // A buffer pool: storage buffers are recycled by size class instead of created and destroyed per op.
 // Safe because every GPU command is encoded in order; uploads flush pending work first (context.ts).
 
-const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+const USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_SRC |
+  GPUBufferUsage.COPY_DST;
 
 /** Rounds a byte size up to a size class: multiples of 1/8 of the enclosing power of two (>= 256 B). */
 export function sizeClass(bytes: number): number {

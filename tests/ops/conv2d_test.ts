@@ -1,9 +1,21 @@
 // conv2d: float64 reference vs finite differences, then GPU forward, input, weight and bias gradients
 // vs the reference at awkward sizes (1 pixel, 1 channel, 8-pixel tiles -1/+1, 16-channel tiles +1,
-// odd sizes, stride 2 on odd and even images, 1x1 and 5x5 kernels), the weight gradient's chunk,
-// pass and partial-sum paths with small budgets, and UNet-sized layers.
+// odd sizes, stride 2 on odd and even images, 1x1 and 5x5 kernels), the forward's storage and
+// uniform-window paths (blocks of output channels x chunks of input channels, small windows), the
+// weight gradient's chunk, pass and partial-sum paths with small budgets, and UNet-sized layers.
 import { backward } from "../../lib/autograd/backward.ts";
-import { conv2d, convBackwardWeight, convGeometry, type WeightGradSplit } from "../../lib/ops/conv2d.ts";
+import {
+  conv2d,
+  convBackwardInput,
+  convBackwardWeight,
+  convForward,
+  convGeometry,
+  transposedGeometry,
+  uniformPlan,
+  type UniformWindows,
+  type WeightGradSplit,
+} from "../../lib/ops/conv2d.ts";
+import { empty } from "../../lib/tensor/tensor.ts";
 import { conv2dRef, conv2dRefBackward } from "../../lib/ref/conv.ts";
 import { assertClose, checkVjp, gpu, randNd, upload, worstErrors } from "../_helpers.ts";
 
@@ -175,4 +187,77 @@ Deno.test("conv2d epilogues: per-(image, channel) bias and residual, forward and
     });
   }
   printWorst("conv2d epilogue");
+});
+
+Deno.test("conv2d forward: storage path, one uniform window, and blocks x input-channel chunks, with every epilogue", async () => {
+  const ctx = await gpu();
+  // [x shape, Cout, k, stride, windows, want (blocks, chunks) or null: the storage path]
+  const cases: [number[], number, number, 1 | 2, UniformWindows, [number, number] | null][] = [
+    [[2, 5, 7, 9], 17, 3, 1, { floats: 16384, max: 0 }, null],
+    [[2, 5, 7, 9], 17, 3, 1, { floats: 16384, max: 8 }, [2, 1]],
+    [[2, 5, 7, 9], 17, 3, 2, { floats: 16 * 9 * 2, max: 8 }, [2, 3]], // chunks of 2, 2, 1 input channels
+    [[1, 7, 6, 17], 3, 5, 1, { floats: 4 * 25 * 3, max: 8 }, [1, 3]], // Cout 3 in a 4-channel block, 5x5
+    [[3, 11, 8, 8], 6, 1, 1, { floats: 8 * 4, max: 8 }, [1, 3]], // 1x1, 8-channel block
+    [[4, 128, 8, 8], 64, 3, 1, { floats: 16384, max: 8 }, [4, 2]], // a UNet up-block conv: 2 chunks of 64
+  ];
+  for (const [xs, Cout, k, s, windows, want] of cases) {
+    const label = `conv2d forward x[${xs}] -> ${Cout} k${k} s${s} windows ${windows.floats}/${windows.max}`;
+    const x = randNd(xs, 51), w = randNd([Cout, xs[1], k, k], 52), b = randNd([Cout], 53);
+    const o = { stride: s };
+    const plain = conv2dRef(x, w, b, o);
+    const [B, , Ho, Wo] = plain.shape, P = Ho * Wo;
+    const cb = randNd([B, Cout], 54), res = randNd(plain.shape, 55);
+    const full = plain.data.map((v, i) => v + cb.data[Math.floor(i / P)] + res.data[i]);
+    await ctx.scope(async () => {
+      const [tx, tw, tb, tcb, tres] = [x, w, b, cb, res].map((t) => upload(ctx, t));
+      const g = convGeometry(tx, tw, o);
+      const plan = uniformPlan(g, windows);
+      if (JSON.stringify(plan && [plan.blocks, plan.chunks]) !== JSON.stringify(want)) {
+        throw new Error(`${label}: plan ${JSON.stringify(plan)}, want ${want}`);
+      }
+      const atol = 2e-6 * Math.max(8, xs[1] * k * k);
+      const y1 = empty(ctx, plain.shape);
+      convForward(ctx, tx, tw, tb, y1, g, null, null, windows);
+      assertClose(await y1.read(), plain.data, `${label} bias`, atol, 1e-4);
+      const y2 = empty(ctx, plain.shape);
+      convForward(ctx, tx, tw, null, y2, g, tcb, tres, windows);
+      const noBias = full.map((v, i) => v - b.data[Math.floor(i / P) % Cout]);
+      assertClose(await y2.read(), noBias, `${label} channel bias + residual`, atol, 1e-4);
+      const y3 = empty(ctx, plain.shape);
+      convForward(ctx, tx, tw, tb, y3, g, tcb, tres, windows);
+      assertClose(await y3.read(), full, `${label} all`, atol, 1e-4);
+    });
+  }
+  printWorst("conv2d forward");
+});
+
+Deno.test("conv2d input gradient as a flipped uniform forward (stride 1), and the storage path", async () => {
+  const ctx = await gpu();
+  // [x shape, Cout, k, padding, windows, uniform path expected]
+  const cases: [number[], number, number, number, UniformWindows, boolean][] = [
+    [[2, 17, 7, 9], 5, 3, 1, { floats: 16384, max: 8 }, true],
+    [[2, 17, 7, 9], 5, 3, 1, { floats: 16384, max: 0 }, false],
+    [[2, 6, 7, 9], 11, 3, 1, { floats: 8 * 9 * 4, max: 8 }, true], // 3 chunks of output channels
+    [[1, 3, 6, 11], 7, 5, 2, { floats: 4 * 25 * 2, max: 8 }, true], // 5x5
+    [[1, 3, 6, 11], 7, 5, 1, { floats: 16384, max: 8 }, true], // padding 1 of a 5x5: output 2 smaller
+    [[3, 9, 8, 8], 4, 1, 0, { floats: 16384, max: 8 }, true], // 1x1
+    [[4, 64, 8, 8], 128, 3, 1, { floats: 16384, max: 8 }, true], // a UNet up-block conv's gradient
+  ];
+  for (const [xs, Cout, k, pad, windows, uniform] of cases) {
+    const label = `conv2d grad x x[${xs}] -> ${Cout} k${k} p${pad} windows ${windows.floats}/${windows.max}`;
+    const x = randNd(xs, 61), w = randNd([Cout, xs[1], k, k], 62);
+    const o = { stride: 1 as const, padding: pad };
+    const y = conv2dRef(x, w, null, o);
+    const g = randNd(y.shape, 63);
+    const [gx] = conv2dRefBackward(x, w, g, o);
+    await ctx.scope(async () => {
+      const [tx, tw, tg] = [x, w, g].map((t) => upload(ctx, t));
+      const geo = convGeometry(tx, tw, o);
+      const t = transposedGeometry(geo);
+      if (Boolean(t && uniformPlan(t, windows)) !== uniform) throw new Error(`${label}: path`);
+      const got = convBackwardInput(ctx, tg, tw, geo, windows);
+      assertClose(await got.read(), gx.data, label, 2e-6 * Math.max(8, Cout * k * k), 1e-4);
+    });
+  }
+  printWorst("conv2d grad x");
 });
