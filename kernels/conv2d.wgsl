@@ -450,10 +450,11 @@ fn sum_parts(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
 
 
 // ---- forward_uniform: the forward with its weights in a uniform buffer ----
-// llvmpipe loads a uniform-buffer word whose address is the same in every lane once and broadcasts it;
-// a storage load is a gather per lane. So here the weights come from a 64 KiB uniform window (binding 7),
-// and every lane of a workgroup works on the same TM output channels (co0 from the dispatch, never from
-// the local id), over invocations t = image * tiles + tile. A dispatch covers one block k = z0 of TM
+// llvmpipe (Mesa 22.3, gallivm) compiles every storage-buffer load as a loop over the 8 SIMD lanes with an
+// exec-mask and a bounds branch per lane; a uniform-buffer load is one vector gather (a broadcast only when
+// its offset is a compile-time constant, never the case here). So the weights come from a 64 KiB uniform
+// window (binding 7), and every lane of a workgroup works on the same TM output channels (co0 from the
+// dispatch, never from the local id), over invocations t = image * tiles + tile. A dispatch covers one block k = z0 of TM
 // channels and one chunk [ci0, ci0 + cn) of input channels; chunks after the first add into dst
 // (acc = 1), the first adds the epilogue (bias, channel bias, residual). For a 3-wide stride-1 kernel
 // (K3 = 1) a row's 10 input pixels are loaded once for its 3 taps.

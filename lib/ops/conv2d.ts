@@ -1,8 +1,9 @@
 // conv2d, NCHW (kernels/conv2d.wgsl): x [B, Cin, H, W], w [Cout, Cin, KH, KW], b [Cout] | null
 // -> y [B, Cout, Ho, Wo], Ho = floor((H + 2 pad - KH) / s) + 1. Gradients for x, w and b.
 // Forward, input gradient and weight gradient are implicit GEMMs (no patch buffer). The forward reads
-// its weights from uniform-buffer windows where they fit a few (llvmpipe broadcasts a uniform load;
-// a storage load is a gather per lane: 1.5x faster for the UNets' 3x3 convs), else from storage. The weight
+// its weights from uniform-buffer windows where they fit a few (llvmpipe turns a uniform load into one
+// vector gather, a storage load into a branchy loop over lanes: 1.5x faster for the UNets' 3x3 convs),
+// else from storage. The weight
 // gradient reduces over output pixels, split into chunks of pixel rows whose partial sums are added
 // at the end, so no invocation loops long (llvmpipe cuts loops at 65,535) and the work spreads.
 import { groups1d, MAX_GROUPS } from "../gpu/context.ts";
