@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { DEFAULTS, generate } from "../../data/generate.ts";
 import { diffBootstrap, holm } from "../../lib/eval/paired.ts";
 import { compare, COMPARE_DEFAULTS, type CompareConfig } from "../../lib/train/compare.ts";
-import { evaluateClaims } from "../../lib/train/compare_taste.ts";
+import { evaluateClaims, guardByAttribute } from "../../lib/train/compare_taste.ts";
 import { Rng } from "../../lib/util/rng.ts";
 import { gpu, host } from "../_helpers.ts";
 import { saveTinyBase } from "../_tiny.ts";
@@ -83,4 +83,38 @@ Deno.test("compare on the taste world: claims with paired intervals, AAF diagnos
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("guard by attribute: a method that only moves samples to the preferred look loses shape overall, not where the base has the look", () => {
+  // 8 prompts x 2 seeds; the base has the look on even samples, where it scores shape 0.5 (0.7 elsewhere).
+  const n = 16;
+  const taste = Array.from({ length: n }, (_, i) => (i % 2 === 0 ? 1 : 0));
+  const col = (f: (i: number) => number) => Array.from({ length: n }, (_, i) => f(i));
+  const attrs = (shape: (i: number) => number, t: (i: number) => number) => ({
+    taste_rate: col(t),
+    background: col(() => 1),
+    color: col(() => 1),
+    shape: col(shape),
+  });
+  const base = { scores: col(() => 0), perAttr: attrs((i) => (taste[i] ? 0.5 : 0.7), (i) => taste[i]) };
+  const run = (seed: number) => ({
+    variant: "moved",
+    seed,
+    scores: col(() => 0),
+    perAttr: attrs(() => 0.5, () => 1),
+    updatesPerSecond: 1,
+    trainSeconds: 1,
+    evalSeconds: 1,
+  });
+  const [text, table] = guardByAttribute([{ name: "moved" }, { name: "absent" }], [run(0), run(1)], base, 2);
+  assert.equal(text.kind, "text");
+  assert.ok(table.kind === "table");
+  assert.equal(table.rows.length, 1); // "absent" has no runs
+  const [name, bg, color, shape, within] = table.rows[0] as string[];
+  assert.equal(name, "moved");
+  assert.match(bg, /^\+0\.000 /);
+  assert.match(color, /^\+0\.000 /);
+  assert.match(shape, /^-0\.100 \[-0\.100, -0\.100\]$/); // every prompt: (0 + -0.2) / 2
+  assert.match(within, /^\+0\.000 \[0\.000, 0\.000\]$/);
+  assert.ok(table.header[4].includes("(8)"));
 });
