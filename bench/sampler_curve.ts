@@ -23,7 +23,7 @@ import { loadPrompts } from "../lib/data/metadata.ts";
 import { type Sampler, samplerName, SAMPLERS } from "../lib/diffusion/sampler.ts";
 import { scoreModel } from "../lib/eval/eval_image.ts";
 import { loadTastePrompts } from "../lib/eval/eval_taste.ts";
-import { diffBootstrap, type DiffInterval } from "../lib/eval/paired.ts";
+import { diffBootstrap, type DiffInterval, promptClusters } from "../lib/eval/paired.ts";
 import { metricValues, sampleTaste, TASTE_METRICS, type TasteMetric } from "../lib/eval/taste_eval.ts";
 import { isTastePrompts } from "../lib/train/compare_taste.ts";
 import { bootstrapCI, type Interval } from "../lib/eval/stats.ts";
@@ -157,7 +157,7 @@ async function main(v: FlagValues<typeof CLI.flags>) {
       const d = p.scores.map((x, i) => x - ref.scores[i]);
       p.vsRef = bootstrapCI(d, new Rng(0).fork("sampler-curve-paired"), { iters: 2000 });
       if (p.metrics && ref.metrics) {
-        const cluster = p.scores.map((_, i) => Math.floor(i / seeds));
+        const cluster = promptClusters(p.scores.length, seeds);
         p.metricsVsRef = Object.fromEntries(TASTE_METRICS.map((m) => [
           m,
           diffBootstrap([p.metrics![m]], [ref.metrics![m]], cluster, new Rng(0).fork(`sampler-curve-${m}`)),

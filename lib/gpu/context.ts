@@ -204,12 +204,8 @@ export class GpuContext {
     if (d.params) entries.push({ binding: d.paramsBinding ?? 0, resource: this.uniform(d.params) });
     d.buffers.forEach((b, i) => {
       if (!b) return;
-      const r = !("buffer" in b)
-        ? { buffer: b }
-        : b.window
-        ? { buffer: b.buffer, ...b.window }
-        : { buffer: b.buffer };
-      entries.push({ binding: i + 1, resource: r });
+      const resource = "buffer" in b ? { buffer: b.buffer, ...b.window } : { buffer: b };
+      entries.push({ binding: i + 1, resource });
     });
     this.checkAliasing(kernel, entry, entries);
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });

@@ -3,9 +3,9 @@
 // Forward, input gradient and weight gradient are implicit GEMMs (no patch buffer). The forward reads
 // its weights from uniform-buffer windows where they fit a few (llvmpipe turns a uniform load into one
 // vector gather, a storage load into a branchy loop over lanes: 1.5x faster for the UNets' 3x3 convs),
-// else from storage. The weight
-// gradient reduces over output pixels, split into chunks of pixel rows whose partial sums are added
-// at the end, so no invocation loops long (llvmpipe cuts loops at 65,535) and the work spreads.
+// else from storage. The weight gradient reduces over output pixels, split into chunks of pixel rows
+// whose partial sums are added at the end, so no invocation loops long (llvmpipe cuts loops at
+// 65,535) and the work spreads.
 import { groups1d, MAX_GROUPS } from "../gpu/context.ts";
 import { KernelFile } from "../gpu/kernel.ts";
 import { empty, type Tensor } from "../tensor/tensor.ts";
@@ -188,9 +188,9 @@ export function convForward(
   residual: Tensor | null = null,
   windows: UniformWindows = UNIFORM_WINDOWS,
 ) {
-  const tilesRow = Math.ceil(g.Wo / 8), tiles = g.Ho * tilesRow;
   const plan = uniformPlan(g, windows);
   if (plan) return forwardUniform(ctx, x, w, b, y, g, channelBias, residual, plan, false);
+  const tilesRow = Math.ceil(g.Wo / 8), tiles = g.Ho * tilesRow;
   const { TM, WY } = tileFor(g.Cout);
   const hasBias = (b ? 1 : 0) | (channelBias ? 2 : 0) | (residual ? 4 : 0);
   ctx.run(kernel, "forward", {

@@ -243,7 +243,7 @@ export async function compare(ctx: GpuContext, c: CompareConfig, log: (s: string
       prompts: c.eval.prompts,
       seeds: c.eval.seeds,
       out: evalDir,
-      sampler: (c.eval.sampler ?? DEFAULT_SAMPLER) as Sampler,
+      sampler: evo.sampler,
       steps: c.eval.steps,
       guidance: c.eval.guidance,
       batch: c.eval.batch,

@@ -12,6 +12,7 @@ import {
   type DiffInterval,
   holm,
   mde,
+  promptClusters,
   type Verdict,
   verdict,
 } from "../eval/paired.ts";
@@ -115,7 +116,7 @@ export function evaluateClaims(
   correct: boolean,
 ): ClaimResult[] {
   const n = base.perAttr[col].length;
-  const cluster = Array.from({ length: n }, (_, i) => Math.floor(i / seeds));
+  const cluster = promptClusters(n, seeds);
   const have = claims.filter((c) =>
     side(c.a, col, results, base).length > 0 && side(c.b, col, results, base).length > 0
   );
@@ -372,7 +373,7 @@ export function guardByAttribute(
   seeds: number,
 ): Block[] {
   const n = base.perAttr.shape.length;
-  const cluster = Array.from({ length: n }, (_, i) => Math.floor(i / seeds));
+  const cluster = promptClusters(n, seeds);
   const look = base.perAttr.taste_rate.flatMap((t, i) => (t === 1 ? [i] : []));
   const rows: (string | number)[][] = [];
   variants.forEach((v, k) => {
