@@ -220,6 +220,7 @@ interface ProfileResult {
   gemm_ms: number;
   non_gemm_share: number;
   kernels: KernelRow[];
+  labels: { label: string; ms: number; share: number; count: number }[];
 }
 
 /** One run of `fn` with every dispatch timestamped; GPU ms per kernel entry point. */
@@ -231,11 +232,12 @@ async function profile(fn: () => Promise<unknown>): Promise<ProfileResult | null
     await fn();
     await ctx.sync();
     const t = await profiler.read();
-    const agg = new Map<string, [number, number]>();
+    const agg = new Map<string, [number, number]>(), byLabel = new Map<string, [number, number]>();
     for (const { label, ms } of t) {
-      const k = label.split(" ")[0];
-      const a = agg.get(k) ?? [0, 0];
-      agg.set(k, [a[0] + ms, a[1] + 1]);
+      for (const [m, k] of [[agg, label.split(" ")[0]], [byLabel, label]] as const) {
+        const a = m.get(k) ?? [0, 0];
+        m.set(k, [a[0] + ms, a[1] + 1]);
+      }
     }
     const total = t.reduce((a, x) => a + x.ms, 0);
     const gemmMs = [...agg].filter(([k]) => GEMM_KERNELS.has(k)).reduce((a, [, [ms]]) => a + ms, 0);
@@ -249,6 +251,9 @@ async function profile(fn: () => Promise<unknown>): Promise<ProfileResult | null
       gemm_ms: gemmMs,
       non_gemm_share: 1 - gemmMs / total,
       kernels,
+      // the 30 costliest labels (kernel and shape, e.g. a GEMM's batch x M x K x N)
+      labels: [...byLabel].sort((a, b) => b[1][0] - a[1][0]).slice(0, 30)
+        .map(([label, [ms, count]]) => ({ label, ms, share: ms / total, count })),
     };
   } finally {
     ctx.profiler = null;

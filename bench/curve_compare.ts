@@ -1,0 +1,61 @@
+// deno task curve-compare A.json B.json [C.json ...]: paired differences between sampler-curve results
+// (bench/sampler_curve.ts --json) made on the same taste prompts and seeds, e.g. one checkpoint at
+// several guidance scales or several checkpoints at one: every file's first point against the first
+// file's, per taste metric, as the mean and its paired, prompt-clustered 95% interval (lib/eval/paired.ts).
+import { diffBootstrap, promptClusters } from "../lib/eval/paired.ts";
+import { TASTE_METRICS } from "../lib/eval/taste_eval.ts";
+import { Rng } from "../lib/util/rng.ts";
+import type { CurvePoint } from "./sampler_curve.ts";
+
+interface CurveFile {
+  ckpt: string;
+  prompts: string;
+  seeds: number;
+  guidance: number;
+  points: CurvePoint[];
+}
+
+const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const signed = (x: number) => `${x >= 0 ? "+" : ""}${x.toFixed(3)}`;
+
+/** Markdown: one row per file, each taste metric's mean and its paired difference to the first file. */
+export function compareCurves(files: { name: string; curve: CurveFile }[]): string {
+  const [ref] = files;
+  const rm = ref.curve.points[0]?.metrics;
+  if (!rm) throw new Error(`${ref.name}: its first point has no taste metrics (not taste prompts?)`);
+  const rows = files.map(({ name, curve }) => {
+    for (const k of ["prompts", "seeds"] as const) {
+      if (curve[k] !== ref.curve[k]) {
+        throw new Error(`${name}: ${k} ${curve[k]} differs from ${ref.name}'s ${ref.curve[k]}: not paired`);
+      }
+    }
+    const p = curve.points[0], m = p?.metrics;
+    if (!m) throw new Error(`${name}: its first point has no taste metrics`);
+    const cluster = promptClusters(m.guard.length, curve.seeds);
+    const cells = TASTE_METRICS.map((k) => {
+      const d = diffBootstrap([m[k]], [rm[k]], cluster, new Rng(0).fork(`curve-compare-${k}`));
+      return `${mean(m[k]).toFixed(3)} (${signed(d.diff)} [${d.lo.toFixed(3)}, ${d.hi.toFixed(3)}])`;
+    });
+    return `| ${curve.ckpt} | ${curve.guidance} | ${p.sampler}:${p.steps} | ${cells.join(" | ")} |`;
+  });
+  return [
+    `| checkpoint | guidance | sampler | ${TASTE_METRICS.join(" | ")} |`,
+    `|---|---:|---|${TASTE_METRICS.map(() => "---|").join("")}`,
+    ...rows,
+  ].join("\n");
+}
+
+if (import.meta.main) {
+  if (Deno.args.length < 2 || Deno.args.includes("-h") || Deno.args.includes("--help")) {
+    console.log("usage: deno task curve-compare A.json B.json [C.json ...] (sampler-curve --json files)");
+    Deno.exit(Deno.args.length < 2 ? 2 : 0);
+  }
+  const files = await Promise.all(Deno.args.map(async (name) => {
+    const text = await Deno.readTextFile(name).catch((e) => {
+      throw new Error(`${name}: cannot read it (${e.message})`);
+    });
+    return { name, curve: JSON.parse(text) as CurveFile };
+  }));
+  console.log(`paired difference to ${files[0].name} (same prompts and seeds):\n`);
+  console.log(compareCurves(files));
+}
