@@ -1,8 +1,12 @@
-// deno task curve-compare A.json B.json [C.json ...]: paired differences between sampler-curve results
+// deno task curve-compare --files A.json,B.json[,C.json ...]: paired differences between sampler-curve results
 // (bench/sampler_curve.ts --json) made on the same taste prompts and seeds, e.g. one checkpoint at
 // several guidance scales or several checkpoints at one: every file's first point against the first
 // file's, per taste metric, as the mean and its paired, prompt-clustered 95% interval (lib/eval/paired.ts).
+import { defineCli, flag, type FlagValues } from "../lib/cli/flags.ts";
+import { runTask } from "../lib/cli/main.ts";
 import { diffBootstrap, promptClusters } from "../lib/eval/paired.ts";
+import { denoHost } from "../lib/host/deno.ts";
+import { UsageError } from "../lib/util/errors.ts";
 import { TASTE_METRICS } from "../lib/eval/taste_eval.ts";
 import { Rng } from "../lib/util/rng.ts";
 import type { CurvePoint } from "./sampler_curve.ts";
@@ -45,17 +49,33 @@ export function compareCurves(files: { name: string; curve: CurveFile }[]): stri
   ].join("\n");
 }
 
-if (import.meta.main) {
-  if (Deno.args.length < 2 || Deno.args.includes("-h") || Deno.args.includes("--help")) {
-    console.log("usage: deno task curve-compare A.json B.json [C.json ...] (sampler-curve --json files)");
-    Deno.exit(Deno.args.length < 2 ? 2 : 0);
-  }
-  const files = await Promise.all(Deno.args.map(async (name) => {
+export const CLI = defineCli({
+  task: "curve-compare",
+  purpose: "paired differences between sampler-curve results (--json files) made on the same taste prompts " +
+    "and seeds: every file's first point against the first file's, per taste metric, as a markdown table.",
+  flags: {
+    files: flag.str("sampler-curve JSON files, comma-separated; the first is the reference", {
+      required: true,
+      arg: "A,B,...",
+    }),
+  },
+  examples: [
+    "deno task curve-compare --files docs/results/base-taste/g1/val-checkpoint-4500-g1.json," +
+    "docs/results/base-taste/g1/val-checkpoint-5000-g1.json",
+  ],
+});
+
+async function main(v: FlagValues<typeof CLI.flags>) {
+  const names = v.files.split(",").map((x) => x.trim()).filter((x) => x);
+  if (names.length < 2) throw new UsageError(`--files: want at least two files, got "${v.files}"`);
+  const files = await Promise.all(names.map(async (name) => {
     const text = await Deno.readTextFile(name).catch((e) => {
-      throw new Error(`${name}: cannot read it (${e.message})`);
+      throw new UsageError(`--files: ${name}: cannot read it (${e.message})`);
     });
     return { name, curve: JSON.parse(text) as CurveFile };
   }));
   console.log(`paired difference to ${files[0].name} (same prompts and seeds):\n`);
   console.log(compareCurves(files));
 }
+
+if (import.meta.main) await runTask(denoHost(), CLI, ({ flags }) => main(flags));

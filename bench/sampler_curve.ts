@@ -7,7 +7,7 @@
 //   --samplers LIST   default ddim,dpmsolver++,euler; NAME:5/10/20 gives that sampler its own steps
 //   --steps LIST      default 5,8,10,15,20,50
 //   --seeds N         seeds per prompt (prompt seed + k), default 2
-//   --guidance G      default 3
+//   --guidance G      default 3; 1 on taste prompts (guidance 3 doubles the taste base's taste rate)
 //   --ref S:N         the point others are compared with, paired per sample (default ddim:10, the
 //                     SePPO reference sampler's old default)
 // On taste-world prompts (rows with a `taste` field) each point also carries the taste rate, guard and
@@ -24,7 +24,13 @@ import { type Sampler, samplerName, SAMPLERS } from "../lib/diffusion/sampler.ts
 import { scoreModel } from "../lib/eval/eval_image.ts";
 import { loadTastePrompts } from "../lib/eval/eval_taste.ts";
 import { diffBootstrap, type DiffInterval, promptClusters } from "../lib/eval/paired.ts";
-import { metricValues, sampleTaste, TASTE_METRICS, type TasteMetric } from "../lib/eval/taste_eval.ts";
+import {
+  metricValues,
+  sampleTaste,
+  TASTE_EVAL_SAMPLING,
+  TASTE_METRICS,
+  type TasteMetric,
+} from "../lib/eval/taste_eval.ts";
 import { isTastePrompts } from "../lib/train/compare_taste.ts";
 import { bootstrapCI, type Interval } from "../lib/eval/stats.ts";
 import { lineChart } from "../lib/eval/svg.ts";
@@ -73,7 +79,9 @@ export const CLI = defineCli({
     }),
     steps: flag.str("step counts", { default: "5,8,10,15,20,50", arg: "LIST" }),
     seeds: flag.int("seeds per prompt (prompt seed + k)", { default: 2, min: 1 }),
-    guidance: flag.num("classifier-free guidance scale", { default: 3, min: 1 }),
+    guidance: flag.num("classifier-free guidance scale; default 3, on taste prompts 1 (docs/SAMPLERS.md)", {
+      min: 1,
+    }),
     batch: flag.int("images per GPU batch", { default: 32, min: 1 }),
     ref: flag.str("the point the others are compared with, paired per sample", {
       default: "ddim:10",
@@ -103,10 +111,11 @@ async function main(v: FlagValues<typeof CLI.flags>) {
     }
     return { sampler: name as Sampler, steps: own ? stepList("--samplers", own.split("/")) : steps };
   });
-  const { seeds, guidance, batch } = v;
+  const { seeds, batch } = v;
   const ctx = await GpuContext.create(host);
   console.log(`backend / adapter: ${ctx.label}`);
   const taste = await isTastePrompts(host, v.prompts);
+  const guidance = v.guidance ?? (taste ? TASTE_EVAL_SAMPLING.guidance : 3);
   const prompts = taste ? await loadTastePrompts(host, v.prompts) : await loadPrompts(host, v.prompts);
   const model = await TextToImage.load(ctx, v.ckpt);
   console.log(`${v.ckpt}: ${prompts.length} prompts x ${seeds} seeds, guidance ${guidance}`);

@@ -54,7 +54,8 @@ export async function refuseChangedExperiment(out: string, now: Record<string, u
   const old = parse(oldYaml) as Record<string, unknown>;
   const changed = ["base", "train", "eval"].filter((k) => JSON.stringify(old[k]) !== JSON.stringify(now[k]))
     .map((k) => `${k} (${JSON.stringify(old[k])} -> ${JSON.stringify(now[k])})`);
-  if (oldTrain !== null && oldTrain !== trainYaml) {
+  // the train config's values, not its text: a comment edited since is no change
+  if (oldTrain !== null && JSON.stringify(parse(oldTrain)) !== JSON.stringify(parse(trainYaml))) {
     changed.push(`the contents of train_config ${now.train_config}`);
   }
   if (changed.length) {

@@ -14,7 +14,7 @@ import { GpuContext } from "../lib/gpu/context.ts";
 import { loadPrompts } from "../lib/data/metadata.ts";
 import { evalT2I } from "../lib/eval/eval_image.ts";
 import { loadTastePrompts } from "../lib/eval/eval_taste.ts";
-import { evalTaste, TASTE_METRICS } from "../lib/eval/taste_eval.ts";
+import { evalTaste, TASTE_EVAL_SAMPLING, TASTE_METRICS } from "../lib/eval/taste_eval.ts";
 import { isTastePrompts } from "../lib/train/compare_taste.ts";
 import { denoHost } from "../lib/host/deno.ts";
 
@@ -41,9 +41,19 @@ export const CLI = defineCli({
     ),
     base: flag.str("a checkpoint to compare with on the same prompts and seeds", { arg: "DIR" }),
     seeds: flag.int("seeds per prompt (row seed + k)", { default: 4, min: 1 }),
-    sampler: flag.choice(SAMPLERS, "sampler (docs/SAMPLERS.md)", { default: DEFAULT_SAMPLER }),
-    steps: flag.int("sampling steps", { default: 20, min: 1, max: 1000 }),
-    guidance: flag.num("classifier-free guidance scale", { default: 3, min: 1 }),
+    sampler: flag.choice(
+      SAMPLERS,
+      `sampler (docs/SAMPLERS.md); default ${DEFAULT_SAMPLER}, on taste prompts ${TASTE_EVAL_SAMPLING.sampler}`,
+    ),
+    steps: flag.int(
+      `sampling steps; default 20, on taste prompts ${TASTE_EVAL_SAMPLING.steps}`,
+      { min: 1, max: 1000 },
+    ),
+    guidance: flag.num(
+      `classifier-free guidance scale; default 3, on taste prompts ${TASTE_EVAL_SAMPLING.guidance} ` +
+        "(guidance 3 doubles the taste base's taste rate by itself: docs/SAMPLERS.md)",
+      { min: 1 },
+    ),
     batch: flag.int("images per GPU batch", { default: 32, min: 1 }),
     out: flag.str(
       "report folder (default: beside a run's checkpoint, <run>/eval-checkpoint-N; for another model " +
@@ -71,11 +81,12 @@ if (import.meta.main) {
       const prompts = await loadTastePrompts(host, promptsFile);
       const ctx = await GpuContext.create(host);
       console.log(`adapter: ${ctx.label}`);
+      const t = TASTE_EVAL_SAMPLING;
       const r = await evalTaste(ctx, f.ckpt, f.base ?? null, prompts, out, {
         seeds: f.seeds,
-        sampler: f.sampler as Sampler,
-        steps: f.steps,
-        guidance: f.guidance,
+        sampler: (f.sampler ?? t.sampler) as Sampler,
+        steps: f.steps ?? t.steps,
+        guidance: f.guidance ?? t.guidance,
         batch: f.batch,
         adapter: ctx.label,
         log: console.log,
@@ -101,8 +112,9 @@ if (import.meta.main) {
     console.log(`adapter: ${ctx.label}`);
     const s = await evalT2I(ctx, f.ckpt, f.base ?? null, prompts, out, {
       seeds: f.seeds,
-      steps: f.steps,
-      guidance: f.guidance,
+      sampler: (f.sampler ?? DEFAULT_SAMPLER) as Sampler,
+      steps: f.steps ?? 20,
+      guidance: f.guidance ?? 3,
       batch: f.batch,
       saveImages: !f["no-images"],
       log: console.log,

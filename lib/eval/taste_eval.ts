@@ -52,6 +52,13 @@ export function tasteJudge(size: number): (px: Float32Array, row: MetadataRow) =
   };
 }
 
+/**
+ * How the taste world is evaluated unless told otherwise (docs/SAMPLERS.md, taste base): DPM-Solver++(2M) at
+ * 10 steps reads the taste rate and guard of 50 DDIM steps within 0.02, and guidance 1, because guidance 3
+ * doubles the base's taste rate by itself (samples pulled to the corpus's average look) for no guard.
+ */
+export const TASTE_EVAL_SAMPLING = { sampler: "dpmsolver++" as Sampler, steps: 10, guidance: 1 };
+
 /** The metrics every comparison reports, per sample. */
 export const TASTE_METRICS = ["taste", "taste_rate", "guard", "headline"] as const;
 export type TasteMetric = typeof TASTE_METRICS[number];

@@ -4,13 +4,9 @@
 // Generates the data it needs on first use; rerunning resumes the fine-tune.
 import { type Sampler, samplerName } from "../diffusion/sampler.ts";
 
-/**
- * The demo's eval sampler: on the taste base DPM-Solver++(2M) at 10 steps gives the taste rate and guard
- * of DDIM at 50 steps within 0.01, while DDIM at 20 steps reads 0.04 more taste (blurrier samples look
- * larger and more centred): docs/SAMPLERS.md.
- */
-export const DEMO_EVAL_SAMPLER: Sampler = "dpmsolver++";
-export const DEMO_EVAL_STEPS = 10;
+/** The demo's eval sampler and steps: the taste world's (TASTE_EVAL_SAMPLING, docs/SAMPLERS.md). */
+export const DEMO_EVAL_SAMPLER: Sampler = TASTE_EVAL_SAMPLING.sampler;
+export const DEMO_EVAL_STEPS = TASTE_EVAL_SAMPLING.steps;
 import { generate } from "../../data/generate.ts";
 import { DEFAULTS } from "../../data/generate.ts";
 import type { GpuContext } from "../gpu/context.ts";
@@ -20,7 +16,13 @@ import { dumpYaml } from "../io/config.ts";
 import { loadTastePrompts } from "../eval/eval_taste.ts";
 import { type Section, writeReport } from "../eval/report.ts";
 import { lineChart, smooth } from "../eval/svg.ts";
-import { evalTaste, type TasteEvalResult, tasteJudge, tasteSections } from "../eval/taste_eval.ts";
+import {
+  evalTaste,
+  TASTE_EVAL_SAMPLING,
+  type TasteEvalResult,
+  tasteJudge,
+  tasteSections,
+} from "../eval/taste_eval.ts";
 import { aafAgreement, readAafLog } from "./aaf_log.ts";
 import { fmtSecs, readMetrics } from "./run.ts";
 import { train, type TrainConfig } from "./seppo.ts";

@@ -11,7 +11,7 @@ const first = {
   eval: { prompts: "p.jsonl", sampler: "dpmsolver++", seeds: 2, steps: 10, guidance: 3, batch: 32 },
 };
 
-Deno.test("compare: a rerun with another eval sampler, budget or train config is refused; more variants are not", async () => {
+Deno.test("compare: a rerun with another eval sampler, budget or train config is refused; more variants or edited comments are not", async () => {
   const dir = await Deno.makeTempDir();
   try {
     await refuseChangedExperiment(dir, first, "lr: 3e-4\n"); // nothing there yet: fine
@@ -29,6 +29,8 @@ Deno.test("compare: a rerun with another eval sampler, budget or train config is
       () => refuseChangedExperiment(dir, first, "lr: 1e-4\n"),
       /the contents of train_config/,
     );
+    // a comment or the layout is no change to the experiment
+    await refuseChangedExperiment(dir, first, "# chosen by the pilot\nlr: 0.0003 # was 3e-4\n");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -34,6 +34,7 @@ async function specs(): Promise<Record<string, Cli<Flags, unknown>>> {
     web: "tasks/web.ts",
     "upgrade-folder": "tasks/upgrade_folder.ts",
     "bench-sd15": "bench/sd15_forward.ts",
+    "curve-compare": "bench/curve_compare.ts",
   };
   const out: Record<string, Cli<Flags, unknown>> = {};
   for (const [name, file] of Object.entries(files)) out[name] = (await import(`../../${file}`)).CLI;
@@ -62,7 +63,7 @@ const oneErrorLine = (stderr: string) => {
 
 Deno.test("--help: every task prints its purpose, usage, every flag and every config key, and an example", async () => {
   const names = taskNames();
-  assert.equal(names.length, 19, `tasks: ${names}`);
+  assert.equal(names.length, 20, `tasks: ${names}`);
   const known = await specs();
   const runs = await pooled(names, 4, (n) => runTask(n, ["--help"]));
   names.forEach((name, i) => {
