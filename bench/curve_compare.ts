@@ -9,18 +9,7 @@ import { denoHost } from "../lib/host/deno.ts";
 import { UsageError } from "../lib/util/errors.ts";
 import { TASTE_METRICS } from "../lib/eval/taste_eval.ts";
 import { Rng } from "../lib/util/rng.ts";
-import type { CurvePoint } from "./sampler_curve.ts";
-
-interface CurveFile {
-  ckpt: string;
-  prompts: string;
-  seeds: number;
-  guidance: number;
-  points: CurvePoint[];
-}
-
-const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const signed = (x: number) => `${x >= 0 ? "+" : ""}${x.toFixed(3)}`;
+import { type CurveFile, meanWithDiff } from "./sampler_curve.ts";
 
 /** Markdown: one row per file, each taste metric's mean and its paired difference to the first file. */
 export function compareCurves(files: { name: string; curve: CurveFile }[]): string {
@@ -38,7 +27,7 @@ export function compareCurves(files: { name: string; curve: CurveFile }[]): stri
     const cluster = promptClusters(m.guard.length, curve.seeds);
     const cells = TASTE_METRICS.map((k) => {
       const d = diffBootstrap([m[k]], [rm[k]], cluster, new Rng(0).fork(`curve-compare-${k}`));
-      return `${mean(m[k]).toFixed(3)} (${signed(d.diff)} [${d.lo.toFixed(3)}, ${d.hi.toFixed(3)}])`;
+      return meanWithDiff(m[k], d);
     });
     return `| ${curve.ckpt} | ${curve.guidance} | ${p.sampler}:${p.steps} | ${cells.join(" | ")} |`;
   });

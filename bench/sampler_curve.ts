@@ -21,7 +21,7 @@ import { defineCli, flag, type FlagValues } from "../lib/cli/flags.ts";
 import { runTask } from "../lib/cli/main.ts";
 import { loadPrompts } from "../lib/data/metadata.ts";
 import { type Sampler, samplerName, SAMPLERS } from "../lib/diffusion/sampler.ts";
-import { scoreModel } from "../lib/eval/eval_image.ts";
+import { IMAGE_EVAL_SAMPLING, scoreModel } from "../lib/eval/eval_image.ts";
 import { loadTastePrompts } from "../lib/eval/eval_taste.ts";
 import { diffBootstrap, type DiffInterval, promptClusters } from "../lib/eval/paired.ts";
 import {
@@ -56,6 +56,16 @@ export interface CurvePoint {
   metrics?: Record<TasteMetric, number[]>;
   /** Taste prompts: each metric's paired, prompt-clustered difference to the --ref point. */
   metricsVsRef?: Record<TasteMetric, DiffInterval>;
+}
+
+/** What --json writes: the run's checkpoint, prompts, seeds and guidance, and every point. */
+export interface CurveFile {
+  ckpt: string;
+  prompts: string;
+  seeds: number;
+  guidance: number;
+  backend: string;
+  points: CurvePoint[];
 }
 
 /** The largest |difference| to the reference a point may have and still count as "as good". */
@@ -115,14 +125,16 @@ async function main(v: FlagValues<typeof CLI.flags>) {
   const ctx = await GpuContext.create(host);
   console.log(`backend / adapter: ${ctx.label}`);
   const taste = await isTastePrompts(host, v.prompts);
-  const guidance = v.guidance ?? (taste ? TASTE_EVAL_SAMPLING.guidance : 3);
+  const guidance = v.guidance ?? (taste ? TASTE_EVAL_SAMPLING : IMAGE_EVAL_SAMPLING).guidance;
   const prompts = taste ? await loadTastePrompts(host, v.prompts) : await loadPrompts(host, v.prompts);
   const model = await TextToImage.load(ctx, v.ckpt);
   console.log(`${v.ckpt}: ${prompts.length} prompts x ${seeds} seeds, guidance ${guidance}`);
   const points: CurvePoint[] = [];
   const head = { ckpt: v.ckpt, prompts: v.prompts, seeds, guidance };
   const save = async () => {
-    if (v.json) await writeJsonAtomic(host, v.json, { ...head, backend: ctx.label, points });
+    if (v.json) {
+      await writeJsonAtomic(host, v.json, { ...head, backend: ctx.label, points } satisfies CurveFile);
+    }
   };
   const old = v.json ? await Deno.readTextFile(v.json).then(JSON.parse).catch(() => null) : null;
   const same = old && Object.entries(head).every(([k, x]) => old[k] === x);
@@ -239,16 +251,18 @@ export function fewestWithin(points: CurvePoint[]): number | null {
   return ok.length ? Math.min(...ok.map((p) => p.steps)) : null;
 }
 
+/** "0.250 (+0.012 [-0.020, 0.041])": the mean of xs and, when given, its paired difference d. */
+export function meanWithDiff(xs: readonly number[], d?: DiffInterval): string {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const sd = d
+    ? ` (${d.diff >= 0 ? "+" : ""}${d.diff.toFixed(3)} [${d.lo.toFixed(3)}, ${d.hi.toFixed(3)}])`
+    : "";
+  return `${mean.toFixed(3)}${sd}`;
+}
+
 /** Markdown: taste rate and guard of every point, with the paired difference to the reference. */
 export function tasteTable(points: CurvePoint[]): string {
-  const m = (p: CurvePoint, k: TasteMetric) => {
-    const xs = p.metrics![k], mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-    const d = p.metricsVsRef?.[k];
-    const sd = d
-      ? ` (${d.diff >= 0 ? "+" : ""}${d.diff.toFixed(3)} [${d.lo.toFixed(3)}, ${d.hi.toFixed(3)}])`
-      : "";
-    return `${mean.toFixed(3)}${sd}`;
-  };
+  const m = (p: CurvePoint, k: TasteMetric) => meanWithDiff(p.metrics![k], p.metricsVsRef?.[k]);
   return [
     "| sampler | steps | taste rate (vs ref) | guard (vs ref) | ms/sample |",
     "|---|---:|---|---|---:|",

@@ -3,7 +3,7 @@
 // Samples the eval prompts with fixed seeds, scores them and writes eval.json + report.md/html.
 // Taste-world prompts (rows with a `taste` field) are scored for taste, guard and headline with paired
 // differences against --base (lib/eval/taste_eval.ts); shapes prompts with the shapes scorer.
-import { DEFAULT_SAMPLER, type Sampler, SAMPLERS } from "../lib/diffusion/sampler.ts";
+import { type Sampler, SAMPLERS } from "../lib/diffusion/sampler.ts";
 import { defineCli, flag } from "../lib/cli/flags.ts";
 import { runTask } from "../lib/cli/main.ts";
 import { checkInput, checkOutDir } from "../lib/cli/paths.ts";
@@ -12,13 +12,14 @@ import { defaultEvalOut } from "../lib/io/checkpoint.ts";
 import { dumpYaml } from "../lib/io/config.ts";
 import { GpuContext } from "../lib/gpu/context.ts";
 import { loadPrompts } from "../lib/data/metadata.ts";
-import { evalT2I } from "../lib/eval/eval_image.ts";
+import { evalT2I, IMAGE_EVAL_SAMPLING } from "../lib/eval/eval_image.ts";
 import { loadTastePrompts } from "../lib/eval/eval_taste.ts";
 import { evalTaste, TASTE_EVAL_SAMPLING, TASTE_METRICS } from "../lib/eval/taste_eval.ts";
 import { isTastePrompts } from "../lib/train/compare_taste.ts";
 import { denoHost } from "../lib/host/deno.ts";
 
 const host = denoHost();
+const IMAGE = IMAGE_EVAL_SAMPLING, TASTE = TASTE_EVAL_SAMPLING;
 
 export const CLI = defineCli({
   task: "eval-t2i",
@@ -43,14 +44,14 @@ export const CLI = defineCli({
     seeds: flag.int("seeds per prompt (row seed + k)", { default: 4, min: 1 }),
     sampler: flag.choice(
       SAMPLERS,
-      `sampler (docs/SAMPLERS.md); default ${DEFAULT_SAMPLER}, on taste prompts ${TASTE_EVAL_SAMPLING.sampler}`,
+      `sampler (docs/SAMPLERS.md); default ${IMAGE.sampler}, on taste prompts ${TASTE.sampler}`,
     ),
-    steps: flag.int(
-      `sampling steps; default 20, on taste prompts ${TASTE_EVAL_SAMPLING.steps}`,
-      { min: 1, max: 1000 },
-    ),
+    steps: flag.int(`sampling steps; default ${IMAGE.steps}, on taste prompts ${TASTE.steps}`, {
+      min: 1,
+      max: 1000,
+    }),
     guidance: flag.num(
-      `classifier-free guidance scale; default 3, on taste prompts ${TASTE_EVAL_SAMPLING.guidance} ` +
+      `classifier-free guidance scale; default ${IMAGE.guidance}, on taste prompts ${TASTE.guidance} ` +
         "(guidance 3 doubles the taste base's taste rate by itself: docs/SAMPLERS.md)",
       { min: 1 },
     ),
@@ -81,12 +82,11 @@ if (import.meta.main) {
       const prompts = await loadTastePrompts(host, promptsFile);
       const ctx = await GpuContext.create(host);
       console.log(`adapter: ${ctx.label}`);
-      const t = TASTE_EVAL_SAMPLING;
       const r = await evalTaste(ctx, f.ckpt, f.base ?? null, prompts, out, {
         seeds: f.seeds,
-        sampler: (f.sampler ?? t.sampler) as Sampler,
-        steps: f.steps ?? t.steps,
-        guidance: f.guidance ?? t.guidance,
+        sampler: (f.sampler ?? TASTE.sampler) as Sampler,
+        steps: f.steps ?? TASTE.steps,
+        guidance: f.guidance ?? TASTE.guidance,
         batch: f.batch,
         adapter: ctx.label,
         log: console.log,
@@ -112,9 +112,9 @@ if (import.meta.main) {
     console.log(`adapter: ${ctx.label}`);
     const s = await evalT2I(ctx, f.ckpt, f.base ?? null, prompts, out, {
       seeds: f.seeds,
-      sampler: (f.sampler ?? DEFAULT_SAMPLER) as Sampler,
-      steps: f.steps ?? 20,
-      guidance: f.guidance ?? 3,
+      sampler: (f.sampler ?? IMAGE.sampler) as Sampler,
+      steps: f.steps ?? IMAGE.steps,
+      guidance: f.guidance ?? IMAGE.guidance,
       batch: f.batch,
       saveImages: !f["no-images"],
       log: console.log,

@@ -7,7 +7,7 @@ import type { PromptRow } from "../data/metadata.ts";
 import { contactSheet, writeImage } from "../io/images.ts";
 import { writeJsonAtomic } from "../io/atomic.ts";
 import { type ImageModel, loadImageModel, pixelSize } from "../nn/bundle.ts";
-import { type Sampler, samplerName } from "../diffusion/sampler.ts";
+import { DEFAULT_SAMPLER, type Sampler, samplerName } from "../diffusion/sampler.ts";
 import { Progress } from "../util/progress.ts";
 import { Rng } from "../util/rng.ts";
 import type { SceneAttrs } from "../world/attrs.ts";
@@ -18,6 +18,10 @@ import { scoreImage } from "./score_image.ts";
 import { bootstrapCI, type Interval, winRate } from "./stats.ts";
 
 export const ATTRS = ["background", "color", "shape", "size", "position"] as const;
+
+/** How shapes-world prompts are sampled for evaluation unless told otherwise (taste prompts:
+ * TASTE_EVAL_SAMPLING, lib/eval/taste_eval.ts). */
+export const IMAGE_EVAL_SAMPLING = { sampler: DEFAULT_SAMPLER as Sampler, steps: 20, guidance: 3 };
 
 export interface EvalImageOptions {
   seeds: number;

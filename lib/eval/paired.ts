@@ -59,15 +59,15 @@ function checkRuns(r: Runs, n: number, name: string) {
   }
 }
 
-/**
- * Difference of means a - b with a seed-aware bootstrap interval. a, b: runs x samples, all runs of
- * both sides scored on the same samples in the same order; cluster: prompt index per sample.
- */
 /** Cluster ids of n prompt-major samples with `seeds` samples per prompt: sample i belongs to prompt i / seeds. */
 export function promptClusters(n: number, seeds: number): number[] {
   return Array.from({ length: n }, (_, i) => Math.floor(i / seeds));
 }
 
+/**
+ * Difference of means a - b with a seed-aware bootstrap interval. a, b: runs x samples, all runs of
+ * both sides scored on the same samples in the same order; cluster: prompt index per sample.
+ */
 export function diffBootstrap(
   a: Runs,
   b: Runs,

@@ -7,6 +7,7 @@ const curve = (guidance: number, rate: number[], seeds = 2) => ({
   prompts: "p.jsonl",
   seeds,
   guidance,
+  backend: "test",
   points: [{
     sampler: "dpmsolver++" as const,
     steps: 10,
