@@ -39,6 +39,7 @@ import { median, timeOurs } from "./timing.ts";
 /** Kernels that are GEMMs (multiply-add bound); everything else counts as non-GEMM time. */
 export const GEMM_KERNELS = new Set([
   "matmul.wgsl#forward",
+  "matmul.wgsl#forward_uniform",
   "conv2d.wgsl#forward",
   "conv2d.wgsl#forward_uniform",
   "conv2d.wgsl#backward_input",

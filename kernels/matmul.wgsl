@@ -170,3 +170,147 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid:
   if (TM > 14u) { store(cOff, row0 + 14u, col0, c14); }
   if (TM > 15u) { store(cOff, row0 + 15u, col0, c15); }
 }
+
+// ---- forward_uniform: batch-1 GEMMs with A's rows contiguous, both operands in uniform windows ----
+// llvmpipe compiles a storage-buffer load as a loop over the 8 SIMD lanes (an exec-mask branch and a
+// bounds branch each), a uniform-buffer load as one vector gather (docs/ENGINE.md). Here A's rows come
+// from a 64 KiB window of A itself (rows [r0, r0 + m) of a [M, KC] matrix, row r at au[a0 + r * KC]),
+// and B from pack_b's blocks of 16,384 / KC columns (column n, row k of a block at bu[n * KC + k]).
+// One dispatch per (row window, column block); p.m and p.n are this dispatch's rows and columns, p.z0
+// the block's first global column (for the bias), p.c0 the output index of its (r0, z0), p.scm the
+// output row stride. KC (the inner dimension) is a compile-time constant.
+override KC: u32 = 64u;
+const WIN: u32 = 16384u; // floats per window (64 KiB: WebGPU's default uniform binding limit)
+@group(0) @binding(7) var<uniform> au: array<vec4f, 4096>;
+@group(0) @binding(8) var<uniform> bu: array<vec4f, 4096>;
+
+fn lau(i: u32) -> f32 {
+  return au[i >> 2u][i & 3u];
+}
+
+fn lbu(i: u32) -> f32 {
+  return bu[i >> 2u][i & 3u];
+}
+
+fn putU(row: u32, col: u32, v: f32) {
+  if (row < p.m && col < p.n) {
+    let i = p.c0 + row * p.scm + col;
+    var e = v;
+    if ((p.epi & 1u) != 0u) { e += bias[p.z0 + col]; }
+    if ((p.epi & 2u) != 0u) { e += res[i]; }
+    c[i] = e;
+  }
+}
+
+fn storeU(row: u32, col0: u32, t: mat2x4f) {
+  if (row >= p.m) { return; }
+  putU(row, col0, t[0].x);
+  putU(row, col0 + 1u, t[0].y);
+  putU(row, col0 + 2u, t[0].z);
+  putU(row, col0 + 3u, t[0].w);
+  putU(row, col0 + 4u, t[1].x);
+  putU(row, col0 + 5u, t[1].y);
+  putU(row, col0 + 6u, t[1].z);
+  putU(row, col0 + 7u, t[1].w);
+}
+
+@compute @workgroup_size(WX, WY, 1)
+fn forward_uniform(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let row0 = (wid.y * WY + lid.y) * TM;
+  let col0 = (wid.x * WX + lid.x) * 8u;
+  if (row0 >= p.m || col0 >= p.n) { return; }
+  let last = p.m - 1u;
+  let r0 = p.a0 + min(row0, last) * KC;
+  let r1 = p.a0 + min(row0 + 1u, last) * KC;
+  let r2 = p.a0 + min(row0 + 2u, last) * KC;
+  let r3 = p.a0 + min(row0 + 3u, last) * KC;
+  let r4 = p.a0 + min(row0 + 4u, last) * KC;
+  let r5 = p.a0 + min(row0 + 5u, last) * KC;
+  let r6 = p.a0 + min(row0 + 6u, last) * KC;
+  let r7 = p.a0 + min(row0 + 7u, last) * KC;
+  let r8 = p.a0 + min(row0 + 8u, last) * KC;
+  let r9 = p.a0 + min(row0 + 9u, last) * KC;
+  let r10 = p.a0 + min(row0 + 10u, last) * KC;
+  let r11 = p.a0 + min(row0 + 11u, last) * KC;
+  let r12 = p.a0 + min(row0 + 12u, last) * KC;
+  let r13 = p.a0 + min(row0 + 13u, last) * KC;
+  let r14 = p.a0 + min(row0 + 14u, last) * KC;
+  let r15 = p.a0 + min(row0 + 15u, last) * KC;
+  // columns past the block's end read a neighbour (or zeros past N) and are never stored
+  let n0 = col0 * KC;
+  let n1 = (col0 + 1u) * KC;
+  let n2 = (col0 + 2u) * KC;
+  let n3 = (col0 + 3u) * KC;
+  let n4 = (col0 + 4u) * KC;
+  let n5 = (col0 + 5u) * KC;
+  let n6 = (col0 + 6u) * KC;
+  let n7 = (col0 + 7u) * KC;
+  var c0 = mat2x4f();
+  var c1 = mat2x4f();
+  var c2 = mat2x4f();
+  var c3 = mat2x4f();
+  var c4 = mat2x4f();
+  var c5 = mat2x4f();
+  var c6 = mat2x4f();
+  var c7 = mat2x4f();
+  var c8 = mat2x4f();
+  var c9 = mat2x4f();
+  var c10 = mat2x4f();
+  var c11 = mat2x4f();
+  var c12 = mat2x4f();
+  var c13 = mat2x4f();
+  var c14 = mat2x4f();
+  var c15 = mat2x4f();
+  for (var k = 0u; k < KC; k++) {
+    let bm = mat2x4f(vec4f(lbu(n0 + k), lbu(n1 + k), lbu(n2 + k), lbu(n3 + k)),
+      vec4f(lbu(n4 + k), lbu(n5 + k), lbu(n6 + k), lbu(n7 + k)));
+    c0 = step(c0, lau(r0 + k), bm);
+    if (TM > 1u) { c1 = step(c1, lau(r1 + k), bm); }
+    if (TM > 2u) { c2 = step(c2, lau(r2 + k), bm); }
+    if (TM > 3u) { c3 = step(c3, lau(r3 + k), bm); }
+    if (TM > 4u) { c4 = step(c4, lau(r4 + k), bm); }
+    if (TM > 5u) { c5 = step(c5, lau(r5 + k), bm); }
+    if (TM > 6u) { c6 = step(c6, lau(r6 + k), bm); }
+    if (TM > 7u) { c7 = step(c7, lau(r7 + k), bm); }
+    if (TM > 8u) { c8 = step(c8, lau(r8 + k), bm); }
+    if (TM > 9u) { c9 = step(c9, lau(r9 + k), bm); }
+    if (TM > 10u) { c10 = step(c10, lau(r10 + k), bm); }
+    if (TM > 11u) { c11 = step(c11, lau(r11 + k), bm); }
+    if (TM > 12u) { c12 = step(c12, lau(r12 + k), bm); }
+    if (TM > 13u) { c13 = step(c13, lau(r13 + k), bm); }
+    if (TM > 14u) { c14 = step(c14, lau(r14 + k), bm); }
+    if (TM > 15u) { c15 = step(c15, lau(r15 + k), bm); }
+  }
+  storeU(row0 + 0u, col0, c0);
+  if (TM > 1u) { storeU(row0 + 1u, col0, c1); }
+  if (TM > 2u) { storeU(row0 + 2u, col0, c2); }
+  if (TM > 3u) { storeU(row0 + 3u, col0, c3); }
+  if (TM > 4u) { storeU(row0 + 4u, col0, c4); }
+  if (TM > 5u) { storeU(row0 + 5u, col0, c5); }
+  if (TM > 6u) { storeU(row0 + 6u, col0, c6); }
+  if (TM > 7u) { storeU(row0 + 7u, col0, c7); }
+  if (TM > 8u) { storeU(row0 + 8u, col0, c8); }
+  if (TM > 9u) { storeU(row0 + 9u, col0, c9); }
+  if (TM > 10u) { storeU(row0 + 10u, col0, c10); }
+  if (TM > 11u) { storeU(row0 + 11u, col0, c11); }
+  if (TM > 12u) { storeU(row0 + 12u, col0, c12); }
+  if (TM > 13u) { storeU(row0 + 13u, col0, c13); }
+  if (TM > 14u) { storeU(row0 + 14u, col0, c14); }
+  if (TM > 15u) { storeU(row0 + 15u, col0, c15); }
+}
+
+// pack_b: c[j * WIN + nl * KC + k] = B(k, j * p.sam + nl) for the p.m floats of the blocks (p.sam
+// columns of KC rows per block; 0 past N or past a block's columns). B(k, n) = bs[k * sbk + n * sbn].
+@compute @workgroup_size(64, 1, 1)
+fn pack_b(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * 64u;
+  if (i >= p.m) { return; }
+  let j = i / WIN;
+  let r = i - j * WIN;
+  let nl = r / KC;
+  let k = r - nl * KC;
+  let n = j * p.sam + nl;
+  var v = 0.0;
+  if (nl < p.sam && n < p.n) { v = bs[k * p.sbk + n * p.sbn]; }
+  c[i] = v;
+}

@@ -93,6 +93,7 @@ export function gemm(ctx: GpuContext, a: Tensor, b: Tensor, out: Tensor, s: Gemm
     throw new Error(`gemm: residual ${s.residual.describe()} smaller than the output`);
   }
   const epi = (s.bias ? 1 : 0) | (s.residual ? 2 : 0);
+  if (uniformFits(a, s)) return gemmUniform(ctx, a, b, out, s, epi);
   const { TM, WY } = tileFor(M);
   // At most MAX_GROUPS batches per dispatch (the z dimension's limit); the kernel adds z0.
   for (let z0 = 0; z0 < batch; z0 += MAX_GROUPS) {
@@ -135,6 +136,142 @@ export function gemm(ctx: GpuContext, a: Tensor, b: Tensor, out: Tensor, s: Gemm
       });
     }
   }
+}
+
+// ---- forward_uniform: both operands through 64 KiB uniform windows (kernels/matmul.wgsl) ----
+const WIN = 16384; // floats per window
+/** Window offsets must be multiples of this many floats (minUniformBufferOffsetAlignment 256 B). */
+const WIN_ALIGN = 64;
+/**
+ * Largest inner dimension forward_uniform takes (a window then holds 127 rows of A). At K = 256 (63
+ * rows a window) the dispatches per GEMM outweigh the faster loads: 1x2048x256x64 took 42.5 ms in
+ * 132 dispatches against 40.1 ms in 4 for the storage kernel (a sampling step's profile).
+ */
+export const UNIFORM_MAX_K = 128;
+
+/**
+ * Whether `gemm` takes forward_uniform for this spec: one batch, A's rows contiguous (a Linear's input
+ * or output gradient), K <= UNIFORM_MAX_K, at least 64 rows, no accumulation, and A's buffer at least
+ * one window long (a window is bound whole). Measured on llvmpipe: 1.2-1.7x the storage kernel for
+ * the UNets' Linear shapes (docs/ENGINE.md).
+ */
+export function uniformFits(a: Tensor, s: GemmSpec): boolean {
+  return s.batch === 1 && (s.nc ?? 1) === 1 && s.sak === 1 && s.sam === s.K && s.K >= 1 &&
+    s.K <= UNIFORM_MAX_K && s.M >= 64 && !s.accumulate && a.buffer.size >= WIN * 4;
+}
+
+/**
+ * The windows of A's rows for forward_uniform (A(m, k) at aOffset + m * K + k of a buffer of bufFloats
+ * floats): rows [r0, r0 + rows) in the WIN floats from `offset`, which is aligned and at or before
+ * the first row's start, or the buffer's last aligned window when a window from there would run past
+ * the buffer's end. 2048 rows of K = 64 take 8 windows.
+ */
+export function rowWindows(
+  M: number,
+  K: number,
+  aOffset: number,
+  bufFloats: number,
+): { r0: number; rows: number; offset: number }[] {
+  // Whole windows of rows when every window then starts aligned (K = 32, 64, 128 with A at an aligned
+  // offset), else room for the alignment slack.
+  const whole = Math.floor(WIN / K);
+  const aligned = aOffset % WIN_ALIGN === 0 && (whole * K) % WIN_ALIGN === 0;
+  const rowsPer = aligned ? whole : Math.floor((WIN - WIN_ALIGN) / K), out = [];
+  for (let r0 = 0; r0 < M; r0 += rowsPer) {
+    const start = aOffset + r0 * K;
+    let offset = Math.floor(start / WIN_ALIGN) * WIN_ALIGN;
+    if (offset + WIN > bufFloats) offset = Math.floor((bufFloats - WIN) / WIN_ALIGN) * WIN_ALIGN;
+    out.push({ r0, rows: Math.min(rowsPer, M - r0), offset });
+  }
+  return out;
+}
+
+/**
+ * out = A @ B through forward_uniform: pack_b lays B out in blocks of floor(WIN / K) columns (one
+ * window each; B changes every step, so it is packed per call: K * N floats), then one dispatch per
+ * (window of A's rows, block). A row window starts on an aligned offset at or before its first row,
+ * or ends at the buffer's end when a whole window would run past it.
+ */
+function gemmUniform(ctx: GpuContext, a: Tensor, b: Tensor, out: Tensor, s: GemmSpec, epi: number) {
+  const { M, N, K } = s;
+  const cols = Math.floor(WIN / K), blocks = Math.ceil(N / cols);
+  const packed = empty(ctx, [blocks * WIN]);
+  const zeros = { sa1: 0, sa2: 0, sb1: 0, sb2: 0, sc1: 0, sc2: 0, nc: 1, z0: 0, acc: 0 };
+  const params = (o: Partial<Record<string, number>>) => {
+    const q = {
+      m: 0,
+      n: 0,
+      k0: 0,
+      k1: K,
+      sam: 0,
+      sak: 1,
+      a0: 0,
+      sbk: 0,
+      sbn: 0,
+      c0: 0,
+      scm: 0,
+      epi: 0,
+      ...zeros,
+      ...o,
+    };
+    return [
+      q.m,
+      q.n,
+      q.k0,
+      q.k1,
+      q.sam,
+      q.sak,
+      q.nc,
+      q.a0,
+      q.sa1,
+      q.sa2,
+      q.z0,
+      q.acc,
+      q.sbk,
+      q.sbn,
+      q.sb1,
+      q.sb2,
+      q.c0,
+      q.sc1,
+      q.sc2,
+      q.scm,
+      q.epi,
+    ] as number[];
+  };
+  ctx.run(kernel, "pack_b", {
+    buffers: [null, null, packed, b],
+    params: params({ m: blocks * WIN, n: N, sam: cols, sbk: s.sbk, sbn: s.sbn }),
+    groups: [blocks * WIN / 64, 1, 1],
+    overrides: { KC: K },
+  });
+  const c0 = s.outOffset ?? 0, scm = s.scm ?? N;
+  let first = true;
+  for (const { r0, rows, offset: o } of rowWindows(M, K, s.aOffset ?? 0, a.buffer.size / 4)) {
+    const start = (s.aOffset ?? 0) + r0 * K;
+    const { TM, WY } = tileFor(rows);
+    for (let j = 0; j < blocks; j++) {
+      const n0 = j * cols, ncols = Math.min(cols, N - n0);
+      ctx.run(kernel, "forward_uniform", {
+        label: ctx.profiler ? `${M}x${K}x${N} uniform` : undefined,
+        buffers: [
+          null,
+          null,
+          out,
+          null,
+          s.bias ?? a,
+          s.residual ?? a,
+          { buffer: a.buffer, window: { offset: o * 4, size: WIN * 4 } },
+          { buffer: packed.buffer, window: { offset: j * WIN * 4, size: WIN * 4 } },
+        ],
+        params: params({ m: rows, n: ncols, a0: start - o, z0: n0, c0: c0 + r0 * scm + n0, scm, epi }),
+        groups: [Math.ceil(ncols / (COLS * WX)), Math.ceil(rows / (TM * WY)), 1],
+        overrides: { TM, WX, WY, KC: K },
+        flops: first ? 2 * M * N * K : 0,
+      });
+      first = false;
+    }
+  }
+  packed.dispose();
 }
 
 /**

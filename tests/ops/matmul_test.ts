@@ -4,7 +4,15 @@
 // batch broadcast on either side, K past one dispatch's K chunk, the attention shape and a batch past
 // the 65,535 workgroups one dispatch can have along z.
 import { backward } from "../../lib/autograd/backward.ts";
-import { K_CHUNK, linear, matmul, tileFor } from "../../lib/ops/matmul.ts";
+import {
+  K_CHUNK,
+  linear,
+  matmul,
+  rowWindows,
+  tileFor,
+  UNIFORM_MAX_K,
+  uniformFits,
+} from "../../lib/ops/matmul.ts";
 import { linearRef, linearRefBackward, matmulRef, matmulRefBackward } from "../../lib/ref/ops.ts";
 import { assertClose, checkVjp, gpu, randNd, upload, worstErrors } from "../_helpers.ts";
 
@@ -138,4 +146,93 @@ Deno.test("linear (GEMM with bias and residual epilogues) vs float64: forward an
     }
   }
   printWorst("linear");
+});
+
+Deno.test("forward_uniform row windows: aligned, inside the buffer, covering every row once", () => {
+  const WIN = 16384;
+  let shifted = 0;
+  // [M, K, A's offset, buffer floats]: exact fits, a last window shifted back to the buffer's end, K = 1
+  const cases = [[16384, 1, 0, 16384], [16400, 1, 0, 20480], [1000, 37, 0, 40960], [300, 200, 0, 65536], [
+    2048,
+    64,
+    0,
+    131072,
+  ], [
+    1024,
+    256,
+    0,
+    262144,
+  ], [500, 33, 100, 16640 + 64 * 100]];
+  for (const [M, K, aOff, buf] of cases) {
+    const ws = rowWindows(M, K, aOff, buf);
+    let next = 0;
+    for (const w of ws) {
+      const start = aOff + w.r0 * K, end = aOff + (w.r0 + w.rows) * K;
+      const ok = w.r0 === next && w.rows > 0 && w.offset % 64 === 0 && w.offset >= 0 &&
+        w.offset + WIN <= buf && w.offset <= start && end <= w.offset + WIN;
+      if (!ok) throw new Error(`M ${M} K ${K}: window ${JSON.stringify(w)} (buffer ${buf})`);
+      if (Math.floor(start / 64) * 64 !== w.offset) shifted++;
+      next = w.r0 + w.rows;
+    }
+    if (next !== M) throw new Error(`M ${M} K ${K}: windows end at row ${next}`);
+    // whole windows when every start is aligned: 2048 rows of 64 in 8, 1024 of 256 in 16
+    if (K === 64 && ws.length !== Math.ceil(M / 256)) throw new Error(`M ${M} K 64: ${ws.length} windows`);
+  }
+  if (shifted < 2) {
+    throw new Error(`only ${shifted} windows shifted back: the end-of-buffer case is untested`);
+  }
+});
+
+Deno.test("linear through forward_uniform (windows of A, blocks of B) vs float64: awkward and real sizes", async () => {
+  const ctx = await gpu();
+  // [R, in, out]: K = 1 (two windows, the last shifted back), K = 37 and 127 (odd, several windows and
+  // column blocks of 442 and 129), K = 96 (2 windows of 170 rows; grad x at K = 70), the UNets' Linear shapes.
+  const cases: [number, number, number][] = [[16400, 1, 5], [1000, 37, 300], [300, 127, 600], [240, 96, 70], [
+    2048,
+    64,
+    512,
+  ], [1024, 128, 64]];
+  for (const [R, I, O] of cases) {
+    const label = `linear uniform [${R},${I}]->${O}`;
+    const x = randNd([R, I], R + I), w = randNd([O, I], O + 1), b = randNd([O], 2), r = randNd([R, O], 3);
+    const g = randNd([R, O], 4);
+    await ctx.scope(async () => {
+      const tx = upload(ctx, x, true), tw = upload(ctx, w, true), tb = upload(ctx, b, true);
+      const tr = upload(ctx, r, true), tg = upload(ctx, g);
+      const spec = (A: typeof tx, M: number, K: number) => ({
+        batch: 1,
+        M,
+        N: 0,
+        K,
+        sam: K,
+        sak: 1,
+        sa1: 0,
+        sbk: 0,
+        sbn: 0,
+        sb1: 0,
+        A,
+      });
+      const fwd = spec(tx, R, I), gx = spec(tg, R, O);
+      if (!uniformFits(fwd.A, fwd)) throw new Error(`${label}: the forward would not take forward_uniform`);
+      const gxUniform = O <= UNIFORM_MAX_K;
+      if (uniformFits(gx.A, gx) !== gxUniform) throw new Error(`${label}: grad x path ${!gxUniform}`);
+      for (const [withBias, withRes] of [[true, true], [false, false], [true, false]]) {
+        const want = linearRef(x, w, withBias ? b : null, withRes ? r : null).data;
+        const out = linear(ctx, tx, tw, withBias ? tb : null, withRes ? tr : null);
+        assertClose(
+          await out.read(),
+          want,
+          `${label} bias ${+withBias} res ${+withRes} forward`,
+          2e-6 * Math.max(8, I),
+          1e-4,
+        );
+      }
+      const out = linear(ctx, tx, tw, tb, tr);
+      backward(ctx, out, { grad: tg });
+      const [rgx, rgw] = linearRefBackward(x, w, g);
+      assertClose(await tx.grad!.read(), rgx.data, `${label} grad x`, 2e-6 * Math.max(8, O), 1e-4);
+      assertClose(await tw.grad!.read(), rgw.data, `${label} grad w`, 2e-6 * Math.max(8, R), 1e-4);
+    });
+  }
+  printWorst("linear uniform");
 });
