@@ -299,18 +299,16 @@ fn forward_uniform(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_
   if (TM > 15u) { storeU(row0 + 15u, col0, c15); }
 }
 
-// pack_b: c[j * WIN + nl * KC + k] = B(k, j * p.sam + nl) for the p.m floats of the blocks (p.sam
-// columns of KC rows per block; 0 past N or past a block's columns). B(k, n) = bs[k * sbk + n * sbn].
+// pack_b: B's N x KC values into blocks of WIN / KC columns, column n of block j at c[j * WIN + (n - j *
+// WIN / KC) * KC + k] (p.m = N * KC of them; B(k, n) = bs[k * sbk + n * sbn]). The rest of each window is
+// left as it was: forward_uniform reads it only for columns it does not store.
 @compute @workgroup_size(64, 1, 1)
 fn pack_b(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * 64u;
   if (i >= p.m) { return; }
-  let j = i / WIN;
-  let r = i - j * WIN;
-  let nl = r / KC;
-  let k = r - nl * KC;
-  let n = j * p.sam + nl;
-  var v = 0.0;
-  if (nl < p.sam && n < p.n) { v = bs[k * p.sbk + n * p.sbn]; }
-  c[i] = v;
+  let n = i / KC;
+  let k = i - n * KC;
+  let cols = WIN / KC;
+  let j = n / cols;
+  c[j * WIN + (n - j * cols) * KC + k] = bs[k * p.sbk + n * p.sbn];
 }

@@ -188,7 +188,7 @@ export function rowWindows(
 
 /**
  * out = A @ B through forward_uniform: pack_b lays B out in blocks of floor(WIN / K) columns (one
- * window each; B changes every step, so it is packed per call: K * N floats), then one dispatch per
+ * window each; B changes every step, so it is packed per call: K * N floats written), then one dispatch per
  * (window of A's rows, block). A row window starts on an aligned offset at or before its first row,
  * or ends at the buffer's end when a whole window would run past it.
  */
@@ -238,10 +238,11 @@ function gemmUniform(ctx: GpuContext, a: Tensor, b: Tensor, out: Tensor, s: Gemm
       q.epi,
     ] as number[];
   };
+  const packGroups = Math.ceil((N * K) / 64);
   ctx.run(kernel, "pack_b", {
     buffers: [null, null, packed, b],
-    params: params({ m: blocks * WIN, n: N, sam: cols, sbk: s.sbk, sbn: s.sbn }),
-    groups: [blocks * WIN / 64, 1, 1],
+    params: params({ m: N * K, n: N, sbk: s.sbk, sbn: s.sbn }),
+    groups: [Math.min(packGroups, MAX_GROUPS), Math.ceil(packGroups / MAX_GROUPS), 1],
     overrides: { KC: K },
   });
   const c0 = s.outOffset ?? 0, scm = s.scm ?? N;
