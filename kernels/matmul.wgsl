@@ -176,9 +176,9 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid:
 // bounds branch each), a uniform-buffer load as one vector gather (docs/ENGINE.md). Here A's rows come
 // from a 64 KiB window of A itself (rows [r0, r0 + m) of a [M, KC] matrix, row r at au[a0 + r * KC]),
 // and B from pack_b's blocks of 16,384 / KC columns (column n, row k of a block at bu[n * KC + k]).
-// One dispatch per (row window, column block); p.m and p.n are this dispatch's rows and columns, p.z0
-// the block's first global column (for the bias), p.c0 the output index of its (r0, z0), p.scm the
-// output row stride. KC (the inner dimension) is a compile-time constant.
+// One dispatch per (row window, column block): p.m is its rows, p.z0 and p.n its first and end global
+// column, p.c0 the output index of (r0, column 0), p.scm the output row stride; `store` writes the tile
+// (p.acc = 0: with the bias and residual epilogue). KC (the inner dimension) is a compile-time constant.
 override KC: u32 = 64u;
 const WIN: u32 = 16384u; // floats per window (64 KiB: WebGPU's default uniform binding limit)
 @group(0) @binding(7) var<uniform> au: array<vec4f, 4096>;
@@ -192,33 +192,12 @@ fn lbu(i: u32) -> f32 {
   return bu[i >> 2u][i & 3u];
 }
 
-fn putU(row: u32, col: u32, v: f32) {
-  if (row < p.m && col < p.n) {
-    let i = p.c0 + row * p.scm + col;
-    var e = v;
-    if ((p.epi & 1u) != 0u) { e += bias[p.z0 + col]; }
-    if ((p.epi & 2u) != 0u) { e += res[i]; }
-    c[i] = e;
-  }
-}
-
-fn storeU(row: u32, col0: u32, t: mat2x4f) {
-  if (row >= p.m) { return; }
-  putU(row, col0, t[0].x);
-  putU(row, col0 + 1u, t[0].y);
-  putU(row, col0 + 2u, t[0].z);
-  putU(row, col0 + 3u, t[0].w);
-  putU(row, col0 + 4u, t[1].x);
-  putU(row, col0 + 5u, t[1].y);
-  putU(row, col0 + 6u, t[1].z);
-  putU(row, col0 + 7u, t[1].w);
-}
-
 @compute @workgroup_size(WX, WY, 1)
 fn forward_uniform(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let row0 = (wid.y * WY + lid.y) * TM;
-  let col0 = (wid.x * WX + lid.x) * 8u;
-  if (row0 >= p.m || col0 >= p.n) { return; }
+  let col0 = (wid.x * WX + lid.x) * 8u; // in the block
+  let gcol0 = p.z0 + col0;
+  if (row0 >= p.m || gcol0 >= p.n) { return; }
   let last = p.m - 1u;
   let r0 = p.a0 + min(row0, last) * KC;
   let r1 = p.a0 + min(row0 + 1u, last) * KC;
@@ -281,22 +260,22 @@ fn forward_uniform(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_
     if (TM > 14u) { c14 = step(c14, lau(r14 + k), bm); }
     if (TM > 15u) { c15 = step(c15, lau(r15 + k), bm); }
   }
-  storeU(row0 + 0u, col0, c0);
-  if (TM > 1u) { storeU(row0 + 1u, col0, c1); }
-  if (TM > 2u) { storeU(row0 + 2u, col0, c2); }
-  if (TM > 3u) { storeU(row0 + 3u, col0, c3); }
-  if (TM > 4u) { storeU(row0 + 4u, col0, c4); }
-  if (TM > 5u) { storeU(row0 + 5u, col0, c5); }
-  if (TM > 6u) { storeU(row0 + 6u, col0, c6); }
-  if (TM > 7u) { storeU(row0 + 7u, col0, c7); }
-  if (TM > 8u) { storeU(row0 + 8u, col0, c8); }
-  if (TM > 9u) { storeU(row0 + 9u, col0, c9); }
-  if (TM > 10u) { storeU(row0 + 10u, col0, c10); }
-  if (TM > 11u) { storeU(row0 + 11u, col0, c11); }
-  if (TM > 12u) { storeU(row0 + 12u, col0, c12); }
-  if (TM > 13u) { storeU(row0 + 13u, col0, c13); }
-  if (TM > 14u) { storeU(row0 + 14u, col0, c14); }
-  if (TM > 15u) { storeU(row0 + 15u, col0, c15); }
+  store(p.c0, row0 + 0u, gcol0, c0);
+  if (TM > 1u) { store(p.c0, row0 + 1u, gcol0, c1); }
+  if (TM > 2u) { store(p.c0, row0 + 2u, gcol0, c2); }
+  if (TM > 3u) { store(p.c0, row0 + 3u, gcol0, c3); }
+  if (TM > 4u) { store(p.c0, row0 + 4u, gcol0, c4); }
+  if (TM > 5u) { store(p.c0, row0 + 5u, gcol0, c5); }
+  if (TM > 6u) { store(p.c0, row0 + 6u, gcol0, c6); }
+  if (TM > 7u) { store(p.c0, row0 + 7u, gcol0, c7); }
+  if (TM > 8u) { store(p.c0, row0 + 8u, gcol0, c8); }
+  if (TM > 9u) { store(p.c0, row0 + 9u, gcol0, c9); }
+  if (TM > 10u) { store(p.c0, row0 + 10u, gcol0, c10); }
+  if (TM > 11u) { store(p.c0, row0 + 11u, gcol0, c11); }
+  if (TM > 12u) { store(p.c0, row0 + 12u, gcol0, c12); }
+  if (TM > 13u) { store(p.c0, row0 + 13u, gcol0, c13); }
+  if (TM > 14u) { store(p.c0, row0 + 14u, gcol0, c14); }
+  if (TM > 15u) { store(p.c0, row0 + 15u, gcol0, c15); }
 }
 
 // pack_b: B's N x KC values into blocks of WIN / KC columns, column n of block j at c[j * WIN + (n - j *

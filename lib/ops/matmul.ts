@@ -107,35 +107,87 @@ export function gemm(ctx: GpuContext, a: Tensor, b: Tensor, out: Tensor, s: Gemm
       ctx.run(kernel, "forward", {
         label: ctx.profiler ? `${batch}x${M}x${K}x${N}${BT ? " BT" : ""}` : undefined,
         buffers: [a, b, out, b, s.bias ?? a, s.residual ?? a],
-        params: [
-          M,
-          N,
+        params: kernelParams({
+          m: M,
+          n: N,
           k0,
           k1,
-          s.sam,
-          s.sak,
+          sam: s.sam,
+          sak: s.sak,
           nc,
-          s.aOffset ?? 0,
-          s.sa1,
+          a0: s.aOffset ?? 0,
+          sa1: s.sa1,
           sa2,
           z0,
-          k0 > 0 || s.accumulate ? 1 : 0,
-          s.sbk,
-          s.sbn,
-          s.sb1,
+          acc: k0 > 0 || s.accumulate ? 1 : 0,
+          sbk: s.sbk,
+          sbn: s.sbn,
+          sb1: s.sb1,
           sb2,
           c0,
           sc1,
           sc2,
           scm,
           epi,
-        ],
+        }),
         groups,
         overrides: { TM, WX, WY, BT },
         flops: 2 * M * N * (k1 - k0) * groups[2],
       });
     }
   }
+}
+
+/** kernels/matmul.wgsl's Params, in its field order (fields not given are 0). */
+interface KernelParams {
+  m: number;
+  n: number;
+  k0: number;
+  k1: number;
+  sam: number;
+  sak: number;
+  nc: number;
+  a0: number;
+  sa1: number;
+  sa2: number;
+  z0: number;
+  acc: number;
+  sbk: number;
+  sbn: number;
+  sb1: number;
+  sb2: number;
+  c0: number;
+  sc1: number;
+  sc2: number;
+  scm: number;
+  epi: number;
+}
+const PARAM_FIELDS: (keyof KernelParams)[] = [
+  "m",
+  "n",
+  "k0",
+  "k1",
+  "sam",
+  "sak",
+  "nc",
+  "a0",
+  "sa1",
+  "sa2",
+  "z0",
+  "acc",
+  "sbk",
+  "sbn",
+  "sb1",
+  "sb2",
+  "c0",
+  "sc1",
+  "sc2",
+  "scm",
+  "epi",
+];
+
+function kernelParams(q: Partial<KernelParams>): number[] {
+  return PARAM_FIELDS.map((f) => q[f] ?? 0);
 }
 
 // ---- forward_uniform: both operands through 64 KiB uniform windows (kernels/matmul.wgsl) ----
@@ -196,52 +248,10 @@ function gemmUniform(ctx: GpuContext, a: Tensor, b: Tensor, out: Tensor, s: Gemm
   const { M, N, K } = s;
   const cols = Math.floor(WIN / K), blocks = Math.ceil(N / cols);
   const packed = empty(ctx, [blocks * WIN]);
-  const zeros = { sa1: 0, sa2: 0, sb1: 0, sb2: 0, sc1: 0, sc2: 0, nc: 1, z0: 0, acc: 0 };
-  const params = (o: Partial<Record<string, number>>) => {
-    const q = {
-      m: 0,
-      n: 0,
-      k0: 0,
-      k1: K,
-      sam: 0,
-      sak: 1,
-      a0: 0,
-      sbk: 0,
-      sbn: 0,
-      c0: 0,
-      scm: 0,
-      epi: 0,
-      ...zeros,
-      ...o,
-    };
-    return [
-      q.m,
-      q.n,
-      q.k0,
-      q.k1,
-      q.sam,
-      q.sak,
-      q.nc,
-      q.a0,
-      q.sa1,
-      q.sa2,
-      q.z0,
-      q.acc,
-      q.sbk,
-      q.sbn,
-      q.sb1,
-      q.sb2,
-      q.c0,
-      q.sc1,
-      q.sc2,
-      q.scm,
-      q.epi,
-    ] as number[];
-  };
   const packGroups = Math.ceil((N * K) / 64);
   ctx.run(kernel, "pack_b", {
     buffers: [null, null, packed, b],
-    params: params({ m: N * K, n: N, sbk: s.sbk, sbn: s.sbn }),
+    params: kernelParams({ m: N * K, n: N, sbk: s.sbk, sbn: s.sbn }),
     groups: [Math.min(packGroups, MAX_GROUPS), Math.ceil(packGroups / MAX_GROUPS), 1],
     overrides: { KC: K },
   });
@@ -264,7 +274,8 @@ function gemmUniform(ctx: GpuContext, a: Tensor, b: Tensor, out: Tensor, s: Gemm
           { buffer: a.buffer, window: { offset: o * 4, size: WIN * 4 } },
           { buffer: packed.buffer, window: { offset: j * WIN * 4, size: WIN * 4 } },
         ],
-        params: params({ m: rows, n: ncols, a0: start - o, z0: n0, c0: c0 + r0 * scm + n0, scm, epi }),
+        // columns are global (the bias and the store read them so): this block's are [n0, n0 + ncols)
+        params: kernelParams({ m: rows, n: n0 + ncols, a0: start - o, z0: n0, c0: c0 + r0 * scm, scm, epi }),
         groups: [Math.ceil(ncols / (COLS * WX)), Math.ceil(rows / (TM * WY)), 1],
         overrides: { TM, WX, WY, KC: K },
         flops: first ? 2 * M * N * K : 0,

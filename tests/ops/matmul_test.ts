@@ -199,23 +199,26 @@ Deno.test("linear through forward_uniform (windows of A, blocks of B) vs float64
     await ctx.scope(async () => {
       const tx = upload(ctx, x, true), tw = upload(ctx, w, true), tb = upload(ctx, b, true);
       const tr = upload(ctx, r, true), tg = upload(ctx, g);
-      const spec = (A: typeof tx, M: number, K: number) => ({
+      // the specs `linear` gives gemm for its forward (A = x) and its input gradient (A = g)
+      const spec = (M: number, N: number, K: number) => ({
         batch: 1,
         M,
-        N: 0,
+        N,
         K,
         sam: K,
         sak: 1,
         sa1: 0,
-        sbk: 0,
-        sbn: 0,
+        sbk: 1,
+        sbn: K,
         sb1: 0,
-        A,
       });
-      const fwd = spec(tx, R, I), gx = spec(tg, R, O);
-      if (!uniformFits(fwd.A, fwd)) throw new Error(`${label}: the forward would not take forward_uniform`);
+      if (!uniformFits(tx, spec(R, O, I))) {
+        throw new Error(`${label}: the forward would not take forward_uniform`);
+      }
       const gxUniform = O <= UNIFORM_MAX_K;
-      if (uniformFits(gx.A, gx) !== gxUniform) throw new Error(`${label}: grad x path ${!gxUniform}`);
+      if (uniformFits(tg, spec(R, I, O)) !== gxUniform) {
+        throw new Error(`${label}: grad x path ${!gxUniform}`);
+      }
       for (const [withBias, withRes] of [[true, true], [false, false], [true, false]]) {
         const want = linearRef(x, w, withBias ? b : null, withRes ? r : null).data;
         const out = linear(ctx, tx, tw, withBias ? tb : null, withRes ? tr : null);
