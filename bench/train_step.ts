@@ -44,6 +44,7 @@ export const GEMM_KERNELS = new Set([
   "conv2d.wgsl#forward_uniform",
   "conv2d.wgsl#backward_input",
   "conv2d.wgsl#backward_weight",
+  "attention.wgsl#forward", // the fused inference attention: its multiply-adds (with the softmax folded in)
 ]);
 
 const ONLY = ["train", "sample", "seppo", "peaks"];

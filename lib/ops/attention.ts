@@ -7,12 +7,17 @@
 //   S = Q K^T            [B*H, Lq, Lk]
 //   P = softmax(S / sqrt(Dh), masked)
 //   O = P V              written into [B, Lq, H*Dh]
+// Where nothing is recorded (sampling, evaluation, a reference model's forward) and a batch element's K
+// rows fit a 64 KiB window, the forward is one fused kernel instead (kernels/attention.wgsl: online
+// softmax, one invocation per query, K and V through uniform windows; S and P are never written).
 // Backward (P is saved, so it costs 4 matmuls against the forward's 2):
 //   dV = P^T dO,  dP = dO V^T,  dS = P * (dP - rowsum(dP * P)) / sqrt(Dh),  dQ = dS K,  dK = dS^T Q
 // When S would exceed `budgetBytes` (default: the adapter's storage binding limit, at most 256 MiB;
 // e.g. SD-1.5's 4096-token self-attention at 64x64 latents is 64 MiB per head), the same math runs
 // in chunks of heads (or of query rows within one head): nothing of size [B*H, Lq, Lk] is kept, and
 // the backward recomputes each chunk's P instead of saving it (memory-efficient attention).
+import { f32bits, groups1d } from "../gpu/context.ts";
+import { KernelFile } from "../gpu/kernel.ts";
 import { empty, type Tensor } from "../tensor/tensor.ts";
 import { add } from "./binary.ts";
 import { concat, slice, stridedCopy } from "./copy.ts";
@@ -27,6 +32,8 @@ export interface AttentionOptions {
   causal?: boolean;
   /** Largest score matrix (bytes) computed at once; larger problems run in chunks. */
   budgetBytes?: number;
+  /** false: never the fused forward (tests compare the two paths). Default: fused where it fits. */
+  fused?: boolean;
 }
 
 /** The score-matrix budget: the binding limit (a buffer bigger than it cannot be bound), capped. */
@@ -69,6 +76,10 @@ export function attention(
     causal: !!opts.causal,
     Lq,
   };
+  const recorded = ctx.gradEnabled && (q.requiresGrad || k.requiresGrad || v.requiresGrad);
+  if (!recorded && opts.fused !== false && fusedFits(Lk, HD, Dh)) {
+    return fusedAttention(ctx, q, k, v, { B, Lq, Lk, H: heads, Dh, mask });
+  }
   if (B * heads * Lq * Lk * 4 > attentionBudget(ctx, opts)) {
     return chunkedAttention(ctx, q, k, v, {
       B,
@@ -156,6 +167,90 @@ export function attention(
   // Not recorded: nothing will read the probabilities again.
   if (!y.creator) p.dispose();
   return y;
+}
+
+// ---- the fused forward (kernels/attention.wgsl) ----
+const fusedKernel = new KernelFile("attention.wgsl");
+const WIN = 16384; // floats per uniform window (64 KiB)
+const WIN_ALIGN = 64; // window offsets are multiples of 256 bytes
+const FUSED_WG = 64;
+/** Largest head dim the fused kernel holds in registers. */
+export const FUSED_MAX_DH = 64;
+
+/** Whether the fused forward takes this problem: Dh a multiple of 4 up to 64, one batch element's K in a window. */
+export function fusedFits(Lk: number, HD: number, Dh: number): boolean {
+  return Dh % 4 === 0 && Dh <= FUSED_MAX_DH && Lk * HD <= WIN - WIN_ALIGN;
+}
+
+/**
+ * The windows over a [B, L, HD] buffer of bufFloats floats (at least WIN) for groups of batch elements:
+ * each group's rows lie inside its window, which starts aligned at or before them, or is the buffer's
+ * last aligned window when one from there would run past the end.
+ */
+export function batchWindows(B: number, rowFloats: number, bufFloats: number) {
+  const per = Math.floor((WIN - WIN_ALIGN) / rowFloats), out = [];
+  for (let b0 = 0; b0 < B; b0 += per) {
+    const start = b0 * rowFloats;
+    let offset = Math.floor(start / WIN_ALIGN) * WIN_ALIGN;
+    if (offset + WIN > bufFloats) offset = Math.floor((bufFloats - WIN) / WIN_ALIGN) * WIN_ALIGN;
+    out.push({ b0, nb: Math.min(per, B - b0), offset, first: start - offset });
+  }
+  return out;
+}
+
+/** A tensor whose buffer holds a whole window (a buffer-to-buffer copy into a fresh one if not). */
+function windowable(ctx: GpuContext, t: Tensor): Tensor {
+  if (t.buffer.size >= WIN * 4) return t;
+  const c = empty(ctx, [WIN]);
+  ctx.copyBuffer(t.buffer, 0, c.buffer, 0, t.size * 4);
+  return c;
+}
+
+function fusedAttention(
+  ctx: GpuContext,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  g: { B: number; Lq: number; Lk: number; H: number; Dh: number; mask: SoftmaxMask },
+): Tensor {
+  const { B, Lq, Lk, H, Dh, mask } = g;
+  const HD = H * Dh, rowFloats = Lk * HD;
+  const out = empty(ctx, [B, Lq, HD]);
+  const kw = windowable(ctx, k), vw = windowable(ctx, v);
+  const kWins = batchWindows(B, rowFloats, kw.buffer.size / 4);
+  const vWins = batchWindows(B, rowFloats, vw.buffer.size / 4);
+  kWins.forEach((kWin, n) => {
+    const vWin = vWins[n];
+    ctx.run(fusedKernel, "forward", {
+      buffers: [
+        q,
+        mask.keyMask ?? q,
+        out,
+        { buffer: kw.buffer, window: { offset: kWin.offset * 4, size: WIN * 4 } },
+        { buffer: vw.buffer, window: { offset: vWin.offset * 4, size: WIN * 4 } },
+      ],
+      params: [
+        H,
+        Lq,
+        Lk,
+        HD,
+        f32bits(mask.scale ?? 1),
+        mask.keyMask ? 1 : 0,
+        mask.causal ? 1 : 0,
+        kWin.b0,
+        kWin.nb,
+        kWin.first / 4,
+        vWin.first / 4,
+        0,
+      ],
+      groups: groups1d(Math.ceil((kWin.nb * H * Math.ceil(Lq / 2)) / FUSED_WG)),
+      overrides: { DH: Dh, WG: FUSED_WG },
+      flops: 4 * kWin.nb * H * Lq * Lk * Dh,
+    });
+  });
+  if (kw !== k) kw.dispose();
+  if (vw !== v) vw.dispose();
+  return out;
 }
 
 interface ChunkGeometry {

@@ -2,7 +2,7 @@
 // reference forward and the q, k, v gradients for self and cross attention, key padding masks
 // (including a fully masked batch row, which must give 0 and no NaN), causal, and realistic sizes.
 import { backward } from "../../lib/autograd/backward.ts";
-import { attention } from "../../lib/ops/attention.ts";
+import { attention, batchWindows, fusedFits } from "../../lib/ops/attention.ts";
 import { reshape } from "../../lib/ops/copy.ts";
 import { groupNorm, layerNorm } from "../../lib/ops/norm.ts";
 import type { Nd } from "../../lib/ref/nd.ts";
@@ -104,6 +104,85 @@ Deno.test("attention GPU matches reference at realistic sizes", async () => {
   await checkAttention({ B: 16, Lq: 64, Lk: 64, H: 4, Dh: 16 });
   await checkAttention({ B: 16, Lq: 64, Lk: 16, H: 4, Dh: 16, mask: makeMask(16, 16, 8, 0.5) });
   printWorst();
+});
+
+/** The fused forward (nothing recorded) against the float64 reference; it must be the path taken. */
+async function checkFused(c: Case, tol = { atol: 1e-5, rtol: 1e-4 }) {
+  const ctx = await gpu();
+  const { B, Lq, Lk, H, Dh } = c;
+  const label = `fused attention B=${B} Lq=${Lq} Lk=${Lk} H=${H} Dh=${Dh}${c.mask ? " mask" : ""}${
+    c.causal ? " causal" : ""
+  }`;
+  if (!fusedFits(Lk, H * Dh, Dh)) throw new Error(`${label}: the fused kernel does not take this case`);
+  const seed = 2 * B + 3 * Lq + 5 * Lk + 7 * H + 11 * Dh;
+  const q = randNd([B, Lq, H * Dh], seed, -2, 2), k = randNd([B, Lk, H * Dh], seed + 1, -2, 2);
+  const v = randNd([B, Lk, H * Dh], seed + 2);
+  const want = attentionRef(q, k, v, H, { keyMask: c.mask, causal: c.causal });
+  await ctx.scope(async () => {
+    const [tq, tk, tv] = [upload(ctx, q), upload(ctx, k), upload(ctx, v)];
+    const keyMask = c.mask ? upload(ctx, c.mask) : undefined;
+    const d0 = ctx.stats.dispatches;
+    const y = attention(ctx, tq, tk, tv, H, { keyMask, causal: c.causal });
+    // one dispatch per window of batch elements (windows over the copied 64 KiB buffer when k is smaller)
+    const bufFloats = Math.max(tk.buffer.size / 4, 16384);
+    const windows = batchWindows(B, Lk * H * Dh, bufFloats).length;
+    if (ctx.stats.dispatches - d0 !== windows) {
+      throw new Error(`${label}: ${ctx.stats.dispatches - d0} dispatches, want ${windows} (fused)`);
+    }
+    const got = await y.read();
+    if (got.some(Number.isNaN)) throw new Error(`${label}: NaN in output`);
+    assertClose(got, want.data, label, tol.atol, tol.rtol);
+    // the composed path on the same inputs
+    const composed = await attention(ctx, tq, tk, tv, H, { keyMask, causal: c.causal, fused: false }).read();
+    assertClose(got, composed, `${label} vs composed`, tol.atol, tol.rtol);
+  });
+}
+
+Deno.test("fused attention forward (nothing recorded) matches reference: awkward sizes, masks, causal, windows", async () => {
+  await checkFused({ B: 1, Lq: 1, Lk: 1, H: 1, Dh: 4 });
+  await checkFused({ B: 2, Lq: 7, Lk: 5, H: 3, Dh: 4 }); // cross, odd lengths
+  await checkFused({ B: 1, Lq: 63, Lk: 65, H: 2, Dh: 8 });
+  await checkFused({ B: 2, Lq: 65, Lk: 1, H: 2, Dh: 12 }); // one key: P = 1
+  await checkFused({ B: 2, Lq: 16, Lk: 16, H: 1, Dh: 64 }); // the largest head dim
+  // batch row 1 fully masked: its output is 0
+  await checkFused({ B: 3, Lq: 6, Lk: 11, H: 2, Dh: 4, mask: makeMask(3, 11, 5, 0.6, [1]) });
+  await checkFused({ B: 2, Lq: 9, Lk: 9, H: 2, Dh: 8, causal: true });
+  await checkFused({ B: 2, Lq: 77, Lk: 77, H: 3, Dh: 4, causal: true, mask: makeMask(2, 77, 6, 0.8) });
+  await checkFused({ B: 2, Lq: 5, Lk: 8, H: 1, Dh: 4, causal: true }); // Lq < Lk, top-left aligned
+  // 40 batch elements of 1040 floats: 3 windows, starts off the 64-float alignment, the last shifted back
+  await checkFused({ B: 40, Lq: 3, Lk: 65, H: 2, Dh: 8, mask: makeMask(40, 65, 9, 0.7, [17]) });
+  // 48 x 1024 floats fill their buffer exactly: the last window is shifted back to the buffer's end
+  await checkFused({ B: 48, Lq: 3, Lk: 64, H: 2, Dh: 8 });
+  // the base model's 8x8 level at batch 16: self-attention (6 windows) and cross-attention to 16 masked tokens
+  await checkFused({ B: 16, Lq: 64, Lk: 64, H: 4, Dh: 16 });
+  await checkFused({ B: 16, Lq: 64, Lk: 16, H: 4, Dh: 16, mask: makeMask(16, 16, 8, 0.5) });
+  for (const [k, v] of worstErrors) if (k.startsWith("fused ")) console.log(`${k}: ${v.toExponential(2)}`);
+});
+
+Deno.test("batchWindows: every group's rows inside its aligned window, the last one shifted back", () => {
+  for (
+    const [B, rowFloats, bufFloats] of [[40, 1040, 41600], [48, 1024, 49152], [3, 60, 16384], [
+      16,
+      4096,
+      65536,
+    ]]
+  ) {
+    const wins = batchWindows(B, rowFloats, bufFloats);
+    let next = 0;
+    for (const w of wins) {
+      const start = w.b0 * rowFloats, end = start + w.nb * rowFloats;
+      const ok = w.b0 === next && w.nb >= 1 && w.offset % 64 === 0 && w.offset >= 0 &&
+        w.offset + 16384 <= bufFloats &&
+        w.offset <= start && end <= w.offset + 16384 && w.first === start - w.offset;
+      if (!ok) {
+        throw new Error(`batchWindows(${B}, ${rowFloats}, ${bufFloats}): bad window ${JSON.stringify(w)}`);
+      }
+      next = w.b0 + w.nb;
+    }
+    if (next !== B) throw new Error(`batchWindows(${B}, ${rowFloats}, ${bufFloats}) covers ${next} of ${B}`);
+  }
+  const last = batchWindows(40, 1040, 41600).at(-1)!;
+  if (last.offset !== Math.floor((41600 - 16384) / 64) * 64) throw new Error(`last window at ${last.offset}`);
 });
 
 Deno.test("attention and the norms release their saved tensors (no grad, and after backward)", async () => {
