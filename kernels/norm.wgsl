@@ -6,12 +6,12 @@
 // per invocation (llvmpipe cuts loops at 65,535 iterations), combined by a second pass:
 //   gnStats            invocation per (b, g, chunk): chunk mean and M2 -> cstats (one chunk: stats)
 //   gnStatsCombine     invocation per (b, g): Chan's combination of the chunks -> stats (mean, rstd)
-//   gnForward          grid [S / WG, C, B]: y = act((x - mean) * rstd * gamma[c] + beta[c])
+//   gnForward          grid [S / (WG * EPT), C, B]: y = act((x - mean) * rstd * gamma[c] + beta[c])
 //   gnBackwardChunk    invocation per (b, c, chunk of S): sum g * xhat and sum g -> cstats, where
 //                      g = gy (* silu'(pre-activation) with SILU)
 //   gnBackwardGroup    invocations [0, C): ggamma, gbeta (sum over b and chunks); [C, C + B*G):
 //                      per (b, g) the means of dxhat = g * gamma and dxhat * xhat -> aux
-//   gnBackwardInput    grid [S / WG, C, B]: gx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat xhat))
+//   gnBackwardInput    grid [S / (WG * EPT), C, B]: gx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat xhat))
 // Layer norm, x: [R, D]:
 //   lnForward          one workgroup per row: two-pass mean / variance, y, stats
 //   lnBackward         one workgroup per row: gx with the same formula as group norm
@@ -22,6 +22,7 @@
 override WG: u32 = 64u;
 override CHUNK: u32 = 64u;
 override SILU: u32 = 0u; // group norm: 1 applies silu after the affine (forward and backward)
+override EPT: u32 = 1u; // group norm's elementwise passes: consecutive elements per invocation
 
 struct Params {
   B: u32,
@@ -135,7 +136,6 @@ fn gnStatsCombine(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgr
 
 // Elementwise entries run on a grid [ceil(S / WG), C, B]: the element index comes from the grid, no
 // division per element (c / Cg is per workgroup).
-fn gridIndex(gid: vec3u, wid: vec3u) -> u32 { return (wid.z * p.C + wid.y) * p.S + gid.x; }
 
 fn silu(v: f32) -> f32 { return v / (1.0 + exp(-v)); }
 
@@ -147,12 +147,23 @@ fn dsilu(v: f32) -> f32 {
 
 @compute @workgroup_size(WG)
 fn gnForward(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
-  if (gid.x >= p.S) { return; }
-  let i = gridIndex(gid, wid);
+  let s0 = gid.x * EPT;
+  if (s0 >= p.S) { return; }
   let c = wid.y;
   let r = wid.z * p.G + c / (p.C / p.G);
-  let v = (x[i] - stats[r * 2u]) * stats[r * 2u + 1u] * gamma[c] + beta[c];
-  y[i] = select(v, silu(v), SILU == 1u);
+  // loaded once for EPT elements (llvmpipe runs every storage load as a loop over its 8 lanes)
+  let mean = stats[r * 2u];
+  let rstd = stats[r * 2u + 1u];
+  let ga = gamma[c];
+  let be = beta[c];
+  let base = (wid.z * p.C + c) * p.S;
+  for (var e = 0u; e < EPT; e++) {
+    if (s0 + e < p.S) {
+      let i = base + s0 + e;
+      let v = (x[i] - mean) * rstd * ga + be;
+      y[i] = select(v, silu(v), SILU == 1u);
+    }
+  }
 }
 
 // The gradient reaching the normalised, affine value: gy, or gy * silu'(xhat * gamma + beta).
@@ -232,13 +243,26 @@ fn gnBackwardGroup(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workg
 
 @compute @workgroup_size(WG)
 fn gnBackwardInput(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
-  if (gid.x >= p.S) { return; }
-  let i = gridIndex(gid, wid);
+  let s0 = gid.x * EPT;
+  if (s0 >= p.S) { return; }
   let c = wid.y;
   let r = wid.z * p.G + c / (p.C / p.G);
+  let mean = stats[r * 2u];
   let rstd = stats[r * 2u + 1u];
-  let xh = (x[i] - stats[r * 2u]) * rstd;
-  gx[i] = rstd * (gnUpstream(i, xh, c) * gamma[c] - aux[r * 2u] - xh * aux[r * 2u + 1u]);
+  let ga = gamma[c];
+  let be = beta[c];
+  let m1 = aux[r * 2u];
+  let m2 = aux[r * 2u + 1u];
+  let base = (wid.z * p.C + c) * p.S;
+  for (var e = 0u; e < EPT; e++) {
+    if (s0 + e < p.S) {
+      let i = base + s0 + e;
+      let xh = (x[i] - mean) * rstd;
+      var g = gy[i];
+      if (SILU == 1u) { g = g * dsilu(xh * ga + be); }
+      gx[i] = rstd * (g * ga - m1 - xh * m2);
+    }
+  }
 }
 
 // ---- layer norm ---------------------------------------------------------------------------------
