@@ -1,6 +1,7 @@
 // deno task bench-step: end-to-end throughput of the three loops the project runs, in one process:
 //   training step   forward + backward + AdamW of the pretraining model at --batch (default 16)
-//   sampling step   one guided sampler step (the UNet on [uncond; cond] = 2B, CFG combine, update)
+//   sampling step   one guided sampler step (the UNet on [uncond; cond] = 2B, CFG combine, update),
+//                   inside a frozen-weights section as sample() runs its steps (weights packed once)
 //   SePPO update    one update at --seppo-batch (default 8) from the shipped base --base, with the
 //                   trainer's default reference sampler (TRAIN_DEFAULTS.ref), as lib/train/seppo.ts
 // plus dispatches and submissions per step, GPU time per kernel from timestamps (where the adapter
@@ -332,8 +333,15 @@ if (only.has("sample")) {
   const x = ctx.noGrad(() => randn(ctx, [B, 3, size, size], 3)).keep();
   const sampleStep = () =>
     ctx.scope(() => ctx.noGrad(() => applyStep(ctx, plan[5], x, cfgEps.eps(x, plan[5].t), null, clip)));
-  const r = await time(sampleStep, reps);
-  sample = { ...r, samples_per_s: B / (r.ms / 1000), profile: await profile(sampleStep) };
+  // A step inside a sampling loop, as sample() runs it: weights frozen, so their packed layouts are
+  // made in the warm-up step and reused (revisions before withFrozenWeights pack in every step).
+  const frozen = (ctx as { withFrozenWeights?: <T>(f: () => Promise<T>) => Promise<T> }).withFrozenWeights
+    ?.bind(ctx) ?? (<T>(f: () => Promise<T>) => f());
+  const { r, prof } = await frozen(async () => {
+    const r = await time(sampleStep, reps);
+    return { r, prof: await profile(sampleStep) };
+  });
+  sample = { ...r, samples_per_s: B / (r.ms / 1000), profile: prof };
   line("sampling step (DDIM + CFG, UNet on 2B)", r, `${sample.samples_per_s.toFixed(2)} samples/s`);
   cfgEps.dispose();
   x.persistent = false;

@@ -73,6 +73,16 @@ export async function sample(
   eps: EpsFn,
   o: SampleOptions,
 ): Promise<Tensor> {
+  // The model's weights do not change during the loop: their packed layouts are made once.
+  return await ctx.withFrozenWeights(() => sampleLoop(ctx, schedule, eps, o));
+}
+
+async function sampleLoop(
+  ctx: GpuContext,
+  schedule: NoiseSchedule,
+  eps: EpsFn,
+  o: SampleOptions,
+): Promise<Tensor> {
   if (!SAMPLERS.includes(o.kind)) throw new Error(`sampler "${o.kind}" is not one of ${SAMPLERS.join(", ")}`);
   if ((o.kind === "dpmsolver++" || o.kind === "euler") && (o.eta ?? 0) > 0) {
     throw new Error(`sampler ${o.kind}: eta = ${o.eta} applies to ddim only (use 0)`);

@@ -65,6 +65,11 @@ export class GpuContext {
   readonly tape: Tape = new Tape();
   readonly limits: GPUSupportedLimits;
   profiler: Profiler | null = null;
+  /**
+   * Packed layouts of persistent weights (conv2d's and gemm's uniform windows), kept while weights are
+   * frozen (`withFrozenWeights`: a sampling loop); null otherwise, and then every call packs anew.
+   */
+  packCache: Map<Tensor, Map<string, Tensor>> | null = null;
 
   private modules = new Map<string, CompiledModule>();
   private pipelines = new Map<string, GPUComputePipeline>();
@@ -344,6 +349,26 @@ export class GpuContext {
 
   get gradEnabled(): boolean {
     return this.gradOff === 0;
+  }
+
+  /**
+   * Runs `fn` promising that no weight changes inside it (a sampling loop: the model is called again and
+   * again with the same weights), so packed weight layouts are made once and kept until it ends.
+   */
+  async withFrozenWeights<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.packCache) return await fn();
+    const cache = this.packCache = new Map();
+    try {
+      return await fn();
+    } finally {
+      this.packCache = null;
+      for (const packs of cache.values()) {
+        for (const t of packs.values()) {
+          t.persistent = false;
+          t.dispose();
+        }
+      }
+    }
   }
 
   /** Runs `fn` with gradient recording off. */

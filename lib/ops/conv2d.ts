@@ -9,7 +9,7 @@
 import { groups1d, MAX_GROUPS } from "../gpu/context.ts";
 import { KernelFile } from "../gpu/kernel.ts";
 import { empty, type Tensor } from "../tensor/tensor.ts";
-import { type GpuContext, record } from "./util.ts";
+import { type GpuContext, packedWeight, record } from "./util.ts";
 import { tileFor } from "./matmul.ts";
 import { sum } from "./reduce.ts";
 
@@ -319,7 +319,8 @@ export function transposedGeometry(g: ConvGeometry): ConvGeometry | null {
 
 /**
  * y = conv(x, w) with g's geometry through forward_uniform: pack_weights writes the windows (weights
- * change every training step, so they are packed per call: Cout * Cin * KK floats; `flip`: w is the
+ * change every training step, so they are packed per call, or once per sampling loop: packedWeight;
+ * Cout * Cin * KK floats; `flip`: w is the
  * [Cin, Cout] weight of the conv whose input gradient this is), then one dispatch per (block, chunk).
  */
 function forwardUniform(
@@ -336,13 +337,16 @@ function forwardUniform(
 ) {
   const { TM, blocks, cn, chunks } = plan;
   const tilesRow = Math.ceil(g.Wo / 8), tiles = g.Ho * tilesRow;
-  const packed = empty(ctx, [blocks * chunks * WIN]);
-  const total = blocks * g.Cin * g.KH * g.KW * TM;
-  ctx.run(kernel, "pack_weights", {
-    buffers: [null, w, null, packed],
-    params: params(g, { total, cn }),
-    groups: groups1d(Math.ceil(total / WG)),
-    overrides: { WG, TM, FLIP: flip ? 1 : 0 },
+  const { pack: packed, owned } = packedWeight(ctx, w, `conv2d ${TM} ${cn} ${flip}`, () => {
+    const packed = empty(ctx, [blocks * chunks * WIN]);
+    const total = blocks * g.Cin * g.KH * g.KW * TM;
+    ctx.run(kernel, "pack_weights", {
+      buffers: [null, w, null, packed],
+      params: params(g, { total, cn }),
+      groups: groups1d(Math.ceil(total / WG)),
+      overrides: { WG, TM, FLIP: flip ? 1 : 0 },
+    });
+    return packed;
   });
   const hasBias = (b ? 1 : 0) | (channelBias ? 2 : 0) | (residual ? 4 : 0);
   const K3 = g.KW === 3 && g.s === 1 ? 1 : 0;
@@ -368,6 +372,6 @@ function forwardUniform(
       });
     }
   }
-  packed.dispose();
+  if (owned) packed.dispose();
 }
 const UNIFORM_WG = 64;

@@ -5,7 +5,7 @@
 import { MAX_GROUPS } from "../gpu/context.ts";
 import { KernelFile } from "../gpu/kernel.ts";
 import { empty, type Tensor } from "../tensor/tensor.ts";
-import { type GpuContext, record } from "./util.ts";
+import { type GpuContext, packedWeight, record } from "./util.ts";
 import { sum, sumToShape } from "./reduce.ts";
 
 const kernel = new KernelFile("matmul.wgsl");
@@ -240,20 +240,24 @@ export function rowWindows(
 
 /**
  * out = A @ B through forward_uniform: pack_b lays B out in blocks of floor(WIN / K) columns (one
- * window each; B changes every step, so it is packed per call: K * N floats written), then one dispatch per
+ * window each; B changes every training step, so it is packed per call, or once per sampling loop:
+ * packedWeight; K * N floats written), then one dispatch per
  * (window of A's rows, block). A row window starts on an aligned offset at or before its first row,
  * or ends at the buffer's end when a whole window would run past it.
  */
 function gemmUniform(ctx: GpuContext, a: Tensor, b: Tensor, out: Tensor, s: GemmSpec, epi: number) {
   const { M, N, K } = s;
   const cols = Math.floor(WIN / K), blocks = Math.ceil(N / cols);
-  const packed = empty(ctx, [blocks * WIN]);
-  const packGroups = Math.ceil((N * K) / 64);
-  ctx.run(kernel, "pack_b", {
-    buffers: [null, null, packed, b],
-    params: kernelParams({ m: N * K, n: N, sbk: s.sbk, sbn: s.sbn }),
-    groups: [Math.min(packGroups, MAX_GROUPS), Math.ceil(packGroups / MAX_GROUPS), 1],
-    overrides: { KC: K },
+  const { pack: packed, owned } = packedWeight(ctx, b, `gemm ${K} ${N} ${s.sbk} ${s.sbn}`, () => {
+    const packed = empty(ctx, [blocks * WIN]);
+    const packGroups = Math.ceil((N * K) / 64);
+    ctx.run(kernel, "pack_b", {
+      buffers: [null, null, packed, b],
+      params: kernelParams({ m: N * K, n: N, sbk: s.sbk, sbn: s.sbn }),
+      groups: [Math.min(packGroups, MAX_GROUPS), Math.ceil(packGroups / MAX_GROUPS), 1],
+      overrides: { KC: K },
+    });
+    return packed;
   });
   const c0 = s.outOffset ?? 0, scm = s.scm ?? N;
   let first = true;
@@ -283,7 +287,7 @@ function gemmUniform(ctx: GpuContext, a: Tensor, b: Tensor, out: Tensor, s: Gemm
       first = false;
     }
   }
-  packed.dispose();
+  if (owned) packed.dispose();
 }
 
 /**

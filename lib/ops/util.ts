@@ -11,6 +11,29 @@ export function record(ctx: GpuContext, op: string, inputs: Tensor[], out: Tenso
   return out;
 }
 
+/**
+ * A packed layout of weight `w` made by `make` (conv2d's and gemm's uniform windows). Inside
+ * ctx.withFrozenWeights a persistent weight's pack is made once per key and kept (owned: false);
+ * otherwise it is made anew and the caller disposes it (owned: true).
+ */
+export function packedWeight(
+  ctx: GpuContext,
+  w: Tensor,
+  key: string,
+  make: () => Tensor,
+): { pack: Tensor; owned: boolean } {
+  const cache = ctx.packCache;
+  if (!cache || !w.persistent) return { pack: make(), owned: true };
+  let packs = cache.get(w);
+  if (!packs) cache.set(w, packs = new Map());
+  let pack = packs.get(key);
+  if (!pack) {
+    pack = make().keep();
+    packs.set(key, pack);
+  }
+  return { pack, owned: false };
+}
+
 /** Row-major strides of a shape. */
 export function stridesOf(shape: Shape): number[] {
   const s = new Array<number>(shape.length);
