@@ -45,7 +45,11 @@ export const GEMM_KERNELS = new Set([
   "conv2d.wgsl#forward_uniform",
   "conv2d.wgsl#backward_input",
   "conv2d.wgsl#backward_weight",
-  "attention.wgsl#forward", // the fused inference attention: its multiply-adds (with the softmax folded in)
+  // the fused attention (forward, and the backward that recomputes P): multiply-adds with the softmax's
+  // exps folded in
+  "attention.wgsl#forward",
+  "attention.wgsl#backwardQ",
+  "attention.wgsl#backwardKV",
 ]);
 
 const ONLY = ["train", "sample", "seppo", "peaks"];

@@ -1,5 +1,6 @@
-// Fused attention forward for inference (lib/ops/attention.ts `fusedAttention`): out = softmax(scale
-// Q K^T, masked) V with nothing of size [B*H, Lq, Lk] written. One invocation per (batch, head, query):
+// Fused attention (lib/ops/attention.ts `fusedAttention`): out = softmax(scale Q K^T, masked) V with
+// nothing of size [B*H, Lq, Lk] written, forward and backward. Forward: one invocation per (batch, head,
+// query pair):
 // an online softmax over the keys (running max m, running sum s, accumulator rescaled when m grows),
 // the query row and the accumulator in registers (DH / 4 vec4s, DH an override constant, at most 64).
 // K and V are read from 64 KiB uniform windows of their buffers (every lane of a workgroup reads the
@@ -7,9 +8,16 @@
 // one dispatch per group of batch elements whose K (and V) rows fit a window. No shared memory, no
 // barriers. Masking as softmax.wgsl: mask[b, j] < 0.5 and (causal) j > i drop key j; a query whose
 // every key is dropped gets 0.
-//   q, out: [B, Lq, H*DH]; k, v: [B, Lk, H*DH]; mask: [B, Lk].
+// With SAVE = 1 the forward also writes each query's log-sum-exp L = m + log(s) (training), and the
+// backward recomputes P = exp(scale Q K^T - L) instead of reading a saved P (flash attention's backward):
+//   backwardQ   invocation per (b, h, query i): D_i = dO_i . O_i -> dd, dQ_i = scale sum_j dS_ij K_j, with
+//               dS_ij = P_ij (dO_i . V_j - D_i); K, V from uniform windows
+//   backwardKV  invocation per (b, h, key j): dV_j = sum_i P_ij dO_i, dK_j = scale sum_i dS_ij Q_i; Q, dO
+//               from uniform windows, L and D from storage
+//   q, out: [B, Lq, H*DH]; k, v: [B, Lk, H*DH]; mask: [B, Lk]; lse, dd: [B, H, Lq].
 override DH: u32 = 16u; // head dim, a multiple of 4, <= 64
 override WG: u32 = 64u;
+override SAVE: u32 = 0u; // forward: 1 writes lse
 const NEG: f32 = -1e30; // "no key yet": exp(NEG - m) underflows to 0 without inf - inf = NaN
 
 struct Params {
@@ -32,6 +40,11 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> out: array<vec4f>;
 @group(0) @binding(4) var<uniform> ku: array<vec4f, 4096>;
 @group(0) @binding(5) var<uniform> vu: array<vec4f, 4096>;
+@group(0) @binding(6) var<storage, read_write> lse: array<f32>; // forward (SAVE): written; backward: read
+@group(0) @binding(7) var<storage, read> go: array<vec4f>; // dO, like out (backwardQ, backwardKV rows)
+@group(0) @binding(8) var<storage, read_write> dd: array<f32>; // D (backwardQ writes, backwardKV reads)
+@group(0) @binding(9) var<storage, read_write> gx: array<vec4f>; // dQ (backwardQ) or dK (backwardKV)
+@group(0) @binding(10) var<storage, read_write> gv: array<vec4f>; // dV (backwardKV)
 
 @compute @workgroup_size(WG)
 fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -100,5 +113,112 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
   for (var d = 0u; d < d4; d++) {
     out[qo0 + d] = aa[d] * inva;
     out[qo1 + d] = ab[d] * invb;
+  }
+  if (SAVE != 0u) {
+    // lse of a query with no key left: NEG, so the backward's exp(x - lse) is never evaluated for it
+    let z = b * p.H + h;
+    lse[z * p.Lq + i0] = select(NEG, ma + log(sa), sa > 0.0);
+    lse[z * p.Lq + i1] = select(NEG, mb + log(sb), sb > 0.0);
+  }
+}
+
+// Invocation per (b - b0, h, i) of this dispatch's batch elements; K and V windows as the forward's.
+@compute @workgroup_size(WG)
+fn backwardQ(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let t = gid.x + gid.y * nwg.x * WG;
+  if (t >= p.nb * p.H * p.Lq) { return; }
+  let i = t % p.Lq;
+  let zh = t / p.Lq;
+  let h = zh % p.H;
+  let bl = zh / p.H;
+  let b = p.b0 + bl;
+  let d4 = DH / 4u;
+  let row4 = p.HD / 4u;
+  let qo = (b * p.Lq + i) * row4 + h * d4;
+  var qv: array<vec4f, 16>;
+  var gov: array<vec4f, 16>;
+  var acc: array<vec4f, 16>;
+  var dsum = 0.0;
+  for (var d = 0u; d < d4; d++) {
+    qv[d] = q[qo + d] * p.scale;
+    gov[d] = go[qo + d];
+    dsum += dot(gov[d], out[qo + d]);
+    acc[d] = vec4f();
+  }
+  let z = b * p.H + h;
+  dd[z * p.Lq + i] = dsum;
+  let l = lse[z * p.Lq + i];
+  let ko = p.k0 + bl * p.Lk * row4 + h * d4;
+  let vo = p.v0 + bl * p.Lk * row4 + h * d4;
+  if (l > NEG) {
+    for (var j = 0u; j < p.Lk; j++) {
+      if (p.hasMask != 0u && mask[b * p.Lk + j] < 0.5) { continue; }
+      if (p.causal != 0u && j > i) { continue; }
+      let kr = ko + j * row4;
+      let vr = vo + j * row4;
+      var x = 0.0;
+      var dp = 0.0;
+      for (var d = 0u; d < d4; d++) {
+        x += dot(qv[d], ku[kr + d]);
+        dp += dot(gov[d], vu[vr + d]);
+      }
+      let ds = exp(x - l) * (dp - dsum) * p.scale;
+      for (var d = 0u; d < d4; d++) { acc[d] += ds * ku[kr + d]; }
+    }
+  }
+  for (var d = 0u; d < d4; d++) { gx[qo + d] = acc[d]; }
+}
+
+// Invocation per (b - b0, h, j); here the windows (ku, vu) hold Q and dO, k0 / v0 their first rows,
+// and bindings q / go carry K / V (read-only: self-attention may pass one tensor for all three).
+@compute @workgroup_size(WG)
+fn backwardKV(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let t = gid.x + gid.y * nwg.x * WG;
+  if (t >= p.nb * p.H * p.Lk) { return; }
+  let j = t % p.Lk;
+  let zh = t / p.Lk;
+  let h = zh % p.H;
+  let bl = zh / p.H;
+  let b = p.b0 + bl;
+  let d4 = DH / 4u;
+  let row4 = p.HD / 4u;
+  let ro = (b * p.Lk + j) * row4 + h * d4;
+  var kv: array<vec4f, 16>;
+  var vv: array<vec4f, 16>;
+  var dk: array<vec4f, 16>;
+  var dv: array<vec4f, 16>;
+  for (var d = 0u; d < d4; d++) {
+    kv[d] = q[ro + d] * p.scale;
+    vv[d] = go[ro + d];
+    dk[d] = vec4f();
+    dv[d] = vec4f();
+  }
+  let keep = p.hasMask == 0u || mask[b * p.Lk + j] >= 0.5;
+  let z = b * p.H + h;
+  let qo = p.k0 + bl * p.Lq * row4 + h * d4;
+  let oo = p.v0 + bl * p.Lq * row4 + h * d4;
+  if (keep) {
+    for (var i = select(0u, j, p.causal != 0u); i < p.Lq; i++) {
+      let l = lse[z * p.Lq + i];
+      if (l <= NEG) { continue; }
+      let qr = qo + i * row4;
+      let gr = oo + i * row4;
+      var x = 0.0;
+      var dp = 0.0;
+      for (var d = 0u; d < d4; d++) {
+        x += dot(kv[d], ku[qr + d]);
+        dp += dot(vv[d], vu[gr + d]);
+      }
+      let pij = exp(x - l);
+      let ds = pij * (dp - dd[z * p.Lq + i]) * p.scale;
+      for (var d = 0u; d < d4; d++) {
+        dv[d] += pij * vu[gr + d];
+        dk[d] += ds * ku[qr + d];
+      }
+    }
+  }
+  for (var d = 0u; d < d4; d++) {
+    gx[ro + d] = dk[d];
+    gv[ro + d] = dv[d];
   }
 }

@@ -77,8 +77,8 @@ export function attention(
     Lq,
   };
   const recorded = ctx.gradEnabled && (q.requiresGrad || k.requiresGrad || v.requiresGrad);
-  if (!recorded && opts.fused !== false && fusedFits(Lk, HD, Dh)) {
-    return fusedAttention(ctx, q, k, v, { B, Lq, Lk, H: heads, Dh, mask });
+  if (opts.fused !== false && fusedFits(Lk, HD, Dh) && (!recorded || fusedFits(Lq, HD, Dh))) {
+    return fusedAttention(ctx, q, k, v, { B, Lq, Lk, H: heads, Dh, mask }, recorded);
   }
   if (B * heads * Lq * Lk * 4 > attentionBudget(ctx, opts)) {
     return chunkedAttention(ctx, q, k, v, {
@@ -206,51 +206,134 @@ function windowable(ctx: GpuContext, t: Tensor): Tensor {
   return c;
 }
 
-function fusedAttention(
+interface FusedGeometry {
+  B: number;
+  Lq: number;
+  Lk: number;
+  H: number;
+  Dh: number;
+  mask: SoftmaxMask;
+}
+
+/**
+ * One dispatch of `entry` per group of batch elements whose rows of `a` and `b` ([B, L, HD], L * HD =
+ * rowFloats) fit a window each: a and b are bound as the uniform windows ku and vu, `buffers(...)`
+ * gives the storage bindings 1-3 and 6-10; `perBatch` invocations per batch element.
+ */
+function runWindows(
   ctx: GpuContext,
-  q: Tensor,
-  k: Tensor,
-  v: Tensor,
-  g: { B: number; Lq: number; Lk: number; H: number; Dh: number; mask: SoftmaxMask },
-): Tensor {
+  entry: string,
+  g: FusedGeometry,
+  a: Tensor,
+  b: Tensor,
+  rowFloats: number,
+  perBatch: number,
+  storage: (Tensor | null)[],
+  overrides: Record<string, number>,
+  flopsPerBatch = 0,
+) {
   const { B, Lq, Lk, H, Dh, mask } = g;
-  const HD = H * Dh, rowFloats = Lk * HD;
-  const out = empty(ctx, [B, Lq, HD]);
-  const kw = windowable(ctx, k), vw = windowable(ctx, v);
-  const kWins = batchWindows(B, rowFloats, kw.buffer.size / 4);
-  const vWins = batchWindows(B, rowFloats, vw.buffer.size / 4);
-  kWins.forEach((kWin, n) => {
-    const vWin = vWins[n];
-    ctx.run(fusedKernel, "forward", {
+  const aw = windowable(ctx, a), bw = windowable(ctx, b);
+  const aWins = batchWindows(B, rowFloats, aw.buffer.size / 4);
+  const bWins = batchWindows(B, rowFloats, bw.buffer.size / 4);
+  aWins.forEach((aWin, n) => {
+    const bWin = bWins[n];
+    const [s1, s2, s3, ...rest] = storage;
+    ctx.run(fusedKernel, entry, {
       buffers: [
-        q,
-        mask.keyMask ?? q,
-        out,
-        { buffer: kw.buffer, window: { offset: kWin.offset * 4, size: WIN * 4 } },
-        { buffer: vw.buffer, window: { offset: vWin.offset * 4, size: WIN * 4 } },
+        s1,
+        s2,
+        s3,
+        { buffer: aw.buffer, window: { offset: aWin.offset * 4, size: WIN * 4 } },
+        { buffer: bw.buffer, window: { offset: bWin.offset * 4, size: WIN * 4 } },
+        ...rest,
       ],
       params: [
         H,
         Lq,
         Lk,
-        HD,
+        H * Dh,
         f32bits(mask.scale ?? 1),
         mask.keyMask ? 1 : 0,
         mask.causal ? 1 : 0,
-        kWin.b0,
-        kWin.nb,
-        kWin.first / 4,
-        vWin.first / 4,
+        aWin.b0,
+        aWin.nb,
+        aWin.first / 4,
+        bWin.first / 4,
         0,
       ],
-      groups: groups1d(Math.ceil((kWin.nb * H * Math.ceil(Lq / 2)) / FUSED_WG)),
-      overrides: { DH: Dh, WG: FUSED_WG },
-      flops: 4 * kWin.nb * H * Lq * Lk * Dh,
+      groups: groups1d(Math.ceil((aWin.nb * perBatch) / FUSED_WG)),
+      overrides: { DH: Dh, WG: FUSED_WG, ...overrides },
+      flops: aWin.nb * flopsPerBatch,
     });
   });
-  if (kw !== k) kw.dispose();
-  if (vw !== v) vw.dispose();
-  return out;
+  if (aw !== a) aw.dispose();
+  if (bw !== b) bw.dispose();
+}
+
+/**
+ * The fused forward; recorded (`record`), it also saves each query's log-sum-exp and its backward is
+ * backwardQ (dQ, and D = rowsum(dO * O)) then backwardKV (dK, dV), recomputing P from the log-sum-exp.
+ */
+function fusedAttention(
+  ctx: GpuContext,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  g: FusedGeometry,
+  recorded: boolean,
+): Tensor {
+  const { B, Lq, Lk, H, Dh, mask } = g;
+  const HD = H * Dh, keyMask = mask.keyMask ?? null;
+  const out = empty(ctx, [B, Lq, HD]);
+  const lse = empty(ctx, [recorded ? B * H * Lq : 1]);
+  const pairs = H * Math.ceil(Lq / 2);
+  runWindows(ctx, "forward", g, k, v, Lk * HD, pairs, [q, keyMask ?? q, out, lse], {
+    SAVE: recorded ? 1 : 0,
+  }, 4 * H * Lq * Lk * Dh);
+  if (!recorded) {
+    lse.dispose();
+    return out;
+  }
+  return record(ctx, "attention", [q, k, v], out, (gOut) => {
+    const gq = empty(ctx, q.shape), gk = empty(ctx, k.shape), gv = empty(ctx, v.shape);
+    const dd = empty(ctx, [B * H * Lq]);
+    // bindings 1-3, 6-10: q, mask, out, lse, go, dd, gx, gv
+    // flops as the composed backward's GEMMs count them (dP and dQ; dV and dK), recomputation not counted
+    const flops = 4 * H * Lq * Lk * Dh;
+    runWindows(
+      ctx,
+      "backwardQ",
+      g,
+      k,
+      v,
+      Lk * HD,
+      H * Lq,
+      [q, keyMask ?? q, out, lse, gOut, dd, gq],
+      {},
+      flops,
+    );
+    runWindows(
+      ctx,
+      "backwardKV",
+      g,
+      q,
+      gOut,
+      Lq * HD,
+      H * Lk,
+      [k, keyMask ?? k, null, lse, v, dd, gk, gv],
+      {},
+      flops,
+    );
+    lse.dispose();
+    dd.dispose();
+    const keep = (t: Tensor, x: Tensor) => {
+      if (x.requiresGrad) return t;
+      t.dispose();
+      return null;
+    };
+    return [keep(gq, q), keep(gk, k), keep(gv, v)];
+  });
 }
 
 interface ChunkGeometry {

@@ -1,7 +1,9 @@
 // Multi-head attention: float64 reference vs finite differences (plain, masked, causal), GPU vs
 // reference forward and the q, k, v gradients for self and cross attention, key padding masks
-// (including a fully masked batch row, which must give 0 and no NaN), causal, and realistic sizes.
+// (including a fully masked batch row, which must give 0 and no NaN), causal, and realistic sizes,
+// through the fused kernels (kernels/attention.wgsl) and the composed GEMM + softmax path.
 import { backward } from "../../lib/autograd/backward.ts";
+import assert from "node:assert/strict";
 import { attention, batchWindows, fusedFits } from "../../lib/ops/attention.ts";
 import { reshape } from "../../lib/ops/copy.ts";
 import { groupNorm, layerNorm } from "../../lib/ops/norm.ts";
@@ -44,12 +46,23 @@ interface Case {
   causal?: boolean;
 }
 
-async function checkAttention(c: Case, tol = { atol: 1e-5, rtol: 1e-4 }, budgetBytes?: number) {
+/**
+ * Forward and q, k, v gradients against the float64 reference, through the fused kernels where the case
+ * fits them (checked: the forward is then one dispatch per window) and, with `composed`, through the
+ * GEMM + softmax path (chunked when `budgetBytes` is small).
+ */
+async function checkAttention(
+  c: Case,
+  tol = { atol: 1e-5, rtol: 1e-4 },
+  budgetBytes?: number,
+  composed = false,
+) {
   const ctx = await gpu();
   const { B, Lq, Lk, H, Dh } = c;
+  const fused = !composed && fusedFits(Lk, H * Dh, Dh) && fusedFits(Lq, H * Dh, Dh);
   const label = `attention B=${B} Lq=${Lq} Lk=${Lk} H=${H} Dh=${Dh}${c.mask ? " mask" : ""}${
     c.causal ? " causal" : ""
-  }${budgetBytes ? ` budget ${budgetBytes}` : ""}`;
+  }${budgetBytes ? ` budget ${budgetBytes}` : ""}${fused ? " fused" : ""}`;
   const seed = B + 3 * Lq + 5 * Lk + 7 * H + 11 * Dh;
   const q = randNd([B, Lq, H * Dh], seed, -2, 2), k = randNd([B, Lk, H * Dh], seed + 1, -2, 2);
   const v = randNd([B, Lk, H * Dh], seed + 2);
@@ -60,7 +73,16 @@ async function checkAttention(c: Case, tol = { atol: 1e-5, rtol: 1e-4 }, budgetB
   await ctx.scope(async () => {
     const [tq, tk, tv] = [upload(ctx, q, true), upload(ctx, k, true), upload(ctx, v, true)];
     const keyMask = c.mask ? upload(ctx, c.mask) : undefined;
-    const y = attention(ctx, tq, tk, tv, H, { keyMask, causal: c.causal, budgetBytes });
+    const d0 = ctx.stats.dispatches;
+    const y = attention(ctx, tq, tk, tv, H, { keyMask, causal: c.causal, budgetBytes, fused: !composed });
+    if (fused) {
+      const windows = batchWindows(B, Lk * H * Dh, Math.max(tk.buffer.size / 4, 16384)).length;
+      assert.equal(
+        ctx.stats.dispatches - d0,
+        windows,
+        `${label}: the fused forward, one dispatch per window`,
+      );
+    }
     const got = await y.read();
     if (got.some(Number.isNaN)) throw new Error(`${label}: NaN in output`);
     assertClose(got, want.data, `${label} forward`, tol.atol, tol.rtol);
@@ -77,32 +99,48 @@ function printWorst() {
   }
 }
 
-Deno.test("attention GPU matches reference: self, cross, awkward sizes", async () => {
-  await checkAttention({ B: 1, Lq: 1, Lk: 1, H: 1, Dh: 1 });
-  await checkAttention({ B: 2, Lq: 7, Lk: 5, H: 3, Dh: 5 }); // cross, odd sizes
-  await checkAttention({ B: 1, Lq: 9, Lk: 9, H: 1, Dh: 7 }); // single head: views, no head copies
-  await checkAttention({ B: 1, Lq: 63, Lk: 65, H: 2, Dh: 8 });
-  await checkAttention({ B: 2, Lq: 65, Lk: 1, H: 2, Dh: 3 }); // one key: P = 1
+/** Each case through the fused kernels (where it fits) and through the composed path. */
+async function checkBoth(c: Case) {
+  await checkAttention(c);
+  await checkAttention(c, undefined, undefined, true);
+}
+
+Deno.test("attention GPU matches reference: self, cross, awkward sizes (fused and composed)", async () => {
+  await checkBoth({ B: 1, Lq: 1, Lk: 1, H: 1, Dh: 1 });
+  await checkBoth({ B: 1, Lq: 1, Lk: 1, H: 1, Dh: 4 });
+  await checkBoth({ B: 2, Lq: 7, Lk: 5, H: 3, Dh: 5 }); // cross, odd sizes
+  await checkBoth({ B: 2, Lq: 7, Lk: 5, H: 3, Dh: 4 }); // the same, fused: an odd Lq (a query pair of one)
+  await checkBoth({ B: 1, Lq: 9, Lk: 9, H: 1, Dh: 7 }); // single head: views, no head copies
+  await checkBoth({ B: 1, Lq: 63, Lk: 65, H: 2, Dh: 8 });
+  await checkBoth({ B: 2, Lq: 65, Lk: 1, H: 2, Dh: 3 }); // one key: P = 1
+  await checkBoth({ B: 2, Lq: 65, Lk: 1, H: 2, Dh: 12 });
+  await checkBoth({ B: 2, Lq: 16, Lk: 16, H: 1, Dh: 64 }); // the fused kernels' largest head dim
+  // 40 batch elements of 1040 floats: 3 windows for K / V and for Q / dO, starts off the alignment
+  await checkBoth({ B: 40, Lq: 65, Lk: 65, H: 2, Dh: 8 });
   printWorst();
 });
 
-Deno.test("attention GPU matches reference: key padding mask and causal", async () => {
+Deno.test("attention GPU matches reference: key padding mask and causal (fused and composed)", async () => {
   // batch row 1 fully masked: its output and gradients are 0
-  await checkAttention({ B: 3, Lq: 6, Lk: 11, H: 2, Dh: 4, mask: makeMask(3, 11, 5, 0.6, [1]) });
-  await checkAttention({ B: 2, Lq: 9, Lk: 9, H: 2, Dh: 6, causal: true });
-  await checkAttention({ B: 2, Lq: 77, Lk: 77, H: 3, Dh: 5, causal: true, mask: makeMask(2, 77, 6, 0.8) });
-  await checkAttention({ B: 2, Lq: 5, Lk: 8, H: 1, Dh: 4, causal: true }); // Lq < Lk, top-left aligned
+  await checkBoth({ B: 3, Lq: 6, Lk: 11, H: 2, Dh: 4, mask: makeMask(3, 11, 5, 0.6, [1]) });
+  await checkBoth({ B: 2, Lq: 9, Lk: 9, H: 2, Dh: 6, causal: true });
+  await checkBoth({ B: 2, Lq: 9, Lk: 9, H: 2, Dh: 8, causal: true });
+  await checkBoth({ B: 2, Lq: 77, Lk: 77, H: 3, Dh: 5, causal: true, mask: makeMask(2, 77, 6, 0.8) });
+  await checkBoth({ B: 2, Lq: 77, Lk: 77, H: 3, Dh: 4, causal: true, mask: makeMask(2, 77, 6, 0.8, [1]) });
+  await checkBoth({ B: 2, Lq: 5, Lk: 8, H: 1, Dh: 4, causal: true }); // Lq < Lk, top-left aligned
   printWorst();
 });
 
-Deno.test("attention GPU matches reference at realistic sizes", async () => {
-  // UNet cross-attention on a 16x16 latent against 77 text tokens, 8 heads of 40
+Deno.test("attention GPU matches reference at realistic sizes (fused and composed)", async () => {
+  // UNet cross-attention on a 16x16 latent against 77 text tokens, 8 heads of 40 (too big to fuse)
   await checkAttention({ B: 2, Lq: 256, Lk: 77, H: 8, Dh: 40, mask: makeMask(2, 77, 7, 0.9) });
   // self-attention over a 32x32 latent
   await checkAttention({ B: 1, Lq: 1024, Lk: 1024, H: 2, Dh: 32 });
   // the base model's 8x8 level at batch 16: self-attention and cross-attention to 16 masked tokens
-  await checkAttention({ B: 16, Lq: 64, Lk: 64, H: 4, Dh: 16 });
-  await checkAttention({ B: 16, Lq: 64, Lk: 16, H: 4, Dh: 16, mask: makeMask(16, 16, 8, 0.5) });
+  await checkBoth({ B: 16, Lq: 64, Lk: 64, H: 4, Dh: 16 });
+  await checkBoth({ B: 16, Lq: 64, Lk: 16, H: 4, Dh: 16, mask: makeMask(16, 16, 8, 0.5) });
+  // its 16x16 level: 256 tokens of 64 channels, one batch element per window
+  await checkBoth({ B: 4, Lq: 256, Lk: 256, H: 4, Dh: 16 });
   printWorst();
 });
 
@@ -190,11 +228,11 @@ Deno.test("attention and the norms release their saved tensors (no grad, and aft
   await ctx.sync();
   const before = ctx.pool.inUse;
   const x = randNd([2, 6, 8], 1);
-  const run = (requiresGrad: boolean) => {
+  const run = (requiresGrad: boolean, fused: boolean) => {
     // no scope: every buffer must come back through dispose() and backward's clean-up alone
     const t = upload(ctx, x, requiresGrad);
     const g = upload(ctx, randNd([6], 2), requiresGrad), b = upload(ctx, randNd([6], 3), requiresGrad);
-    const a = attention(ctx, t, t, t, 2, { causal: true });
+    const a = attention(ctx, t, t, t, 2, { causal: true, fused });
     const n1 = groupNorm(ctx, a, g, b, 3, 1e-5);
     const n1v = reshape(ctx, n1, [2, 8, 6]);
     const n2 = layerNorm(ctx, n1v, g, b, 1e-5);
@@ -203,13 +241,18 @@ Deno.test("attention and the norms release their saved tensors (no grad, and aft
     if (requiresGrad && !t.grad) throw new Error("no gradient reached the attention input");
     for (const z of [t, g, b, a, n1, n1v, n2, gy]) z.dispose();
   };
-  run(false);
-  await ctx.sync();
-  if (ctx.pool.inUse !== before) throw new Error(`no-grad forward leaked ${ctx.pool.inUse - before} bytes`);
-  run(true);
-  await ctx.sync();
-  if (ctx.pool.inUse !== before) {
-    throw new Error(`forward + backward leaked ${ctx.pool.inUse - before} bytes`);
+  for (const fused of [true, false]) {
+    const path = fused ? "fused" : "composed";
+    run(false, fused);
+    await ctx.sync();
+    if (ctx.pool.inUse !== before) {
+      throw new Error(`${path} no-grad forward leaked ${ctx.pool.inUse - before} bytes`);
+    }
+    run(true, fused);
+    await ctx.sync();
+    if (ctx.pool.inUse !== before) {
+      throw new Error(`${path} forward + backward leaked ${ctx.pool.inUse - before} bytes`);
+    }
   }
 });
 
@@ -223,7 +266,7 @@ Deno.test("chunked attention (scores over the budget): heads or query rows at a 
     [{ B: 2, Lq: 33, Lk: 17, H: 2, Dh: 6, mask: makeMask(2, 17, 9, 0.8) }, 17 * 4 * 5], // 5 query rows at a time
     [{ B: 1, Lq: 65, Lk: 64, H: 1, Dh: 7 }, 64 * 4 * 64], // single head, query chunks of 64 and 1
   ];
-  for (const [c, budget] of cases) await checkAttention(c, { atol: 1e-5, rtol: 1e-4 }, budget);
+  for (const [c, budget] of cases) await checkAttention(c, { atol: 1e-5, rtol: 1e-4 }, budget, true);
   printWorst();
   await ctx.sync();
   const before = ctx.pool.inUse;
