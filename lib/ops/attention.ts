@@ -7,15 +7,16 @@
 //   S = Q K^T            [B*H, Lq, Lk]
 //   P = softmax(S / sqrt(Dh), masked)
 //   O = P V              written into [B, Lq, H*Dh]
-// Where nothing is recorded (sampling, evaluation, a reference model's forward) and a batch element's K
-// rows fit a 64 KiB window, the forward is one fused kernel instead (kernels/attention.wgsl: online
-// softmax, one invocation per query, K and V through uniform windows; S and P are never written).
 // Backward (P is saved, so it costs 4 matmuls against the forward's 2):
 //   dV = P^T dO,  dP = dO V^T,  dS = P * (dP - rowsum(dP * P)) / sqrt(Dh),  dQ = dS K,  dK = dS^T Q
 // When S would exceed `budgetBytes` (default: the adapter's storage binding limit, at most 256 MiB;
 // e.g. SD-1.5's 4096-token self-attention at 64x64 latents is 64 MiB per head), the same math runs
 // in chunks of heads (or of query rows within one head): nothing of size [B*H, Lq, Lk] is kept, and
 // the backward recomputes each chunk's P instead of saving it (memory-efficient attention).
+// Where a batch element's K rows (and, when recorded, its Q rows) fit a 64 KiB window and Dh is a
+// multiple of 4 up to 64, fused kernels run instead (kernels/attention.wgsl: an online softmax with K and
+// V through uniform windows, S and P never written; recorded, the forward saves each query's
+// log-sum-exp and the backward recomputes P from it, as flash attention does).
 import { f32bits, groups1d } from "../gpu/context.ts";
 import { KernelFile } from "../gpu/kernel.ts";
 import { empty, type Tensor } from "../tensor/tensor.ts";
@@ -32,7 +33,7 @@ export interface AttentionOptions {
   causal?: boolean;
   /** Largest score matrix (bytes) computed at once; larger problems run in chunks. */
   budgetBytes?: number;
-  /** false: never the fused forward (tests compare the two paths). Default: fused where it fits. */
+  /** false: never the fused kernels (tests compare the two paths). Default: fused where it fits. */
   fused?: boolean;
 }
 
@@ -177,9 +178,9 @@ const FUSED_WG = 64;
 /** Largest head dim the fused kernel holds in registers. */
 export const FUSED_MAX_DH = 64;
 
-/** Whether the fused forward takes this problem: Dh a multiple of 4 up to 64, one batch element's K in a window. */
-export function fusedFits(Lk: number, HD: number, Dh: number): boolean {
-  return Dh % 4 === 0 && Dh <= FUSED_MAX_DH && Lk * HD <= WIN - WIN_ALIGN;
+/** Whether the fused kernels take rows of L tokens: Dh a multiple of 4 up to 64, a batch element's L x HD in a window. */
+export function fusedFits(L: number, HD: number, Dh: number): boolean {
+  return Dh % 4 === 0 && Dh <= FUSED_MAX_DH && L * HD <= WIN - WIN_ALIGN;
 }
 
 /**

@@ -355,6 +355,9 @@ function forwardUniform(
       const window = { offset: (k * chunks + c) * WIN * 4, size: WIN * 4 };
       const ci0 = c * cn;
       ctx.run(kernel, "forward_uniform", {
+        label: ctx.profiler
+          ? `${g.B}x${g.Cin}x${g.H}x${g.W} -> ${g.Cout} k${g.KH}s${g.s}${flip ? " gx" : ""}`
+          : undefined,
         buffers: [x, null, b ?? x, y, channelBias ?? x, residual ?? x, { buffer: packed.buffer, window }],
         params: params(g, {
           tiles,
