@@ -122,103 +122,163 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
   }
 }
 
-// Invocation per (b - b0, h, i) of this dispatch's batch elements; K and V windows as the forward's.
+// Invocation per (b - b0, h, query pair i0, i1 = i0 + 1) of this dispatch's batch elements (an odd Lq's
+// last pair computes its query twice); K and V windows as the forward's.
 @compute @workgroup_size(WG)
 fn backwardQ(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let t = gid.x + gid.y * nwg.x * WG;
-  if (t >= p.nb * p.H * p.Lq) { return; }
-  let i = t % p.Lq;
-  let zh = t / p.Lq;
+  let lq2 = (p.Lq + 1u) / 2u;
+  if (t >= p.nb * p.H * lq2) { return; }
+  let i0 = (t % lq2) * 2u;
+  let i1 = min(i0 + 1u, p.Lq - 1u);
+  let zh = t / lq2;
   let h = zh % p.H;
   let bl = zh / p.H;
   let b = p.b0 + bl;
   let d4 = DH / 4u;
   let row4 = p.HD / 4u;
-  let qo = (b * p.Lq + i) * row4 + h * d4;
-  var qv: array<vec4f, 16>;
-  var gov: array<vec4f, 16>;
-  var acc: array<vec4f, 16>;
-  var dsum = 0.0;
+  let qo0 = (b * p.Lq + i0) * row4 + h * d4;
+  let qo1 = (b * p.Lq + i1) * row4 + h * d4;
+  var qa: array<vec4f, 16>;
+  var qb: array<vec4f, 16>;
+  var ga: array<vec4f, 16>;
+  var gb: array<vec4f, 16>;
+  var aa: array<vec4f, 16>;
+  var ab: array<vec4f, 16>;
+  var da = 0.0;
+  var db = 0.0;
   for (var d = 0u; d < d4; d++) {
-    qv[d] = q[qo + d] * p.scale;
-    gov[d] = go[qo + d];
-    dsum += dot(gov[d], out[qo + d]);
-    acc[d] = vec4f();
+    qa[d] = q[qo0 + d] * p.scale;
+    qb[d] = q[qo1 + d] * p.scale;
+    ga[d] = go[qo0 + d];
+    gb[d] = go[qo1 + d];
+    da += dot(ga[d], out[qo0 + d]);
+    db += dot(gb[d], out[qo1 + d]);
+    aa[d] = vec4f();
+    ab[d] = vec4f();
   }
   let z = b * p.H + h;
-  dd[z * p.Lq + i] = dsum;
-  let l = lse[z * p.Lq + i];
+  dd[z * p.Lq + i0] = da;
+  dd[z * p.Lq + i1] = db;
+  let la = lse[z * p.Lq + i0];
+  let lb = lse[z * p.Lq + i1];
   let ko = p.k0 + bl * p.Lk * row4 + h * d4;
   let vo = p.v0 + bl * p.Lk * row4 + h * d4;
-  if (l > NEG) {
+  if (la > NEG || lb > NEG) {
     for (var j = 0u; j < p.Lk; j++) {
       if (p.hasMask != 0u && mask[b * p.Lk + j] < 0.5) { continue; }
-      if (p.causal != 0u && j > i) { continue; }
+      if (p.causal != 0u && j > i1) { continue; }
       let kr = ko + j * row4;
       let vr = vo + j * row4;
-      var x = 0.0;
-      var dp = 0.0;
+      var xa = 0.0;
+      var xb = 0.0;
+      var pa = 0.0;
+      var pb = 0.0;
       for (var d = 0u; d < d4; d++) {
-        x += dot(qv[d], ku[kr + d]);
-        dp += dot(gov[d], vu[vr + d]);
+        let kv = ku[kr + d];
+        let vv = vu[vr + d];
+        xa += dot(qa[d], kv);
+        xb += dot(qb[d], kv);
+        pa += dot(ga[d], vv);
+        pb += dot(gb[d], vv);
       }
-      let ds = exp(x - l) * (dp - dsum) * p.scale;
-      for (var d = 0u; d < d4; d++) { acc[d] += ds * ku[kr + d]; }
+      let oka = la > NEG && (p.causal == 0u || j <= i0);
+      let okb = lb > NEG;
+      let sa = select(0.0, exp(xa - la) * (pa - da) * p.scale, oka);
+      let sb = select(0.0, exp(xb - lb) * (pb - db) * p.scale, okb);
+      for (var d = 0u; d < d4; d++) {
+        let kv = ku[kr + d];
+        aa[d] += sa * kv;
+        ab[d] += sb * kv;
+      }
     }
   }
-  for (var d = 0u; d < d4; d++) { gx[qo + d] = acc[d]; }
+  for (var d = 0u; d < d4; d++) {
+    gx[qo0 + d] = aa[d];
+    gx[qo1 + d] = ab[d];
+  }
 }
 
-// Invocation per (b - b0, h, j); here the windows (ku, vu) hold Q and dO, k0 / v0 their first rows,
-// and bindings q / go carry K / V (read-only: self-attention may pass one tensor for all three).
+// Invocation per (b - b0, h, key pair j0, j1 = j0 + 1); here the windows (ku, vu) hold Q and dO, k0 / v0
+// their first rows, and bindings q / go carry K / V (read-only: self-attention may pass one tensor for all
+// three). An odd Lk's last pair computes its key twice.
 @compute @workgroup_size(WG)
 fn backwardKV(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let t = gid.x + gid.y * nwg.x * WG;
-  if (t >= p.nb * p.H * p.Lk) { return; }
-  let j = t % p.Lk;
-  let zh = t / p.Lk;
+  let lk2 = (p.Lk + 1u) / 2u;
+  if (t >= p.nb * p.H * lk2) { return; }
+  let j0 = (t % lk2) * 2u;
+  let j1 = min(j0 + 1u, p.Lk - 1u);
+  let zh = t / lk2;
   let h = zh % p.H;
   let bl = zh / p.H;
   let b = p.b0 + bl;
   let d4 = DH / 4u;
   let row4 = p.HD / 4u;
-  let ro = (b * p.Lk + j) * row4 + h * d4;
-  var kv: array<vec4f, 16>;
-  var vv: array<vec4f, 16>;
-  var dk: array<vec4f, 16>;
-  var dv: array<vec4f, 16>;
+  let ro0 = (b * p.Lk + j0) * row4 + h * d4;
+  let ro1 = (b * p.Lk + j1) * row4 + h * d4;
+  var ka: array<vec4f, 16>;
+  var kb: array<vec4f, 16>;
+  var va: array<vec4f, 16>;
+  var vb: array<vec4f, 16>;
+  var dka: array<vec4f, 16>;
+  var dkb: array<vec4f, 16>;
+  var dva: array<vec4f, 16>;
+  var dvb: array<vec4f, 16>;
   for (var d = 0u; d < d4; d++) {
-    kv[d] = q[ro + d] * p.scale;
-    vv[d] = go[ro + d];
-    dk[d] = vec4f();
-    dv[d] = vec4f();
+    ka[d] = q[ro0 + d] * p.scale;
+    kb[d] = q[ro1 + d] * p.scale;
+    va[d] = go[ro0 + d];
+    vb[d] = go[ro1 + d];
+    dka[d] = vec4f();
+    dkb[d] = vec4f();
+    dva[d] = vec4f();
+    dvb[d] = vec4f();
   }
-  let keep = p.hasMask == 0u || mask[b * p.Lk + j] >= 0.5;
+  let keepa = p.hasMask == 0u || mask[b * p.Lk + j0] >= 0.5;
+  let keepb = p.hasMask == 0u || mask[b * p.Lk + j1] >= 0.5;
   let z = b * p.H + h;
   let qo = p.k0 + bl * p.Lq * row4 + h * d4;
   let oo = p.v0 + bl * p.Lq * row4 + h * d4;
-  if (keep) {
-    for (var i = select(0u, j, p.causal != 0u); i < p.Lq; i++) {
+  if (keepa || keepb) {
+    for (var i = select(0u, j0, p.causal != 0u); i < p.Lq; i++) {
       let l = lse[z * p.Lq + i];
       if (l <= NEG) { continue; }
+      let di = dd[z * p.Lq + i];
       let qr = qo + i * row4;
       let gr = oo + i * row4;
-      var x = 0.0;
-      var dp = 0.0;
+      var xa = 0.0;
+      var xb = 0.0;
+      var pa = 0.0;
+      var pb = 0.0;
       for (var d = 0u; d < d4; d++) {
-        x += dot(kv[d], ku[qr + d]);
-        dp += dot(vv[d], vu[gr + d]);
+        let qv = ku[qr + d];
+        let gv4 = vu[gr + d];
+        xa += dot(ka[d], qv);
+        xb += dot(kb[d], qv);
+        pa += dot(va[d], gv4);
+        pb += dot(vb[d], gv4);
       }
-      let pij = exp(x - l);
-      let ds = pij * (dp - dd[z * p.Lq + i]) * p.scale;
+      let oka = keepa;
+      let okb = keepb && (p.causal == 0u || i >= j1);
+      let ea = select(0.0, exp(xa - l), oka);
+      let eb = select(0.0, exp(xb - l), okb);
+      let sa = ea * (pa - di) * p.scale;
+      let sb = eb * (pb - di) * p.scale;
       for (var d = 0u; d < d4; d++) {
-        dv[d] += pij * vu[gr + d];
-        dk[d] += ds * ku[qr + d];
+        let qv = ku[qr + d];
+        let gv4 = vu[gr + d];
+        dva[d] += ea * gv4;
+        dvb[d] += eb * gv4;
+        dka[d] += sa * qv;
+        dkb[d] += sb * qv;
       }
     }
   }
   for (var d = 0u; d < d4; d++) {
-    gx[ro + d] = dk[d];
-    gv[ro + d] = dv[d];
+    gx[ro0 + d] = dka[d];
+    gv[ro0 + d] = dva[d];
+    gx[ro1 + d] = dkb[d];
+    gv[ro1 + d] = dvb[d];
   }
 }
