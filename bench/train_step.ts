@@ -368,9 +368,12 @@ if (only.has("seppo")) {
   const sts = Array.from({ length: SB }, (_, i) => (131 * i + 17) % T);
   let round = 0;
   // The body of lib/train/seppo.ts's loop for method seppo (without pool I/O and logging).
+  // split: set for one extra run after the timed ones, which syncs between the two parts
+  let split: { generate_ms: number; train_ms: number } | null = null, splitting = false;
   const update = async () => {
     round++;
     const seeds = prompts.map((_, i) => 1000 * round + i);
+    const t0 = performance.now();
     const xl = (await ref.generate(
       ctx,
       prompts,
@@ -382,6 +385,8 @@ if (only.has("seppo")) {
         ...(refCfg.sampler ? { kind: refCfg.sampler } : {}),
       } as Parameters<typeof ref.generate>[3],
     )).keep();
+    if (splitting) await ctx.sync();
+    const t1 = performance.now();
     await ctx.scope(() => {
       const c = ctx.noGrad(() => base.encode(ctx, prompts));
       const xw = randn(ctx, [SB, ...shape], round);
@@ -405,8 +410,14 @@ if (only.has("seppo")) {
     xl.dispose();
     opt.update();
     opt.zeroGrad();
+    if (splitting) {
+      await ctx.sync();
+      split = { generate_ms: t1 - t0, train_ms: performance.now() - t1 };
+    }
   };
   const r = await time(update, Math.min(reps, 3));
+  splitting = true;
+  await update();
   seppo = {
     ...r,
     updates_per_s: 1000 / r.ms,
@@ -415,12 +426,21 @@ if (only.has("seppo")) {
     sampler: refCfg.sampler ?? "ddim",
     steps: refCfg.steps,
     guidance: refCfg.guidance,
+    // one more update, synced between its parts: the reference sampler's images, then the loss step
+    split,
   };
   line(
     `SePPO update (batch ${SB}, ${seppo.sampler} x${refCfg.steps})`,
     r,
     `${(1000 / r.ms).toFixed(3)} updates/s`,
   );
+  const sp = split as { generate_ms: number; train_ms: number } | null;
+  if (sp) {
+    console.log(
+      `  of one more, synced between its parts: reference sampler ${sp.generate_ms.toFixed(0)} ms, ` +
+        `loss step (two forwards, a backward, AdamW) ${sp.train_ms.toFixed(0)} ms`,
+    );
+  }
   opt.dispose();
   ref.unet.dispose();
   base.dispose();
