@@ -170,12 +170,12 @@ export function attention(
   return y;
 }
 
-// ---- the fused forward (kernels/attention.wgsl) ----
+// ---- the fused kernels (kernels/attention.wgsl) ----
 const fusedKernel = new KernelFile("attention.wgsl");
 const WIN = 16384; // floats per uniform window (64 KiB)
 const WIN_ALIGN = 64; // window offsets are multiples of 256 bytes
 const FUSED_WG = 64;
-/** Largest head dim the fused kernel holds in registers. */
+/** Largest head dim the fused kernels hold in registers. */
 export const FUSED_MAX_DH = 64;
 
 /** Whether the fused kernels take rows of L tokens: Dh a multiple of 4 up to 64, a batch element's L x HD in a window. */
@@ -218,8 +218,8 @@ interface FusedGeometry {
 
 /**
  * One dispatch of `entry` per group of batch elements whose rows of `a` and `b` ([B, L, HD], L * HD =
- * rowFloats) fit a window each: a and b are bound as the uniform windows ku and vu, `buffers(...)`
- * gives the storage bindings 1-3 and 6-10; `perBatch` invocations per batch element.
+ * rowFloats) fit a window each: a and b are bound as the uniform windows ku and vu, `storage` gives
+ * the storage bindings 1-3 and 6-10 in order (null: not bound); `perBatch` invocations per batch element.
  */
 function runWindows(
   ctx: GpuContext,
