@@ -78,7 +78,7 @@ export function attention(
     Lq,
   };
   const recorded = ctx.gradEnabled && (q.requiresGrad || k.requiresGrad || v.requiresGrad);
-  if (opts.fused !== false && fusedFits(Lk, HD, Dh) && (!recorded || fusedFits(Lq, HD, Dh))) {
+  if (opts.fused !== false && fusedFits(Lk, HD, Dh, B) && (!recorded || fusedFits(Lq, HD, Dh, B))) {
     return fusedAttention(ctx, q, k, v, { B, Lq, Lk, H: heads, Dh, mask }, recorded);
   }
   if (B * heads * Lq * Lk * 4 > attentionBudget(ctx, opts)) {
@@ -178,9 +178,16 @@ const FUSED_WG = 64;
 /** Largest head dim the fused kernels hold in registers. */
 export const FUSED_MAX_DH = 64;
 
-/** Whether the fused kernels take rows of L tokens: Dh a multiple of 4 up to 64, a batch element's L x HD in a window. */
-export function fusedFits(L: number, HD: number, Dh: number): boolean {
-  return Dh % 4 === 0 && Dh <= FUSED_MAX_DH && L * HD <= WIN - WIN_ALIGN;
+/** Most dispatches (windows) the fused kernels take per pass; beyond, the composed path's few win. */
+export const FUSED_MAX_WINDOWS = 64;
+
+/**
+ * Whether the fused kernels take B batch elements of L tokens: Dh a multiple of 4 up to 64, a batch
+ * element's L x HD floats in a window, at most FUSED_MAX_WINDOWS windows.
+ */
+export function fusedFits(L: number, HD: number, Dh: number, B = 1): boolean {
+  if (!(Dh % 4 === 0 && Dh <= FUSED_MAX_DH && L * HD <= WIN - WIN_ALIGN)) return false;
+  return Math.ceil(B / Math.floor((WIN - WIN_ALIGN) / (L * HD))) <= FUSED_MAX_WINDOWS;
 }
 
 /**

@@ -59,7 +59,7 @@ async function checkAttention(
 ) {
   const ctx = await gpu();
   const { B, Lq, Lk, H, Dh } = c;
-  const fused = !composed && fusedFits(Lk, H * Dh, Dh) && fusedFits(Lq, H * Dh, Dh);
+  const fused = !composed && fusedFits(Lk, H * Dh, Dh, B) && fusedFits(Lq, H * Dh, Dh, B);
   const label = `attention B=${B} Lq=${Lq} Lk=${Lk} H=${H} Dh=${Dh}${c.mask ? " mask" : ""}${
     c.causal ? " causal" : ""
   }${budgetBytes ? ` budget ${budgetBytes}` : ""}${fused ? " fused" : ""}`;
@@ -151,7 +151,7 @@ async function checkFused(c: Case, tol = { atol: 1e-5, rtol: 1e-4 }) {
   const label = `fused attention B=${B} Lq=${Lq} Lk=${Lk} H=${H} Dh=${Dh}${c.mask ? " mask" : ""}${
     c.causal ? " causal" : ""
   }`;
-  if (!fusedFits(Lk, H * Dh, Dh)) throw new Error(`${label}: the fused kernel does not take this case`);
+  if (!fusedFits(Lk, H * Dh, Dh, B)) throw new Error(`${label}: the fused kernel does not take this case`);
   const seed = 2 * B + 3 * Lq + 5 * Lk + 7 * H + 11 * Dh;
   const q = randNd([B, Lq, H * Dh], seed, -2, 2), k = randNd([B, Lk, H * Dh], seed + 1, -2, 2);
   const v = randNd([B, Lk, H * Dh], seed + 2);
@@ -221,6 +221,15 @@ Deno.test("batchWindows: every group's rows inside its aligned window, the last 
   }
   const last = batchWindows(40, 1040, 41600).at(-1)!;
   if (last.offset !== Math.floor((41600 - 16384) / 64) * 64) throw new Error(`last window at ${last.offset}`);
+});
+
+Deno.test("fusedFits: head dims, window size and the cap on windows per pass", () => {
+  assert.ok(fusedFits(64, 64, 16, 16)); // the base's 8x8 level at batch 16: 6 windows
+  assert.ok(!fusedFits(64, 64, 6, 16)); // Dh not a multiple of 4
+  assert.ok(!fusedFits(16, 128, 128, 1)); // Dh over 64
+  assert.ok(!fusedFits(77, 320, 40, 2)); // SD's cross-attention: 24,640 floats per batch element
+  assert.ok(fusedFits(8, 32, 4, 63 * 64)); // a motion module's frames: 63 batch elements a window, 64 windows
+  assert.ok(!fusedFits(8, 32, 4, 63 * 64 + 1)); // one window more: the composed path
 });
 
 Deno.test("attention and the norms release their saved tensors (no grad, and after backward)", async () => {
