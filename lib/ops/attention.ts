@@ -22,7 +22,7 @@ import { KernelFile } from "../gpu/kernel.ts";
 import { empty, type Tensor } from "../tensor/tensor.ts";
 import { add } from "./binary.ts";
 import { concat, slice, stridedCopy } from "./copy.ts";
-import { gemm, matmul } from "./matmul.ts";
+import { gemm, matmul, rowWindows, WIN, WIN_ALIGN } from "./matmul.ts";
 import { softmaxBackwardRaw, type SoftmaxMask, softmaxRaw } from "./softmax.ts";
 import { type GpuContext, record, stridesOf } from "./util.ts";
 
@@ -172,8 +172,6 @@ export function attention(
 
 // ---- the fused kernels (kernels/attention.wgsl) ----
 const fusedKernel = new KernelFile("attention.wgsl");
-const WIN = 16384; // floats per uniform window (64 KiB)
-const WIN_ALIGN = 64; // window offsets are multiples of 256 bytes
 const FUSED_WG = 64;
 /** Largest head dim the fused kernels hold in registers. */
 export const FUSED_MAX_DH = 64;
@@ -187,24 +185,15 @@ export const FUSED_MAX_WINDOWS = 64;
  */
 export function fusedFits(L: number, HD: number, Dh: number, B = 1): boolean {
   if (!(Dh % 4 === 0 && Dh <= FUSED_MAX_DH && L * HD <= WIN - WIN_ALIGN)) return false;
-  return Math.ceil(B / Math.floor((WIN - WIN_ALIGN) / (L * HD))) <= FUSED_MAX_WINDOWS;
+  return batchWindows(B, L * HD, Infinity).length <= FUSED_MAX_WINDOWS;
 }
 
 /**
- * The windows over a [B, L, HD] buffer of bufFloats floats (at least WIN) for groups of batch elements:
- * each group's rows lie inside its window, which starts aligned at or before them, or is the buffer's
- * last aligned window when one from there would run past the end.
+ * The windows over a [B, L, HD] buffer of bufFloats floats for groups of batch elements (rows of
+ * rowFloats = L * HD floats): matmul's rowWindows with a batch element as the row.
  */
-export function batchWindows(B: number, rowFloats: number, bufFloats: number) {
-  const per = Math.floor((WIN - WIN_ALIGN) / rowFloats), out = [];
-  for (let b0 = 0; b0 < B; b0 += per) {
-    const start = b0 * rowFloats;
-    let offset = Math.floor(start / WIN_ALIGN) * WIN_ALIGN;
-    if (offset + WIN > bufFloats) offset = Math.floor((bufFloats - WIN) / WIN_ALIGN) * WIN_ALIGN;
-    out.push({ b0, nb: Math.min(per, B - b0), offset, first: start - offset });
-  }
-  return out;
-}
+export const batchWindows = (B: number, rowFloats: number, bufFloats: number) =>
+  rowWindows(B, rowFloats, 0, bufFloats);
 
 /** A tensor whose buffer holds a whole window (a buffer-to-buffer copy into a fresh one if not). */
 function windowable(ctx: GpuContext, t: Tensor): Tensor {
@@ -245,7 +234,7 @@ function runWindows(
   const aWins = batchWindows(B, rowFloats, aw.buffer.size / 4);
   const bWins = batchWindows(B, rowFloats, bw.buffer.size / 4);
   aWins.forEach((aWin, n) => {
-    const bWin = bWins[n];
+    const bWin = bWins[n], start = aWin.r0 * rowFloats;
     const [s1, s2, s3, ...rest] = storage;
     ctx.run(fusedKernel, entry, {
       buffers: [
@@ -264,15 +253,15 @@ function runWindows(
         f32bits(mask.scale ?? 1),
         mask.keyMask ? 1 : 0,
         mask.causal ? 1 : 0,
-        aWin.b0,
-        aWin.nb,
-        aWin.first / 4,
-        bWin.first / 4,
+        aWin.r0,
+        aWin.rows,
+        (start - aWin.offset) / 4,
+        (start - bWin.offset) / 4,
         0,
       ],
-      groups: groups1d(Math.ceil((aWin.nb * perBatch) / FUSED_WG)),
+      groups: groups1d(Math.ceil((aWin.rows * perBatch) / FUSED_WG)),
       overrides: { DH: Dh, WG: FUSED_WG, ...overrides },
-      flops: aWin.nb * flopsPerBatch,
+      flops: aWin.rows * flopsPerBatch,
     });
   });
   if (aw !== a) aw.dispose();
@@ -295,7 +284,7 @@ function fusedAttention(
   const HD = H * Dh, keyMask = mask.keyMask ?? null;
   const out = empty(ctx, [B, Lq, HD]);
   const lse = empty(ctx, [recorded ? B * H * Lq : 1]);
-  const pairs = H * Math.ceil(Lq / 2);
+  const pairs = H * Math.ceil(Lq / 2); // forward and backwardQ: query pairs per batch element
   runWindows(ctx, "forward", g, k, v, Lk * HD, pairs, [q, keyMask ?? q, out, lse], {
     SAVE: recorded ? 1 : 0,
   }, 4 * H * Lq * Lk * Dh);
@@ -316,7 +305,7 @@ function fusedAttention(
       k,
       v,
       Lk * HD,
-      H * Math.ceil(Lq / 2),
+      pairs,
       [q, keyMask ?? q, out, lse, gOut, dd, gq],
       {},
       flops,

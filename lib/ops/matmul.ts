@@ -191,9 +191,10 @@ function kernelParams(q: Partial<KernelParams>): number[] {
 }
 
 // ---- forward_uniform: both operands through 64 KiB uniform windows (kernels/matmul.wgsl) ----
-const WIN = 16384; // floats per window
+/** Floats per uniform window (64 KiB: WebGPU's default uniform binding limit). */
+export const WIN = 16384;
 /** Window offsets must be multiples of this many floats (minUniformBufferOffsetAlignment 256 B). */
-const WIN_ALIGN = 64;
+export const WIN_ALIGN = 64;
 /**
  * Largest inner dimension forward_uniform takes (a window then holds 127 rows of A). At K = 256 (63
  * rows a window) the dispatches per GEMM outweigh the faster loads: 1x2048x256x64 took 42.5 ms in

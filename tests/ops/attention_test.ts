@@ -117,6 +117,8 @@ Deno.test("attention GPU matches reference: self, cross, awkward sizes (fused an
   await checkBoth({ B: 2, Lq: 16, Lk: 16, H: 1, Dh: 64 }); // the fused kernels' largest head dim
   // 40 batch elements of 1040 floats: 3 windows for K / V and for Q / dO, starts off the alignment
   await checkBoth({ B: 40, Lq: 65, Lk: 65, H: 2, Dh: 8 });
+  // 16 of them in a buffer of 20,480 floats (its size class): the second window is shifted back
+  await checkBoth({ B: 16, Lq: 65, Lk: 65, H: 2, Dh: 8 });
   printWorst();
 });
 
@@ -187,49 +189,57 @@ Deno.test("fused attention forward (nothing recorded) matches reference: awkward
   await checkFused({ B: 2, Lq: 9, Lk: 9, H: 2, Dh: 8, causal: true });
   await checkFused({ B: 2, Lq: 77, Lk: 77, H: 3, Dh: 4, causal: true, mask: makeMask(2, 77, 6, 0.8) });
   await checkFused({ B: 2, Lq: 5, Lk: 8, H: 1, Dh: 4, causal: true }); // Lq < Lk, top-left aligned
-  // 40 batch elements of 1040 floats: 3 windows, starts off the 64-float alignment, the last shifted back
+  // 40 batch elements of 1040 floats: 3 windows, starts off the 64-float alignment
   await checkFused({ B: 40, Lq: 3, Lk: 65, H: 2, Dh: 8, mask: makeMask(40, 65, 9, 0.7, [17]) });
-  // 48 x 1024 floats fill their buffer exactly: the last window is shifted back to the buffer's end
+  // 16 of them in a buffer of 20,480 floats (its size class): the second window is shifted back
+  await checkFused({ B: 16, Lq: 3, Lk: 65, H: 2, Dh: 8, mask: makeMask(16, 65, 10, 0.7) });
+  // 48 x 1024 floats fill their buffer exactly: three whole windows
   await checkFused({ B: 48, Lq: 3, Lk: 64, H: 2, Dh: 8 });
-  // the base model's 8x8 level at batch 16: self-attention (6 windows) and cross-attention to 16 masked tokens
+  // the base model's 8x8 level at batch 16: self-attention (4 windows) and cross-attention to 16 masked tokens
   await checkFused({ B: 16, Lq: 64, Lk: 64, H: 4, Dh: 16 });
   await checkFused({ B: 16, Lq: 64, Lk: 16, H: 4, Dh: 16, mask: makeMask(16, 16, 8, 0.5) });
   for (const [k, v] of worstErrors) if (k.startsWith("fused ")) console.log(`${k}: ${v.toExponential(2)}`);
 });
 
-Deno.test("batchWindows: every group's rows inside its aligned window, the last one shifted back", () => {
+Deno.test("batchWindows (rowWindows over batch elements): every group inside its aligned window, the last ones shifted back", () => {
   for (
-    const [B, rowFloats, bufFloats] of [[40, 1040, 41600], [48, 1024, 49152], [3, 60, 16384], [
-      16,
-      4096,
-      65536,
-    ]]
+    const [B, rowFloats, bufFloats] of [[40, 1040, 41600], [16, 1040, 20480], [48, 1024, 49152], [
+      3,
+      60,
+      16384,
+    ], [16, 4096, 65536]]
   ) {
     const wins = batchWindows(B, rowFloats, bufFloats);
     let next = 0;
     for (const w of wins) {
-      const start = w.b0 * rowFloats, end = start + w.nb * rowFloats;
-      const ok = w.b0 === next && w.nb >= 1 && w.offset % 64 === 0 && w.offset >= 0 &&
+      const start = w.r0 * rowFloats, end = start + w.rows * rowFloats;
+      const ok = w.r0 === next && w.rows >= 1 && w.offset % 64 === 0 && w.offset >= 0 &&
         w.offset + 16384 <= bufFloats &&
-        w.offset <= start && end <= w.offset + 16384 && w.first === start - w.offset;
+        w.offset <= start && end <= w.offset + 16384;
       if (!ok) {
         throw new Error(`batchWindows(${B}, ${rowFloats}, ${bufFloats}): bad window ${JSON.stringify(w)}`);
       }
-      next = w.b0 + w.nb;
+      next = w.r0 + w.rows;
     }
     if (next !== B) throw new Error(`batchWindows(${B}, ${rowFloats}, ${bufFloats}) covers ${next} of ${B}`);
   }
   const last = batchWindows(40, 1040, 41600).at(-1)!;
   if (last.offset !== Math.floor((41600 - 16384) / 64) * 64) throw new Error(`last window at ${last.offset}`);
+  // the GPU tests' 16 x 1040 floats in a 20,480-float buffer
+  const second = batchWindows(16, 1040, 20480)[1];
+  if (second.offset !== 4096) throw new Error(`second window at ${second.offset}`);
 });
 
 Deno.test("fusedFits: head dims, window size and the cap on windows per pass", () => {
-  assert.ok(fusedFits(64, 64, 16, 16)); // the base's 8x8 level at batch 16: 6 windows
+  assert.ok(fusedFits(64, 64, 16, 16)); // the base's 8x8 level at batch 16: 4 windows
   assert.ok(!fusedFits(64, 64, 6, 16)); // Dh not a multiple of 4
   assert.ok(!fusedFits(16, 128, 128, 1)); // Dh over 64
   assert.ok(!fusedFits(77, 320, 40, 2)); // SD's cross-attention: 24,640 floats per batch element
-  assert.ok(fusedFits(8, 32, 4, 63 * 64)); // a motion module's frames: 63 batch elements a window, 64 windows
-  assert.ok(!fusedFits(8, 32, 4, 63 * 64 + 1)); // one window more: the composed path
+  assert.ok(fusedFits(8, 32, 4, 64 * 64)); // a motion module's frames: 64 batch elements a window, 64 windows
+  assert.ok(!fusedFits(8, 32, 4, 64 * 64 + 1)); // one window more: the composed path
+  // rows of 60 floats, off the alignment: 272 a window (273 would fit without the alignment's slack)
+  assert.ok(fusedFits(5, 12, 4, 272 * 64));
+  assert.ok(!fusedFits(5, 12, 4, 272 * 64 + 1));
 });
 
 Deno.test("attention and the norms release their saved tensors (no grad, and after backward)", async () => {
