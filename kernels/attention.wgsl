@@ -46,41 +46,50 @@ struct Params {
 @group(0) @binding(9) var<storage, read_write> gx: array<vec4f>; // dQ (backwardQ) or dK (backwardKV)
 @group(0) @binding(10) var<storage, read_write> gv: array<vec4f>; // dV (backwardKV)
 
-@compute @workgroup_size(WG)
-fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let t = gid.x + gid.y * nwg.x * WG;
-  let lq2 = (p.Lq + 1u) / 2u; // query pairs per head
-  if (t >= p.nb * p.H * lq2) { return; }
-  let i0 = (t % lq2) * 2u;
-  let i1 = min(i0 + 1u, p.Lq - 1u); // an odd Lq's last pair computes its query twice
-  let zh = t / lq2; // (b - b0) * H + h
+// Invocation t's pair of rows (of L per head, an odd L's last pair takes its row twice) and its head:
+// rows r0, r1 = r0 + 1, head h of batch element b = b0 + bl, and o0, o1 the vec4 offsets of the two rows'
+// head slices in a [B, L, H*DH] tensor. t < nb * H * ceil(L / 2) (pairCount).
+struct Pair { r0: u32, r1: u32, h: u32, bl: u32, b: u32, o0: u32, o1: u32 }
+fn pairCount(L: u32) -> u32 { return p.nb * p.H * ((L + 1u) / 2u); }
+fn pairOf(t: u32, L: u32) -> Pair {
+  let l2 = (L + 1u) / 2u;
+  let r0 = (t % l2) * 2u;
+  let r1 = min(r0 + 1u, L - 1u);
+  let zh = t / l2; // (b - b0) * H + h
   let h = zh % p.H;
   let bl = zh / p.H;
   let b = p.b0 + bl;
+  let row4 = p.HD / 4u;
+  return Pair(r0, r1, h, bl, b, (b * L + r0) * row4 + h * (DH / 4u), (b * L + r1) * row4 + h * (DH / 4u));
+}
+
+@compute @workgroup_size(WG)
+fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let t = gid.x + gid.y * nwg.x * WG;
+  if (t >= pairCount(p.Lq)) { return; }
+  let pr = pairOf(t, p.Lq);
   let d4 = DH / 4u;
   let row4 = p.HD / 4u;
-  let qo0 = (b * p.Lq + i0) * row4 + h * d4;
-  let qo1 = (b * p.Lq + i1) * row4 + h * d4;
   var qa: array<vec4f, 16>;
   var qb: array<vec4f, 16>;
   var aa: array<vec4f, 16>;
   var ab: array<vec4f, 16>;
   for (var d = 0u; d < d4; d++) {
-    qa[d] = q[qo0 + d] * p.scale;
-    qb[d] = q[qo1 + d] * p.scale;
+    qa[d] = q[pr.o0 + d] * p.scale;
+    qb[d] = q[pr.o1 + d] * p.scale;
     aa[d] = vec4f();
     ab[d] = vec4f();
   }
-  let ko = p.k0 + bl * p.Lk * row4 + h * d4;
-  let vo = p.v0 + bl * p.Lk * row4 + h * d4;
+  let ko = p.k0 + pr.bl * p.Lk * row4 + pr.h * d4;
+  let vo = p.v0 + pr.bl * p.Lk * row4 + pr.h * d4;
   var ma = NEG;
   var mb = NEG;
   var sa = 0.0;
   var sb = 0.0;
   for (var j = 0u; j < p.Lk; j++) {
-    if (p.hasMask != 0u && mask[b * p.Lk + j] < 0.5) { continue; }
-    let oka = p.causal == 0u || j <= i0;
-    let okb = p.causal == 0u || j <= i1;
+    if (p.hasMask != 0u && mask[pr.b * p.Lk + j] < 0.5) { continue; }
+    let oka = p.causal == 0u || j <= pr.r0;
+    let okb = p.causal == 0u || j <= pr.r1;
     let kr = ko + j * row4;
     var xa = 0.0;
     var xb = 0.0;
@@ -111,14 +120,14 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
   let inva = select(0.0, 1.0 / sa, sa > 0.0);
   let invb = select(0.0, 1.0 / sb, sb > 0.0);
   for (var d = 0u; d < d4; d++) {
-    out[qo0 + d] = aa[d] * inva;
-    out[qo1 + d] = ab[d] * invb;
+    out[pr.o0 + d] = aa[d] * inva;
+    out[pr.o1 + d] = ab[d] * invb;
   }
   if (SAVE != 0u) {
     // lse of a query with no key left: NEG, so the backward's exp(x - lse) is never evaluated for it
-    let z = b * p.H + h;
-    lse[z * p.Lq + i0] = select(NEG, ma + log(sa), sa > 0.0);
-    lse[z * p.Lq + i1] = select(NEG, mb + log(sb), sb > 0.0);
+    let z = pr.b * p.H + pr.h;
+    lse[z * p.Lq + pr.r0] = select(NEG, ma + log(sa), sa > 0.0);
+    lse[z * p.Lq + pr.r1] = select(NEG, mb + log(sb), sb > 0.0);
   }
 }
 
@@ -127,18 +136,10 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
 @compute @workgroup_size(WG)
 fn backwardQ(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let t = gid.x + gid.y * nwg.x * WG;
-  let lq2 = (p.Lq + 1u) / 2u;
-  if (t >= p.nb * p.H * lq2) { return; }
-  let i0 = (t % lq2) * 2u;
-  let i1 = min(i0 + 1u, p.Lq - 1u);
-  let zh = t / lq2;
-  let h = zh % p.H;
-  let bl = zh / p.H;
-  let b = p.b0 + bl;
+  if (t >= pairCount(p.Lq)) { return; }
+  let pr = pairOf(t, p.Lq);
   let d4 = DH / 4u;
   let row4 = p.HD / 4u;
-  let qo0 = (b * p.Lq + i0) * row4 + h * d4;
-  let qo1 = (b * p.Lq + i1) * row4 + h * d4;
   var qa: array<vec4f, 16>;
   var qb: array<vec4f, 16>;
   var ga: array<vec4f, 16>;
@@ -148,26 +149,26 @@ fn backwardQ(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
   var da = 0.0;
   var db = 0.0;
   for (var d = 0u; d < d4; d++) {
-    qa[d] = q[qo0 + d] * p.scale;
-    qb[d] = q[qo1 + d] * p.scale;
-    ga[d] = go[qo0 + d];
-    gb[d] = go[qo1 + d];
-    da += dot(ga[d], out[qo0 + d]);
-    db += dot(gb[d], out[qo1 + d]);
+    qa[d] = q[pr.o0 + d] * p.scale;
+    qb[d] = q[pr.o1 + d] * p.scale;
+    ga[d] = go[pr.o0 + d];
+    gb[d] = go[pr.o1 + d];
+    da += dot(ga[d], out[pr.o0 + d]);
+    db += dot(gb[d], out[pr.o1 + d]);
     aa[d] = vec4f();
     ab[d] = vec4f();
   }
-  let z = b * p.H + h;
-  dd[z * p.Lq + i0] = da;
-  dd[z * p.Lq + i1] = db;
-  let la = lse[z * p.Lq + i0];
-  let lb = lse[z * p.Lq + i1];
-  let ko = p.k0 + bl * p.Lk * row4 + h * d4;
-  let vo = p.v0 + bl * p.Lk * row4 + h * d4;
+  let z = pr.b * p.H + pr.h;
+  dd[z * p.Lq + pr.r0] = da;
+  dd[z * p.Lq + pr.r1] = db;
+  let la = lse[z * p.Lq + pr.r0];
+  let lb = lse[z * p.Lq + pr.r1];
+  let ko = p.k0 + pr.bl * p.Lk * row4 + pr.h * d4;
+  let vo = p.v0 + pr.bl * p.Lk * row4 + pr.h * d4;
   if (la > NEG || lb > NEG) {
     for (var j = 0u; j < p.Lk; j++) {
-      if (p.hasMask != 0u && mask[b * p.Lk + j] < 0.5) { continue; }
-      if (p.causal != 0u && j > i1) { continue; }
+      if (p.hasMask != 0u && mask[pr.b * p.Lk + j] < 0.5) { continue; }
+      if (p.causal != 0u && j > pr.r1) { continue; }
       let kr = ko + j * row4;
       let vr = vo + j * row4;
       var xa = 0.0;
@@ -182,7 +183,7 @@ fn backwardQ(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
         pa += dot(ga[d], vv);
         pb += dot(gb[d], vv);
       }
-      let oka = la > NEG && (p.causal == 0u || j <= i0);
+      let oka = la > NEG && (p.causal == 0u || j <= pr.r0);
       let okb = lb > NEG;
       let sa = select(0.0, exp(xa - la) * (pa - da) * p.scale, oka);
       let sb = select(0.0, exp(xb - lb) * (pb - db) * p.scale, okb);
@@ -194,8 +195,8 @@ fn backwardQ(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
     }
   }
   for (var d = 0u; d < d4; d++) {
-    gx[qo0 + d] = aa[d];
-    gx[qo1 + d] = ab[d];
+    gx[pr.o0 + d] = aa[d];
+    gx[pr.o1 + d] = ab[d];
   }
 }
 
@@ -205,18 +206,10 @@ fn backwardQ(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
 @compute @workgroup_size(WG)
 fn backwardKV(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let t = gid.x + gid.y * nwg.x * WG;
-  let lk2 = (p.Lk + 1u) / 2u;
-  if (t >= p.nb * p.H * lk2) { return; }
-  let j0 = (t % lk2) * 2u;
-  let j1 = min(j0 + 1u, p.Lk - 1u);
-  let zh = t / lk2;
-  let h = zh % p.H;
-  let bl = zh / p.H;
-  let b = p.b0 + bl;
+  if (t >= pairCount(p.Lk)) { return; }
+  let pr = pairOf(t, p.Lk);
   let d4 = DH / 4u;
   let row4 = p.HD / 4u;
-  let ro0 = (b * p.Lk + j0) * row4 + h * d4;
-  let ro1 = (b * p.Lk + j1) * row4 + h * d4;
   var ka: array<vec4f, 16>;
   var kb: array<vec4f, 16>;
   var va: array<vec4f, 16>;
@@ -226,22 +219,22 @@ fn backwardKV(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   var dva: array<vec4f, 16>;
   var dvb: array<vec4f, 16>;
   for (var d = 0u; d < d4; d++) {
-    ka[d] = q[ro0 + d] * p.scale;
-    kb[d] = q[ro1 + d] * p.scale;
-    va[d] = go[ro0 + d];
-    vb[d] = go[ro1 + d];
+    ka[d] = q[pr.o0 + d] * p.scale;
+    kb[d] = q[pr.o1 + d] * p.scale;
+    va[d] = go[pr.o0 + d];
+    vb[d] = go[pr.o1 + d];
     dka[d] = vec4f();
     dkb[d] = vec4f();
     dva[d] = vec4f();
     dvb[d] = vec4f();
   }
-  let keepa = p.hasMask == 0u || mask[b * p.Lk + j0] >= 0.5;
-  let keepb = p.hasMask == 0u || mask[b * p.Lk + j1] >= 0.5;
-  let z = b * p.H + h;
-  let qo = p.k0 + bl * p.Lq * row4 + h * d4;
-  let oo = p.v0 + bl * p.Lq * row4 + h * d4;
+  let keepa = p.hasMask == 0u || mask[pr.b * p.Lk + pr.r0] >= 0.5;
+  let keepb = p.hasMask == 0u || mask[pr.b * p.Lk + pr.r1] >= 0.5;
+  let z = pr.b * p.H + pr.h;
+  let qo = p.k0 + pr.bl * p.Lq * row4 + pr.h * d4;
+  let oo = p.v0 + pr.bl * p.Lq * row4 + pr.h * d4;
   if (keepa || keepb) {
-    for (var i = select(0u, j0, p.causal != 0u); i < p.Lq; i++) {
+    for (var i = select(0u, pr.r0, p.causal != 0u); i < p.Lq; i++) {
       let l = lse[z * p.Lq + i];
       if (l <= NEG) { continue; }
       let di = dd[z * p.Lq + i];
@@ -260,7 +253,7 @@ fn backwardKV(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
         pb += dot(vb[d], gv4);
       }
       let oka = keepa;
-      let okb = keepb && (p.causal == 0u || i >= j1);
+      let okb = keepb && (p.causal == 0u || i >= pr.r1);
       let ea = select(0.0, exp(xa - l), oka);
       let eb = select(0.0, exp(xb - l), okb);
       let sa = ea * (pa - di) * p.scale;
@@ -276,9 +269,9 @@ fn backwardKV(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
     }
   }
   for (var d = 0u; d < d4; d++) {
-    gx[ro0 + d] = dka[d];
-    gv[ro0 + d] = dva[d];
-    gx[ro1 + d] = dkb[d];
-    gv[ro1 + d] = dvb[d];
+    gx[pr.o0 + d] = dka[d];
+    gv[pr.o0 + d] = dva[d];
+    gx[pr.o1 + d] = dkb[d];
+    gv[pr.o1 + d] = dvb[d];
   }
 }
