@@ -134,8 +134,9 @@ fn gnStatsCombine(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgr
   stats[r * 2u + 1u] = 1.0 / sqrt(m2 / f32(n) + p.eps);
 }
 
-// Elementwise entries run on a grid [ceil(S / WG), C, B]: the element index comes from the grid, no
-// division per element (c / Cg is per workgroup).
+// Elementwise entries run on a grid [ceil(S / (WG * EPT)), C, B]: each invocation takes EPT consecutive
+// elements of one (image, channel) plane; indices come from the grid, no division per element (c / Cg
+// is per workgroup).
 
 fn silu(v: f32) -> f32 { return v / (1.0 + exp(-v)); }
 

@@ -318,10 +318,10 @@ export function transposedGeometry(g: ConvGeometry): ConvGeometry | null {
 }
 
 /**
- * y = conv(x, w) with g's geometry through forward_uniform: pack_weights writes the windows (weights
- * change every training step, so they are packed per call, or once per sampling loop: packedWeight;
- * Cout * Cin * KK floats; `flip`: w is the
- * [Cin, Cout] weight of the conv whose input gradient this is), then one dispatch per (block, chunk).
+ * y = conv(x, w) with g's geometry through forward_uniform: pack_weights writes the windows, Cout *
+ * Cin * KK floats (weights change every training step, so they are packed per call, or once per
+ * sampling loop: packedWeight; `flip`: w is the [Cin, Cout] weight of the conv whose input gradient
+ * this is), then one dispatch per (block, chunk).
  */
 function forwardUniform(
   ctx: GpuContext,
