@@ -37,6 +37,46 @@ fn step(acc: mat2x4f, av: f32, v: mat2x4f) -> mat2x4f {
   return mat2x4f(fma(s, v[0], acc[0]), fma(s, v[1], acc[1]));
 }
 
+// forward_uniform's 3x3 convs (KSHAPE 1 and 3) work row by row of the kernel: for stride 1, a row's 10
+// input pixels as its 3 taps' 8-pixel vectors (0 outside the image).
+struct Row3 { v0: mat2x4f, v1: mat2x4f, v2: mat2x4f }
+
+fn row10(xc: u32, ih: i32, iw0: i32, lw: i32) -> Row3 {
+  let ok = ih >= 0 && ih < i32(p.h);
+  let xr = xc + u32(clamp(ih, 0, i32(p.h) - 1)) * p.w;
+  let v0 = gather8(xr, iw0, 1, lw, ok);
+  let e = vec2f(load1(xr, iw0 + 8, lw, ok), load1(xr, iw0 + 9, lw, ok));
+  return Row3(v0, mat2x4f(vec4f(v0[0].yzw, v0[1].x), vec4f(v0[1].yzw, e.x)),
+    mat2x4f(vec4f(v0[0].zw, v0[1].xy), vec4f(v0[1].zw, e)));
+}
+
+// The same for stride 2: the row's 17 input pixels iw0 .. iw0 + 16, tap j taking iw0 + j + 2m (m < 8).
+fn row17(xc: u32, ih: i32, iw0: i32, lw: i32) -> Row3 {
+  let ok = ih >= 0 && ih < i32(p.h);
+  let xr = xc + u32(clamp(ih, 0, i32(p.h) - 1)) * p.w;
+  let ev = gather8(xr, iw0, 2, lw, ok);
+  let od = gather8(xr, iw0 + 1, 2, lw, ok);
+  let e8 = load1(xr, iw0 + 16, lw, ok);
+  return Row3(ev, od, mat2x4f(vec4f(ev[0].yzw, ev[1].x), vec4f(ev[1].yzw, e8)));
+}
+
+// The 9 taps' weights of 4 channels: tap t at wu[o + t * q] (pack_weights' layout).
+struct Taps9 { t0: vec4f, t1: vec4f, t2: vec4f, t3: vec4f, t4: vec4f, t5: vec4f, t6: vec4f, t7: vec4f, t8: vec4f }
+
+fn taps9(o: u32, q: u32) -> Taps9 {
+  return Taps9(wu[o], wu[o + q], wu[o + 2u * q], wu[o + 3u * q], wu[o + 4u * q], wu[o + 5u * q],
+    wu[o + 6u * q], wu[o + 7u * q], wu[o + 8u * q]);
+}
+
+// acc + channel n's 9 taps times the 3 rows' pixels, in the generic loop's order (row by row, tap by
+// tap), so the same bits. One channel at a time (rather than one tap for all channels) keeps its 8
+// accumulators in registers for 72 multiply-adds.
+fn step9(acc: mat2x4f, w: Taps9, n: u32, r0: Row3, r1: Row3, r2: Row3) -> mat2x4f {
+  var a = step(step(step(acc, w.t0[n], r0.v0), w.t1[n], r0.v1), w.t2[n], r0.v2);
+  a = step(step(step(a, w.t3[n], r1.v0), w.t4[n], r1.v1), w.t5[n], r1.v2);
+  return step(step(step(a, w.t6[n], r2.v0), w.t7[n], r2.v1), w.t8[n], r2.v2);
+}
+
 // src[off + i], or 0 when i is outside [0, len) or !ok.
 fn load1(off: u32, i: i32, len: i32, ok: bool) -> f32 {
   let v = src[off + u32(clamp(i, 0, len - 1))];
@@ -456,13 +496,16 @@ fn sum_parts(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
 // window (binding 7), and every lane of a workgroup works on the same TM output channels (co0 from the
 // dispatch, never from the local id), over invocations t = image * tiles + tile. A dispatch covers one block k = z0 of TM
 // channels and one chunk [ci0, ci0 + cn) of input channels; chunks after the first add into dst
-// (acc = 1), the first adds the epilogue (bias, channel bias, residual). For a 3-wide stride-1 kernel
-// (K3 = 1) a row's 10 input pixels are loaded once for its 3 taps.
+// (acc = 1), the first adds the epilogue (bias, channel bias, residual). A 3x3 conv loads each kernel
+// row's input pixels once for its 3 taps (10 for stride 1, 17 for stride 2) and then runs channel by
+// channel (step9).
 // The input gradient of a stride-1 conv is such a forward too (pack_weights with FLIP = 1).
 // pack_weights lays the weights out for it: window (k, chunk) at dst[(k * chunks + chunk) * WIN], inside it
 // [(ci - ci0) * KK + tap][TM] (zero past Cout), so a tap's TM weights are TM / 4 consecutive vec4s.
 const WIN: u32 = 16384u; // floats per window (64 KiB: WebGPU's default uniform binding limit)
-override K3: u32 = 0u;
+// 1: 3x3 stride 1; 2: 1x1 stride 1 without padding; 3: 3x3 stride 2; 0: any other (loops over the taps).
+// The written-out shapes are 1.1-1.7x the loops for the UNets' convs (the same bits).
+override KSHAPE: u32 = 0u;
 // 1: pack the weights of the stride-1 conv whose input gradient is this forward (gx = conv(gy, w
 // transposed and flipped, padding K - 1 - pad)).
 override FLIP: u32 = 0u;
@@ -524,27 +567,80 @@ fn forward_uniform(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workg
   let q = TM / 4u;
   for (var cl = 0u; cl < p.cn; cl++) {
     let xc = (b * p.cin + p.ci0 + cl) * p.h * p.w;
+    if (KSHAPE == 2u) { // 1x1 stride 1, unpadded: one row, one tap
+      let v = gather8(xc + oh * p.w, i32(ow0), 1, lw, true);
+      let w0 = wu[cl * q];
+      c0 = step(c0, w0.x, v);
+      c1 = step(c1, w0.y, v);
+      c2 = step(c2, w0.z, v);
+      c3 = step(c3, w0.w, v);
+      if (TM > 4u) {
+        let w1 = wu[cl * q + 1u];
+        c4 = step(c4, w1.x, v);
+        c5 = step(c5, w1.y, v);
+        c6 = step(c6, w1.z, v);
+        c7 = step(c7, w1.w, v);
+      }
+      if (TM > 8u) {
+        let w2 = wu[cl * q + 2u];
+        let w3 = wu[cl * q + 3u];
+        c8 = step(c8, w2.x, v);
+        c9 = step(c9, w2.y, v);
+        c10 = step(c10, w2.z, v);
+        c11 = step(c11, w2.w, v);
+        c12 = step(c12, w3.x, v);
+        c13 = step(c13, w3.y, v);
+        c14 = step(c14, w3.z, v);
+        c15 = step(c15, w3.w, v);
+      }
+      continue;
+    }
+    if (KSHAPE == 1u || KSHAPE == 3u) { // 3x3: the 9 taps written out
+      var r0: Row3;
+      var r1: Row3;
+      var r2: Row3;
+      if (KSHAPE == 1u) {
+        r0 = row10(xc, ih0, iw0, lw);
+        r1 = row10(xc, ih0 + 1, iw0, lw);
+        r2 = row10(xc, ih0 + 2, iw0, lw);
+      } else {
+        r0 = row17(xc, ih0, iw0, lw);
+        r1 = row17(xc, ih0 + 1, iw0, lw);
+        r2 = row17(xc, ih0 + 2, iw0, lw);
+      }
+      let o = cl * 9u * q;
+      let w0 = taps9(o, q);
+      c0 = step9(c0, w0, 0u, r0, r1, r2);
+      c1 = step9(c1, w0, 1u, r0, r1, r2);
+      c2 = step9(c2, w0, 2u, r0, r1, r2);
+      c3 = step9(c3, w0, 3u, r0, r1, r2);
+      if (TM > 4u) {
+        let w1 = taps9(o + 1u, q);
+        c4 = step9(c4, w1, 0u, r0, r1, r2);
+        c5 = step9(c5, w1, 1u, r0, r1, r2);
+        c6 = step9(c6, w1, 2u, r0, r1, r2);
+        c7 = step9(c7, w1, 3u, r0, r1, r2);
+      }
+      if (TM > 8u) {
+        let w2 = taps9(o + 2u, q);
+        c8 = step9(c8, w2, 0u, r0, r1, r2);
+        c9 = step9(c9, w2, 1u, r0, r1, r2);
+        c10 = step9(c10, w2, 2u, r0, r1, r2);
+        c11 = step9(c11, w2, 3u, r0, r1, r2);
+        let w3 = taps9(o + 3u, q);
+        c12 = step9(c12, w3, 0u, r0, r1, r2);
+        c13 = step9(c13, w3, 1u, r0, r1, r2);
+        c14 = step9(c14, w3, 2u, r0, r1, r2);
+        c15 = step9(c15, w3, 3u, r0, r1, r2);
+      }
+      continue;
+    }
     for (var i = 0u; i < p.kh; i++) {
       let ih = ih0 + i32(i);
       let rowok = ih >= 0 && ih < i32(p.h);
       let xr = xc + u32(clamp(ih, 0, i32(p.h) - 1)) * p.w;
-      var a = mat2x4f();
-      var e = vec2f();
-      if (K3 != 0u) {
-        a = gather8(xr, iw0, 1, lw, rowok);
-        e = vec2f(load1(xr, iw0 + 8, lw, rowok), load1(xr, iw0 + 9, lw, rowok));
-      }
-      for (var j = 0u; j < select(p.kw, 3u, K3 != 0u); j++) {
-        var v: mat2x4f;
-        if (K3 == 0u) {
-          v = gather8(xr, iw0 + i32(j), s, lw, rowok);
-        } else if (j == 0u) {
-          v = a;
-        } else if (j == 1u) {
-          v = mat2x4f(vec4f(a[0].yzw, a[1].x), vec4f(a[1].yzw, e.x));
-        } else {
-          v = mat2x4f(vec4f(a[0].zw, a[1].xy), vec4f(a[1].zw, e));
-        }
+      for (var j = 0u; j < p.kw; j++) {
+        let v = gather8(xr, iw0 + i32(j), s, lw, rowok);
         let o = (cl * kk + i * p.kw + j) * q;
         let w0 = wu[o];
         c0 = step(c0, w0.x, v);

@@ -349,7 +349,12 @@ function forwardUniform(
     return packed;
   });
   const hasBias = (b ? 1 : 0) | (channelBias ? 2 : 0) | (residual ? 4 : 0);
-  const K3 = g.KW === 3 && g.s === 1 ? 1 : 0;
+  // forward_uniform's written-out shapes (the UNets' convs); 0: loops over the taps
+  const KSHAPE = g.KH === 3 && g.KW === 3
+    ? (g.s === 1 ? 1 : 3)
+    : g.KH === 1 && g.KW === 1 && g.s === 1 && g.pad === 0
+    ? 2
+    : 0;
   for (let k = 0; k < blocks; k++) {
     for (let c = 0; c < chunks; c++) {
       const window = { offset: (k * chunks + c) * WIN * 4, size: WIN * 4 };
@@ -370,7 +375,7 @@ function forwardUniform(
           cn: Math.min(cn, g.Cin - ci0),
         }),
         groups: groups1d(Math.ceil(g.B * tiles / UNIFORM_WG)),
-        overrides: { TM, WG: UNIFORM_WG, K3 },
+        overrides: { TM, WG: UNIFORM_WG, KSHAPE },
         flops: k === 0 && c === 0 ? convFlops(g) : 0,
       });
     }

@@ -94,7 +94,12 @@ export function gemm(ctx: GpuContext, a: Tensor, b: Tensor, out: Tensor, s: Gemm
   }
   const epi = (s.bias ? 1 : 0) | (s.residual ? 2 : 0);
   if (uniformFits(a, s)) return gemmUniform(ctx, a, b, out, s, epi);
-  const { TM, WY } = tileFor(M);
+  const tile = tileFor(M);
+  // A grid of fewer than 4 workgroups (a small Linear's weight gradient: 64 x 64 over 1024 rows is
+  // one) runs on one core: one row of lanes per workgroup then (the same invocations, so the same
+  // bits) spreads it over more; 1.3x for that shape.
+  const TM = tile.TM,
+    WY = Math.ceil(N / (COLS * WX)) * Math.ceil(M / (TM * tile.WY)) * batch < 4 ? 1 : tile.WY;
   // At most MAX_GROUPS batches per dispatch (the z dimension's limit); the kernel adds z0.
   for (let z0 = 0; z0 < batch; z0 += MAX_GROUPS) {
     const groups: [number, number, number] = [

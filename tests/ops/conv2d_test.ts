@@ -196,6 +196,8 @@ Deno.test("conv2d forward: storage path, one uniform window, and blocks x input-
     [[2, 5, 7, 9], 17, 3, 1, { floats: 16384, max: 0 }, null],
     [[2, 5, 7, 9], 17, 3, 1, { floats: 16384, max: 8 }, [2, 1]],
     [[2, 5, 7, 9], 17, 3, 2, { floats: 16 * 9 * 2, max: 8 }, [2, 3]], // chunks of 2, 2, 1 input channels
+    [[2, 5, 7, 9], 6, 3, 1, { floats: 16384, max: 8 }, [1, 1]], // 3x3 stride 1 in an 8-channel block
+    [[1, 3, 5, 10], 2, 3, 1, { floats: 4 * 9 * 2, max: 8 }, [1, 2]], // 3x3 stride 1, 4-channel block, 2 chunks
     [[1, 7, 6, 17], 3, 5, 1, { floats: 4 * 25 * 3, max: 8 }, [1, 3]], // Cout 3 in a 4-channel block, 5x5
     [[3, 11, 8, 8], 6, 1, 1, { floats: 8 * 4, max: 8 }, [1, 3]], // 1x1, 8-channel block
     [[4, 128, 8, 8], 64, 3, 1, { floats: 16384, max: 8 }, [4, 2]], // a UNet up-block conv: 2 chunks of 64
@@ -238,6 +240,8 @@ Deno.test("conv2d input gradient as a flipped uniform forward (stride 1), and th
     [[2, 17, 7, 9], 5, 3, 1, { floats: 16384, max: 8 }, true],
     [[2, 17, 7, 9], 5, 3, 1, { floats: 16384, max: 0 }, false],
     [[2, 6, 7, 9], 11, 3, 1, { floats: 8 * 9 * 4, max: 8 }, true], // 3 chunks of output channels
+    [[2, 5, 7, 9], 6, 3, 0, { floats: 16384, max: 8 }, true], // padding 0: a 3x3 forward with padding 2
+    [[2, 5, 7, 10], 6, 3, 2, { floats: 16384, max: 8 }, true], // padding 2: a 3x3 forward with padding 0
     [[1, 3, 6, 11], 7, 5, 2, { floats: 4 * 25 * 2, max: 8 }, true], // 5x5
     [[1, 3, 6, 11], 7, 5, 1, { floats: 16384, max: 8 }, true], // padding 1 of a 5x5: output 2 smaller
     [[3, 9, 8, 8], 4, 1, 0, { floats: 16384, max: 8 }, true], // 1x1
