@@ -258,8 +258,8 @@ async function profile(fn: () => Promise<unknown>): Promise<ProfileResult | null
       gemm_ms: gemmMs,
       non_gemm_share: 1 - gemmMs / total,
       kernels,
-      // the 30 costliest labels (kernel and shape, e.g. a GEMM's batch x M x K x N)
-      labels: [...byLabel].sort((a, b) => b[1][0] - a[1][0]).slice(0, 30)
+      // the 60 costliest labels (kernel and shape, e.g. a GEMM's batch x M x K x N)
+      labels: [...byLabel].sort((a, b) => b[1][0] - a[1][0]).slice(0, 60)
         .map(([label, [ms, count]]) => ({ label, ms, share: ms / total, count })),
     };
   } finally {

@@ -22,6 +22,7 @@
 override WG: u32 = 64u;
 override CHUNK: u32 = 64u;
 override SILU: u32 = 0u; // group norm: 1 applies silu after the affine (forward and backward)
+override PRIOR: u32 = 0u;
 override EPT: u32 = 1u; // group norm's elementwise passes: consecutive elements per invocation
 
 struct Params {
@@ -46,6 +47,9 @@ struct Params {
 @group(0) @binding(9) var<storage, read_write> ggamma: array<f32>;
 @group(0) @binding(10) var<storage, read_write> gbeta: array<f32>;
 @group(0) @binding(11) var<storage, read_write> aux: array<f32>; // [B * G, 2]
+// The input's gradient summed so far (PRIOR = 1: added by lnBackwardRow and gnBackwardInput, so the
+// autograd needs no accumulate pass: lib/autograd/tape.ts, Prior).
+@group(0) @binding(12) var<storage, read> prior: array<f32>;
 
 var<workgroup> red0: array<f32, WG>;
 var<workgroup> red1: array<f32, WG>;
@@ -261,7 +265,9 @@ fn gnBackwardInput(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup
       let xh = (x[i] - mean) * rstd;
       var g = gy[i];
       if (SILU == 1u) { g = g * dsilu(xh * ga + be); }
-      gx[i] = rstd * (g * ga - m1 - xh * m2);
+      var v = rstd * (g * ga - m1 - xh * m2);
+      if (PRIOR == 1u) { v += prior[i]; }
+      gx[i] = v;
     }
   }
 }
@@ -379,6 +385,8 @@ fn lnBackwardRow(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
   m2 = m2 / f32(D);
   for (var d = 0u; d < D; d++) {
     let xh = (x[base + d] - mean) * rstd;
-    gx[base + d] = rstd * (gy[base + d] * gamma[d] - m1 - xh * m2);
+    var v = rstd * (gy[base + d] * gamma[d] - m1 - xh * m2);
+    if (PRIOR == 1u) { v += prior[base + d]; }
+    gx[base + d] = v;
   }
 }

@@ -5,12 +5,18 @@ import type { GpuContext } from "../gpu/context.ts";
 import { filled } from "../ops/copy.ts";
 import { accumulate, scale } from "../ops/scale.ts";
 import { shapeStr, type Tensor } from "../tensor/tensor.ts";
+import type { Prior } from "./tape.ts";
 
 export interface BackwardOptions {
   /** Gradient of the output (default: ones; the output must then be a scalar). */
   grad?: Tensor;
   /** Recorded tensors to keep alive after the pass (the output itself is always kept). */
   retain?: Tensor[];
+  /**
+   * Let rules fold a tensor's gradient so far into their own result (GEMM and norm epilogues; see
+   * Prior in tape.ts) instead of a separate accumulate pass; default true. The same bits either way.
+   */
+  fold?: boolean;
 }
 
 export function backward(ctx: GpuContext, output: Tensor, opts: BackwardOptions = {}) {
@@ -30,10 +36,20 @@ export function backward(ctx: GpuContext, output: Tensor, opts: BackwardOptions 
       if (!g) continue;
       grads.delete(node.output);
       if (!node.backward) throw new Error(`backward: op "${node.op}" has no backward rule`);
-      const inGrads = node.backward(g);
+      // The sums so far, for a rule to fold into its results (an input listed twice: its first slot).
+      const prior: Prior = {
+        grads: node.inputs.map((inp, k) =>
+          opts.fold !== false && inp.creator && node.inputs.indexOf(inp) === k ? grads.get(inp) ?? null : null
+        ),
+        used: [],
+      };
+      const inGrads = node.backward(g, prior);
       if (g !== opts.grad) g.dispose();
       node.inputs.forEach((inp, k) => {
         const gi = inGrads[k];
+        if (prior.used[k] && (!gi || !prior.grads[k])) {
+          throw new Error(`backward: "${node.op}" used a prior gradient it did not return`);
+        }
         if (!gi) return;
         if (!inp.requiresGrad) return gi.dispose();
         if (gi.size !== inp.size) {
@@ -43,7 +59,10 @@ export function backward(ctx: GpuContext, output: Tensor, opts: BackwardOptions 
         }
         if (inp.creator) {
           const prev = grads.get(inp);
-          if (prev) {
+          if (prior.used[k]) { // gi already holds prev
+            prev!.dispose();
+            grads.set(inp, owned(ctx, gi));
+          } else if (prev) {
             accumulate(ctx, prev, gi);
             gi.dispose();
           } else grads.set(inp, owned(ctx, gi));

@@ -2,8 +2,19 @@
 // `backward` walks it in reverse, accumulating gradients, then releases what the nodes saved.
 import type { Tensor } from "../tensor/tensor.ts";
 
-/** Given the gradient of the output, returns gradients for each input (null where none flows). */
-export type BackwardRule = (gradOut: Tensor) => (Tensor | null)[];
+/**
+ * Given the gradient of the output, returns gradients for each input (null where none flows).
+ * `prior` (when given) holds the gradient already summed for each input from the ops after this one
+ * (null for leaves and inputs without one yet); a rule that adds prior.grads[k] into its own result
+ * for input k (a GEMM's or a norm's epilogue: no accumulate pass) sets prior.used[k] = true, and that
+ * result then replaces the sum.
+ */
+export type BackwardRule = (gradOut: Tensor, prior?: Prior) => (Tensor | null)[];
+
+export interface Prior {
+  grads: (Tensor | null)[];
+  used: boolean[];
+}
 
 export interface TapeNode {
   op: string;

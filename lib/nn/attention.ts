@@ -37,8 +37,14 @@ export class Attention extends Module {
     keyMask: Tensor | null = null,
     residual: Tensor | null = null,
   ): Tensor {
-    const c = context ?? x;
-    const q = this.to_q.forward(ctx, x), k = this.to_k.forward(ctx, c), v = this.to_v.forward(ctx, c);
+    // One [B * L, dim] view per input for all the projections that read it, so the backward sees one
+    // tensor used by several GEMMs and folds its gradients in their epilogues (no accumulate pass).
+    const rows = (t: Tensor) => reshape(ctx, t, [t.shape[0] * t.shape[1], t.shape[2]]);
+    const x2 = rows(x), c2 = context ? rows(context) : x2;
+    const [B, Lq] = x.shape, Lk = (context ?? x).shape[1];
+    const seq = (t: Tensor, L: number) => reshape(ctx, t, [B, L, t.shape[1]]);
+    const q = seq(this.to_q.forward(ctx, x2), Lq);
+    const k = seq(this.to_k.forward(ctx, c2), Lk), v = seq(this.to_v.forward(ctx, c2), Lk);
     const o = attention(ctx, q, k, v, this.heads, keyMask ? { keyMask } : {});
     return this.to_out.forward(ctx, o, residual);
   }

@@ -6,6 +6,7 @@
 // else from storage. The weight gradient reduces over output pixels, split into chunks of pixel rows
 // whose partial sums are added at the end, so no invocation loops long (llvmpipe cuts loops at
 // 65,535) and the work spreads.
+import type { Prior } from "../autograd/tape.ts";
 import { groups1d, MAX_GROUPS } from "../gpu/context.ts";
 import { KernelFile } from "../gpu/kernel.ts";
 import { empty, type Tensor } from "../tensor/tensor.ts";
@@ -153,9 +154,9 @@ export function conv2d(
   }
   convForward(ctx, x, w, b, y, g, cb, res);
   const inputs = [x, w, ...[b, cb, res].filter((t): t is Tensor => t !== null)];
-  return record(ctx, "conv2d", inputs, y, (gy) => {
+  return record(ctx, "conv2d", inputs, y, (gy, prior) => {
     const grads: (Tensor | null)[] = [
-      x.requiresGrad ? convBackwardInput(ctx, gy, w, g) : null,
+      x.requiresGrad ? convBackwardInput(ctx, gy, w, g, UNIFORM_WINDOWS, prior) : null,
       w.requiresGrad ? convBackwardWeight(ctx, x, gy, g) : null,
     ];
     if (b) grads.push(b.requiresGrad ? sum(ctx, gy, [0, 2, 3]) : null);
@@ -202,19 +203,26 @@ export function convForward(
   });
 }
 
-/** gx [B, Cin, H, W] from gy [B, Cout, Ho, Wo] (exact for stride 2: tiles of one pixel parity). */
+/**
+ * gx [B, Cin, H, W] from gy [B, Cout, Ho, Wo] (exact for stride 2: tiles of one pixel parity). With
+ * `prior` (the autograd's, for input 0: x's gradient so far), the uniform path adds that gradient in
+ * its epilogue and marks it used.
+ */
 export function convBackwardInput(
   ctx: GpuContext,
   gy: Tensor,
   w: Tensor,
   g: ConvGeometry,
   windows: UniformWindows = UNIFORM_WINDOWS,
+  prior?: Prior,
 ): Tensor {
   const gx = empty(ctx, [g.B, g.Cin, g.H, g.W]);
   const t = transposedGeometry(g);
   const plan = t && uniformPlan(t, windows);
   if (t && plan) {
-    forwardUniform(ctx, gy, w, null, gx, t, null, null, plan, true);
+    const sofar = prior?.grads[0] ?? null;
+    forwardUniform(ctx, gy, w, null, gx, t, null, sofar, plan, true);
+    if (sofar) prior!.used[0] = true;
     return gx;
   }
   // per parity (ry, rx): ceil(H / s) rows of ceil(ceil(W / s) / 8) 8-pixel tiles

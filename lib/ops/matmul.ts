@@ -321,11 +321,13 @@ export function linear(
   const rows = { batch: 1, sa1: 0, sb1: 0 };
   gemm(ctx, x, w, y, { ...rows, M: R, N: O, K: I, sam: I, sak: 1, sbk: 1, sbn: I, bias, residual });
   const inputs = [x, w, ...(bias ? [bias] : []), ...(residual ? [residual] : [])];
-  return record(ctx, "linear", inputs, y, (g) => {
+  return record(ctx, "linear", inputs, y, (g, prior) => {
     let gx: Tensor | null = null, gw: Tensor | null = null;
     if (x.requiresGrad) {
-      gx = empty(ctx, [R, I]); // g [R, out] @ w [out, in]
-      gemm(ctx, g, w, gx, { ...rows, M: R, N: I, K: O, sam: O, sak: 1, sbk: I, sbn: 1 });
+      gx = empty(ctx, [R, I]); // g [R, out] @ w [out, in] (+ x's gradient so far, in the epilogue)
+      const sofar = prior?.grads[0] ?? null;
+      gemm(ctx, g, w, gx, { ...rows, M: R, N: I, K: O, sam: O, sak: 1, sbk: I, sbn: 1, residual: sofar });
+      if (sofar) prior!.used[0] = true;
     }
     if (w.requiresGrad) {
       gw = empty(ctx, w.shape); // g^T [out, R] @ x [R, in]

@@ -85,7 +85,7 @@ export function groupNorm(
     groups: grid,
     overrides: ovElem,
   });
-  const out = record(ctx, silu ? "groupNormSilu" : "groupNorm", [x, gamma, beta], y, (gy) => {
+  const out = record(ctx, silu ? "groupNormSilu" : "groupNorm", [x, gamma, beta], y, (gy, prior) => {
     const bk = chunking(B * C, S);
     const bparams = [B, C, S, groups, f32bits(eps), bk.nChunks, bk.chunk, 0];
     const part = empty(ctx, [B * C * bk.nChunks, 2]);
@@ -103,12 +103,14 @@ export function groupNorm(
       groups: groups1d(elementGroups(C + R, WG)),
       overrides: ov,
     });
+    const sofar = prior?.grads[0] ?? null; // x's gradient so far, added in the same pass
     ctx.run(kernel, "gnBackwardInput", {
-      buffers: [x, gamma, beta, null, stats, gy, gx, null, null, null, aux],
+      buffers: [x, gamma, beta, null, stats, gy, gx, null, null, null, aux, sofar ?? x],
       params: bparams,
       groups: grid,
-      overrides: ovElem,
+      overrides: { ...ovElem, PRIOR: sofar ? 1 : 0 },
     });
+    if (sofar) prior!.used[0] = true;
     part.dispose();
     aux.dispose();
     stats.dispose();
@@ -140,15 +142,18 @@ export function layerNorm(ctx: GpuContext, x: Tensor, gamma: Tensor, beta: Tenso
     groups: rowGroups,
     overrides,
   });
-  const out = record(ctx, "layerNorm", [x, gamma, beta], y, (gy) => {
+  const out = record(ctx, "layerNorm", [x, gamma, beta], y, (gy, prior) => {
     const gx = x.requiresGrad ? empty(ctx, x.shape) : null;
     if (gx) {
+      // x's gradient so far (the residual stream's), added by the row kernel in the same pass
+      const sofar = rowwise ? prior?.grads[0] ?? null : null;
       ctx.run(kernel, rowwise ? "lnBackwardRow" : "lnBackward", {
-        buffers: [x, gamma, null, null, stats, gy, gx],
+        buffers: [x, gamma, null, null, stats, gy, gx, null, null, null, null, rowwise ? sofar ?? x : null],
         params,
         groups: rowGroups,
-        overrides,
+        overrides: { ...overrides, PRIOR: sofar ? 1 : 0 },
       });
+      if (sofar) prior!.used[0] = true;
     }
     let gg: Tensor | null = null, gb: Tensor | null = null;
     if (gamma.requiresGrad || beta.requiresGrad) {
