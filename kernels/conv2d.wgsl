@@ -503,8 +503,9 @@ fn sum_parts(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
 // pack_weights lays the weights out for it: window (k, chunk) at dst[(k * chunks + chunk) * WIN], inside it
 // [(ci - ci0) * KK + tap][TM] (zero past Cout), so a tap's TM weights are TM / 4 consecutive vec4s.
 const WIN: u32 = 16384u; // floats per window (64 KiB: WebGPU's default uniform binding limit)
-// 1: 3x3 stride 1; 2: 1x1 stride 1 without padding; 3: 3x3 stride 2; 0: any other (loops over the taps).
-// The written-out shapes are 1.1-1.7x the loops for the UNets' convs (the same bits).
+// 1: 3x3 stride 1; 3: 3x3 stride 2 (taps written out); 2: 1x1 stride 1 without padding (the tap loops
+// with compile-time bounds); 0: any other (loops over runtime taps). 1.1-1.7x the runtime loops for the
+// UNets' convs (the same bits).
 override KSHAPE: u32 = 0u;
 // 1: pack the weights of the stride-1 conv whose input gradient is this forward (gx = conv(gy, w
 // transposed and flipped, padding K - 1 - pad)).
@@ -543,8 +544,11 @@ fn forward_uniform(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workg
   let co0 = p.z0 * TM;
   let oh = t / p.tilesRow;
   let ow0 = (t % p.tilesRow) * 8u;
-  let kk = p.kh * p.kw;
-  let s = i32(p.stride);
+  // KSHAPE 2 (1x1): the tap loops below with compile-time bounds, which the compiler drops
+  let kh = select(p.kh, 1u, KSHAPE == 2u);
+  let kw = select(p.kw, 1u, KSHAPE == 2u);
+  let kk = kh * kw;
+  let s = select(i32(p.stride), 1, KSHAPE == 2u);
   let lw = i32(p.w);
   let iw0 = i32(ow0 * p.stride) - i32(p.pad);
   let ih0 = i32(oh * p.stride) - i32(p.pad);
@@ -567,34 +571,6 @@ fn forward_uniform(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workg
   let q = TM / 4u;
   for (var cl = 0u; cl < p.cn; cl++) {
     let xc = (b * p.cin + p.ci0 + cl) * p.h * p.w;
-    if (KSHAPE == 2u) { // 1x1 stride 1, unpadded: one row, one tap
-      let v = gather8(xc + oh * p.w, i32(ow0), 1, lw, true);
-      let w0 = wu[cl * q];
-      c0 = step(c0, w0.x, v);
-      c1 = step(c1, w0.y, v);
-      c2 = step(c2, w0.z, v);
-      c3 = step(c3, w0.w, v);
-      if (TM > 4u) {
-        let w1 = wu[cl * q + 1u];
-        c4 = step(c4, w1.x, v);
-        c5 = step(c5, w1.y, v);
-        c6 = step(c6, w1.z, v);
-        c7 = step(c7, w1.w, v);
-      }
-      if (TM > 8u) {
-        let w2 = wu[cl * q + 2u];
-        let w3 = wu[cl * q + 3u];
-        c8 = step(c8, w2.x, v);
-        c9 = step(c9, w2.y, v);
-        c10 = step(c10, w2.z, v);
-        c11 = step(c11, w2.w, v);
-        c12 = step(c12, w3.x, v);
-        c13 = step(c13, w3.y, v);
-        c14 = step(c14, w3.z, v);
-        c15 = step(c15, w3.w, v);
-      }
-      continue;
-    }
     if (KSHAPE == 1u || KSHAPE == 3u) { // 3x3: the 9 taps written out
       var r0: Row3;
       var r1: Row3;
@@ -635,13 +611,13 @@ fn forward_uniform(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workg
       }
       continue;
     }
-    for (var i = 0u; i < p.kh; i++) {
+    for (var i = 0u; i < kh; i++) {
       let ih = ih0 + i32(i);
       let rowok = ih >= 0 && ih < i32(p.h);
       let xr = xc + u32(clamp(ih, 0, i32(p.h) - 1)) * p.w;
-      for (var j = 0u; j < p.kw; j++) {
+      for (var j = 0u; j < kw; j++) {
         let v = gather8(xr, iw0 + i32(j), s, lw, rowok);
-        let o = (cl * kk + i * p.kw + j) * q;
+        let o = (cl * kk + i * kw + j) * q;
         let w0 = wu[o];
         c0 = step(c0, w0.x, v);
         c1 = step(c1, w0.y, v);
