@@ -254,17 +254,22 @@ export function rowWindows(
 function gemmUniform(ctx: GpuContext, a: Tensor, b: Tensor, out: Tensor, s: GemmSpec, epi: number) {
   const { M, N, K } = s;
   const cols = Math.floor(WIN / K), blocks = Math.ceil(N / cols);
-  const { pack: packed, owned } = packedWeight(ctx, b, `gemm ${K} ${N} ${s.sbk} ${s.sbn}`, () => {
-    const packed = empty(ctx, [blocks * WIN]);
-    const packGroups = Math.ceil((N * K) / 64);
-    ctx.run(kernel, "pack_b", {
-      buffers: [null, null, packed, b],
-      params: kernelParams({ m: N * K, n: N, sbk: s.sbk, sbn: s.sbn }),
-      groups: [Math.min(packGroups, MAX_GROUPS), Math.ceil(packGroups / MAX_GROUPS), 1],
-      overrides: { KC: K },
+  // B(k, n) = b[n * K + k] with K dividing WIN is already pack_b's layout (a Linear's forward: its
+  // weight [out, in]); bound in place when its buffer holds every block's whole window.
+  const inPlace = s.sbk === 1 && s.sbn === K && WIN % K === 0 && b.buffer.size >= blocks * WIN * 4;
+  const { pack: packed, owned } = inPlace
+    ? { pack: b, owned: false }
+    : packedWeight(ctx, b, `gemm ${K} ${N} ${s.sbk} ${s.sbn}`, () => {
+      const packed = empty(ctx, [blocks * WIN]);
+      const packGroups = Math.ceil((N * K) / 64);
+      ctx.run(kernel, "pack_b", {
+        buffers: [null, null, packed, b],
+        params: kernelParams({ m: N * K, n: N, sbk: s.sbk, sbn: s.sbn }),
+        groups: [Math.min(packGroups, MAX_GROUPS), Math.ceil(packGroups / MAX_GROUPS), 1],
+        overrides: { KC: K },
+      });
+      return packed;
     });
-    return packed;
-  });
   const c0 = s.outOffset ?? 0, scm = s.scm ?? N;
   let first = true;
   for (const { r0, rows, offset: o } of rowWindows(M, K, s.aOffset ?? 0, a.buffer.size / 4)) {

@@ -123,9 +123,22 @@ export function zeros(ctx: GpuContext, shape: Shape): Tensor {
   return full(ctx, shape, 0);
 }
 
+/**
+ * A weight's buffer (a parameter of 2 or more dimensions) holds whole 64 KiB uniform windows, so a
+ * Linear's forward GEMM can bind the weight in place instead of packing it (lib/ops/matmul.ts
+ * gemmUniform). The floats past the weight are read only for columns that are never stored.
+ */
+export const WEIGHT_WINDOW_BYTES = 65536;
+
 /** A trainable parameter: persistent, requires grad, named. */
 export function parameter(ctx: GpuContext, data: ArrayLike<number>, shape: Shape, name = ""): Tensor {
-  const t = tensor(ctx, data, shape).keep();
+  if (data.length !== numel(shape)) {
+    throw new Error(`parameter ${name}: ${data.length} values do not fill shape ${shapeStr(shape)}`);
+  }
+  const bytes = Math.max(4, numel(shape) * 4);
+  const room = shape.length >= 2 ? Math.ceil(bytes / WEIGHT_WINDOW_BYTES) * WEIGHT_WINDOW_BYTES : bytes;
+  const t = new Tensor(ctx, shape, new Storage(ctx.pool.acquire(room), bytes)).keep();
+  if (data.length) ctx.write(t.buffer, Float32Array.from(data));
   t.requiresGrad = true;
   t.name = name;
   return t;

@@ -3,6 +3,7 @@
 // register tiles (8 columns per invocation, 64 columns / 16-64 rows per workgroup), all transposes,
 // batch broadcast on either side, K past one dispatch's K chunk, the attention shape and a batch past
 // the 65,535 workgroups one dispatch can have along z.
+import assert from "node:assert/strict";
 import { backward } from "../../lib/autograd/backward.ts";
 import {
   K_CHUNK,
@@ -13,6 +14,7 @@ import {
   UNIFORM_MAX_K,
   uniformFits,
 } from "../../lib/ops/matmul.ts";
+import { parameter, type Tensor, WEIGHT_WINDOW_BYTES } from "../../lib/tensor/tensor.ts";
 import { linearRef, linearRefBackward, matmulRef, matmulRefBackward } from "../../lib/ref/ops.ts";
 import { assertClose, checkVjp, gpu, randNd, upload, worstErrors } from "../_helpers.ts";
 
@@ -238,4 +240,35 @@ Deno.test("linear through forward_uniform (windows of A, blocks of B) vs float64
     });
   }
   printWorst("linear uniform");
+});
+
+Deno.test("linear: a weight whose buffer holds its whole windows is bound in place (no pack_b), same bits as packed", async () => {
+  const ctx = await gpu();
+  // [R, in, out]: one block (K = 64), two blocks of 256 and 44 columns (K = 64), of 512 and 88 columns
+  // (K = 32), K = 128; x is at least one window (the uniform path). A parameter's buffer holds whole
+  // 64 KiB windows; the uploaded weights' are one size class (under a window, or short of the last
+  // block's).
+  const cases: [number, number, number][] = [[1024, 64, 64], [512, 64, 300], [600, 32, 600], [200, 128, 70]];
+  for (const [R, I, O] of cases) {
+    const label = `linear in place [${R},${I}]->${O}`;
+    const x = randNd([R, I], R + 7), w = randNd([O, I], O + 8), b = randNd([O], 9);
+    await ctx.scope(async () => {
+      const tx = upload(ctx, x), tb = upload(ctx, b);
+      const packedW = upload(ctx, w); // its buffer is one size class: packed per call
+      const ownW = parameter(ctx, Float32Array.from(w.data), w.shape, "w");
+      assert.equal(ownW.buffer.size % WEIGHT_WINDOW_BYTES, 0);
+      const run = async (tw: Tensor) => {
+        const d0 = ctx.stats.dispatches;
+        const y = linear(ctx, tx, tw, tb);
+        return { dispatches: ctx.stats.dispatches - d0, out: await y.read() };
+      };
+      const packed = await run(packedW), own = await run(ownW);
+      assert.equal(own.dispatches, packed.dispatches - 1, `${label}: no pack_b`);
+      const differ = own.out.findIndex((v, i) => !Object.is(v, packed.out[i]));
+      assert.equal(differ, -1, `${label}: in place and packed differ first at ${differ}`);
+      assertClose(own.out, linearRef(x, w, b, null).data, label, 2e-6 * Math.max(8, I), 1e-4);
+      ownW.persistent = false;
+      ownW.dispose();
+    });
+  }
 });
