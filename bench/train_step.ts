@@ -45,6 +45,7 @@ export const GEMM_KERNELS = new Set([
   "conv2d.wgsl#forward_uniform",
   "conv2d.wgsl#backward_input",
   "conv2d.wgsl#backward_weight",
+  "conv2d.wgsl#backward_weight_uniform",
   // the fused attention (forward, and the backward that recomputes P): multiply-adds with the softmax's
   // exps folded in
   "attention.wgsl#forward",

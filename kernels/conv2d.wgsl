@@ -9,7 +9,8 @@
 // The forward's epilogue adds the bias, a per-(image, channel) bias and a residual (hasBias bits 1, 2,
 // 4), so a ResNet block's time-embedding and skip adds cost no pass of their own.
 // backward_weight is an implicit GEMM over output pixels too (tiles of 8 input channels at one tap),
-// split over pixel rows into partial sums that `sum_parts` adds up.
+// split over pixel rows into partial sums that `sum_parts` adds up; backward_weight_uniform (at the end)
+// reads gy from uniform windows of whole images instead.
 override TM: u32 = 16u; // channels per invocation, 1..16
 override WX: u32 = 8u;
 override WY: u32 = 4u;
@@ -663,4 +664,129 @@ fn forward_uniform(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workg
   if (TM > 8u && co0 + 13u < p.cout) { scatter8(yo + 13u * plane, ow0, 1u, p.wo, c13, biasOf(b, co0 + 13u)); }
   if (TM > 8u && co0 + 14u < p.cout) { scatter8(yo + 14u * plane, ow0, 1u, p.wo, c14, biasOf(b, co0 + 14u)); }
   if (TM > 8u && co0 + 15u < p.cout) { scatter8(yo + 15u * plane, ow0, 1u, p.wo, c15, biasOf(b, co0 + 15u)); }
+}
+
+// backward_weight with gy read from a uniform window (wu) that holds whole images z0 .. z0 + nrows - 1
+// (gy's floats from p.total on), 4 output pixels per step: a vec4 of gy per channel (Wo and the plane
+// are multiples of 4) and, per pixel, the 8 input channels' values (masked loads, so the padding
+// needs no per-tap pixel range). Windows after the first add into dst (acc = 1), one dispatch each.
+@compute @workgroup_size(WX, WY, 1)
+fn backward_weight_uniform(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let t = wid.x * WX + lid.x;
+  let co0 = (wid.y * WY + lid.y) * TM;
+  if (t >= p.tiles || co0 >= p.cout) { return; }
+  let kk = p.kh * p.kw;
+  let tap = t / p.cblocks;
+  let ci0 = (t % p.cblocks) * 8u;
+  let i = tap / p.kw;
+  let j = tap % p.kw;
+  let hw = p.h * p.w;
+  let lw = i32(p.w);
+  let lastC = p.cin - 1u;
+  let x0 = min(ci0 + 0u, lastC) * hw;
+  let x1 = min(ci0 + 1u, lastC) * hw;
+  let x2 = min(ci0 + 2u, lastC) * hw;
+  let x3 = min(ci0 + 3u, lastC) * hw;
+  let x4 = min(ci0 + 4u, lastC) * hw;
+  let x5 = min(ci0 + 5u, lastC) * hw;
+  let x6 = min(ci0 + 6u, lastC) * hw;
+  let x7 = min(ci0 + 7u, lastC) * hw;
+  let last = p.cout - 1u;
+  let q = p.ho * p.wo / 4u; // vec4s per channel plane
+  let r0 = min(co0 + 0u, last) * q;
+  let r1 = min(co0 + 1u, last) * q;
+  let r2 = min(co0 + 2u, last) * q;
+  let r3 = min(co0 + 3u, last) * q;
+  let r4 = min(co0 + 4u, last) * q;
+  let r5 = min(co0 + 5u, last) * q;
+  let r6 = min(co0 + 6u, last) * q;
+  let r7 = min(co0 + 7u, last) * q;
+  let r8 = min(co0 + 8u, last) * q;
+  let r9 = min(co0 + 9u, last) * q;
+  let r10 = min(co0 + 10u, last) * q;
+  let r11 = min(co0 + 11u, last) * q;
+  let r12 = min(co0 + 12u, last) * q;
+  let r13 = min(co0 + 13u, last) * q;
+  let r14 = min(co0 + 14u, last) * q;
+  let r15 = min(co0 + 15u, last) * q;
+  var c0 = mat2x4f();
+  var c1 = mat2x4f();
+  var c2 = mat2x4f();
+  var c3 = mat2x4f();
+  var c4 = mat2x4f();
+  var c5 = mat2x4f();
+  var c6 = mat2x4f();
+  var c7 = mat2x4f();
+  var c8 = mat2x4f();
+  var c9 = mat2x4f();
+  var c10 = mat2x4f();
+  var c11 = mat2x4f();
+  var c12 = mat2x4f();
+  var c13 = mat2x4f();
+  var c14 = mat2x4f();
+  var c15 = mat2x4f();
+  let s = i32(p.stride);
+  let s4 = 4 * s;
+  for (var b = p.z0; b < p.z0 + p.nrows; b++) {
+    let gb = (b * p.cout * q * 4u - p.total) / 4u; // image b's first vec4 in the window
+    for (var oh = 0u; oh < p.ho; oh++) {
+      let ih = i32(oh * p.stride + i) - i32(p.pad);
+      if (ih < 0 || ih >= i32(p.h)) { continue; }
+      let xr = b * p.cin * hw + u32(ih) * p.w;
+      let gr = gb + oh * p.wo / 4u;
+      var iw = i32(j) - i32(p.pad);
+      for (var g = gr; g < gr + p.wo / 4u; g++) {
+        let v0 = col8(xr + x0, xr + x1, xr + x2, xr + x3, xr + x4, xr + x5, xr + x6, xr + x7, iw, lw);
+        let v1 = col8(xr + x0, xr + x1, xr + x2, xr + x3, xr + x4, xr + x5, xr + x6, xr + x7, iw + s, lw);
+        let v2 = col8(xr + x0, xr + x1, xr + x2, xr + x3, xr + x4, xr + x5, xr + x6, xr + x7, iw + 2 * s, lw);
+        let v3 = col8(xr + x0, xr + x1, xr + x2, xr + x3, xr + x4, xr + x5, xr + x6, xr + x7, iw + 3 * s, lw);
+        iw += s4;
+        c0 = step4(c0, wu[r0 + g], v0, v1, v2, v3);
+        if (TM > 1u) { c1 = step4(c1, wu[r1 + g], v0, v1, v2, v3); }
+        if (TM > 2u) { c2 = step4(c2, wu[r2 + g], v0, v1, v2, v3); }
+        if (TM > 3u) { c3 = step4(c3, wu[r3 + g], v0, v1, v2, v3); }
+        if (TM > 4u) { c4 = step4(c4, wu[r4 + g], v0, v1, v2, v3); }
+        if (TM > 5u) { c5 = step4(c5, wu[r5 + g], v0, v1, v2, v3); }
+        if (TM > 6u) { c6 = step4(c6, wu[r6 + g], v0, v1, v2, v3); }
+        if (TM > 7u) { c7 = step4(c7, wu[r7 + g], v0, v1, v2, v3); }
+        if (TM > 8u) { c8 = step4(c8, wu[r8 + g], v0, v1, v2, v3); }
+        if (TM > 9u) { c9 = step4(c9, wu[r9 + g], v0, v1, v2, v3); }
+        if (TM > 10u) { c10 = step4(c10, wu[r10 + g], v0, v1, v2, v3); }
+        if (TM > 11u) { c11 = step4(c11, wu[r11 + g], v0, v1, v2, v3); }
+        if (TM > 12u) { c12 = step4(c12, wu[r12 + g], v0, v1, v2, v3); }
+        if (TM > 13u) { c13 = step4(c13, wu[r13 + g], v0, v1, v2, v3); }
+        if (TM > 14u) { c14 = step4(c14, wu[r14 + g], v0, v1, v2, v3); }
+        if (TM > 15u) { c15 = step4(c15, wu[r15 + g], v0, v1, v2, v3); }
+      }
+    }
+  }
+  let base = ci0 * kk + tap;
+  putw(base, co0 + 0u, ci0, c0);
+  if (TM > 1u) { putw(base, co0 + 1u, ci0, c1); }
+  if (TM > 2u) { putw(base, co0 + 2u, ci0, c2); }
+  if (TM > 3u) { putw(base, co0 + 3u, ci0, c3); }
+  if (TM > 4u) { putw(base, co0 + 4u, ci0, c4); }
+  if (TM > 5u) { putw(base, co0 + 5u, ci0, c5); }
+  if (TM > 6u) { putw(base, co0 + 6u, ci0, c6); }
+  if (TM > 7u) { putw(base, co0 + 7u, ci0, c7); }
+  if (TM > 8u) { putw(base, co0 + 8u, ci0, c8); }
+  if (TM > 9u) { putw(base, co0 + 9u, ci0, c9); }
+  if (TM > 10u) { putw(base, co0 + 10u, ci0, c10); }
+  if (TM > 11u) { putw(base, co0 + 11u, ci0, c11); }
+  if (TM > 12u) { putw(base, co0 + 12u, ci0, c12); }
+  if (TM > 13u) { putw(base, co0 + 13u, ci0, c13); }
+  if (TM > 14u) { putw(base, co0 + 14u, ci0, c14); }
+  if (TM > 15u) { putw(base, co0 + 15u, ci0, c15); }
+}
+
+// The 8 input channels' values at column iw of one row (channel k's row at src[ok]), 0 outside [0, lw).
+fn col8(o0: u32, o1: u32, o2: u32, o3: u32, o4: u32, o5: u32, o6: u32, o7: u32, iw: i32, lw: i32) -> mat2x4f {
+  return mat2x4f(vec4f(load1(o0, iw, lw, true), load1(o1, iw, lw, true), load1(o2, iw, lw, true),
+    load1(o3, iw, lw, true)), vec4f(load1(o4, iw, lw, true), load1(o5, iw, lw, true),
+    load1(o6, iw, lw, true), load1(o7, iw, lw, true)));
+}
+
+// acc + 4 pixels' gy (g) times their 8 input channels' values.
+fn step4(acc: mat2x4f, g: vec4f, v0: mat2x4f, v1: mat2x4f, v2: mat2x4f, v3: mat2x4f) -> mat2x4f {
+  return step(step(step(step(acc, g.x, v0), g.y, v1), g.z, v2), g.w, v3);
 }

@@ -12,12 +12,16 @@ import {
   convGeometry,
   transposedGeometry,
   uniformPlan,
+  uniformWeightGrad,
   type UniformWindows,
   type WeightGradSplit,
 } from "../../lib/ops/conv2d.ts";
+import { rowWindows } from "../../lib/ops/matmul.ts";
 import { empty } from "../../lib/tensor/tensor.ts";
 import { conv2dRef, conv2dRefBackward } from "../../lib/ref/conv.ts";
 import { assertClose, checkVjp, gpu, randNd, upload, worstErrors } from "../_helpers.ts";
+
+const WGRAD_DEFAULT: WeightGradSplit = { kMax: 4096, minInvocations: 512, partFloats: 4 << 20 };
 
 interface Case {
   B: number;
@@ -150,6 +154,45 @@ Deno.test("conv2d weight gradient at real sizes: a 16-image batch, and 16,384-pi
     });
   }
   printWorst("conv2d wgrad real");
+});
+
+Deno.test("conv2d weight gradient from uniform windows of gy: whole and shifted windows, channel tiles +1, stride 2, 1x1, 5x5", async () => {
+  const ctx = await gpu();
+  // [x shape, w shape, stride, padding]: gy at least one 64 KiB window (else the storage path)
+  const cases: [number[], number[], 1 | 2, number | undefined][] = [
+    [[16, 32, 16, 16], [32, 32, 3, 3], 1, undefined], // the base model's 16x16 level: 2 images a window
+    [[12, 9, 8, 12], [17, 9, 3, 3], 1, undefined], // 1,632-float images (not 64-aligned): shifted windows
+    [[8, 5, 17, 24], [20, 5, 3, 3], 2, undefined], // stride 2, 9 x 12 output
+    [[8, 13, 8, 8], [36, 13, 1, 1], 1, undefined], // 1x1: 2 x 16 + 4 output channels
+    [[4, 3, 16, 16], [18, 3, 5, 5], 1, 2], // 5x5
+    [[24, 8, 16, 16], [3, 8, 3, 3], 1, undefined], // a conv_out: 3 channels, 21 images a window
+  ];
+  for (const [xs, ws, s, padding] of cases) {
+    const label = `conv2d wgrad uniform x[${xs}] w[${ws}] s${s}`;
+    const o = { stride: s, padding };
+    const x = randNd(xs, 51), w = randNd(ws, 52);
+    const want = conv2dRef(x, w, null, o);
+    const g = randNd(want.shape, 53);
+    const [, gw] = conv2dRefBackward(x, w, g, o);
+    const P = want.shape[0] * want.shape[2] * want.shape[3];
+    await ctx.scope(async () => {
+      const tx = upload(ctx, x), tw = upload(ctx, w), tg = upload(ctx, g);
+      const geo = convGeometry(tx, tw, o);
+      if (!uniformWeightGrad(geo)) throw new Error(`${label}: not a uniform-window case`);
+      const windows = rowWindows(geo.B, geo.Cout * geo.Ho * geo.Wo, 0, tg.buffer.size / 4);
+      const d0 = ctx.stats.dispatches;
+      const got = convBackwardWeight(ctx, tx, tg, geo);
+      if (ctx.stats.dispatches - d0 !== windows.length) {
+        throw new Error(
+          `${label}: ${ctx.stats.dispatches - d0} dispatches, want one per window (${windows.length})`,
+        );
+      }
+      assertClose(await got.read(), gw.data, label, 2e-6 * P, 1e-4);
+      const storage = convBackwardWeight(ctx, tx, tg, geo, { ...WGRAD_DEFAULT, uniform: false });
+      assertClose(await storage.read(), gw.data, `${label} (storage)`, 2e-6 * P, 1e-4);
+    });
+  }
+  printWorst("conv2d wgrad uniform");
 });
 
 Deno.test("conv2d epilogues: per-(image, channel) bias and residual, forward and their gradients", async () => {
