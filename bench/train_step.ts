@@ -41,6 +41,7 @@ import { median, timeOurs } from "./timing.ts";
 export const GEMM_KERNELS = new Set([
   "matmul.wgsl#forward",
   "matmul.wgsl#forward_uniform",
+  "matmul.wgsl#weight_grad_uniform",
   "conv2d.wgsl#forward",
   "conv2d.wgsl#forward_uniform",
   "conv2d.wgsl#backward_input",

@@ -94,6 +94,7 @@ export function gemm(ctx: GpuContext, a: Tensor, b: Tensor, out: Tensor, s: Gemm
   }
   const epi = (s.bias ? 1 : 0) | (s.residual ? 2 : 0);
   if (uniformFits(a, s)) return gemmUniform(ctx, a, b, out, s, epi);
+  if (weightGradFits(a, s)) return gemmWeightGrad(ctx, a, b, out, s);
   const tile = tileFor(M);
   // A grid of fewer than 4 workgroups (a small Linear's weight gradient: 64 x 64 over 1024 rows is
   // one) runs on one core: one row of lanes per workgroup then (the same invocations, so the same
@@ -299,6 +300,59 @@ function gemmUniform(ctx: GpuContext, a: Tensor, b: Tensor, out: Tensor, s: Gemm
     }
   }
   if (owned) packed.dispose();
+}
+
+/**
+ * Most rows (a Linear's output features) weight_grad_uniform takes. Side by side (llvmpipe, the UNets'
+ * shapes, 2-3 rounds): M = 64 1.1-1.6x the storage kernel (64x64 over 1024 rows 1.0-1.5x, 64x256 1.5-1.8x,
+ * 64x64 and 64x256 over 256 rows 1.35x and 1.7-3.0x); M = 128 0.77-0.88x, 256 0.9-1.0x, 512 0.6-0.85x
+ * (16,384 / M rows a window: the dispatches outweigh the loads).
+ */
+export const WEIGHT_GRAD_MAX_M = 64;
+
+/**
+ * Whether `gemm` takes weight_grad_uniform: C = A^T B for one batch with A(m, k) = a[aOffset + k * M + m]
+ * (a Linear's output gradient g [R, M], transposed: its weight gradient g^T x), M a multiple of 4 from 16
+ * to WEIGHT_GRAD_MAX_M, B's rows as vec4 in place, nothing added, and A's buffer at least one window long.
+ */
+export function weightGradFits(a: Tensor, s: GemmSpec): boolean {
+  const aOffset = s.aOffset ?? 0;
+  return s.batch === 1 && (s.nc ?? 1) === 1 && s.sam === 1 && s.sak === s.M && s.M % 4 === 0 && s.M >= 16 &&
+    s.M <= WEIGHT_GRAD_MAX_M && aOffset % 4 === 0 && s.K >= 1 && !s.accumulate && !s.bias && !s.residual &&
+    bAsVec4(s) && a.buffer.size >= WIN * 4;
+}
+
+/**
+ * out = A^T B through weight_grad_uniform: one dispatch per window of A's rows (K of them; rowWindows,
+ * as forward_uniform's A), each adding into out after the first. B is read from storage in place.
+ */
+function gemmWeightGrad(ctx: GpuContext, a: Tensor, b: Tensor, out: Tensor, s: GemmSpec) {
+  const { M, N, K } = s, aOffset = s.aOffset ?? 0;
+  rowWindows(K, M, aOffset, a.buffer.size / 4).forEach(({ r0, rows, offset }, i) => {
+    ctx.run(kernel, "weight_grad_uniform", {
+      label: ctx.profiler ? `${M}x${K}x${N} weight grad uniform` : undefined,
+      // bindings 5 and 6 (bias, residual) are declared by store and unread here (acc or epi 0)
+      buffers: [null, b, out, null, a, a, {
+        buffer: a.buffer,
+        window: { offset: offset * 4, size: WIN * 4 },
+      }],
+      params: kernelParams({
+        m: M,
+        n: N,
+        k0: r0,
+        k1: r0 + rows,
+        sak: M,
+        a0: aOffset + r0 * M - offset,
+        acc: i > 0 ? 1 : 0,
+        sbk: s.sbk,
+        c0: s.outOffset ?? 0,
+        scm: s.scm ?? N,
+      }),
+      groups: [Math.ceil(N / (COLS * WX)), Math.ceil(M / 16), 1],
+      overrides: { WX },
+      flops: i === 0 ? 2 * M * N * K : 0,
+    });
+  });
 }
 
 /**

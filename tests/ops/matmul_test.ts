@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { backward } from "../../lib/autograd/backward.ts";
 import {
+  gemm,
   K_CHUNK,
   linear,
   matmul,
@@ -13,8 +14,10 @@ import {
   tileFor,
   UNIFORM_MAX_K,
   uniformFits,
+  WEIGHT_GRAD_MAX_M,
+  weightGradFits,
 } from "../../lib/ops/matmul.ts";
-import { parameter, type Tensor, WEIGHT_WINDOW_BYTES } from "../../lib/tensor/tensor.ts";
+import { empty, parameter, type Tensor, WEIGHT_WINDOW_BYTES } from "../../lib/tensor/tensor.ts";
 import { linearRef, linearRefBackward, matmulRef, matmulRefBackward } from "../../lib/ref/ops.ts";
 import { assertClose, checkVjp, gpu, randNd, upload, worstErrors } from "../_helpers.ts";
 
@@ -271,4 +274,34 @@ Deno.test("linear: a weight whose buffer holds its whole windows is bound in pla
       ownW.dispose();
     });
   }
+});
+
+Deno.test("linear weight gradient g^T x through weight_grad_uniform (windows of g's rows) vs float64", async () => {
+  const ctx = await gpu();
+  // [R, in, out]: the UNets' shapes (64 -> 64 and a feed-forward's 256 -> 64 over 1024 tokens), awkward ones:
+  // out = 36 (16-row blocks + 4), in = 68 (8-column tiles + 4), 600 rows of 36 (windows not 64-aligned:
+  // shifted), out = 16 over 5,000 rows (5 windows); each g at least one 64 KiB window.
+  const cases: [number, number, number][] = [[1024, 64, 64], [1024, 256, 64], [600, 68, 36], [5000, 20, 16]];
+  for (const [R, I, O] of cases) {
+    const label = `linear wgrad uniform [${R},${I}]->${O}`;
+    const x = randNd([R, I], R + 3), w = randNd([O, I], O + 4), g = randNd([R, O], 5);
+    const [, gw] = linearRefBackward(x, w, g);
+    await ctx.scope(async () => {
+      const tx = upload(ctx, x), tw = upload(ctx, w, true), tg = upload(ctx, g);
+      const spec = { batch: 1, sa1: 0, sb1: 0, M: O, N: I, K: R, sam: 1, sak: O, sbk: I, sbn: 1 };
+      assert.ok(weightGradFits(tg, spec), `${label}: takes the uniform path`);
+      assert.ok(!weightGradFits(tg, { ...spec, M: 2 * WEIGHT_GRAD_MAX_M }), "wider g: the storage kernel");
+      const out = empty(ctx, [O, I]);
+      const d0 = ctx.stats.dispatches;
+      gemm(ctx, tg, tx, out, spec);
+      const windows = rowWindows(R, O, 0, tg.buffer.size / 4).length;
+      assert.equal(ctx.stats.dispatches - d0, windows, `${label}: one dispatch per window of g`);
+      assertClose(await out.read(), gw.data, label, 2e-6 * Math.max(8, R), 1e-4);
+      // through linear's backward too
+      const y = linear(ctx, tx, tw, null);
+      backward(ctx, y, { grad: tg });
+      assertClose(await tw.grad!.read(), gw.data, `${label} (backward)`, 2e-6 * Math.max(8, R), 1e-4);
+    });
+  }
+  printWorst("linear wgrad uniform");
 });
