@@ -441,22 +441,7 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_
   }
   let n = p.cin * kk;
   let base = wid.z * p.cout * n + ci0 * kk + tap;
-  putw(base, co0 + 0u, ci0, c0);
-  if (TM > 1u) { putw(base, co0 + 1u, ci0, c1); }
-  if (TM > 2u) { putw(base, co0 + 2u, ci0, c2); }
-  if (TM > 3u) { putw(base, co0 + 3u, ci0, c3); }
-  if (TM > 4u) { putw(base, co0 + 4u, ci0, c4); }
-  if (TM > 5u) { putw(base, co0 + 5u, ci0, c5); }
-  if (TM > 6u) { putw(base, co0 + 6u, ci0, c6); }
-  if (TM > 7u) { putw(base, co0 + 7u, ci0, c7); }
-  if (TM > 8u) { putw(base, co0 + 8u, ci0, c8); }
-  if (TM > 9u) { putw(base, co0 + 9u, ci0, c9); }
-  if (TM > 10u) { putw(base, co0 + 10u, ci0, c10); }
-  if (TM > 11u) { putw(base, co0 + 11u, ci0, c11); }
-  if (TM > 12u) { putw(base, co0 + 12u, ci0, c12); }
-  if (TM > 13u) { putw(base, co0 + 13u, ci0, c13); }
-  if (TM > 14u) { putw(base, co0 + 14u, ci0, c14); }
-  if (TM > 15u) { putw(base, co0 + 15u, ci0, c15); }
+  putTile(base, co0, ci0, c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15);
 }
 
 fn put1w(i: u32, ok: bool, v: f32) {
@@ -477,6 +462,30 @@ fn putw(base: u32, co: u32, ci0: u32, t: mat2x4f) {
   put1w(o + 5u * kk, ci0 + 5u < p.cin, t[1].y);
   put1w(o + 6u * kk, ci0 + 6u < p.cin, t[1].z);
   put1w(o + 7u * kk, ci0 + 7u < p.cin, t[1].w);
+}
+
+// A weight-gradient tile: channels co0 .. co0 + TM - 1 (`putw` skips those past Cout), written out.
+fn putTile(
+  base: u32, co0: u32, ci0: u32,
+  c0: mat2x4f, c1: mat2x4f, c2: mat2x4f, c3: mat2x4f, c4: mat2x4f, c5: mat2x4f, c6: mat2x4f, c7: mat2x4f,
+  c8: mat2x4f, c9: mat2x4f, c10: mat2x4f, c11: mat2x4f, c12: mat2x4f, c13: mat2x4f, c14: mat2x4f, c15: mat2x4f,
+) {
+  putw(base, co0, ci0, c0);
+  if (TM > 1u) { putw(base, co0 + 1u, ci0, c1); }
+  if (TM > 2u) { putw(base, co0 + 2u, ci0, c2); }
+  if (TM > 3u) { putw(base, co0 + 3u, ci0, c3); }
+  if (TM > 4u) { putw(base, co0 + 4u, ci0, c4); }
+  if (TM > 5u) { putw(base, co0 + 5u, ci0, c5); }
+  if (TM > 6u) { putw(base, co0 + 6u, ci0, c6); }
+  if (TM > 7u) { putw(base, co0 + 7u, ci0, c7); }
+  if (TM > 8u) { putw(base, co0 + 8u, ci0, c8); }
+  if (TM > 9u) { putw(base, co0 + 9u, ci0, c9); }
+  if (TM > 10u) { putw(base, co0 + 10u, ci0, c10); }
+  if (TM > 11u) { putw(base, co0 + 11u, ci0, c11); }
+  if (TM > 12u) { putw(base, co0 + 12u, ci0, c12); }
+  if (TM > 13u) { putw(base, co0 + 13u, ci0, c13); }
+  if (TM > 14u) { putw(base, co0 + 14u, ci0, c14); }
+  if (TM > 15u) { putw(base, co0 + 15u, ci0, c15); }
 }
 
 // dst[e] = sum_z parts[z * total + e] for e < total (the weight gradient's chunk partials).
@@ -761,22 +770,7 @@ fn backward_weight_uniform(@builtin(workgroup_id) wid: vec3u, @builtin(local_inv
     }
   }
   let base = ci0 * kk + tap;
-  putw(base, co0 + 0u, ci0, c0);
-  if (TM > 1u) { putw(base, co0 + 1u, ci0, c1); }
-  if (TM > 2u) { putw(base, co0 + 2u, ci0, c2); }
-  if (TM > 3u) { putw(base, co0 + 3u, ci0, c3); }
-  if (TM > 4u) { putw(base, co0 + 4u, ci0, c4); }
-  if (TM > 5u) { putw(base, co0 + 5u, ci0, c5); }
-  if (TM > 6u) { putw(base, co0 + 6u, ci0, c6); }
-  if (TM > 7u) { putw(base, co0 + 7u, ci0, c7); }
-  if (TM > 8u) { putw(base, co0 + 8u, ci0, c8); }
-  if (TM > 9u) { putw(base, co0 + 9u, ci0, c9); }
-  if (TM > 10u) { putw(base, co0 + 10u, ci0, c10); }
-  if (TM > 11u) { putw(base, co0 + 11u, ci0, c11); }
-  if (TM > 12u) { putw(base, co0 + 12u, ci0, c12); }
-  if (TM > 13u) { putw(base, co0 + 13u, ci0, c13); }
-  if (TM > 14u) { putw(base, co0 + 14u, ci0, c14); }
-  if (TM > 15u) { putw(base, co0 + 15u, ci0, c15); }
+  putTile(base, co0, ci0, c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15);
 }
 
 // The 8 input channels' values at column iw of one row (channel k's row at src[ok]), 0 outside [0, lw).

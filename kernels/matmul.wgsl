@@ -68,6 +68,31 @@ fn store(cOff: u32, row: u32, col0: u32, t: mat2x4f) {
   put1(cOff, row, col0 + 7u, t[1].w);
 }
 
+// The invocation's TM rows of the tile (row0 .. row0 + TM - 1; `store` skips rows past M). Written out,
+// like the accumulators (llvmpipe puts loop-indexed private vectors in scratch memory).
+fn storeRows(
+  cOff: u32, row0: u32, col0: u32,
+  c0: mat2x4f, c1: mat2x4f, c2: mat2x4f, c3: mat2x4f, c4: mat2x4f, c5: mat2x4f, c6: mat2x4f, c7: mat2x4f,
+  c8: mat2x4f, c9: mat2x4f, c10: mat2x4f, c11: mat2x4f, c12: mat2x4f, c13: mat2x4f, c14: mat2x4f, c15: mat2x4f,
+) {
+  store(cOff, row0, col0, c0);
+  if (TM > 1u) { store(cOff, row0 + 1u, col0, c1); }
+  if (TM > 2u) { store(cOff, row0 + 2u, col0, c2); }
+  if (TM > 3u) { store(cOff, row0 + 3u, col0, c3); }
+  if (TM > 4u) { store(cOff, row0 + 4u, col0, c4); }
+  if (TM > 5u) { store(cOff, row0 + 5u, col0, c5); }
+  if (TM > 6u) { store(cOff, row0 + 6u, col0, c6); }
+  if (TM > 7u) { store(cOff, row0 + 7u, col0, c7); }
+  if (TM > 8u) { store(cOff, row0 + 8u, col0, c8); }
+  if (TM > 9u) { store(cOff, row0 + 9u, col0, c9); }
+  if (TM > 10u) { store(cOff, row0 + 10u, col0, c10); }
+  if (TM > 11u) { store(cOff, row0 + 11u, col0, c11); }
+  if (TM > 12u) { store(cOff, row0 + 12u, col0, c12); }
+  if (TM > 13u) { store(cOff, row0 + 13u, col0, c13); }
+  if (TM > 14u) { store(cOff, row0 + 14u, col0, c14); }
+  if (TM > 15u) { store(cOff, row0 + 15u, col0, c15); }
+}
+
 @compute @workgroup_size(WX, WY, 1)
 fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let z = p.z0 + wid.z;
@@ -153,22 +178,7 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid:
     if (TM > 15u) { c15 = step(c15, a[r15 + ko], bm); }
   }
   let cOff = p.c0 + zb * p.sc1 + zc * p.sc2;
-  store(cOff, row0 + 0u, col0, c0);
-  if (TM > 1u) { store(cOff, row0 + 1u, col0, c1); }
-  if (TM > 2u) { store(cOff, row0 + 2u, col0, c2); }
-  if (TM > 3u) { store(cOff, row0 + 3u, col0, c3); }
-  if (TM > 4u) { store(cOff, row0 + 4u, col0, c4); }
-  if (TM > 5u) { store(cOff, row0 + 5u, col0, c5); }
-  if (TM > 6u) { store(cOff, row0 + 6u, col0, c6); }
-  if (TM > 7u) { store(cOff, row0 + 7u, col0, c7); }
-  if (TM > 8u) { store(cOff, row0 + 8u, col0, c8); }
-  if (TM > 9u) { store(cOff, row0 + 9u, col0, c9); }
-  if (TM > 10u) { store(cOff, row0 + 10u, col0, c10); }
-  if (TM > 11u) { store(cOff, row0 + 11u, col0, c11); }
-  if (TM > 12u) { store(cOff, row0 + 12u, col0, c12); }
-  if (TM > 13u) { store(cOff, row0 + 13u, col0, c13); }
-  if (TM > 14u) { store(cOff, row0 + 14u, col0, c14); }
-  if (TM > 15u) { store(cOff, row0 + 15u, col0, c15); }
+  storeRows(cOff, row0, col0, c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15);
 }
 
 // ---- forward_uniform: batch-1 GEMMs with A's rows contiguous, both operands in uniform windows ----
@@ -260,22 +270,7 @@ fn forward_uniform(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_
     if (TM > 14u) { c14 = step(c14, lau(r14 + k), bm); }
     if (TM > 15u) { c15 = step(c15, lau(r15 + k), bm); }
   }
-  store(p.c0, row0 + 0u, gcol0, c0);
-  if (TM > 1u) { store(p.c0, row0 + 1u, gcol0, c1); }
-  if (TM > 2u) { store(p.c0, row0 + 2u, gcol0, c2); }
-  if (TM > 3u) { store(p.c0, row0 + 3u, gcol0, c3); }
-  if (TM > 4u) { store(p.c0, row0 + 4u, gcol0, c4); }
-  if (TM > 5u) { store(p.c0, row0 + 5u, gcol0, c5); }
-  if (TM > 6u) { store(p.c0, row0 + 6u, gcol0, c6); }
-  if (TM > 7u) { store(p.c0, row0 + 7u, gcol0, c7); }
-  if (TM > 8u) { store(p.c0, row0 + 8u, gcol0, c8); }
-  if (TM > 9u) { store(p.c0, row0 + 9u, gcol0, c9); }
-  if (TM > 10u) { store(p.c0, row0 + 10u, gcol0, c10); }
-  if (TM > 11u) { store(p.c0, row0 + 11u, gcol0, c11); }
-  if (TM > 12u) { store(p.c0, row0 + 12u, gcol0, c12); }
-  if (TM > 13u) { store(p.c0, row0 + 13u, gcol0, c13); }
-  if (TM > 14u) { store(p.c0, row0 + 14u, gcol0, c14); }
-  if (TM > 15u) { store(p.c0, row0 + 15u, gcol0, c15); }
+  storeRows(p.c0, row0, gcol0, c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15);
 }
 
 // ---- weight_grad_uniform: C = A^T B with A's K rows (M wide) in a uniform window ----
@@ -335,22 +330,7 @@ fn weight_grad_uniform(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocat
     c14 = step(c14, a3.z, bm);
     c15 = step(c15, a3.w, bm);
   }
-  store(p.c0, row0 + 0u, col0, c0);
-  store(p.c0, row0 + 1u, col0, c1);
-  store(p.c0, row0 + 2u, col0, c2);
-  store(p.c0, row0 + 3u, col0, c3);
-  store(p.c0, row0 + 4u, col0, c4);
-  store(p.c0, row0 + 5u, col0, c5);
-  store(p.c0, row0 + 6u, col0, c6);
-  store(p.c0, row0 + 7u, col0, c7);
-  store(p.c0, row0 + 8u, col0, c8);
-  store(p.c0, row0 + 9u, col0, c9);
-  store(p.c0, row0 + 10u, col0, c10);
-  store(p.c0, row0 + 11u, col0, c11);
-  store(p.c0, row0 + 12u, col0, c12);
-  store(p.c0, row0 + 13u, col0, c13);
-  store(p.c0, row0 + 14u, col0, c14);
-  store(p.c0, row0 + 15u, col0, c15);
+  storeRows(p.c0, row0, col0, c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15);
 }
 
 // pack_b: B's N x KC values into blocks of WIN / KC columns, column n of block j at c[j * WIN + (n - j *

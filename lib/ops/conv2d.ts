@@ -30,7 +30,8 @@ export interface WeightGradSplit {
   /** false: never the uniform-window path (backwardWeightUniform), which needs no split. */
   uniform?: boolean;
 }
-const WGRAD_SPLIT: WeightGradSplit = { kMax: 4096, minInvocations: 512, partFloats: 4 << 20 };
+/** The weight gradient's default split. */
+export const WGRAD_SPLIT: WeightGradSplit = { kMax: 4096, minInvocations: 512, partFloats: 4 << 20 };
 
 export interface Conv2dOptions {
   stride?: 1 | 2;

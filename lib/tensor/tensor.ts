@@ -99,17 +99,23 @@ export async function readAll(ctx: GpuContext, list: Tensor[]): Promise<Float32A
 }
 
 /** An uninitialised tensor from the pool (contents are whatever the buffer held). */
-export function empty(ctx: GpuContext, shape: Shape): Tensor {
+export function empty(ctx: GpuContext, shape: Shape, room = 0): Tensor {
   const bytes = Math.max(4, numel(shape) * 4);
-  return new Tensor(ctx, shape, new Storage(ctx.pool.acquire(bytes), bytes));
+  return new Tensor(ctx, shape, new Storage(ctx.pool.acquire(Math.max(bytes, room)), bytes));
 }
 
-/** Uploads host data as a new tensor. */
-export function tensor(ctx: GpuContext, data: ArrayLike<number>, shape: Shape): Tensor {
+/** Uploads host data as a new tensor (`room`: at least this many bytes of buffer; `what`: for errors). */
+export function tensor(
+  ctx: GpuContext,
+  data: ArrayLike<number>,
+  shape: Shape,
+  room = 0,
+  what = "tensor()",
+): Tensor {
   if (data.length !== numel(shape)) {
-    throw new Error(`tensor(): ${data.length} values do not fill shape ${shapeStr(shape)}`);
+    throw new Error(`${what}: ${data.length} values do not fill shape ${shapeStr(shape)}`);
   }
-  const t = empty(ctx, shape);
+  const t = empty(ctx, shape, room);
   if (data.length) ctx.write(t.buffer, Float32Array.from(data));
   return t;
 }
@@ -132,13 +138,9 @@ export const WEIGHT_WINDOW_BYTES = 65536;
 
 /** A trainable parameter: persistent, requires grad, named. */
 export function parameter(ctx: GpuContext, data: ArrayLike<number>, shape: Shape, name = ""): Tensor {
-  if (data.length !== numel(shape)) {
-    throw new Error(`parameter ${name}: ${data.length} values do not fill shape ${shapeStr(shape)}`);
-  }
   const bytes = Math.max(4, numel(shape) * 4);
-  const room = shape.length >= 2 ? Math.ceil(bytes / WEIGHT_WINDOW_BYTES) * WEIGHT_WINDOW_BYTES : bytes;
-  const t = new Tensor(ctx, shape, new Storage(ctx.pool.acquire(room), bytes)).keep();
-  if (data.length) ctx.write(t.buffer, Float32Array.from(data));
+  const room = shape.length >= 2 ? Math.ceil(bytes / WEIGHT_WINDOW_BYTES) * WEIGHT_WINDOW_BYTES : 0;
+  const t = tensor(ctx, data, shape, room, `parameter ${name}`).keep();
   t.requiresGrad = true;
   t.name = name;
   return t;

@@ -15,13 +15,12 @@ import {
   uniformWeightGrad,
   type UniformWindows,
   type WeightGradSplit,
+  WGRAD_SPLIT,
 } from "../../lib/ops/conv2d.ts";
 import { rowWindows } from "../../lib/ops/matmul.ts";
 import { empty } from "../../lib/tensor/tensor.ts";
 import { conv2dRef, conv2dRefBackward } from "../../lib/ref/conv.ts";
 import { assertClose, checkVjp, gpu, randNd, upload, worstErrors } from "../_helpers.ts";
-
-const WGRAD_DEFAULT: WeightGradSplit = { kMax: 4096, minInvocations: 512, partFloats: 4 << 20 };
 
 interface Case {
   B: number;
@@ -188,7 +187,7 @@ Deno.test("conv2d weight gradient from uniform windows of gy: whole and shifted 
         );
       }
       assertClose(await got.read(), gw.data, label, 2e-6 * P, 1e-4);
-      const storage = convBackwardWeight(ctx, tx, tg, geo, { ...WGRAD_DEFAULT, uniform: false });
+      const storage = convBackwardWeight(ctx, tx, tg, geo, { ...WGRAD_SPLIT, uniform: false });
       assertClose(await storage.read(), gw.data, `${label} (storage)`, 2e-6 * P, 1e-4);
     });
   }
